@@ -1,0 +1,109 @@
+/*
+ * json.c - yajl generator helpers and the one error body of the API.
+ *
+ * The generator validates UTF-8, so a string that is not UTF-8 (it can only
+ * come from a provider, never from a validated request) is replaced by an
+ * empty string instead of producing broken JSON.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/json.h"
+
+yajl_gen
+st_json_new(void)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+
+	if (g != NULL)
+		yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+	return g;
+}
+
+void
+st_json_strn(yajl_gen g, const char *s, size_t n)
+{
+	if (yajl_gen_string(g, (const unsigned char *)s, n) == yajl_gen_invalid_string)
+		yajl_gen_string(g, (const unsigned char *)"", 0);
+}
+
+void
+st_json_str(yajl_gen g, const char *s)
+{
+	if (s == NULL)
+		yajl_gen_null(g);
+	else
+		st_json_strn(g, s, strlen(s));
+}
+
+void
+st_json_key_str(yajl_gen g, const char *key, const char *value)
+{
+	st_json_str(g, key);
+	st_json_str(g, value);
+}
+
+void
+st_json_key_int(yajl_gen g, const char *key, long long value)
+{
+	st_json_str(g, key);
+	yajl_gen_integer(g, value);
+}
+
+void
+st_json_key_uint(yajl_gen g, const char *key, uint64_t value)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)value);
+
+	st_json_str(g, key);
+	yajl_gen_number(g, num, (size_t)n);
+}
+
+void
+st_json_key_bool(yajl_gen g, const char *key, int value)
+{
+	st_json_str(g, key);
+	yajl_gen_bool(g, value);
+}
+
+int
+st_json_flush(yajl_gen g, struct st_buf *out)
+{
+	const unsigned char *p;
+	size_t n;
+
+	if (yajl_gen_get_buf(g, &p, &n) != yajl_gen_status_ok)
+		return -1;
+	if (st_buf_add(out, p, n) == -1)
+		return -1;
+	yajl_gen_clear(g);
+	return 0;
+}
+
+int
+st_json_error(struct st_buf *out, const char *code, const char *message,
+              const char *store, const char *provider_code,
+              const char *request_id)
+{
+	yajl_gen g = st_json_new();
+	int rc;
+
+	if (g == NULL)
+		return -1;
+	yajl_gen_map_open(g);
+	st_json_str(g, "error");
+	yajl_gen_map_open(g);
+	st_json_key_str(g, "code", code);
+	st_json_key_str(g, "message", message ? message : code);
+	if (store != NULL)
+		st_json_key_str(g, "store", store);
+	if (provider_code != NULL)
+		st_json_key_str(g, "provider_code", provider_code);
+	st_json_key_str(g, "request_id", request_id);
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+	rc = st_json_flush(g, out);
+	yajl_gen_free(g);
+	return rc;
+}

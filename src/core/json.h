@@ -1,0 +1,30 @@
+/*
+ * json.h - small helpers over yajl's generator, and the error body.
+ *
+ * Every JSON the daemon writes goes through yajl, so escaping is never
+ * done by hand.
+ */
+#ifndef STRATUS_CORE_JSON_H
+#define STRATUS_CORE_JSON_H
+
+#include <stdint.h>
+#include <yajl/yajl_gen.h>
+
+#include "core/buf.h"
+
+yajl_gen st_json_new(void);
+void st_json_str(yajl_gen, const char *);
+void st_json_strn(yajl_gen, const char *, size_t);
+void st_json_key_str(yajl_gen, const char *key, const char *value); /* NULL -> null */
+void st_json_key_int(yajl_gen, const char *key, long long value);
+void st_json_key_uint(yajl_gen, const char *key, uint64_t value);
+void st_json_key_bool(yajl_gen, const char *key, int value);
+/* Appends what g has generated so far to out, and clears g. */
+int  st_json_flush(yajl_gen, struct st_buf *out);
+
+/* {"error":{"code","message","store","provider_code","request_id"}} */
+int st_json_error(struct st_buf *out, const char *code, const char *message,
+                  const char *store, const char *provider_code,
+                  const char *request_id);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * admin_api.c - /v1/health, /v1/ready, /v1/stores and /metrics.
+ *
+ * Health is liveness (the process answers); readiness says the
+ * configuration is loaded and the daemon is not stopping. /v1/stores shows
+ * a caller only the stores its token (or anonymous access) reaches.
+ */
+#include <string.h>
+
+#include "core/json.h"
+#include "daemon/admin_api.h"
+#include "daemon/auth.h"
+#include "daemon/metrics.h"
+
+static enum MHD_Result
+reply_status_json(struct st_req *req, int http, const char *status)
+{
+	struct st_buf body = { 0 };
+	yajl_gen g = st_json_new();
+
+	if (g == NULL)
+		return MHD_NO;
+	yajl_gen_map_open(g);
+	st_json_key_str(g, "status", status);
+	yajl_gen_map_close(g);
+	st_json_flush(g, &body);
+	yajl_gen_free(g);
+	return st_reply_json(req, http, &body);
+}
+
+enum MHD_Result
+st_admin_health(struct st_req *req)
+{
+	return reply_status_json(req, 200, "ok");
+}
+
+enum MHD_Result
+st_admin_ready(struct st_req *req)
+{
+	if (st_server_stopping())
+		return reply_status_json(req, 503, "stopping");
+	return reply_status_json(req, 200, "ready");
+}
+
+enum MHD_Result
+st_admin_metrics(struct st_req *req)
+{
+	struct st_buf body = { 0 };
+	struct MHD_Response *resp;
+	size_t len;
+	char *data;
+
+	if (req->cfg->metrics_require_token && req->client == NULL)
+		return st_reply_unauthorized(req, "metrics need a token");
+	st_metrics_render(&body);
+	len = body.len;
+	data = st_buf_take(&body);
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type",
+	    "text/plain; version=0.0.4; charset=utf-8");
+	req->bytes_out += len;
+	return st_reply(req, 200, resp);
+}
+
+static const char *
+kind_name(unsigned kind)
+{
+	return kind == ST_KIND_BLOB ? "blob" : kind == ST_KIND_QUEUE ? "queue" :
+	    "table";
+}
+
+static const char *
+access_name(unsigned perms)
+{
+	if ((perms & ST_PERM_ALL) == ST_PERM_ALL)
+		return "read-write";
+	return perms & ST_PERM_READ ? "read" : "write";
+}
+
+enum MHD_Result
+st_admin_stores(struct st_req *req)
+{
+	const struct st_config *cfg = req->cfg;
+	struct st_buf body = { 0 };
+	yajl_gen g = st_json_new();
+	size_t i, shown = 0;
+
+	if (g == NULL)
+		return MHD_NO;
+	yajl_gen_map_open(g);
+	st_json_str(g, "stores");
+	yajl_gen_array_open(g);
+	for (i = 0; i < cfg->nstores; i++) {
+		const struct st_store *st = &cfg->stores[i];
+		unsigned perms = st_auth_perms(cfg, req->client, req->anonymous, st);
+
+		if (perms == 0)
+			continue;
+		yajl_gen_map_open(g);
+		st_json_key_str(g, "name", st->name);
+		st_json_key_str(g, "kind", kind_name(st->kind));
+		st_json_key_str(g, "provider", st->backend->name);
+		st_json_key_str(g, "access", access_name(perms));
+		yajl_gen_map_close(g);
+		shown++;
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	st_json_flush(g, &body);
+	yajl_gen_free(g);
+	if (req->anonymous && shown == 0 && !cfg->allow_anonymous) {
+		st_buf_free(&body);
+		return st_reply_unauthorized(req, "a bearer token is required");
+	}
+	return st_reply_json(req, 200, &body);
+}

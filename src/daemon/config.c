@@ -1,0 +1,663 @@
+/*
+ * config.c - load and check the configuration file.
+ *
+ * libconfig parses; this file decides what the settings mean. Every error
+ * names the file, the line and what is wrong, so that a bad configuration
+ * stops the daemon before it listens (and --check-config says why). The
+ * settings a store's provider understands are checked by its backend's
+ * store_open; the settings every store shares are checked here.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "core/registry.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+
+static unsigned char default_presign_key[32];
+static int have_default_presign_key;
+
+static const char *const top_keys[] = {
+	"listen", "allow_anonymous", "credentials", "stores", "clients",
+	"retry", "metrics", "log", "presign_key_file", NULL
+};
+static const char *const listen_keys[] = {
+	"address", "port", "unix", "unix_mode", "threads", "max_connections",
+	"idle_timeout", "max_header_size", "public_url", NULL
+};
+
+/* Reports "FILE:LINE: reason" for a setting (line 0 when unknown). */
+static void
+conf_error(char *err, size_t errlen, const struct st_config *cfg,
+           const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+conf_error(char *err, size_t errlen, const struct st_config *cfg,
+           const config_setting_t *s, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s:%d: %s", cfg->path,
+	    s ? (int)config_setting_source_line(s) : 0, reason);
+}
+
+void
+st_config_set_default_presign_key(const unsigned char key[32])
+{
+	memcpy(default_presign_key, key, 32);
+	have_default_presign_key = 1;
+}
+
+int
+st_conf_only_keys(const config_setting_t *g, const char *const *allowed,
+                  char *err, size_t errlen)
+{
+	int i, n = config_setting_length(g);
+
+	if (!config_setting_is_group(g))
+		return 0;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		const char *const *a;
+
+		for (a = allowed; *a != NULL; a++)
+			if (strcmp(*a, name) == 0)
+				break;
+		if (*a == NULL) {
+			snprintf(err, errlen, "unknown setting '%s'", name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+st_conf_path(const struct st_store_env *env, const char *name, char *out,
+             size_t cap)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+
+	if (name[0] == '/') {
+		snprintf(out, cap, "%s", name);
+		return;
+	}
+	if (creds != NULL && creds[0] != '\0') {
+		snprintf(out, cap, "%s/%s", creds, name);
+		if (access(out, F_OK) == 0)
+			return;
+	}
+	snprintf(out, cap, "%s/%s", env->config_dir, name);
+}
+
+long
+st_read_secret_file(const char *path, char *buf, size_t cap, char *err,
+                    size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		snprintf(err, errlen, "cannot open secret file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "secret file %s is not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(err, errlen, "secret file %s is accessible by group or "
+		    "others (mode %o): chmod 600 it", path,
+		    (unsigned)(st.st_mode & 0777));
+		close(fd);
+		return -1;
+	}
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0 || (size_t)n == cap - 1) {
+		snprintf(err, errlen, "secret file %s is unreadable or too large",
+		    path);
+		return -1;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+	    buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return n;
+}
+
+static int
+parse_perms(const char *p, unsigned *perms)
+{
+	static const struct { const char *name; unsigned perms; } table[] = {
+		{ "r", ST_PERM_READ }, { "read", ST_PERM_READ },
+		{ "receive", ST_PERM_READ },
+		{ "w", ST_PERM_WRITE }, { "write", ST_PERM_WRITE },
+		{ "send", ST_PERM_WRITE },
+		{ "rw", ST_PERM_ALL }, { "*", ST_PERM_ALL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (strcmp(p, table[i].name) == 0) {
+			*perms = table[i].perms;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+st_parse_rule(const char *s, struct st_rule *r)
+{
+	char copy[256], *kind, *store, *perms;
+
+	if (strlen(s) >= sizeof(copy))
+		return -1;
+	strcpy(copy, s);
+	kind = copy;
+	if ((store = strchr(kind, ':')) == NULL)
+		return -1;
+	*store++ = '\0';
+	if ((perms = strchr(store, ':')) == NULL)
+		return -1;
+	*perms++ = '\0';
+	memset(r, 0, sizeof(*r));
+	if (strcmp(kind, "*") == 0)
+		r->kinds = ST_KIND_BLOB | ST_KIND_QUEUE | ST_KIND_TABLE;
+	else if (strcmp(kind, "blob") == 0)
+		r->kinds = ST_KIND_BLOB;
+	else if (strcmp(kind, "queue") == 0)
+		r->kinds = ST_KIND_QUEUE;
+	else if (strcmp(kind, "table") == 0)
+		r->kinds = ST_KIND_TABLE;
+	else
+		return -1;
+	if (strcmp(store, "*") != 0 && !st_valid_store_name(store, strlen(store)))
+		return -1;
+	strcpy(r->store, store);
+	return parse_perms(perms, &r->perms);
+}
+
+/* Optional unsigned integer setting within [min, max]. */
+static int
+get_uint(const config_setting_t *g, const char *name, long long min,
+         long long max, unsigned long long *out, struct st_config *cfg,
+         char *err, size_t errlen)
+{
+	const config_setting_t *s = g ? config_setting_get_member(g, name) : NULL;
+	long long v;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64) {
+		conf_error(err, errlen, cfg, s, "'%s' must be an integer", name);
+		return -1;
+	}
+	v = config_setting_get_int64(s);
+	if (v < min || v > max) {
+		conf_error(err, errlen, cfg, s, "'%s' must be between %lld and %lld",
+		    name, min, max);
+		return -1;
+	}
+	*out = (unsigned long long)v;
+	return 0;
+}
+
+static int
+get_bool(const config_setting_t *g, const char *name, int *out,
+         struct st_config *cfg, char *err, size_t errlen)
+{
+	const config_setting_t *s = g ? config_setting_get_member(g, name) : NULL;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		conf_error(err, errlen, cfg, s, "'%s' must be true or false", name);
+		return -1;
+	}
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+static int
+get_string(const config_setting_t *g, const char *name, const char **out,
+           struct st_config *cfg, char *err, size_t errlen)
+{
+	const config_setting_t *s = g ? config_setting_get_member(g, name) : NULL;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_error(err, errlen, cfg, s, "'%s' must be a string", name);
+		return -1;
+	}
+	*out = config_setting_get_string(s);
+	return 0;
+}
+
+static int
+load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
+            size_t errlen)
+{
+	struct st_listen *l = &cfg->listen;
+	unsigned long long port = 8980, threads = 0, maxconn = 1024;
+	unsigned long long idle = 60, hdr = 16384, mode = 0660;
+	const char *addr = "127.0.0.1", *unix_path = NULL, *url = NULL;
+	char why[256];
+
+	if (g != NULL && st_conf_only_keys(g, listen_keys, why, sizeof(why)) == -1) {
+		conf_error(err, errlen, cfg, g, "listen: %s", why);
+		return -1;
+	}
+	if (get_string(g, "address", &addr, cfg, err, errlen) ||
+	    get_uint(g, "port", 0, 65535, &port, cfg, err, errlen) ||
+	    get_string(g, "unix", &unix_path, cfg, err, errlen) ||
+	    get_uint(g, "unix_mode", 0, 0777, &mode, cfg, err, errlen) ||
+	    get_uint(g, "threads", 0, 256, &threads, cfg, err, errlen) ||
+	    get_uint(g, "max_connections", 1, 1000000, &maxconn, cfg, err, errlen) ||
+	    get_uint(g, "idle_timeout", 1, 86400, &idle, cfg, err, errlen) ||
+	    get_uint(g, "max_header_size", 1024, 1048576, &hdr, cfg, err, errlen) ||
+	    get_string(g, "public_url", &url, cfg, err, errlen))
+		return -1;
+	if (strlen(addr) >= sizeof(l->address)) {
+		conf_error(err, errlen, cfg, g, "listen.address is too long");
+		return -1;
+	}
+	if (unix_path != NULL && strlen(unix_path) >= 108) {
+		conf_error(err, errlen, cfg, g, "listen.unix is longer than a "
+		    "socket path may be");
+		return -1;
+	}
+	strcpy(l->address, addr);
+	l->port = (unsigned)port;
+	l->unix_path = unix_path ? strdup(unix_path) : NULL;
+	l->unix_mode = (unsigned)mode;
+	l->threads = (unsigned)threads;
+	l->max_connections = (unsigned)maxconn;
+	l->idle_timeout = (unsigned)idle;
+	l->max_header_size = (unsigned)hdr;
+	l->public_url = url ? strdup(url) : NULL;
+	return 0;
+}
+
+static int
+kind_from_name(const char *s, unsigned *kind)
+{
+	if (strcmp(s, "blob") == 0)
+		*kind = ST_KIND_BLOB;
+	else if (strcmp(s, "queue") == 0)
+		*kind = ST_KIND_QUEUE;
+	else if (strcmp(s, "table") == 0)
+		*kind = ST_KIND_TABLE;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+load_store(struct st_config *cfg, const config_setting_t *g,
+           struct st_store *st, int check_only, char *err, size_t errlen)
+{
+	const char *name = NULL, *kind = NULL, *provider = NULL;
+	unsigned long long maxsize = 0;
+	struct st_store_env env;
+	char why[512];
+
+	if (!config_setting_is_group(g)) {
+		conf_error(err, errlen, cfg, g, "each store must be a group { ... }");
+		return -1;
+	}
+	if (get_string(g, "name", &name, cfg, err, errlen) ||
+	    get_string(g, "kind", &kind, cfg, err, errlen) ||
+	    get_string(g, "provider", &provider, cfg, err, errlen) ||
+	    get_uint(g, "max_object_size", 0, INT64_MAX, &maxsize, cfg, err, errlen) ||
+	    get_bool(g, "allow_anonymous", &st->allow_anonymous, cfg, err, errlen))
+		return -1;
+	if (name == NULL || !st_valid_store_name(name, strlen(name))) {
+		conf_error(err, errlen, cfg, g, "a store needs a name matching "
+		    "[a-z0-9][a-z0-9_-]{0,62}");
+		return -1;
+	}
+	strcpy(st->name, name);
+	if (st_config_store(cfg, name) != NULL) {
+		conf_error(err, errlen, cfg, g, "store '%s' is defined twice", name);
+		return -1;
+	}
+	if (kind == NULL || kind_from_name(kind, &st->kind) == -1) {
+		conf_error(err, errlen, cfg, g, "store '%s': kind must be blob, "
+		    "queue or table", name);
+		return -1;
+	}
+	if (provider == NULL || (st->backend = st_registry_find(provider)) == NULL) {
+		conf_error(err, errlen, cfg, g, "store '%s': unknown provider "
+		    "'%s' (known: %s)", name, provider ? provider : "",
+		    st_registry_names());
+		return -1;
+	}
+	if (!(st->backend->kinds & st->kind)) {
+		conf_error(err, errlen, cfg, g, "store '%s': provider '%s' does "
+		    "not serve %s stores", name, provider, kind);
+		return -1;
+	}
+	st->max_object_size = maxsize;
+	env.name = st->name;
+	env.config_dir = cfg->dir;
+	env.check_only = check_only;
+	env.presign_key = cfg->presign_key;
+	env.presign_keylen = sizeof(cfg->presign_key);
+	why[0] = '\0';
+	if (st->backend->store_open(g, &env, &st->handle, why, sizeof(why)) == -1) {
+		conf_error(err, errlen, cfg, g, "store '%s': %s", name, why);
+		st->backend = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_stores(struct st_config *cfg, const config_setting_t *list,
+            int check_only, char *err, size_t errlen)
+{
+	int i, n;
+
+	if (list == NULL)
+		return 0;
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
+		conf_error(err, errlen, cfg, list, "stores must be a list ( ... )");
+		return -1;
+	}
+	n = config_setting_length(list);
+	if ((cfg->stores = calloc((size_t)n + 1, sizeof(*cfg->stores))) == NULL) {
+		conf_error(err, errlen, cfg, list, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct st_store *st = &cfg->stores[i];
+
+		if (load_store(cfg, config_setting_get_elem(list, (unsigned)i), st,
+		    check_only, err, errlen) == -1)
+			return -1;
+		cfg->nstores++;
+	}
+	return 0;
+}
+
+static int
+parse_hex32(const char *s, unsigned char out[32])
+{
+	int i;
+
+	if (strlen(s) != 64)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		unsigned v;
+
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
+			return -1;
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+static int
+load_client(struct st_config *cfg, const config_setting_t *g,
+            struct st_client *c, char *err, size_t errlen)
+{
+	const char *name = NULL, *hash = NULL;
+	const config_setting_t *allow;
+	int i, n;
+
+	if (get_string(g, "name", &name, cfg, err, errlen) ||
+	    get_string(g, "token_sha256", &hash, cfg, err, errlen))
+		return -1;
+	if (name == NULL || strlen(name) == 0 || strlen(name) >= sizeof(c->name)) {
+		conf_error(err, errlen, cfg, g, "a client needs a name of 1 to 63 "
+		    "characters");
+		return -1;
+	}
+	strcpy(c->name, name);
+	if (hash == NULL || parse_hex32(hash, c->token_sha256) == -1) {
+		conf_error(err, errlen, cfg, g, "client '%s': token_sha256 must be "
+		    "64 hex digits (sha256sum of the token)", name);
+		return -1;
+	}
+	allow = config_setting_get_member(g, "allow");
+	if (allow == NULL || (!config_setting_is_list(allow) &&
+	    !config_setting_is_array(allow))) {
+		conf_error(err, errlen, cfg, g, "client '%s': allow must be a list "
+		    "of rules such as \"blob:photos:rw\"", name);
+		return -1;
+	}
+	n = config_setting_length(allow);
+	c->rules = calloc((size_t)n + 1, sizeof(*c->rules));
+	if (c->rules == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *r = config_setting_get_elem(allow, (unsigned)i);
+		const char *s = config_setting_get_string(r);
+
+		if (s == NULL || st_parse_rule(s, &c->rules[i]) == -1) {
+			conf_error(err, errlen, cfg, r, "client '%s': bad allow rule "
+			    "'%s' (KIND:STORE:PERMS, e.g. blob:photos:rw)", name,
+			    s ? s : "");
+			return -1;
+		}
+		c->nrules++;
+	}
+	return 0;
+}
+
+static int
+load_clients(struct st_config *cfg, const config_setting_t *list, char *err,
+             size_t errlen)
+{
+	int i, n;
+
+	if (list == NULL)
+		return 0;
+	if (!config_setting_is_list(list)) {
+		conf_error(err, errlen, cfg, list, "clients must be a list ( ... )");
+		return -1;
+	}
+	n = config_setting_length(list);
+	if ((cfg->clients = calloc((size_t)n + 1, sizeof(*cfg->clients))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (load_client(cfg, config_setting_get_elem(list, (unsigned)i),
+		    &cfg->clients[i], err, errlen) == -1)
+			return -1;
+		cfg->nclients++;
+	}
+	return 0;
+}
+
+static int
+load_presign_key(struct st_config *cfg, const config_setting_t *root,
+                 char *err, size_t errlen)
+{
+	const char *file = NULL;
+	struct st_store_env env = { .config_dir = cfg->dir };
+	char path[PATH_MAX], secret[4096], why[512];
+	long n;
+
+	if (get_string(root, "presign_key_file", &file, cfg, err, errlen) == -1)
+		return -1;
+	if (file == NULL) {
+		if (!have_default_presign_key) {
+			RAND_bytes(default_presign_key, sizeof(default_presign_key));
+			have_default_presign_key = 1;
+		}
+		memcpy(cfg->presign_key, default_presign_key, 32);
+		return 0;
+	}
+	st_conf_path(&env, file, path, sizeof(path));
+	n = st_read_secret_file(path, secret, sizeof(secret), why, sizeof(why));
+	if (n < 16) {
+		conf_error(err, errlen, cfg, config_setting_get_member(root,
+		    "presign_key_file"), "%s", n < 0 ? why :
+		    "presign_key_file must hold at least 16 bytes");
+		return -1;
+	}
+	/* Any length of secret becomes a 32-byte key. */
+	{
+		unsigned int len = 32;
+		EVP_Digest(secret, (size_t)n, cfg->presign_key, &len, EVP_sha256(), NULL);
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	return 0;
+}
+
+static int
+load_misc(struct st_config *cfg, const config_setting_t *root, char *err,
+          size_t errlen)
+{
+	const config_setting_t *metrics = config_setting_get_member(root, "metrics");
+	const config_setting_t *log = config_setting_get_member(root, "log");
+	const char *level = "info";
+
+	cfg->log_level = ST_LOG_INFO;
+	cfg->log_requests = 1;
+	if (get_bool(root, "allow_anonymous", &cfg->allow_anonymous, cfg, err, errlen) ||
+	    get_bool(metrics, "require_token", &cfg->metrics_require_token, cfg, err, errlen) ||
+	    get_string(log, "level", &level, cfg, err, errlen) ||
+	    get_bool(log, "requests", &cfg->log_requests, cfg, err, errlen))
+		return -1;
+	if ((cfg->log_level = st_log_level_from_name(level)) < 0) {
+		conf_error(err, errlen, cfg, log, "log.level must be error, warn, "
+		    "info or debug");
+		return -1;
+	}
+	return 0;
+}
+
+static struct st_config *
+config_new(const char *path)
+{
+	struct st_config *cfg = calloc(1, sizeof(*cfg));
+	char *copy;
+
+	if (cfg == NULL)
+		return NULL;
+	atomic_init(&cfg->refs, 1);
+	cfg->path = strdup(path);
+	copy = strdup(path);
+	cfg->dir = copy ? strdup(dirname(copy)) : NULL;
+	free(copy);
+	if (cfg->path == NULL || cfg->dir == NULL) {
+		free(cfg->path);
+		free(cfg->dir);
+		free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct st_config *
+st_config_load(const char *path, int check_only, char *err, size_t errlen)
+{
+	struct st_config *cfg;
+	config_setting_t *root;
+	config_t lc;
+	char why[256];
+	int ok = 0;
+
+	if ((cfg = config_new(path)) == NULL) {
+		snprintf(err, errlen, "%s:0: out of memory", path);
+		return NULL;
+	}
+	config_init(&lc);
+	config_set_include_dir(&lc, cfg->dir);
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s:0: cannot read the file: %s",
+			    path, strerror(errno));
+		else
+			snprintf(err, errlen, "%s:%d: %s", config_error_file(&lc) ?
+			    config_error_file(&lc) : path, config_error_line(&lc),
+			    config_error_text(&lc));
+		goto done;
+	}
+	root = config_root_setting(&lc);
+	if (st_conf_only_keys(root, top_keys, why, sizeof(why)) == -1) {
+		conf_error(err, errlen, cfg, NULL, "%s", why);
+		goto done;
+	}
+	if (load_listen(cfg, config_setting_get_member(root, "listen"), err, errlen) ||
+	    load_misc(cfg, root, err, errlen) ||
+	    load_presign_key(cfg, root, err, errlen) ||
+	    load_stores(cfg, config_setting_get_member(root, "stores"), check_only,
+	        err, errlen) ||
+	    load_clients(cfg, config_setting_get_member(root, "clients"), err, errlen))
+		goto done;
+	ok = 1;
+done:
+	config_destroy(&lc);
+	if (!ok) {
+		st_config_unref(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void
+st_config_ref(struct st_config *cfg)
+{
+	atomic_fetch_add(&cfg->refs, 1);
+}
+
+void
+st_config_unref(struct st_config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL || atomic_fetch_sub(&cfg->refs, 1) != 1)
+		return;
+	for (i = 0; i < cfg->nstores; i++)
+		if (cfg->stores[i].backend != NULL)
+			cfg->stores[i].backend->store_close(cfg->stores[i].handle);
+	for (i = 0; i < cfg->nclients; i++)
+		free(cfg->clients[i].rules);
+	free(cfg->stores);
+	free(cfg->clients);
+	free(cfg->listen.unix_path);
+	free(cfg->listen.public_url);
+	OPENSSL_cleanse(cfg->presign_key, sizeof(cfg->presign_key));
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg);
+}
+
+struct st_store *
+st_config_store(const struct st_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nstores; i++)
+		if (strcmp(cfg->stores[i].name, name) == 0)
+			return &cfg->stores[i];
+	return NULL;
+}

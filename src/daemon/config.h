@@ -1,0 +1,100 @@
+/*
+ * config.h - the daemon's configuration, as loaded from libconfig.
+ *
+ * A `struct st_config` is immutable once loaded and reference counted: each
+ * request holds the configuration it started with, and SIGHUP swaps in a
+ * new one while old requests finish on the old. Stores are opened when
+ * their configuration is loaded and closed when its last user lets go.
+ */
+#ifndef STRATUS_DAEMON_CONFIG_H
+#define STRATUS_DAEMON_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <stratus/backend.h>
+
+#include "core/validate.h"
+
+#define ST_PERM_READ  0x1
+#define ST_PERM_WRITE 0x2
+#define ST_PERM_ALL   0x3
+
+struct st_store {
+	char			 name[ST_STORE_NAME_MAX + 1];
+	unsigned		 kind;		/* ST_KIND_* */
+	const struct st_backend	*backend;
+	void			*handle;	/* backend's store */
+	uint64_t		 max_object_size; /* 0: no limit of ours */
+	int			 allow_anonymous;
+};
+
+struct st_rule {
+	unsigned kinds;			/* ST_KIND_* set; all for "*" */
+	char	 store[ST_STORE_NAME_MAX + 1];	/* "*" for every store */
+	unsigned perms;
+};
+
+struct st_client {
+	char		 name[64];
+	unsigned char	 token_sha256[32];
+	struct st_rule	*rules;
+	size_t		 nrules;
+};
+
+struct st_listen {
+	char		 address[64];
+	unsigned	 port;
+	char		*unix_path;
+	unsigned	 unix_mode;
+	unsigned	 threads;
+	unsigned	 max_connections;
+	unsigned	 idle_timeout;
+	unsigned	 max_header_size;
+	char		*public_url;
+};
+
+struct st_config {
+	atomic_int	 refs;
+	char		*path;
+	char		*dir;
+	struct st_listen listen;
+	int		 allow_anonymous;
+	int		 metrics_require_token;
+	int		 log_level;
+	int		 log_requests;
+	unsigned char	 presign_key[32];
+	struct st_store	*stores;
+	size_t		 nstores;
+	struct st_client *clients;
+	size_t		 nclients;
+};
+
+/* Loads and validates path; with check_only, backends open nothing. On
+ * error returns NULL and writes "FILE:LINE: reason" into err. */
+struct st_config *st_config_load(const char *path, int check_only,
+                                 char *err, size_t errlen);
+void st_config_ref(struct st_config *);
+void st_config_unref(struct st_config *);
+struct st_store *st_config_store(const struct st_config *, const char *name);
+
+/* The presign key used when no presign_key_file is configured: random,
+ * made once per process so that a reload keeps issued URLs valid. */
+void st_config_set_default_presign_key(const unsigned char key[32]);
+
+/* For backends: resolves a file name from the configuration (relative to
+ * the configuration's directory, or to $CREDENTIALS_DIRECTORY when the file
+ * is there) into out. */
+void st_conf_path(const struct st_store_env *, const char *name, char *out, size_t cap);
+/* Reads a secret file, refusing one readable by group or others. Returns
+ * the length (contents NUL-terminated, trailing newline removed) or -1. */
+long st_read_secret_file(const char *path, char *buf, size_t cap,
+                         char *err, size_t errlen);
+/* Checks that a group has only the listed settings (NULL-terminated). */
+int st_conf_only_keys(const config_setting_t *, const char *const *allowed,
+                      char *err, size_t errlen);
+
+/* Parses an allow rule "KIND:STORE:PERMS". 0 ok, -1 malformed. */
+int st_parse_rule(const char *, struct st_rule *);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * main.c - stratusd: arguments, signals, reload and shutdown.
+ *
+ * The main thread does no request work. It loads the configuration, starts
+ * the HTTP server (whose threads answer requests) and then waits for
+ * signals with sigwait(): SIGHUP reloads stores and tokens, SIGTERM and
+ * SIGINT stop gracefully (stop accepting, let requests in flight finish
+ * for up to 10 s, exit 0). Signals are blocked in every other thread, so
+ * no handler ever runs in the middle of request code.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "core/registry.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+
+#define GRACE_SECONDS 10
+
+static void
+notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: stratusd [--config FILE] [--check-config]\n"
+	    "       stratusd --version | --help\n"
+	    "\n"
+	    "  -c, --config FILE    configuration (default %s/stratus.conf)\n"
+	    "  -t, --check-config   validate the configuration and exit\n"
+	    "  -b, --backend-dir D  where provider plugins are (default %s,\n"
+	    "                       or $STRATUS_BACKEND_DIR)\n"
+	    "  -V, --version        print the version and exit\n"
+	    "  -h, --help           print this help and exit\n"
+	    "\n"
+	    "Logs go to stderr, one JSON object per line. SIGHUP reloads the\n"
+	    "stores and tokens; SIGTERM stops after requests in flight finish.\n",
+	    STRATUS_SYSCONFDIR, STRATUS_BACKEND_DIR);
+}
+
+static void
+reload(const char *path)
+{
+	struct st_config *cfg;
+	char err[1024];
+
+	notify("RELOADING=1");
+	cfg = st_config_load(path, 0, err, sizeof(err));
+	if (cfg == NULL) {
+		st_log_msg(ST_LOG_ERROR, "reload failed", "error", err);
+	} else {
+		st_log_set_level(cfg->log_level);
+		st_server_swap_config(cfg);
+		st_log_msg(ST_LOG_INFO, "reloaded", "config", path);
+	}
+	notify("READY=1");
+}
+
+static int
+serve(const char *path)
+{
+	struct st_config *cfg;
+	sigset_t set;
+	char err[1024];
+	int sig;
+
+	if ((cfg = st_config_load(path, 0, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		st_log_msg(ST_LOG_ERROR, "bad configuration", "error", err);
+		return 1;
+	}
+	st_log_set_level(cfg->log_level);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (st_server_start(cfg, err, sizeof(err)) == -1) {
+		st_log_msg(ST_LOG_ERROR, "cannot start", "error", err);
+		return 1;
+	}
+	st_log_msg(ST_LOG_INFO, "ready", "version", PACKAGE_VERSION);
+	notify("READY=1");
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(path);
+			continue;
+		}
+		st_log_msg(ST_LOG_INFO, "stopping", "signal",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		notify("STOPPING=1");
+		st_server_stop(GRACE_SECONDS);
+		st_log_msg(ST_LOG_INFO, "stopped", NULL, NULL);
+		return 0;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "backend-dir", required_argument, NULL, 'b' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = STRATUS_SYSCONFDIR "/stratus.conf";
+	const char *backend_dir = getenv("STRATUS_BACKEND_DIR");
+	int check = 0, ch, rc;
+	char err[1024];
+
+	while ((ch = getopt_long(argc, argv, "c:tb:Vh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 't': check = 1; break;
+		case 'b': backend_dir = optarg; break;
+		case 'V': printf("stratusd %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (backend_dir == NULL)
+		backend_dir = STRATUS_BACKEND_DIR;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (st_registry_load(backend_dir, err, sizeof(err)) == -1) {
+		fprintf(stderr, "stratusd: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		struct st_config *cfg = st_config_load(path, 1, err, sizeof(err));
+
+		if (cfg == NULL) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		printf("%s: configuration OK (%zu stores, %zu clients)\n", path,
+		    cfg->nstores, cfg->nclients);
+		st_config_unref(cfg);
+		return 0;
+	}
+	rc = serve(path);
+	st_registry_unload();
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,775 @@
+/*
+ * server.c - libmicrohttpd glue: sockets, the access handler, parking.
+ *
+ * Design
+ * ------
+ * libmicrohttpd runs a pool of threads, each with its own epoll loop; no
+ * thread is made per request. The access handler is called several times
+ * per request: first with the headers (we route, authenticate and start the
+ * handler), then once per piece of body, then a last time with no data.
+ * Handlers answer from any of those calls, or park the connection
+ * (MHD_suspend_connection) while a backend works on another thread; the
+ * backend's st_call_done/st_call_wake resumes it and libmicrohttpd calls
+ * the handler again.
+ *
+ * Parking races with waking: a backend may finish between the handler's
+ * decision to wait and the suspend. Each request has a small mutex and a
+ * `woken` flag: st_req_suspend refuses to park when a wake already came,
+ * and a wake only resumes a connection that really is parked.
+ *
+ * Paths and query strings reach us undecoded (our unescape callback is the
+ * identity), so that each input is decoded once, by the validators.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "core/call.h"
+#include "core/json.h"
+#include "daemon/admin_api.h"
+#include "daemon/auth.h"
+#include "daemon/blob_api.h"
+#include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/reply.h"
+#include "daemon/server.h"
+#include "sign/hmac.h"
+
+#define MAX_DAEMONS 8
+
+static struct MHD_Daemon *daemons[MAX_DAEMONS];
+static int listen_fds[MAX_DAEMONS];
+static size_t ndaemons;
+static char *unix_path_made;	/* the socket file we created */
+
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct st_config *current;
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct st_req *live;
+static size_t nlive;
+static volatile int stopping;
+
+/* ---------------------------------------------------------------- config */
+
+struct st_config *
+st_server_config(void)
+{
+	struct st_config *cfg;
+
+	pthread_mutex_lock(&config_lock);
+	cfg = current;
+	st_config_ref(cfg);
+	pthread_mutex_unlock(&config_lock);
+	return cfg;
+}
+
+void
+st_server_swap_config(struct st_config *cfg)
+{
+	struct st_config *old;
+
+	pthread_mutex_lock(&config_lock);
+	old = current;
+	current = cfg;
+	pthread_mutex_unlock(&config_lock);
+	st_config_unref(old);
+}
+
+int
+st_server_stopping(void)
+{
+	return stopping;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+enum MHD_Result
+st_reply(struct st_req *req, int status, struct MHD_Response *resp)
+{
+	enum MHD_Result rc;
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "X-Request-Id", req->id);
+	rc = MHD_queue_response(req->conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	req->status = status;
+	req->replied = 1;
+	return rc;
+}
+
+enum MHD_Result
+st_reply_json(struct st_req *req, int status, struct st_buf *body)
+{
+	struct MHD_Response *resp;
+	size_t len = body->len;
+	char *data = st_buf_take(body);
+
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	req->bytes_out += len;
+	return st_reply(req, status, resp);
+}
+
+static enum MHD_Result
+reply_error_body(struct st_req *req, int status, const char *code,
+                 const char *message, const char *provider_code)
+{
+	struct st_buf body = { 0 };
+	const char *store = req->store ? req->store->name :
+	    (req->route.store[0] ? req->route.store : NULL);
+
+	req->error_code = code;
+	if (st_json_error(&body, code, message, store, provider_code,
+	    req->id) == -1) {
+		st_buf_free(&body);
+		return MHD_NO;
+	}
+	return st_reply_json(req, status, &body);
+}
+
+enum MHD_Result
+st_reply_error(struct st_req *req, int status, const char *code,
+               const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	return reply_error_body(req, status, code, message, NULL);
+}
+
+enum MHD_Result
+st_reply_call_error(struct st_req *req, struct st_call *c)
+{
+	struct st_http_error e = st_status_http(c->status);
+	enum MHD_Result rc;
+
+	if (c->status == ST_UNAVAILABLE || c->status == ST_RANGE) {
+		struct st_buf body = { 0 };
+		struct MHD_Response *resp;
+		char value[64];
+
+		req->error_code = e.code;
+		if (st_json_error(&body, e.code, c->message ? c->message : e.code,
+		    req->store ? req->store->name : NULL, c->provider_code,
+		    req->id) == -1)
+			return MHD_NO;
+		resp = MHD_create_response_from_buffer(body.len, body.data,
+		    MHD_RESPMEM_MUST_COPY);
+		req->bytes_out += body.len;
+		st_buf_free(&body);
+		if (resp == NULL)
+			return MHD_NO;
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+		if (c->status == ST_RANGE) {
+			snprintf(value, sizeof(value), "bytes */%llu",
+			    (unsigned long long)c->info.size);
+			MHD_add_response_header(resp, "Content-Range", value);
+		} else {
+			snprintf(value, sizeof(value), "%u",
+			    c->retry_after ? c->retry_after : 1);
+			MHD_add_response_header(resp, "Retry-After", value);
+		}
+		rc = st_reply(req, e.http, resp);
+		return rc;
+	}
+	return reply_error_body(req, e.http, e.code,
+	    c->message ? c->message : e.code, c->provider_code);
+}
+
+/* ---------------------------------------------------------------- parking */
+
+static void
+req_wake(struct st_req *req)
+{
+	pthread_mutex_lock(&req->lock);
+	req->woken = 1;
+	if (req->suspended) {
+		req->suspended = 0;
+		MHD_resume_connection(req->conn);
+	}
+	pthread_mutex_unlock(&req->lock);
+}
+
+static void
+call_hook(struct st_call *c, void *ctx)
+{
+	(void)c;
+	req_wake(ctx);
+}
+
+int
+st_req_suspend(struct st_req *req)
+{
+	int parked = 0;
+
+	pthread_mutex_lock(&req->lock);
+	if (req->woken) {
+		req->woken = 0;
+	} else if (!req->aborted) {
+		req->suspended = 1;
+		MHD_suspend_connection(req->conn);
+		parked = 1;
+	}
+	pthread_mutex_unlock(&req->lock);
+	return parked;
+}
+
+struct st_call *
+st_req_new_call(struct st_req *req, enum st_op op)
+{
+	struct st_call_hooks hooks = { call_hook, call_hook, req };
+	struct st_call *c = st_call_new(op, &hooks);
+
+	if (c == NULL)
+		return NULL;
+	c->request_id = req->id;
+	if (req->store != NULL) {
+		c->store = req->store->handle;
+		c->store_name = req->store->name;
+		req->ops = req->store->backend->blob;
+	}
+	req->call = c;
+	return c;
+}
+
+/* ---------------------------------------------------------------- lookup */
+
+const char *
+st_req_header(struct st_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+st_req_arg(struct st_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result
+add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                const char *value)
+{
+	size_t *total = cls;
+
+	(void)kind;
+	*total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+/* ---------------------------------------------------------------- life */
+
+static void
+req_set_id(struct st_req *req)
+{
+	const char *given = st_req_header(req, "X-Request-Id");
+	unsigned char rnd[16];
+
+	if (given != NULL && st_valid_request_id(given)) {
+		snprintf(req->id, sizeof(req->id), "%s", given);
+		return;
+	}
+	RAND_bytes(rnd, sizeof(rnd));
+	st_hex(rnd, sizeof(rnd), req->id);
+}
+
+static struct st_req *
+req_new(struct MHD_Connection *conn, const char *method)
+{
+	struct st_req *req = calloc(1, sizeof(*req));
+
+	if (req == NULL)
+		return NULL;
+	req->conn = conn;
+	req->method = method;
+	req->cfg = st_server_config();
+	pthread_mutex_init(&req->lock, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &req->start);
+	req_set_id(req);
+	st_metrics_request_start();
+	pthread_mutex_lock(&live_lock);
+	req->next = live;
+	if (live != NULL)
+		live->prev = req;
+	live = req;
+	nlive++;
+	pthread_mutex_unlock(&live_lock);
+	return req;
+}
+
+static void
+log_request(struct st_req *req, double seconds, enum MHD_RequestTerminationCode toe)
+{
+	struct st_logrec r;
+
+	if (!req->cfg->log_requests && req->status < 500 && toe ==
+	    MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		return;
+	st_log_begin(&r, req->status >= 500 ? ST_LOG_WARN : ST_LOG_INFO, "request");
+	st_log_str(&r, "request_id", req->id);
+	st_log_str(&r, "method", req->method);
+	st_log_str(&r, "route", st_route_name(req->route.id));
+	if (req->route.store[0] != '\0')
+		st_log_str(&r, "store", req->route.store);
+	if (req->keylen > 0)
+		st_log_strn(&r, "key", req->key, req->keylen);
+	st_log_int(&r, "status", req->status);
+	if (req->error_code != NULL)
+		st_log_str(&r, "code", req->error_code);
+	if (req->client != NULL)
+		st_log_str(&r, "client", req->client->name);
+	st_log_int(&r, "bytes_in", (long long)req->bytes_in);
+	st_log_int(&r, "bytes_out", (long long)req->bytes_out);
+	st_log_double(&r, "ms", seconds * 1000);
+	if (req->call != NULL && req->call->attempts > 0)
+		st_log_int(&r, "attempts", req->call->attempts);
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		st_log_str(&r, "terminated", toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ?
+		    "client went away" : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ?
+		    "timeout" : "error");
+	st_log_end(&r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+	struct st_req *req = *con_cls;
+	struct timespec now;
+	double seconds;
+
+	(void)cls;
+	(void)conn;
+	if (req == NULL)
+		return;
+	*con_cls = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	seconds = (double)(now.tv_sec - req->start.tv_sec) +
+	    (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->status == 0)
+		req->status = 499;	/* nobody heard an answer */
+	log_request(req, seconds, toe);
+	st_metrics_request_end(req->route.id, req->method, req->status, seconds,
+	    req->bytes_in, req->bytes_out);
+	/* Release tells the backend to cancel and clean up (a partial upload
+	 * is deleted there), and it never touches the call afterwards. */
+	st_call_free(req->call, req->ops);
+	st_buf_free(&req->body);
+	pthread_mutex_lock(&live_lock);
+	if (req->prev != NULL)
+		req->prev->next = req->next;
+	else
+		live = req->next;
+	if (req->next != NULL)
+		req->next->prev = req->prev;
+	nlive--;
+	pthread_mutex_unlock(&live_lock);
+	st_config_unref(req->cfg);
+	pthread_mutex_destroy(&req->lock);
+	free(req);
+}
+
+/* ---------------------------------------------------------------- access */
+
+static enum MHD_Result
+reply_not_found_route(struct st_req *req, enum st_route_error e)
+{
+	struct MHD_Response *resp;
+	struct st_buf body = { 0 };
+
+	switch (e) {
+	case ST_ROUTE_BAD_STORE:
+		return st_reply_error(req, 404, "no_such_store",
+		    "no such store (store names match [a-z0-9][a-z0-9_-]{0,62})");
+	case ST_ROUTE_BAD_METHOD:
+		req->error_code = "method_not_allowed";
+		st_json_error(&body, "method_not_allowed", "method not allowed here",
+		    NULL, NULL, req->id);
+		resp = MHD_create_response_from_buffer(body.len, body.data,
+		    MHD_RESPMEM_MUST_COPY);
+		req->bytes_out += body.len;
+		st_buf_free(&body);
+		if (resp == NULL)
+			return MHD_NO;
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+		MHD_add_response_header(resp, "Allow", req->route.allow);
+		return st_reply(req, 405, resp);
+	default:
+		return st_reply_error(req, 404, "not_found", "no such endpoint");
+	}
+}
+
+enum MHD_Result
+st_reply_unauthorized(struct st_req *req, const char *why)
+{
+	struct st_buf body = { 0 };
+	struct MHD_Response *resp;
+
+	req->error_code = "unauthorized";
+	st_json_error(&body, "unauthorized", why, NULL, NULL, req->id);
+	resp = MHD_create_response_from_buffer(body.len, body.data,
+	    MHD_RESPMEM_MUST_COPY);
+	req->bytes_out += body.len;
+	st_buf_free(&body);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+	return st_reply(req, 401, resp);
+}
+
+/* Routes, authenticates and starts the handler: the first call. */
+static enum MHD_Result
+dispatch(struct st_req *req, const char *url)
+{
+	enum st_route_error e;
+	enum st_auth_result who;
+	size_t header_bytes = 0;
+
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_header_size,
+	    &header_bytes);
+	if (header_bytes + strlen(url) > req->cfg->listen.max_header_size)
+		return st_reply_error(req, 431, "bad_request", "request headers "
+		    "are larger than %u bytes", req->cfg->listen.max_header_size);
+	if ((e = st_route_match(req->method, url, &req->route)) != ST_ROUTE_OK)
+		return reply_not_found_route(req, e);
+	switch (req->route.id) {
+	case ST_ROUTE_HEALTH:
+		return st_admin_health(req);
+	case ST_ROUTE_READY:
+		return st_admin_ready(req);
+	default:
+		break;
+	}
+	if (req->route.id == ST_ROUTE_BLOB && st_blob_is_presigned(req))
+		return st_blob_start(req);
+	who = st_auth_identify(req->cfg, st_req_header(req, "Authorization"),
+	    &req->client);
+	if (who == ST_AUTH_BAD)
+		return st_reply_unauthorized(req, "unknown or malformed bearer token");
+	req->anonymous = who == ST_AUTH_ANONYMOUS;
+	switch (req->route.id) {
+	case ST_ROUTE_METRICS:
+		return st_admin_metrics(req);
+	case ST_ROUTE_STORES:
+		return st_admin_stores(req);
+	case ST_ROUTE_PRESIGN:
+		return st_blob_presign_start(req);
+	case ST_ROUTE_BLOB:
+	case ST_ROUTE_BLOB_LIST:
+		return st_blob_start(req);
+	default:
+		/* Queues and tables: no backend serves them yet, so no
+		 * store of theirs can be configured. */
+		return st_reply_error(req, 404, "no_such_store",
+		    "no %s store '%s'", req->route.id == ST_ROUTE_QUEUE ?
+		    "queue" : "table", req->route.store);
+	}
+}
+
+static int
+has_body(struct st_req *req)
+{
+	const char *cl = st_req_header(req, "Content-Length");
+	const char *te = st_req_header(req, "Transfer-Encoding");
+
+	return (cl != NULL && strcmp(cl, "0") != 0) || te != NULL;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+           const char *method, const char *version, const char *upload_data,
+           size_t *upload_data_size, void **con_cls)
+{
+	struct st_req *req = *con_cls;
+
+	(void)cls;
+	(void)version;
+	if (req == NULL) {
+		if ((req = req_new(conn, method)) == NULL)
+			return MHD_NO;
+		*con_cls = req;
+		req->url = url;
+		/* libmicrohttpd 0.9.75 closes the connection after any answer
+		 * queued in this first call. A request without a body is
+		 * therefore started on the next call, which comes at once, so
+		 * that keep-alive survives; one with a body must be judged now,
+		 * before its body is read. */
+		if (!has_body(req))
+			return MHD_YES;
+		req->dispatched = 1;
+		return dispatch(req, url);
+	}
+	if (req->aborted)
+		return MHD_NO;
+	if (!req->dispatched) {
+		req->dispatched = 1;
+		return dispatch(req, req->url);
+	}
+	pthread_mutex_lock(&req->lock);
+	req->woken = 0;
+	pthread_mutex_unlock(&req->lock);
+	if (*upload_data_size > 0) {
+		if (req->replied || req->discard || req->on_body == NULL) {
+			req->discarded += *upload_data_size;
+			*upload_data_size = 0;
+			/* Drop a client that keeps sending a body nobody
+			 * wants, rather than reading it forever. */
+			return req->discarded > ((uint64_t)64 << 20) ? MHD_NO : MHD_YES;
+		}
+		return req->on_body(req, upload_data, upload_data_size);
+	}
+	if (req->replied)
+		return MHD_YES;
+	if (req->on_end == NULL)
+		return st_reply_error(req, 500, "internal", "no handler finished "
+		    "this request");
+	return req->on_end(req);
+}
+
+static size_t
+unescape_none(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	st_log_msg(ST_LOG_DEBUG, "libmicrohttpd", "detail", msg);
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+static int
+listen_tcp(const struct st_listen *l, char *err, size_t errlen)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char port[8], host[NI_MAXHOST], serv[NI_MAXSERV];
+	int fd = -1, one = 1, rc;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%u", l->port);
+	if ((rc = getaddrinfo(l->address, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "listen.address %s: %s", l->address,
+		    gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1 || bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 511) == -1) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", l->address,
+		    l->port, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), serv,
+	    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+		struct st_logrec r;
+
+		st_log_begin(&r, ST_LOG_INFO, "listening");
+		st_log_str(&r, "address", host);
+		st_log_int(&r, "port", atoi(serv));
+		st_log_end(&r);
+	}
+	return fd;
+}
+
+static int
+listen_unix(const struct st_listen *l, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", l->unix_path);
+	/* A socket file left by a previous run is replaced; anything else
+	 * at that path is not ours to remove. */
+	if (lstat(l->unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(l->unix_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(l->unix_path, l->unix_mode) == -1 || listen(fd, 511) == -1) {
+		snprintf(err, errlen, "cannot listen on %s: %s", l->unix_path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	unix_path_made = strdup(l->unix_path);
+	st_log_msg(ST_LOG_INFO, "listening", "unix", l->unix_path);
+	return fd;
+}
+
+static int
+start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
+{
+	unsigned threads = l->threads;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	    MHD_USE_TURBO;
+	struct MHD_Daemon *d;
+
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = n > 1 ? (unsigned)n : 1;
+	}
+	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT, l->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, l->idle_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(l->max_header_size * 2 > 131072 ? l->max_header_size * 2 : 131072),
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (d == NULL) {
+		snprintf(err, errlen, "libmicrohttpd could not start");
+		return -1;
+	}
+	listen_fds[ndaemons] = fd;
+	daemons[ndaemons++] = d;
+	return 0;
+}
+
+static int
+systemd_sockets(const struct st_listen *l, char *err, size_t errlen)
+{
+#ifdef HAVE_SYSTEMD
+	int n = sd_listen_fds(1), i;
+
+	for (i = 0; i < n && i < MAX_DAEMONS; i++) {
+		if (start_daemon(SD_LISTEN_FDS_START + i, l, err, errlen) == -1)
+			return -1;
+		st_log_msg(ST_LOG_INFO, "listening", "systemd", "socket activation");
+	}
+	return n > 0 ? n : 0;
+#else
+	(void)l;
+	(void)err;
+	(void)errlen;
+	return 0;
+#endif
+}
+
+int
+st_server_start(struct st_config *cfg, char *err, size_t errlen)
+{
+	const struct st_listen *l = &cfg->listen;
+	int fd, n;
+
+	current = cfg;
+	if ((n = systemd_sockets(l, err, errlen)) != 0)
+		return n < 0 ? -1 : 0;
+	if ((fd = listen_tcp(l, err, errlen)) == -1 ||
+	    start_daemon(fd, l, err, errlen) == -1)
+		return -1;
+	if (l->unix_path != NULL && ((fd = listen_unix(l, err, errlen)) == -1 ||
+	    start_daemon(fd, l, err, errlen) == -1))
+		return -1;
+	return 0;
+}
+
+/* Resumes every parked request so that libmicrohttpd can close it. */
+static void
+abort_parked(void)
+{
+	struct st_req *req;
+
+	pthread_mutex_lock(&live_lock);
+	for (req = live; req != NULL; req = req->next) {
+		pthread_mutex_lock(&req->lock);
+		req->aborted = 1;
+		if (req->suspended) {
+			req->suspended = 0;
+			MHD_resume_connection(req->conn);
+		}
+		pthread_mutex_unlock(&req->lock);
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+void
+st_server_stop(unsigned grace_seconds)
+{
+	unsigned waited_ms = 0;
+	size_t i, left;
+
+	stopping = 1;
+	for (i = 0; i < ndaemons; i++)
+		MHD_quiesce_daemon(daemons[i]);
+	for (;;) {
+		pthread_mutex_lock(&live_lock);
+		left = nlive;
+		pthread_mutex_unlock(&live_lock);
+		if (left == 0 || waited_ms >= grace_seconds * 1000)
+			break;
+		usleep(20000);
+		waited_ms += 20;
+	}
+	if (left > 0)
+		st_log_msg(ST_LOG_WARN, "stopping with requests in flight", NULL, NULL);
+	abort_parked();
+	for (i = 0; i < ndaemons; i++) {
+		MHD_stop_daemon(daemons[i]);
+		close(listen_fds[i]);
+	}
+	ndaemons = 0;
+	if (unix_path_made != NULL) {
+		unlink(unix_path_made);
+		free(unix_path_made);
+		unix_path_made = NULL;
+	}
+	st_config_unref(current);
+	current = NULL;
+}

@@ -1,0 +1,93 @@
+/*
+ * server.h - one application request's life inside the HTTP layer.
+ *
+ * `struct st_req` is what libmicrohttpd keeps for us between calls of the
+ * access handler. Handlers (blob_api.c) install two hooks on it: on_body
+ * for each piece of the request body and on_end when the body is complete
+ * or the connection has been resumed. Either hook may park the connection
+ * with st_req_suspend(); a backend's st_call_done / st_call_wake resumes it.
+ */
+#ifndef STRATUS_DAEMON_SERVER_H
+#define STRATUS_DAEMON_SERVER_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "core/buf.h"
+#include "daemon/config.h"
+#include "daemon/router.h"
+
+struct st_req;
+typedef enum MHD_Result (*st_body_fn)(struct st_req *, const char *, size_t *);
+typedef enum MHD_Result (*st_end_fn)(struct st_req *);
+
+struct st_req {
+	struct MHD_Connection	*conn;
+	struct st_config	*cfg;		/* a reference, for the whole request */
+	char			 id[ST_REQUEST_ID_MAX + 1];
+	const char		*method;
+	struct st_route		 route;
+	struct st_store		*store;
+	const struct st_client	*client;
+	int			 anonymous;
+	unsigned		 perms;		/* on store */
+	struct timespec		 start;
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	int			 status;	/* what was answered */
+	const char		*error_code;	/* for the log line */
+	int			 replied;
+	int			 dispatched;	/* routed and started */
+	const char		*url;		/* raw path, valid for the request */
+
+	st_body_fn		 on_body;
+	st_end_fn		 on_end;
+	struct st_call		*call;
+	const struct st_blob_ops *ops;
+	struct st_buf		 body;		/* small JSON request bodies */
+	int			 discard;	/* swallow the rest of the body */
+	uint64_t		 discarded;
+	int			 ended;		/* on_end ran its first step */
+	int			 aborted;	/* shutting down: drop */
+
+	/* Parking: the backend may finish on another thread. */
+	pthread_mutex_t		 lock;
+	int			 suspended;
+	int			 woken;
+	struct st_req		*prev, *next;	/* live requests */
+
+	char			 key[ST_KEY_MAX + 1];
+	size_t			 keylen;
+};
+
+/* Reply helpers: each records the status, adds X-Request-Id, queues. */
+enum MHD_Result st_reply(struct st_req *, int status, struct MHD_Response *);
+enum MHD_Result st_reply_json(struct st_req *, int status, struct st_buf *);
+enum MHD_Result st_reply_error(struct st_req *, int status, const char *code,
+                               const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 401 with WWW-Authenticate: Bearer. */
+enum MHD_Result st_reply_unauthorized(struct st_req *, const char *why);
+/* The reply for a failed backend call (status, provider code, message). */
+enum MHD_Result st_reply_call_error(struct st_req *, struct st_call *);
+
+/* 1: parked, return MHD_YES and wait; 0: a wake came first, go on now. */
+int  st_req_suspend(struct st_req *);
+/* The hooks a call created for req needs. */
+struct st_call *st_req_new_call(struct st_req *, enum st_op);
+
+/* Lookup helpers over the request's headers and query arguments. */
+const char *st_req_header(struct st_req *, const char *name);
+const char *st_req_arg(struct st_req *, const char *name);
+
+/* Server lifecycle (main.c). */
+int  st_server_start(struct st_config *, char *err, size_t errlen);
+void st_server_swap_config(struct st_config *);
+void st_server_stop(unsigned grace_seconds);
+struct st_config *st_server_config(void);	/* a new reference */
+int  st_server_stopping(void);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * test_config.c - configurations that must load, and ones that must be
+ * refused with the right line and reason.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "unit.h"
+
+struct conf_case {
+	const char	*text;
+	int		 line;		/* 0: must load; else the error's line */
+	const char	*reason;	/* substring of the error */
+};
+
+#define HASH "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+static const struct conf_case conf_cases[] = {
+	{ "", 0, NULL },
+	{ "listen = { address = \"127.0.0.1\"; port = 0; };\n"
+	  "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"s1\"; } );\n", 0, NULL },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\", \"*:*:r\" ); } );\n", 0, NULL },
+	{ "listen = { port = 70000; };\n", 1, "between" },
+	{ "stores = ( {\n name = \"s1\";\n kind = \"blob\";\n provider = \"gcs\";"
+	  " } );\n", 1, "unknown provider" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\"; },\n { name = \"s1\"; kind = \"blob\";"
+	  " provider = \"local\"; path = \"b\"; } );\n", 2, "twice" },
+	{ "stores = ( { name = \"Bad Name\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\"; } );\n", 1, "name" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\"; } );\n",
+	  1, "path" },
+	{ "stores = ( { name = \"s1\"; kind = \"bucket\"; provider = \"local\";"
+	  " path = \"a\"; } );\n", 1, "kind" },
+	{ "stores = ( { name = \"s1\"; kind = \"queue\"; provider = \"local\";"
+	  " path = \"a\"; } );\n", 1, "does not serve" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\"; colour = 1; } );\n", 1, "unknown setting" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"abc\";"
+	  " allow = ( \"blob:*:rw\" ); } );\n", 1, "token_sha256" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";\n"
+	  " allow = ( \"blob:*:rwx\" ); } );\n", 2, "allow rule" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";\n"
+	  " allow = ( \"bucket:*:r\" ); } );\n", 2, "allow rule" },
+	{ "listen = { port = 1;\n", 2, "syntax error" },
+	{ "allow_anonymous = 1;\n", 1, "true or false" },
+	{ "lisen = { port = 1; };\n", 0, "unknown setting 'lisen'" },
+	{ "log = { level = \"loud\"; };\n", 1, "log.level" },
+};
+
+static char dir[] = "/tmp/stratus-test-config-XXXXXX";
+
+static void
+setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+START_TEST(configs)
+{
+	const struct conf_case *t = &conf_cases[_i];
+	char path[512], err[1024], want[600];
+	struct st_config *cfg;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/case%d.conf", dir, _i);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(t->text, f);
+	fclose(f);
+	err[0] = '\0';
+	cfg = st_config_load(path, 1, err, sizeof(err));
+	if (t->line == 0 && t->reason == NULL) {
+		ck_assert_msg(cfg != NULL, "case %d refused: %s", _i, err);
+		st_config_unref(cfg);
+		return;
+	}
+	ck_assert_msg(cfg == NULL, "case %d loaded but should not", _i);
+	snprintf(want, sizeof(want), "%s:%d: ", path, t->line);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+	    "case %d: '%s' does not start with '%s'", _i, err, want);
+	ck_assert_msg(strstr(err, t->reason) != NULL, "case %d: '%s' lacks '%s'",
+	    _i, err, t->reason);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	char err[512];
+
+	ck_assert_ptr_null(st_config_load("/nonexistent/stratus.conf", 1, err,
+	    sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/stratus.conf:0:"));
+}
+END_TEST
+
+START_TEST(secret_file_modes)
+{
+	char path[512], buf[64], err[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/secret", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("s3cr3t-value\n", f);
+	fclose(f);
+	chmod(path, 0644);
+	ck_assert_int_eq(st_read_secret_file(path, buf, sizeof(buf), err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "group or others"));
+	ck_assert_ptr_null(strstr(err, "s3cr3t"));
+	chmod(path, 0600);
+	ck_assert_int_eq(st_read_secret_file(path, buf, sizeof(buf), err,
+	    sizeof(err)), 12);
+	ck_assert_str_eq(buf, "s3cr3t-value");
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("load");
+
+	tcase_add_unchecked_fixture(tc, setup, NULL);
+	tcase_add_loop_test(tc, configs, 0,
+	    (int)(sizeof(conf_cases) / sizeof(conf_cases[0])));
+	tcase_add_test(tc, missing_file);
+	tcase_add_test(tc, secret_file_modes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(config_suite)
