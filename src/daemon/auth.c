@@ -48,9 +48,12 @@ st_auth_perms(const struct st_config *cfg, const struct st_client *client,
 	unsigned perms = 0;
 	size_t i;
 
-	if (anonymous)
-		return (cfg->allow_anonymous || store->allow_anonymous) ?
-		    ST_PERM_ALL : 0;
+	if (anonymous) {
+		int allowed = store->allow_anonymous >= 0 ?
+		    store->allow_anonymous : cfg->allow_anonymous;
+
+		return allowed ? ST_PERM_ALL : 0;
+	}
 	if (client == NULL)
 		return 0;
 	for (i = 0; i < client->nrules; i++) {

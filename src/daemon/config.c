@@ -329,6 +329,7 @@ load_store(struct st_config *cfg, const config_setting_t *g,
 		conf_error(err, errlen, cfg, g, "each store must be a group { ... }");
 		return -1;
 	}
+	st->allow_anonymous = -1;	/* not set: the global setting rules */
 	if (get_string(g, "name", &name, cfg, err, errlen) ||
 	    get_string(g, "kind", &kind, cfg, err, errlen) ||
 	    get_string(g, "provider", &provider, cfg, err, errlen) ||
@@ -487,10 +488,11 @@ load_clients(struct st_config *cfg, const config_setting_t *list, char *err,
 	if ((cfg->clients = calloc((size_t)n + 1, sizeof(*cfg->clients))) == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
+		/* Counted first, so that a half-loaded client is freed too. */
+		cfg->nclients++;
 		if (load_client(cfg, config_setting_get_elem(list, (unsigned)i),
 		    &cfg->clients[i], err, errlen) == -1)
 			return -1;
-		cfg->nclients++;
 	}
 	return 0;
 }

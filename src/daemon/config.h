@@ -26,7 +26,7 @@ struct st_store {
 	const struct st_backend	*backend;
 	void			*handle;	/* backend's store */
 	uint64_t		 max_object_size; /* 0: no limit of ours */
-	int			 allow_anonymous;
+	int			 allow_anonymous; /* -1: as the global one */
 };
 
 struct st_rule {

@@ -66,8 +66,10 @@ setup(void)
 	clients[0].nrules = 2;
 	strcpy(stores[0].name, "photos");
 	stores[0].kind = ST_KIND_BLOB;
+	stores[0].allow_anonymous = -1;
 	strcpy(stores[1].name, "docs");
 	stores[1].kind = ST_KIND_BLOB;
+	stores[1].allow_anonymous = 0;
 	strcpy(stores[2].name, "public");
 	stores[2].kind = ST_KIND_BLOB;
 	stores[2].allow_anonymous = 1;
@@ -111,6 +113,8 @@ START_TEST(permissions)
 	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[2]), ST_PERM_ALL);
 	cfg.allow_anonymous = 1;
 	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[0]), ST_PERM_ALL);
+	/* a store's own "allow_anonymous = false" wins over the global one */
+	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[1]), 0);
 	cfg.allow_anonymous = 0;
 }
 END_TEST
