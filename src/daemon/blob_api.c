@@ -377,17 +377,21 @@ put_body(struct st_req *req, const char *data, size_t *size)
 		*size = 0;
 		return MHD_YES;
 	}
-	n = req->ops->write(c, data, *size);
-	if (n < 0) {
-		req->discard = 1;
-		*size = 0;
-		return MHD_YES;
+	/* Hand the piece over; when the backend is full, park until it
+	 * wakes us. A wake that beats the park means: try again now. */
+	for (;;) {
+		n = req->ops->write(c, data, *size);
+		if (n < 0) {
+			req->discard = 1;
+			*size = 0;
+			return MHD_YES;
+		}
+		req->bytes_in += (uint64_t)n;
+		data += n;
+		*size -= (size_t)n;
+		if (*size == 0 || st_req_suspend(req))
+			return MHD_YES;
 	}
-	req->bytes_in += (uint64_t)n;
-	*size -= (size_t)n;
-	if (*size > 0)
-		st_req_suspend(req);
-	return MHD_YES;
 }
 
 static int

@@ -24,6 +24,7 @@
 #endif
 
 #include "core/registry.h"
+#include "core/transfer.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -169,6 +170,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	rc = serve(path);
+	st_transfer_shutdown();
 	st_registry_unload();
 	curl_global_cleanup();
 	return rc;

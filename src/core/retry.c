@@ -1,0 +1,105 @@
+/*
+ * retry.c - the retry policy: what to retry and the backoff.
+ *
+ * Backoff is "full jitter": a uniformly random wait between 0 and
+ * min(max_delay, base * 2^(attempt-2)). Random waits spread the retries of
+ * many clients, which fixed waits would synchronise into waves.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/rand.h>
+
+#include "core/retry.h"
+
+static const char *const throttle_codes[] = {
+	"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
+	"ServerBusy", "OperationTimedOut", "InternalServerError",
+	"ProvisionedThroughputExceededException", "ThrottlingException",
+	"Throttling", "RequestLimitExceeded", "TooManyRequestsException",
+	"RequestThrottled", "RequestTimeTooSkewed", NULL
+};
+
+void
+st_retry_defaults(struct st_retry_policy *p)
+{
+	p->max_attempts = 4;
+	p->base_delay_ms = 100;
+	p->max_delay_ms = 20000;
+	p->attempt_timeout_ms = 30000;
+	p->deadline_ms = 0;
+}
+
+static int
+read_uint(const config_setting_t *g, const char *name, unsigned min,
+          unsigned max, unsigned *out, char *err, size_t errlen)
+{
+	const config_setting_t *s = config_setting_get_member(g, name);
+	long long v;
+
+	if (s == NULL)
+		return 0;
+	v = config_setting_get_int64(s);
+	if ((config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64) || v < min || v > max) {
+		snprintf(err, errlen, "retry.%s must be a whole number from %u "
+		    "to %u", name, min, max);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+int
+st_retry_from_config(const config_setting_t *g, struct st_retry_policy *p,
+                     char *err, size_t errlen)
+{
+	if (g == NULL)
+		return 0;
+	if (read_uint(g, "max_attempts", 1, 20, &p->max_attempts, err, errlen) ||
+	    read_uint(g, "base_delay_ms", 1, 60000, &p->base_delay_ms, err, errlen) ||
+	    read_uint(g, "max_delay_ms", 1, 600000, &p->max_delay_ms, err, errlen) ||
+	    read_uint(g, "attempt_timeout_ms", 100, 3600000,
+	        &p->attempt_timeout_ms, err, errlen) ||
+	    read_uint(g, "deadline_ms", 0, 86400000, &p->deadline_ms, err, errlen))
+		return -1;
+	return 0;
+}
+
+int
+st_retry_retryable(long status, int curl_code, const char *provider_code)
+{
+	size_t i;
+
+	if (status == 0)
+		return curl_code != CURLE_OK && curl_code != CURLE_ABORTED_BY_CALLBACK &&
+		    curl_code != CURLE_WRITE_ERROR && curl_code != CURLE_READ_ERROR;
+	if (provider_code != NULL)
+		for (i = 0; throttle_codes[i] != NULL; i++)
+			if (strcmp(provider_code, throttle_codes[i]) == 0)
+				return 1;
+	return status == 408 || status == 429 || status == 500 ||
+	    status == 502 || status == 503 || status == 504;
+}
+
+unsigned
+st_retry_delay(const struct st_retry_policy *p, unsigned attempt,
+               unsigned retry_after_ms)
+{
+	unsigned long long cap = p->base_delay_ms;
+	unsigned rnd = 0, delay;
+
+	while (attempt > 2 && cap < p->max_delay_ms) {
+		cap *= 2;
+		attempt--;
+	}
+	if (cap > p->max_delay_ms)
+		cap = p->max_delay_ms;
+	RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+	delay = (unsigned)(rnd % (cap + 1));
+	if (retry_after_ms > delay)
+		delay = retry_after_ms < p->max_delay_ms ? retry_after_ms :
+		    p->max_delay_ms;
+	return delay;
+}

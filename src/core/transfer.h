@@ -1,0 +1,84 @@
+/*
+ * transfer.h - HTTP exchanges with providers, run by one curl thread.
+ *
+ * A backend describes a request (method, URL, headers, body), gives hooks,
+ * and starts it. The transfer thread drives every exchange of the process
+ * through one curl multi handle, so connections, TLS sessions and DNS
+ * answers are shared and reused. Hooks run on the transfer thread:
+ *
+ *   headers(x)        the final response's status and headers are known
+ *   body(x, p, n)     response bytes; return fewer than n to pause receiving
+ *   source(x, b, cap) request bytes for a streamed body: n, or 0 to pause
+ *                     sending (st_xfer_resume restarts it); the body ends
+ *                     when the declared length has been given
+ *   done(x, result)   the exchange is over, for good or ill
+ *
+ * From any other thread a backend may st_xfer_resume() a paused exchange
+ * or st_xfer_cancel() it. Cancel returns once the transfer thread has let
+ * go: no hook runs for that exchange afterwards. Never call cancel from a
+ * hook, nor while holding a lock a hook takes.
+ *
+ * An exchange may be started again after its done hook (a retry): it keeps
+ * its request and forgets its response.
+ */
+#ifndef STRATUS_CORE_TRANSFER_H
+#define STRATUS_CORE_TRANSFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct st_xfer;
+
+struct st_xfer_result {
+	int		 ok;		/* the exchange completed at HTTP level */
+	long		 status;	/* HTTP status, 0 when none came */
+	int		 curl_code;
+	int		 timed_out;
+	const char	*error;		/* curl's words when !ok */
+};
+
+struct st_xfer_hooks {
+	void	(*headers)(struct st_xfer *, void *ctx);
+	size_t	(*body)(struct st_xfer *, const char *, size_t, void *ctx);
+	size_t	(*source)(struct st_xfer *, char *, size_t, void *ctx);
+	void	(*done)(struct st_xfer *, const struct st_xfer_result *, void *ctx);
+};
+
+/* The engine: started once by the daemon (lazily by the first start). */
+int  st_transfer_init(void);
+void st_transfer_shutdown(void);
+
+struct st_xfer *st_xfer_new(const struct st_xfer_hooks *, void *ctx);
+/* Frees an exchange that is not running (never started, done, cancelled). */
+void st_xfer_free(struct st_xfer *);
+
+int  st_xfer_set(struct st_xfer *, const char *method, const char *url);
+int  st_xfer_add_header(struct st_xfer *, const char *name, const char *value);
+void st_xfer_clear_headers(struct st_xfer *);
+/* A body held in memory (kept by the caller until done): re-sent as is on
+ * a retry. */
+void st_xfer_body_memory(struct st_xfer *, const char *, size_t);
+/* A streamed body of a known length, pulled through hooks.source. */
+void st_xfer_body_stream(struct st_xfer *, uint64_t length);
+/* Milliseconds: to connect; with no byte moving (stall); in all (0: none). */
+void st_xfer_timeouts(struct st_xfer *, long connect_ms, long stall_ms,
+                      long total_ms);
+
+int  st_xfer_start(struct st_xfer *);
+/* Starts after a wait (a retry's backoff), without blocking any thread. */
+int  st_xfer_start_after(struct st_xfer *, unsigned delay_ms);
+/* Starts an exchange nobody waits for (a clean-up); the engine frees it
+ * when it is over. The caller must not touch it afterwards. */
+int  st_xfer_start_detached(struct st_xfer *);
+void st_xfer_resume(struct st_xfer *);
+void st_xfer_cancel(struct st_xfer *);
+
+/* The response (valid in and after the headers hook, until a restart). */
+long        st_xfer_status(const struct st_xfer *);
+const char *st_xfer_header(const struct st_xfer *, const char *name);
+/* Calls fn for each response header. */
+void        st_xfer_each_header(const struct st_xfer *,
+                                void (*fn)(const char *, const char *, void *),
+                                void *arg);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * xml.h - streaming XML for provider answers (listings, errors, uploads).
+ *
+ * Provider XML is flat and shallow, so a parse is a walk of element paths:
+ * the callback gets "ListBucketResult/Contents/Key" and that element's
+ * text when the element ends. Bytes are fed as they arrive; no tree is
+ * built, so a listing of a thousand keys costs one key's worth of memory.
+ */
+#ifndef STRATUS_CORE_XML_H
+#define STRATUS_CORE_XML_H
+
+#include <stddef.h>
+
+struct st_xml;
+
+/* Called when an element ends: its path from the root (names joined by
+ * '/', namespaces dropped) and its text (NUL-terminated). Return 0 to go
+ * on, -1 to stop the parse with an error. */
+typedef int (*st_xml_end_fn)(const char *path, const char *text, size_t len,
+                             void *arg);
+
+struct st_xml *st_xml_new(st_xml_end_fn, void *arg);
+/* 0, or -1 when the XML is malformed or the callback stopped it. */
+int  st_xml_feed(struct st_xml *, const char *, size_t);
+int  st_xml_finish(struct st_xml *);
+void st_xml_free(struct st_xml *);
+
+/* Escapes text for an XML element body into out (returns -1 on overflow). */
+struct st_buf;
+int st_xml_escape(struct st_buf *out, const char *text, size_t len);
+
+#endif
