@@ -466,6 +466,22 @@ blob_put(struct st_req *req)
 
 /* ---------------------------------------------------------------- copy */
 
+/*
+ * A copy between stores that cannot copy server-side (other providers, or
+ * other accounts) streams through the daemon: a GET on the source feeds a
+ * PUT on the target through one small buffer. Either side being slow
+ * parks the request; either backend's wake resumes it.
+ */
+#define PUMP_BUF (256 * 1024)
+
+struct st_copy_pump {
+	int	 stage;		/* 0 source opening, 1 moving bytes, 2 ending */
+	size_t	 len;		/* bytes in buf not yet written */
+	size_t	 off;
+	int	 eof;
+	char	 buf[PUMP_BUF];
+};
+
 static enum MHD_Result
 copy_finish(struct st_req *req)
 {
@@ -474,6 +490,115 @@ copy_finish(struct st_req *req)
 	if (req->call->status != ST_OK)
 		return st_reply_call_error(req, req->call);
 	return reply_written(req);
+}
+
+/* Starts the target's PUT once the source's size and type are known. */
+static enum MHD_Result
+pump_open_target(struct st_req *req)
+{
+	struct st_call *src = req->src_call, *c;
+
+	if (req->store->max_object_size > 0 &&
+	    src->info.size > req->store->max_object_size)
+		return st_reply_error(req, 413, "payload_too_large", "the source is "
+		    "larger than this store's limit");
+	if ((c = st_req_new_call(req, ST_OP_PUT)) == NULL)
+		return MHD_NO;
+	c->key = req->key;
+	c->keylen = req->keylen;
+	c->content_type = src->info.content_type ? src->info.content_type :
+	    "application/octet-stream";
+	c->meta = src->info.meta;
+	c->nmeta = src->info.nmeta;
+	c->content_length = (int64_t)src->info.size;
+	c->max_size = req->store->max_object_size;
+	c->if_match = st_req_header(req, "If-Match");
+	c->if_none_match = st_req_header(req, "If-None-Match");
+	req->ops->put_begin(c);
+	if (st_call_is_done(c))
+		return st_reply_call_error(req, c);
+	req->pump->stage = 1;
+	return MHD_YES;
+}
+
+/* Moves bytes until one side must wait. 1: go on; 0: parked. */
+static int
+pump_move(struct st_req *req)
+{
+	struct st_copy_pump *p = req->pump;
+	long n;
+
+	for (;;) {
+		if (st_call_is_done(req->call))
+			return 1;		/* the target gave up */
+		if (p->len > 0) {
+			n = req->ops->write(req->call, p->buf + p->off, p->len);
+			if (n < 0)
+				return 1;
+			p->off += (size_t)n;
+			p->len -= (size_t)n;
+			req->bytes_in += (uint64_t)n;
+			if (n == 0 && st_req_suspend(req))
+				return 0;
+			continue;
+		}
+		if (p->eof)
+			return 1;
+		n = req->src_ops->read(req->src_call, p->buf, sizeof(p->buf));
+		if (n == ST_EOF) {
+			p->eof = 1;
+		} else if (n < 0) {
+			st_call_fail(req->call, ST_PROVIDER_ERROR, NULL, "the copy's "
+			    "source broke off");
+			return 1;
+		} else if (n == 0) {
+			if (st_req_suspend(req))
+				return 0;
+		} else {
+			p->off = 0;
+			p->len = (size_t)n;
+		}
+	}
+}
+
+static enum MHD_Result
+copy_stream_step(struct st_req *req)
+{
+	struct st_copy_pump *p = req->pump;
+	enum MHD_Result rc;
+
+	if (p->stage == 0) {
+		while (!st_call_is_done(req->src_call))
+			if (st_req_suspend(req))
+				return MHD_YES;
+		if (req->src_call->status != ST_OK)
+			return st_reply_call_error(req, req->src_call);
+		if ((rc = pump_open_target(req)) != MHD_YES || req->replied)
+			return rc;
+	}
+	if (p->stage == 1) {
+		if (!pump_move(req))
+			return MHD_YES;
+		p->stage = 2;
+		if (!st_call_is_done(req->call))
+			req->ops->put_end(req->call);
+	}
+	return copy_finish(req);
+}
+
+static enum MHD_Result
+copy_streamed(struct st_req *req, struct st_store *src, const char *key)
+{
+	struct st_call *s;
+
+	if ((req->pump = calloc(1, sizeof(*req->pump))) == NULL ||
+	    (s = st_req_new_source_call(req, src)) == NULL)
+		return MHD_NO;
+	s->key = key;
+	s->keylen = strlen(key);
+	req->on_end = copy_stream_step;
+	req->src_ops->get(s);
+	return copy_stream_step(req);
 }
 
 /* X-Copy-Source: STORE/KEY (KEY percent-encoded as in a URL path). */
@@ -504,23 +629,36 @@ blob_copy(struct st_req *req, const char *source)
 	    ST_PERM_READ))
 		return st_reply_error(req, 403, "forbidden", "this token may not "
 		    "read store '%s'", name);
-	if ((c = st_req_new_call(req, ST_OP_COPY)) == NULL ||
-	    (key = st_call_alloc(c, ST_KEY_MAX + 1)) == NULL)
+	if ((key = malloc(ST_KEY_MAX + 1)) == NULL)
 		return MHD_NO;
-	if ((keylen = st_decode_key(slash + 1, strlen(slash + 1), key)) < 0)
+	keylen = st_decode_key(slash + 1, strlen(slash + 1), key);
+	if (keylen < 0) {
+		free(key);
 		return st_reply_error(req, 400, "invalid_key", "the key in "
 		    "X-Copy-Source is not a valid key");
-	if (src->backend != req->store->backend || (src != req->store &&
-	    (src->backend->same_account == NULL ||
-	    !src->backend->same_account(src->handle, req->store->handle))))
-		return st_reply_error(req, 400, "bad_request", "copying between "
-		    "'%s' and '%s' needs a streamed copy, which this version "
-		    "does not do yet", name, req->store->name);
+	}
+	if (src->backend != req->store->backend || req->ops->copy == NULL ||
+	    (src != req->store && (src->backend->same_account == NULL ||
+	    !src->backend->same_account(src->handle, req->store->handle)))) {
+		enum MHD_Result rc;
+
+		/* the pump's source call keeps its own copy of the key */
+		req->body.len = 0;
+		st_buf_adds(&req->body, key);
+		free(key);
+		rc = copy_streamed(req, src, req->body.data);
+		return rc;
+	}
+	if ((c = st_req_new_call(req, ST_OP_COPY)) == NULL) {
+		free(key);
+		return MHD_NO;
+	}
+	c->src_key = st_call_strdup(c, key);
+	free(key);
 	c->key = req->key;
 	c->keylen = req->keylen;
 	c->src_store = src->handle;
 	c->src_store_name = src->name;
-	c->src_key = key;
 	c->max_size = req->store->max_object_size;
 	c->if_match = st_req_header(req, "If-Match");
 	c->if_none_match = st_req_header(req, "If-None-Match");

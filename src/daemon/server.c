@@ -243,6 +243,22 @@ st_req_suspend(struct st_req *req)
 }
 
 struct st_call *
+st_req_new_source_call(struct st_req *req, struct st_store *src)
+{
+	struct st_call_hooks hooks = { call_hook, call_hook, req };
+	struct st_call *c = st_call_new(ST_OP_GET, &hooks);
+
+	if (c == NULL)
+		return NULL;
+	c->request_id = req->id;
+	c->store = src->handle;
+	c->store_name = src->name;
+	req->src_ops = src->backend->blob;
+	req->src_call = c;
+	return c;
+}
+
+struct st_call *
 st_req_new_call(struct st_req *req, enum st_op op)
 {
 	struct st_call_hooks hooks = { call_hook, call_hook, req };
@@ -382,6 +398,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* Release tells the backend to cancel and clean up (a partial upload
 	 * is deleted there), and it never touches the call afterwards. */
 	st_call_free(req->call, req->ops);
+	st_call_free(req->src_call, req->src_ops);
+	free(req->pump);
 	st_buf_free(&req->body);
 	pthread_mutex_lock(&live_lock);
 	if (req->prev != NULL)

@@ -21,6 +21,7 @@
 #include "daemon/router.h"
 
 struct st_req;
+struct st_copy_pump;
 typedef enum MHD_Result (*st_body_fn)(struct st_req *, const char *, size_t *);
 typedef enum MHD_Result (*st_end_fn)(struct st_req *);
 
@@ -47,6 +48,9 @@ struct st_req {
 	st_end_fn		 on_end;
 	struct st_call		*call;
 	const struct st_blob_ops *ops;
+	struct st_call		*src_call;	/* streamed copy: the source */
+	const struct st_blob_ops *src_ops;
+	struct st_copy_pump	*pump;
 	struct st_buf		 body;		/* small JSON request bodies */
 	int			 discard;	/* swallow the rest of the body */
 	uint64_t		 discarded;
@@ -76,8 +80,10 @@ enum MHD_Result st_reply_call_error(struct st_req *, struct st_call *);
 
 /* 1: parked, return MHD_YES and wait; 0: a wake came first, go on now. */
 int  st_req_suspend(struct st_req *);
-/* The hooks a call created for req needs. */
+/* A call on the request's store, whose completion wakes the request. */
 struct st_call *st_req_new_call(struct st_req *, enum st_op);
+/* A GET on another store (the source of a streamed copy), likewise. */
+struct st_call *st_req_new_source_call(struct st_req *, struct st_store *);
 
 /* Lookup helpers over the request's headers and query arguments. */
 const char *st_req_header(struct st_req *, const char *name);
