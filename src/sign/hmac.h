@@ -35,4 +35,8 @@ long st_base64url_decode(const char *in, size_t len, unsigned char *out, size_t 
 /* Constant-time comparison of two equal-length buffers: 1 if equal. */
 int st_ct_equal(const void *a, const void *b, size_t len);
 
+/* Overwrites secret material before its memory is let go (OPENSSL_cleanse,
+ * which the compiler cannot optimise away). */
+void st_wipe(void *, size_t);
+
 #endif

@@ -1,0 +1,204 @@
+/*
+ * test_sigv4.c - the SigV4 signer on AWS's published examples, plus the
+ * encoding rules and the edges botocore agrees with (the broad check is
+ * tests/sign/sigv4_diff.py).
+ */
+#include <string.h>
+
+#include "sign/sigv4.h"
+#include "unit.h"
+
+/* 2013-05-24T00:00:00Z, the date of the S3 documentation's examples. */
+#define S3_DOC_TIME ((time_t)1369353600)
+static const char S3_DOC_KEY_ID[] = "AKIAIOSFODNN7EXAMPLE";
+static const char S3_DOC_SECRET[] = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+static const char EMPTY_SHA256[] =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+static struct st_sigv4_request
+s3_doc_request(const char *method, const char *path)
+{
+	struct st_sigv4_request r;
+
+	memset(&r, 0, sizeof(r));
+	r.method = method;
+	r.host = "examplebucket.s3.amazonaws.com";
+	r.path = path;
+	r.region = "us-east-1";
+	r.service = "s3";
+	r.key_id = S3_DOC_KEY_ID;
+	r.secret = S3_DOC_SECRET;
+	r.payload_hash = EMPTY_SHA256;
+	r.payload_header = 1;
+	r.now = S3_DOC_TIME;
+	return r;
+}
+
+/* "GET Object" from the S3 SigV4 header-signing examples. */
+START_TEST(s3_get_object_example)
+{
+	struct st_sigv4_header h[] = { { "Range", "bytes=0-9" } };
+	struct st_sigv4_request r = s3_doc_request("GET", "/test.txt");
+	struct st_sigv4_result res;
+
+	r.headers = h;
+	r.nheaders = 1;
+	ck_assert_int_eq(st_sigv4_sign(&r, &res), 0);
+	ck_assert_str_eq(res.authorization.data,
+	    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/"
+	    "us-east-1/s3/aws4_request, SignedHeaders=host;range;"
+	    "x-amz-content-sha256;x-amz-date, Signature="
+	    "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+	ck_assert_str_eq(res.amz_date, "20130524T000000Z");
+	ck_assert_uint_eq(res.nadded, 3);
+	ck_assert_str_eq(res.added[2].name, "Authorization");
+	st_sigv4_free(&res);
+}
+END_TEST
+
+/* "GET Bucket Lifecycle": a valueless subresource signs as "lifecycle=". */
+START_TEST(s3_subresource_example)
+{
+	struct st_sigv4_param q[] = { { "lifecycle", NULL } };
+	struct st_sigv4_request r = s3_doc_request("GET", "/");
+	struct st_sigv4_result res;
+
+	r.query = q;
+	r.nquery = 1;
+	ck_assert_int_eq(st_sigv4_sign(&r, &res), 0);
+	ck_assert_ptr_nonnull(strstr(res.canonical.data, "\n/\nlifecycle=\n"));
+	ck_assert_str_eq(strstr(res.authorization.data, "Signature=") + 10,
+	    "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+	st_sigv4_free(&res);
+}
+END_TEST
+
+/* "List Objects": query pairs sorted by name. */
+START_TEST(s3_list_example)
+{
+	struct st_sigv4_param q[] = { { "prefix", "J" }, { "max-keys", "2" } };
+	struct st_sigv4_request r = s3_doc_request("GET", "/");
+	struct st_sigv4_result res;
+
+	r.query = q;
+	r.nquery = 2;
+	ck_assert_int_eq(st_sigv4_sign(&r, &res), 0);
+	ck_assert_ptr_nonnull(strstr(res.canonical.data, "\nmax-keys=2&prefix=J\n"));
+	ck_assert_str_eq(strstr(res.authorization.data, "Signature=") + 10,
+	    "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+	st_sigv4_free(&res);
+}
+END_TEST
+
+/* The presigned GET example of the S3 query-string documentation. */
+START_TEST(s3_presign_example)
+{
+	struct st_sigv4_request r = s3_doc_request("GET", "/test.txt");
+	struct st_buf q = { 0 };
+
+	ck_assert_int_eq(st_sigv4_presign(&r, 86400, &q), 0);
+	ck_assert_str_eq(q.data, "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+	    "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3"
+	    "%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
+	    "&X-Amz-SignedHeaders=host&X-Amz-Signature="
+	    "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+	st_buf_free(&q);
+}
+END_TEST
+
+/* Header values: trimmed, runs of blanks folded; the token is signed. */
+START_TEST(trim_and_token)
+{
+	struct st_sigv4_header h[] = {
+		{ "X-Amz-Meta-Note", "  a   b\t\tc  " },
+		{ "User-Agent", "not signed" },
+		{ "Expect", NULL },
+	};
+	struct st_sigv4_request r = s3_doc_request("PUT", "/k");
+	struct st_sigv4_result res;
+
+	r.headers = h;
+	r.nheaders = 3;
+	r.token = "session/token+=";
+	ck_assert_int_eq(st_sigv4_sign(&r, &res), 0);
+	ck_assert_ptr_nonnull(strstr(res.canonical.data, "\nx-amz-meta-note:a b c\n"));
+	ck_assert_ptr_null(strstr(res.canonical.data, "user-agent"));
+	ck_assert_ptr_nonnull(strstr(res.canonical.data,
+	    "x-amz-security-token:session/token+=\n"));
+	ck_assert_ptr_nonnull(strstr(res.authorization.data, "SignedHeaders=host;"
+	    "x-amz-content-sha256;x-amz-date;x-amz-meta-note;x-amz-security-token,"));
+	ck_assert_uint_eq(res.nadded, 4);
+	st_sigv4_free(&res);
+}
+END_TEST
+
+struct enc_case {
+	const char	*in;
+	const char	*key;		/* as an S3 key */
+	const char	*query;		/* as a query value */
+};
+
+static const struct enc_case enc_cases[] = {
+	{ "a b", "a%20b", "a%20b" },
+	{ "a/b", "a/b", "a%2Fb" },
+	{ "+%~-_.", "%2B%25~-_.", "%2B%25~-_." },
+	{ "?#&=", "%3F%23%26%3D", "%3F%23%26%3D" },
+	{ "\xc3\xa9", "%C3%A9", "%C3%A9" },
+	{ "*'()!", "%2A%27%28%29%21", "%2A%27%28%29%21" },
+};
+
+START_TEST(encoding)
+{
+	const struct enc_case *t = &enc_cases[_i];
+	struct st_buf k = { 0 }, q = { 0 };
+
+	st_sigv4_encode_key(&k, t->in, strlen(t->in));
+	st_sigv4_encode(&q, t->in, strlen(t->in), 0);
+	ck_assert_str_eq(k.data, t->key);
+	ck_assert_str_eq(q.data, t->query);
+	st_buf_free(&k);
+	st_buf_free(&q);
+}
+END_TEST
+
+START_TEST(query_string_for_url)
+{
+	struct st_sigv4_param q[] = { { "uploads", NULL }, { "x", "" },
+	    { "a b", "c/d" } };
+	struct st_buf b = { 0 };
+
+	ck_assert_int_eq(st_sigv4_query_string(&b, q, 3), 0);
+	ck_assert_str_eq(b.data, "uploads&x=&a%20b=c%2Fd");
+	st_buf_free(&b);
+}
+END_TEST
+
+START_TEST(missing_fields)
+{
+	struct st_sigv4_request r = s3_doc_request("GET", "/");
+	struct st_sigv4_result res;
+
+	r.secret = NULL;
+	ck_assert_int_eq(st_sigv4_sign(&r, &res), -1);
+}
+END_TEST
+
+static Suite *
+sigv4_suite(void)
+{
+	Suite *s = suite_create("sigv4");
+	TCase *tc = tcase_create("sigv4");
+
+	tcase_add_test(tc, s3_get_object_example);
+	tcase_add_test(tc, s3_subresource_example);
+	tcase_add_test(tc, s3_list_example);
+	tcase_add_test(tc, s3_presign_example);
+	tcase_add_test(tc, trim_and_token);
+	tcase_add_loop_test(tc, encoding, 0, sizeof(enc_cases) / sizeof(enc_cases[0]));
+	tcase_add_test(tc, query_string_for_url);
+	tcase_add_test(tc, missing_fields);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(sigv4_suite)
