@@ -588,8 +588,11 @@ st_xfer_add_header(struct st_xfer *x, const char *name, const char *value)
 	struct curl_slist *l;
 	struct st_buf line = { 0 };
 
-	/* "Name;" is curl's way to send a header with an empty value. */
-	if (value == NULL || value[0] == '\0')
+	/* "Name:" stops curl from sending a header of its own (Expect,
+	 * Content-Type); "Name;" sends a header with an empty value. */
+	if (value == NULL)
+		st_buf_printf(&line, "%s:", name);
+	else if (value[0] == '\0')
 		st_buf_printf(&line, "%s;", name);
 	else
 		st_buf_printf(&line, "%s: %s", name, value);

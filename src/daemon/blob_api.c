@@ -637,7 +637,8 @@ blob_copy(struct st_req *req, const char *source)
 		return st_reply_error(req, 400, "invalid_key", "the key in "
 		    "X-Copy-Source is not a valid key");
 	}
-	if (src->backend != req->store->backend || req->ops->copy == NULL ||
+	if (src->backend != req->store->backend ||
+	    req->store->backend->blob->copy == NULL ||
 	    (src != req->store && (src->backend->same_account == NULL ||
 	    !src->backend->same_account(src->handle, req->store->handle)))) {
 		enum MHD_Result rc;

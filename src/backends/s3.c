@@ -1,0 +1,2086 @@
+/*
+ * s3.c - blob stores on Amazon S3 and S3-compatible services.
+ *
+ * Every operation of the blob API becomes one or a few S3 requests, signed
+ * with SigV4 (src/sign/sigv4.c) and run by the shared transfer thread
+ * (src/core/transfer.c). This file decides which requests, and how their
+ * answers map back; it does no I/O of its own.
+ *
+ * Streaming
+ * ---------
+ * GET: the response body flows through a bounded pipe. curl's write hook
+ * fills it and pauses receiving when it is full; the application side
+ * (read) drains it and resumes curl. HEAD-like information (size, ETag,
+ * metadata) is handed to the core as soon as S3's headers arrive, so the
+ * application gets its status line before any byte of the body.
+ *
+ * PUT of a known length up to multipart_threshold: one PutObject whose
+ * body streams through the pipe the other way (UNSIGNED-PAYLOAD, so the
+ * body need not be hashed before it is sent). Such a body is not held,
+ * so it cannot be re-sent: a failure after the first byte fails the call.
+ *
+ * Larger or unknown-length PUT: a multipart upload. Bytes are cut into
+ * parts of part_size; each part is held in memory until S3 acknowledges
+ * it, so a part is retried on its own. Part buffers come from a budget
+ * shared by every upload of the process (parts_budget): when it is spent,
+ * write() takes nothing and the upload waits, suspended, for a buffer; no
+ * upload fails for lack of memory. Up to four parts of one upload are in
+ * flight. The upload is completed (with If-Match / If-None-Match when
+ * given) only after every part is in; any failure, or the application
+ * going away, aborts it, so no partial object ever becomes visible.
+ *
+ * Retries: requests whose body is held (none, or a part) are retried on
+ * connection errors, timeouts, 408/429/5xx and S3's throttling codes,
+ * with full-jitter backoff (src/core/retry.c).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include <stratus/backend.h>
+
+#include "core/buf.h"
+#include "core/pipe.h"
+#include "core/retry.h"
+#include "core/transfer.h"
+#include "core/validate.h"
+#include "core/xml.h"
+#include "daemon/config.h"
+#include "sign/hmac.h"
+#include "sign/sigv4.h"
+
+#define PIPE_SIZE (1024 * 1024)
+#define ERRBODY_MAX (64 * 1024)
+#define PARTS_IN_FLIGHT 4
+#define MAX_PARTS 10000
+#define DEFAULT_THRESHOLD (16ULL << 20)
+#define DEFAULT_PART_SIZE (8ULL << 20)
+#define MIN_PART_SIZE (5ULL << 20)
+
+/* ---------------------------------------------------------------- store */
+
+struct s3_creds {
+	char	 key_id[256];
+	char	 secret[256];
+	char	*token;			/* session token, or NULL */
+};
+
+struct s3_store {
+	char			 name[ST_STORE_NAME_MAX + 1];
+	char			 bucket[64];
+	char			 region[64];
+	char			 scheme_host[512];	/* "https://host[:port]" */
+	char			 host[512];		/* Host header */
+	char			 prefix[128];		/* "/bucket" path style, else "" */
+	char			 account[600];		/* same_account identity */
+	uint64_t		 threshold;
+	uint64_t		 part_size;
+	struct s3_creds		 creds;
+	struct st_retry_policy	 retry;
+};
+
+static const char *const s3_keys[] = {
+	"name", "kind", "provider", "bucket", "region", "credentials",
+	"endpoint", "path_style", "multipart_threshold", "part_size",
+	"max_object_size", "allow_anonymous", "retry", NULL
+};
+static const char *const aws_cred_keys[] = {
+	"provider", "source", "profile", "access_key_id",
+	"secret_access_key_file", "session_token_file", "endpoint", NULL
+};
+
+/* ---------------------------------------------------------------- parts budget */
+
+/*
+ * The memory all multipart uploads of the process may hold in part
+ * buffers. A waiting upload is woken, first come first served, when a
+ * buffer is given back.
+ */
+#define PARTS_BUDGET (48ULL << 20)
+
+struct s3_call;
+static struct {
+	pthread_mutex_t	 lock;
+	uint64_t	 used;
+	struct s3_call	*waiters[256];
+	unsigned	 nwaiters;
+} budget = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* ---------------------------------------------------------------- call */
+
+enum s3_phase {
+	PH_SIMPLE,		/* one request: HEAD, GET, DELETE, LIST, COPY */
+	PH_PUT_SINGLE,		/* streamed PutObject */
+	PH_MP_CREATE,		/* CreateMultipartUpload */
+	PH_MP_PARTS,		/* parts flowing */
+	PH_MP_COMPLETE,		/* CompleteMultipartUpload */
+	PH_FINISHED
+};
+
+struct s3_part {
+	struct s3_call	*owner;
+	struct st_xfer	*x;
+	unsigned	 number;
+	char		*data;
+	size_t		 len;
+	size_t		 cap;
+	unsigned	 attempt;
+	char		 etag[128];
+	int		 state;		/* 0 filling, 1 queued, 2 flying, 3 done */
+	struct s3_part	*next;
+};
+
+struct s3_call {
+	struct st_call		*call;
+	struct s3_store		*s;
+	pthread_mutex_t		 lock;
+	enum s3_phase		 phase;
+	struct st_xfer		*x;		/* the call's main exchange */
+	unsigned		 attempt;
+	long long		 started_ms;
+	struct st_buf		 body;		/* error or XML answer */
+	int			 body_is_error;
+	char			 code[64];	/* S3 error code */
+	struct st_xml		*xml;
+	void			(*finish)(struct s3_call *, const struct st_xfer_result *);
+	struct st_buf		 req_body;	/* held request body (XML) */
+
+	/* streaming */
+	struct st_pipe		 pipe;
+	int			 recv_paused;
+	int			 send_paused;
+	int			 stream_failed;
+	int			 released;
+
+	/* listing */
+	struct {
+		char	*key;
+		uint64_t size;
+		char	*etag;
+		time_t	 mtime;
+		char	*next_token;
+		int	 truncated;
+	} ls;
+
+	/* multipart */
+	char			*upload_id;
+	struct s3_part		*parts;		/* all, newest first */
+	struct s3_part		*filling;
+	unsigned		 nparts;
+	unsigned		 flying;
+	uint64_t		 total;
+	uint64_t		 part_size;	/* this upload's */
+	char			*complete_etag;	/* malloc'ed, from the XML */
+	int			 ended;		/* put_end seen */
+	int			 failed;
+	int			 waiting_budget;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- config */
+
+static int
+read_secret(const struct st_store_env *env, const char *file, char *out,
+            size_t cap, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	st_conf_path(env, file, path, sizeof(path));
+	return st_read_secret_file(path, out, cap, err, errlen) < 0 ? -1 : 0;
+}
+
+/* An INI value from the AWS shared files: [section] then key = value. */
+static int
+ini_lookup(const char *path, const char *section, const char *key, char *out,
+           size_t cap)
+{
+	char line[4096], cur[256] = "";
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	if (f == NULL)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *eq, *end;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '[') {
+			end = strchr(p, ']');
+			if (end != NULL) {
+				*end = '\0';
+				snprintf(cur, sizeof(cur), "%s", p + 1);
+			}
+			continue;
+		}
+		if (strcmp(cur, section) != 0 || (eq = strchr(p, '=')) == NULL)
+			continue;
+		end = eq;
+		while (end > p && isspace((unsigned char)end[-1]))
+			end--;
+		if ((size_t)(end - p) != strlen(key) || strncmp(p, key, strlen(key)) != 0)
+			continue;
+		p = eq + 1;
+		while (isspace((unsigned char)*p))
+			p++;
+		end = p + strlen(p);
+		while (end > p && isspace((unsigned char)end[-1]))
+			end--;
+		*end = '\0';
+		snprintf(out, cap, "%s", p);
+		found = 1;
+	}
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+static int
+creds_profile(struct s3_creds *c, const char *profile, char *err, size_t errlen)
+{
+	const char *home = getenv("HOME");
+	const char *cfile = getenv("AWS_SHARED_CREDENTIALS_FILE");
+	const char *conf = getenv("AWS_CONFIG_FILE");
+	char cpath[PATH_MAX], confpath[PATH_MAX], section[300], token[4096];
+
+	snprintf(cpath, sizeof(cpath), "%s", cfile ? cfile : "");
+	if (cfile == NULL)
+		snprintf(cpath, sizeof(cpath), "%s/.aws/credentials", home ? home : "");
+	snprintf(confpath, sizeof(confpath), "%s", conf ? conf : "");
+	if (conf == NULL)
+		snprintf(confpath, sizeof(confpath), "%s/.aws/config", home ? home : "");
+	/* The credentials file names sections plainly; the config file says
+	 * "profile NAME" except for "default". */
+	snprintf(section, sizeof(section), strcmp(profile, "default") == 0 ?
+	    "%s" : "profile %s", profile);
+	if ((ini_lookup(cpath, profile, "aws_access_key_id", c->key_id,
+	    sizeof(c->key_id)) == -1 || ini_lookup(cpath, profile,
+	    "aws_secret_access_key", c->secret, sizeof(c->secret)) == -1) &&
+	    (ini_lookup(confpath, section, "aws_access_key_id", c->key_id,
+	    sizeof(c->key_id)) == -1 || ini_lookup(confpath, section,
+	    "aws_secret_access_key", c->secret, sizeof(c->secret)) == -1)) {
+		snprintf(err, errlen, "profile '%s' has no aws_access_key_id and "
+		    "aws_secret_access_key in %s or %s", profile, cpath, confpath);
+		return -1;
+	}
+	if (ini_lookup(cpath, profile, "aws_session_token", token,
+	    sizeof(token)) == 0 || ini_lookup(confpath, section,
+	    "aws_session_token", token, sizeof(token)) == 0)
+		c->token = strdup(token);
+	return 0;
+}
+
+static int
+creds_env(struct s3_creds *c, char *err, size_t errlen)
+{
+	const char *id = getenv("AWS_ACCESS_KEY_ID");
+	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
+	const char *token = getenv("AWS_SESSION_TOKEN");
+
+	if (id == NULL || secret == NULL || *id == '\0' || *secret == '\0') {
+		snprintf(err, errlen, "source \"env\" needs AWS_ACCESS_KEY_ID and "
+		    "AWS_SECRET_ACCESS_KEY in the environment");
+		return -1;
+	}
+	snprintf(c->key_id, sizeof(c->key_id), "%s", id);
+	snprintf(c->secret, sizeof(c->secret), "%s", secret);
+	if (token != NULL && *token != '\0')
+		c->token = strdup(token);
+	return 0;
+}
+
+/* Resolves the store's `credentials = "NAME"` from the top-level group. */
+static int
+load_creds(const config_setting_t *conf, const struct st_store_env *env,
+           struct s3_store *s, const char **endpoint, char *err, size_t errlen)
+{
+	const config_setting_t *root = config_root_setting(conf->config), *g;
+	const char *name = NULL, *provider = NULL, *source = NULL, *v = NULL;
+	char token[4096], why[256];
+
+	if (!config_setting_lookup_string(conf, "credentials", &name)) {
+		snprintf(err, errlen, "an s3 store needs credentials = \"NAME\"");
+		return -1;
+	}
+	g = config_setting_get_member(config_setting_get_member(root,
+	    "credentials") ? config_setting_get_member(root, "credentials") :
+	    root, name);
+	if (g == NULL || !config_setting_is_group(g) ||
+	    config_setting_get_member(root, "credentials") == NULL) {
+		snprintf(err, errlen, "no credentials named '%s'", name);
+		return -1;
+	}
+	if (st_conf_only_keys(g, aws_cred_keys, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "credentials '%s': %s", name, why);
+		return -1;
+	}
+	config_setting_lookup_string(g, "provider", &provider);
+	config_setting_lookup_string(g, "source", &source);
+	config_setting_lookup_string(g, "endpoint", endpoint);
+	if (provider == NULL || strcmp(provider, "aws") != 0) {
+		snprintf(err, errlen, "credentials '%s' are not provider = \"aws\"",
+		    name);
+		return -1;
+	}
+	if (source == NULL)
+		source = "env";
+	if (env->check_only && strcmp(source, "static") != 0) {
+		return strcmp(source, "env") == 0 || strcmp(source, "profile") == 0 ?
+		    0 : (snprintf(err, errlen, "credentials '%s': source must be "
+		    "env, profile or static", name), -1);
+	}
+	if (strcmp(source, "env") == 0)
+		return creds_env(&s->creds, err, errlen);
+	if (strcmp(source, "profile") == 0) {
+		const char *profile = getenv("AWS_PROFILE");
+
+		config_setting_lookup_string(g, "profile", &profile);
+		return creds_profile(&s->creds, profile ? profile : "default", err,
+		    errlen);
+	}
+	if (strcmp(source, "static") != 0) {
+		snprintf(err, errlen, "credentials '%s': source must be env, "
+		    "profile or static", name);
+		return -1;
+	}
+	if (!config_setting_lookup_string(g, "access_key_id", &v) ||
+	    strlen(v) >= sizeof(s->creds.key_id)) {
+		snprintf(err, errlen, "credentials '%s': static needs "
+		    "access_key_id", name);
+		return -1;
+	}
+	snprintf(s->creds.key_id, sizeof(s->creds.key_id), "%s", v);
+	if (!config_setting_lookup_string(g, "secret_access_key_file", &v)) {
+		snprintf(err, errlen, "credentials '%s': static needs "
+		    "secret_access_key_file", name);
+		return -1;
+	}
+	if (read_secret(env, v, s->creds.secret, sizeof(s->creds.secret), err,
+	    errlen) == -1)
+		return -1;
+	if (config_setting_lookup_string(g, "session_token_file", &v)) {
+		if (read_secret(env, v, token, sizeof(token), err, errlen) == -1)
+			return -1;
+		s->creds.token = strdup(token);
+	}
+	return 0;
+}
+
+static int
+valid_bucket(const char *b)
+{
+	size_t n = strlen(b), i;
+
+	if (n < 3 || n > 63)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!islower((unsigned char)b[i]) && !isdigit((unsigned char)b[i]) &&
+		    b[i] != '-' && b[i] != '.')
+			return 0;
+	return 1;
+}
+
+/* snprintf that reports truncation, for the fixed-size address fields. */
+static int __attribute__((format(printf, 3, 4)))
+put(char *dst, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, cap, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int
+set_endpoint(struct s3_store *s, const char *endpoint, int path_style,
+             char *err, size_t errlen)
+{
+	const char *host;
+	int bad = 0;
+
+	if (endpoint == NULL) {
+		/* Virtual-hosted style, unless the bucket has dots (TLS
+		 * wildcards do not cover them) or path style was asked for. */
+		if (path_style == 1 || strchr(s->bucket, '.') != NULL) {
+			bad |= put(s->host, sizeof(s->host), "s3.%s.amazonaws.com",
+			    s->region);
+			bad |= put(s->prefix, sizeof(s->prefix), "/%s", s->bucket);
+		} else {
+			bad |= put(s->host, sizeof(s->host), "%s.s3.%s.amazonaws.com",
+			    s->bucket, s->region);
+		}
+		bad |= put(s->scheme_host, sizeof(s->scheme_host), "https://%s",
+		    s->host);
+	} else if (strncmp(endpoint, "http://", 7) != 0 &&
+	    strncmp(endpoint, "https://", 8) != 0) {
+		snprintf(err, errlen, "endpoint must start with http:// or https://");
+		return -1;
+	} else {
+		host = strstr(endpoint, "://") + 3;
+		if (*host == '\0' || strchr(host, '/') != NULL) {
+			snprintf(err, errlen, "endpoint must be scheme://host[:port] "
+			    "without a path");
+			return -1;
+		}
+		if (path_style == 0) {
+			bad |= put(s->host, sizeof(s->host), "%s.%s", s->bucket, host);
+			bad |= put(s->scheme_host, sizeof(s->scheme_host), "%.*s%s",
+			    (int)(host - endpoint), endpoint, s->host);
+		} else {
+			bad |= put(s->host, sizeof(s->host), "%s", host);
+			bad |= put(s->scheme_host, sizeof(s->scheme_host), "%s",
+			    endpoint);
+			bad |= put(s->prefix, sizeof(s->prefix), "/%s", s->bucket);
+		}
+	}
+	if (bad) {
+		snprintf(err, errlen, "endpoint, bucket or region too long");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+get_size(const config_setting_t *conf, const char *name, uint64_t min,
+         uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	long long v;
+
+	if (!config_setting_lookup_int64(conf, name, &v)) {
+		int iv;
+
+		if (!config_setting_lookup_int(conf, name, &iv))
+			return 0;
+		v = iv;
+	}
+	if (v < (long long)min || (uint64_t)v > max) {
+		snprintf(err, errlen, "%s must be from %llu to %llu bytes", name,
+		    (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = (uint64_t)v;
+	return 0;
+}
+
+static void s3_close(void *);
+
+static int
+s3_open(const config_setting_t *conf, const struct st_store_env *env,
+        void **out, char *err, size_t errlen)
+{
+	const char *bucket = NULL, *region = "us-east-1", *endpoint = NULL;
+	const char *cred_endpoint = NULL;
+	struct s3_store *s;
+	int path_style = -1;
+
+	if (st_conf_only_keys(conf, s3_keys, err, errlen) == -1)
+		return -1;
+	if (!config_setting_lookup_string(conf, "bucket", &bucket) ||
+	    !valid_bucket(bucket)) {
+		snprintf(err, errlen, "an s3 store needs bucket = \"NAME\" (3 to 63 "
+		    "of a-z 0-9 . -)");
+		return -1;
+	}
+	config_setting_lookup_string(conf, "region", &region);
+	config_setting_lookup_string(conf, "endpoint", &endpoint);
+	config_setting_lookup_bool(conf, "path_style", &path_style);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -1;
+	*out = s;
+	snprintf(s->name, sizeof(s->name), "%s", env->name);
+	snprintf(s->bucket, sizeof(s->bucket), "%s", bucket);
+	snprintf(s->region, sizeof(s->region), "%s", region);
+	s->threshold = DEFAULT_THRESHOLD;
+	s->part_size = DEFAULT_PART_SIZE;
+	st_retry_defaults(&s->retry);
+	if (get_size(conf, "multipart_threshold", 0, 5ULL << 40, &s->threshold,
+	    err, errlen) == -1 || get_size(conf, "part_size", MIN_PART_SIZE,
+	    5ULL << 30, &s->part_size, err, errlen) == -1 ||
+	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
+	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
+	    conf, "retry"), &s->retry, err, errlen) == -1 ||
+	    load_creds(conf, env, s, &cred_endpoint, err, errlen) == -1)
+		goto fail;
+	if (endpoint == NULL)
+		endpoint = cred_endpoint;
+	if (set_endpoint(s, endpoint, endpoint != NULL && path_style == -1 ? 1 :
+	    path_style, err, errlen) == -1)
+		goto fail;
+	if (put(s->account, sizeof(s->account), "%s|%s|%s", s->scheme_host,
+	    s->region, s->creds.key_id) == -1) {
+		snprintf(err, errlen, "endpoint or key id too long");
+		goto fail;
+	}
+	return 0;
+fail:
+	s3_close(s);
+	*out = NULL;
+	return -1;
+}
+
+static void
+s3_close(void *p)
+{
+	struct s3_store *s = p;
+
+	if (s == NULL)
+		return;
+	if (s->creds.token != NULL) {
+		OPENSSL_cleanse(s->creds.token, strlen(s->creds.token));
+		free(s->creds.token);
+	}
+	OPENSSL_cleanse(&s->creds, sizeof(s->creds));
+	free(s);
+}
+
+static int
+s3_same_account(void *a, void *b)
+{
+	struct s3_store *x = a, *y = b;
+
+	/* One endpoint and one identity: S3 can copy between the buckets. */
+	return strcmp(x->account, y->account) == 0;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+/*
+ * Builds, signs and arms an exchange: method, the object key (NULL for the
+ * bucket), query parameters, extra headers (name, value pairs, NULL-ended)
+ * and the payload hash ("UNSIGNED-PAYLOAD" or the hex SHA-256).
+ */
+static int
+s3_prepare(struct s3_call *sc, struct st_xfer *x, const char *method,
+           const char *key, size_t keylen, const struct st_sigv4_param *q,
+           size_t nq, const char *const *headers, const char *payload_hash)
+{
+	struct s3_store *s = sc->s;
+	struct st_buf path = { 0 }, url = { 0 };
+	struct st_sigv4_request r;
+	struct st_sigv4_result signed_;
+	struct st_sigv4_header hdrs[32];
+	size_t nh = 0, i;
+	int rc = -1;
+
+	st_buf_adds(&path, s->prefix);
+	st_buf_adds(&path, "/");
+	if (key != NULL && st_sigv4_encode_key(&path, key, keylen) == -1)
+		goto out;
+	for (i = 0; headers != NULL && headers[i] != NULL; i += 2) {
+		if (nh == sizeof(hdrs) / sizeof(hdrs[0]))
+			goto out;
+		hdrs[nh].name = headers[i];
+		hdrs[nh].value = headers[i + 1];
+		nh++;
+	}
+	memset(&r, 0, sizeof(r));
+	r.method = method;
+	r.host = s->host;
+	r.path = path.data;
+	r.query = q;
+	r.nquery = nq;
+	r.headers = hdrs;
+	r.nheaders = nh;
+	r.payload_hash = payload_hash;
+	r.payload_header = 1;
+	r.region = s->region;
+	r.service = "s3";
+	r.key_id = s->creds.key_id;
+	r.secret = s->creds.secret;
+	r.token = s->creds.token;
+	r.now = time(NULL);
+	if (path.failed || st_sigv4_sign(&r, &signed_) == -1)
+		goto out;
+	st_buf_adds(&url, s->scheme_host);
+	st_buf_add(&url, path.data, path.len);
+	if (nq > 0) {
+		st_buf_adds(&url, "?");
+		st_sigv4_query_string(&url, q, nq);
+	}
+	st_xfer_clear_headers(x);
+	for (i = 0; i < nh; i++)
+		st_xfer_add_header(x, hdrs[i].name, hdrs[i].value);
+	for (i = 0; i < signed_.nadded; i++)
+		st_xfer_add_header(x, signed_.added[i].name, signed_.added[i].value);
+	st_sigv4_free(&signed_);
+	/* libcurl would otherwise wait for "100 Continue" on every PUT. */
+	st_xfer_add_header(x, "Expect", NULL);
+	if (url.failed || st_xfer_set(x, method, url.data) == -1)
+		goto out;
+	st_xfer_timeouts(x, 10000, s->retry.attempt_timeout_ms, 0);
+	rc = 0;
+out:
+	st_buf_free(&path);
+	st_buf_free(&url);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+/* Maps an S3 answer to the API's outcome. */
+static enum st_status
+map_status(long status, const char *code)
+{
+	if (code != NULL && *code != '\0') {
+		static const struct { const char *code; enum st_status st; } t[] = {
+			{ "NoSuchKey", ST_NOT_FOUND }, { "NoSuchBucket", ST_NOT_FOUND },
+			{ "NoSuchUpload", ST_NOT_FOUND },
+			{ "PreconditionFailed", ST_PRECONDITION },
+			{ "ConditionalRequestConflict", ST_CONFLICT },
+			{ "AccessDenied", ST_FORBIDDEN },
+			{ "InvalidAccessKeyId", ST_FORBIDDEN },
+			{ "SignatureDoesNotMatch", ST_FORBIDDEN },
+			{ "ExpiredToken", ST_FORBIDDEN }, { "InvalidToken", ST_FORBIDDEN },
+			{ "InvalidRange", ST_RANGE },
+			{ "EntityTooLarge", ST_TOO_LARGE },
+			{ "BadDigest", ST_BAD_DIGEST }, { "InvalidDigest", ST_BAD_DIGEST },
+			{ "SlowDown", ST_UNAVAILABLE },
+			{ "ServiceUnavailable", ST_UNAVAILABLE },
+			{ "InternalError", ST_UNAVAILABLE },
+			{ "RequestTimeout", ST_TIMEOUT },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+			if (strcmp(code, t[i].code) == 0)
+				return t[i].st;
+	}
+	switch (status) {
+	case 304: return ST_NOT_MODIFIED;
+	case 400: return ST_PROVIDER_ERROR;
+	case 401: case 403: return ST_FORBIDDEN;
+	case 404: return ST_NOT_FOUND;
+	case 409: return ST_CONFLICT;
+	case 412: return ST_PRECONDITION;
+	case 413: return ST_TOO_LARGE;
+	case 416: return ST_RANGE;
+	case 408: case 504: return ST_TIMEOUT;
+	case 429: case 500: case 502: case 503: return ST_UNAVAILABLE;
+	default: return ST_PROVIDER_ERROR;
+	}
+}
+
+/* Names the S3 code of an answer without a body (HEAD). */
+static const char *
+code_of_status(long status)
+{
+	switch (status) {
+	case 304: return NULL;
+	case 403: return "AccessDenied";
+	case 404: return "NoSuchKey";
+	case 412: return "PreconditionFailed";
+	default: return NULL;
+	}
+}
+
+static int
+error_xml(const char *path, const char *text, size_t len, void *arg)
+{
+	struct s3_call *sc = arg;
+
+	(void)len;
+	if (strcmp(path, "Error/Code") == 0)
+		snprintf(sc->code, sizeof(sc->code), "%s", text);
+	return 0;
+}
+
+/* Fills sc->code from an error body held in sc->body. */
+static void
+parse_error_body(struct s3_call *sc)
+{
+	struct st_xml *x;
+
+	if (sc->code[0] != '\0' || sc->body.len == 0)
+		return;
+	if ((x = st_xml_new(error_xml, sc)) == NULL)
+		return;
+	st_xml_feed(x, sc->body.data, sc->body.len);
+	st_xml_finish(x);
+	st_xml_free(x);
+}
+
+static void
+fail_from_answer(struct s3_call *sc, long status)
+{
+	const char *code = sc->code[0] ? sc->code : code_of_status(status);
+	enum st_status st = map_status(status, code);
+
+	if (st == ST_UNAVAILABLE)
+		sc->call->retry_after = 1;
+	st_call_fail(sc->call, st, code, "S3 answered %ld%s%s for store '%s'",
+	    status, code ? " " : "", code ? code : "", sc->s->name);
+}
+
+static void
+fail_transport(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	sc->call->retry_after = 1;
+	st_call_fail(sc->call, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
+	    "S3 could not be reached for store '%s': %s", sc->s->name, r->error);
+}
+
+/* ---------------------------------------------------------------- object info */
+
+static time_t
+parse_time(const char *s)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL)
+		return 0;
+	if (strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL ||
+	    strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) != NULL)
+		return timegm(&tm);
+	return 0;
+}
+
+struct meta_walk {
+	struct st_call	*call;
+	size_t		 n;
+	int		 count_only;
+};
+
+static void
+meta_header(const char *name, const char *value, void *arg)
+{
+	struct meta_walk *w = arg;
+	char lower[ST_META_NAME_MAX + 1];
+	size_t i, n;
+
+	if (strncasecmp(name, "x-amz-meta-", 11) != 0)
+		return;
+	n = strlen(name + 11);
+	if (n == 0 || n > ST_META_NAME_MAX)
+		return;
+	for (i = 0; i <= n; i++)
+		lower[i] = (char)tolower((unsigned char)name[11 + i]);
+	if (!w->count_only) {
+		w->call->info.meta[w->n].name = st_call_strdup(w->call, lower);
+		w->call->info.meta[w->n].value = st_call_strdup(w->call, value);
+	}
+	w->n++;
+}
+
+/* Object information from the headers of a HEAD, GET or PUT answer. */
+static void
+info_from_headers(struct s3_call *sc, struct st_xfer *x)
+{
+	struct st_call *c = sc->call;
+	const char *v;
+	struct meta_walk w = { c, 0, 1 };
+
+	if ((v = st_xfer_header(x, "ETag")) != NULL)
+		c->info.etag = st_call_strdup(c, v);
+	if ((v = st_xfer_header(x, "Content-Length")) != NULL)
+		c->info.size = strtoull(v, NULL, 10);
+	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
+	    (v = strchr(v, '/')) != NULL)
+		c->info.size = strtoull(v + 1, NULL, 10);
+	c->info.last_modified = parse_time(st_xfer_header(x, "Last-Modified"));
+	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
+		c->info.content_type = st_call_strdup(c, v);
+	st_xfer_each_header(x, meta_header, &w);
+	if (w.n > 0 && (c->info.meta = st_call_alloc(c, w.n *
+	    sizeof(*c->info.meta))) != NULL) {
+		w.count_only = 0;
+		w.n = 0;
+		st_xfer_each_header(x, meta_header, &w);
+		c->info.nmeta = w.n;
+	}
+}
+
+/* ---------------------------------------------------------------- hooks */
+
+static void finish_get(struct s3_call *, const struct st_xfer_result *);
+
+enum body_mode { BODY_NONE, BODY_PIPE, BODY_XML, BODY_ERROR };
+
+static enum body_mode
+body_mode_of(struct s3_call *sc, long status)
+{
+	if (status >= 300)
+		return BODY_ERROR;
+	if (sc->call->op == ST_OP_GET)
+		return BODY_PIPE;
+	return sc->xml != NULL ? BODY_XML : BODY_NONE;
+}
+
+static void
+get_headers(struct s3_call *sc, struct st_xfer *x)
+{
+	struct st_call *c = sc->call;
+	long status = st_xfer_status(x);
+
+	if (status == 304) {
+		info_from_headers(sc, x);
+		c->status = ST_NOT_MODIFIED;
+		st_call_done(c);
+		return;
+	}
+	if (status >= 300)
+		return;
+	info_from_headers(sc, x);
+	if (c->op == ST_OP_GET) {
+		const char *cl = st_xfer_header(x, "Content-Length");
+		const char *cr = st_xfer_header(x, "Content-Range");
+
+		c->body_length = cl ? strtoull(cl, NULL, 10) : 0;
+		c->partial = status == 206;
+		if (cr != NULL && c->partial) {
+			const char *sp = strchr(cr, ' ');
+
+			c->body_first = sp ? strtoull(sp + 1, NULL, 10) : 0;
+		}
+	} else {
+		c->body_length = c->info.size;
+	}
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
+static void
+hook_headers(struct st_xfer *x, void *ctx)
+{
+	struct s3_call *sc = ctx;
+
+	st_buf_reset(&sc->body);
+	sc->code[0] = '\0';
+	if (sc->finish == finish_get && !st_call_is_done(sc->call))
+		get_headers(sc, x);
+}
+
+static size_t
+pipe_body(struct s3_call *sc, const char *p, size_t n)
+{
+	pthread_mutex_lock(&sc->lock);
+	if (sc->released) {
+		pthread_mutex_unlock(&sc->lock);
+		return n;	/* nobody reads: let the cancel come */
+	}
+	if (st_pipe_space(&sc->pipe) < n) {
+		sc->recv_paused = 1;
+		pthread_mutex_unlock(&sc->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&sc->lock);
+	st_pipe_write(&sc->pipe, p, n);
+	st_call_wake(sc->call);
+	return n;
+}
+
+static size_t
+hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
+{
+	struct s3_call *sc = ctx;
+
+	switch (body_mode_of(sc, st_xfer_status(x))) {
+	case BODY_PIPE:
+		return pipe_body(sc, p, n);
+	case BODY_XML:
+		if (st_xml_feed(sc->xml, p, n) == -1)
+			return n == 0 ? 1 : 0;	/* abort: curl sees a short take */
+		return n;
+	case BODY_ERROR:
+		if (sc->body.len + n <= ERRBODY_MAX)
+			st_buf_add(&sc->body, p, n);
+		return n;
+	default:
+		return n;
+	}
+}
+
+static size_t
+hook_source(struct st_xfer *x, char *buf, size_t cap, void *ctx)
+{
+	struct s3_call *sc = ctx;
+	size_t n;
+
+	(void)x;
+	pthread_mutex_lock(&sc->lock);
+	n = st_pipe_read(&sc->pipe, buf, cap);
+	if (n == 0)
+		sc->send_paused = 1;
+	pthread_mutex_unlock(&sc->lock);
+	if (n > 0)
+		st_call_wake(sc->call);	/* room again for the application */
+	return n;
+}
+
+/* Starts attempt 2, 3, ... of the main exchange after a backoff. */
+static int
+retry_main(struct s3_call *sc, const struct st_xfer_result *r, long status)
+{
+	const struct st_retry_policy *p = &sc->s->retry;
+	const char *ra;
+	unsigned wait_ms = 0;
+
+	if (sc->attempt >= p->max_attempts || sc->released ||
+	    !st_retry_retryable(r->ok ? status : 0, r->curl_code,
+	    sc->code[0] ? sc->code : NULL))
+		return 0;
+	if (p->deadline_ms > 0 && now_ms() - sc->started_ms > p->deadline_ms)
+		return 0;
+	if ((ra = st_xfer_header(sc->x, "Retry-After")) != NULL)
+		wait_ms = (unsigned)strtoul(ra, NULL, 10) * 1000;
+	sc->attempt++;
+	sc->call->attempts++;
+	if (sc->xml != NULL) {
+		st_xml_free(sc->xml);
+		sc->xml = NULL;
+	}
+	return st_xfer_start_after(sc->x, st_retry_delay(p, sc->attempt,
+	    wait_ms)) == 0;
+}
+
+static void
+hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
+{
+	struct s3_call *sc = ctx;
+	long status = r->ok ? st_xfer_status(x) : 0;
+	int replied = st_call_is_done(sc->call);
+
+	if (status >= 300)
+		parse_error_body(sc);
+	/* A call whose answer has begun (GET headers sent on) cannot be
+	 * retried: the application already has part of it. */
+	if (!replied && (status == 0 || status >= 300) && sc->phase != PH_PUT_SINGLE &&
+	    retry_main(sc, r, status))
+		return;
+	sc->finish(sc, r);
+}
+
+static const struct st_xfer_hooks hooks = {
+	hook_headers, hook_body, hook_source, hook_done
+};
+
+/* ---------------------------------------------------------------- call life */
+
+static struct s3_call *
+sc_new(struct st_call *c, void (*finish)(struct s3_call *,
+       const struct st_xfer_result *))
+{
+	struct s3_call *sc = calloc(1, sizeof(*sc));
+
+	if (sc == NULL || (sc->x = st_xfer_new(&hooks, sc)) == NULL) {
+		free(sc);
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&sc->lock, NULL);
+	sc->call = c;
+	sc->s = c->store;
+	sc->finish = finish;
+	sc->attempt = 1;
+	sc->started_ms = now_ms();
+	c->backend_data = sc;
+	c->attempts = 1;
+	return sc;
+}
+
+static void
+start_or_fail(struct s3_call *sc)
+{
+	if (st_xfer_start(sc->x) == -1)
+		st_call_fail(sc->call, ST_INTERNAL, NULL, "the transfer engine "
+		    "could not start");
+}
+
+/* ---------------------------------------------------------------- HEAD, GET */
+
+static void finish_range_size(struct s3_call *, const struct st_xfer_result *);
+
+static void
+finish_get(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+
+	if (st_call_is_done(sc->call)) {
+		/* The body was streaming: end it, or mark it broken. */
+		pthread_mutex_lock(&sc->lock);
+		if (!r->ok || status >= 300)
+			sc->stream_failed = 1;
+		pthread_mutex_unlock(&sc->lock);
+		st_pipe_close(&sc->pipe);
+		st_call_wake(sc->call);
+		return;
+	}
+	if (!r->ok) {
+		fail_transport(sc, r);
+		return;
+	}
+	if (status == 416 || (sc->code[0] && strcmp(sc->code, "InvalidRange") == 0)) {
+		/* The API answers 416 with the object's size, which S3's
+		 * answer lacks: ask for it. */
+		const char *const none[] = { NULL };
+
+		sc->finish = finish_range_size;
+		sc->call->op = ST_OP_HEAD;
+		sc->code[0] = '\0';
+		if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen,
+		    NULL, 0, none, "UNSIGNED-PAYLOAD") == 0 &&
+		    st_xfer_start(sc->x) == 0)
+			return;
+	}
+	fail_from_answer(sc, status);
+}
+
+static void
+finish_range_size(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	struct st_call *c = sc->call;
+	const char *cl;
+
+	c->op = ST_OP_GET;
+	if (r->ok && st_xfer_status(sc->x) < 300 &&
+	    (cl = st_xfer_header(sc->x, "Content-Length")) != NULL) {
+		c->info.size = strtoull(cl, NULL, 10);
+		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
+		    "the object of %llu bytes", (unsigned long long)c->info.size);
+		return;
+	}
+	fail_from_answer(sc, r->ok ? st_xfer_status(sc->x) : 416);
+}
+
+static void
+add_range_header(struct st_call *c, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (!c->range.set)
+		return;
+	if (c->range.suffix)
+		snprintf(buf, cap, "bytes=-%llu", (unsigned long long)c->range.last);
+	else if (c->range.open)
+		snprintf(buf, cap, "bytes=%llu-", (unsigned long long)c->range.first);
+	else
+		snprintf(buf, cap, "bytes=%llu-%llu",
+		    (unsigned long long)c->range.first,
+		    (unsigned long long)c->range.last);
+}
+
+static void
+s3_get_common(struct st_call *c, const char *method)
+{
+	struct s3_call *sc = sc_new(c, finish_get);
+	const char *h[12];
+	char range[64];
+	size_t n = 0;
+
+	if (sc == NULL)
+		return;
+	if (c->op == ST_OP_GET && st_pipe_init(&sc->pipe, PIPE_SIZE) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	add_range_header(c, range, sizeof(range));
+	if (range[0] != '\0' && c->op == ST_OP_GET) {
+		h[n++] = "Range";
+		h[n++] = range;
+	}
+	if (c->if_match != NULL) {
+		h[n++] = "If-Match";
+		h[n++] = c->if_match;
+	}
+	if (c->if_none_match != NULL) {
+		h[n++] = "If-None-Match";
+		h[n++] = c->if_none_match;
+	}
+	h[n] = NULL;
+	if (s3_prepare(sc, sc->x, method, c->key, c->keylen, NULL, 0, h,
+	    "UNSIGNED-PAYLOAD") == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be signed");
+		return;
+	}
+	start_or_fail(sc);
+}
+
+static void
+s3_head(struct st_call *c)
+{
+	s3_get_common(c, "HEAD");
+}
+
+static void
+s3_get(struct st_call *c)
+{
+	s3_get_common(c, "GET");
+}
+
+static long
+s3_read(struct st_call *c, char *buf, size_t cap)
+{
+	struct s3_call *sc = c->backend_data;
+	size_t n = st_pipe_read(&sc->pipe, buf, cap);
+	int resume = 0;
+
+	pthread_mutex_lock(&sc->lock);
+	if (sc->recv_paused && n > 0) {
+		sc->recv_paused = 0;
+		resume = 1;
+	}
+	pthread_mutex_unlock(&sc->lock);
+	if (resume)
+		st_xfer_resume(sc->x);
+	if (n > 0)
+		return (long)n;
+	if (st_pipe_done(&sc->pipe)) {
+		int failed;
+
+		pthread_mutex_lock(&sc->lock);
+		failed = sc->stream_failed;
+		pthread_mutex_unlock(&sc->lock);
+		return failed ? ST_ERROR : ST_EOF;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- PUT helpers */
+
+/* The request headers of a new object: type, metadata, conditions. */
+static const char **
+object_headers(struct st_call *c, int with_conditions, int with_md5)
+{
+	const char **h = st_call_alloc(c, (c->nmeta * 2 + 12) * sizeof(*h));
+	char md5[32];
+	size_t n = 0, i;
+
+	if (h == NULL)
+		return NULL;
+	h[n++] = "Content-Type";
+	h[n++] = c->content_type;
+	for (i = 0; i < c->nmeta; i++) {
+		char name[ST_META_NAME_MAX + 16];
+
+		snprintf(name, sizeof(name), "x-amz-meta-%s", c->meta[i].name);
+		h[n++] = st_call_strdup(c, name);
+		h[n++] = c->meta[i].value;
+	}
+	if (with_md5 && c->has_md5) {
+		st_base64(c->md5, 16, md5);
+		h[n++] = "Content-MD5";
+		h[n++] = st_call_strdup(c, md5);
+	}
+	if (with_conditions && c->if_match != NULL) {
+		h[n++] = "If-Match";
+		h[n++] = c->if_match;
+	}
+	if (with_conditions && c->if_none_match != NULL) {
+		h[n++] = "If-None-Match";
+		h[n++] = c->if_none_match;
+	}
+	h[n] = NULL;
+	return h;
+}
+
+/* The answer to a successful write: what the application gets back. */
+static void
+written(struct s3_call *sc, const char *etag, uint64_t size)
+{
+	struct st_call *c = sc->call;
+
+	c->info.etag = st_call_strdup(c, etag ? etag : "\"\"");
+	c->info.size = size;
+	c->info.last_modified = time(NULL);
+	c->info.content_type = (char *)c->content_type;
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
+/* ---------------------------------------------------------------- single PUT */
+
+static void
+finish_put_single(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+
+	if (!r->ok)
+		fail_transport(sc, r);
+	else if (status >= 300)
+		fail_from_answer(sc, status);
+	else
+		written(sc, st_xfer_header(sc->x, "ETag"),
+		    (uint64_t)sc->call->content_length);
+}
+
+static void
+put_single(struct s3_call *sc)
+{
+	struct st_call *c = sc->call;
+	const char **h = object_headers(c, 1, 1);
+
+	sc->phase = PH_PUT_SINGLE;
+	sc->finish = finish_put_single;
+	if (h == NULL || st_pipe_init(&sc->pipe, PIPE_SIZE) == -1 ||
+	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
+	    "UNSIGNED-PAYLOAD") == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		return;
+	}
+	st_xfer_body_stream(sc->x, (uint64_t)c->content_length);
+	start_or_fail(sc);
+}
+
+/* ---------------------------------------------------------------- budget */
+
+static int
+budget_take(struct s3_call *sc, uint64_t size)
+{
+	int ok;
+
+	pthread_mutex_lock(&budget.lock);
+	ok = budget.used == 0 || budget.used + size <= PARTS_BUDGET;
+	if (ok) {
+		budget.used += size;
+	} else if (!sc->waiting_budget &&
+	    budget.nwaiters < sizeof(budget.waiters) / sizeof(budget.waiters[0])) {
+		budget.waiters[budget.nwaiters++] = sc;
+		sc->waiting_budget = 1;
+	}
+	pthread_mutex_unlock(&budget.lock);
+	return ok;
+}
+
+static void
+budget_forget(struct s3_call *sc)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&budget.lock);
+	for (i = 0; i < budget.nwaiters; i++) {
+		if (budget.waiters[i] == sc) {
+			memmove(&budget.waiters[i], &budget.waiters[i + 1],
+			    (budget.nwaiters - i - 1) * sizeof(budget.waiters[0]));
+			budget.nwaiters--;
+			break;
+		}
+	}
+	sc->waiting_budget = 0;
+	pthread_mutex_unlock(&budget.lock);
+}
+
+static void
+budget_give(uint64_t size)
+{
+	struct s3_call *next = NULL;
+
+	pthread_mutex_lock(&budget.lock);
+	budget.used -= size;
+	if (budget.nwaiters > 0) {
+		next = budget.waiters[0];
+		memmove(&budget.waiters[0], &budget.waiters[1],
+		    (budget.nwaiters - 1) * sizeof(budget.waiters[0]));
+		budget.nwaiters--;
+		next->waiting_budget = 0;
+		/* Woken under the lock, so that the waiter cannot be
+		 * released (budget_forget takes this lock) in between. */
+		st_call_wake(next->call);
+	}
+	pthread_mutex_unlock(&budget.lock);
+}
+
+/* ---------------------------------------------------------------- multipart */
+
+static void mp_pump(struct s3_call *);
+static void mp_fail(struct s3_call *, enum st_status, const char *, const char *);
+
+static int
+upload_xml(const char *path, const char *text, size_t len, void *arg)
+{
+	struct s3_call *sc = arg;
+
+	if (strcmp(path, "InitiateMultipartUploadResult/UploadId") == 0)
+		sc->upload_id = strndup(text, len);
+	else if (strcmp(path, "CompleteMultipartUploadResult/ETag") == 0 &&
+	    sc->complete_etag == NULL)
+		sc->complete_etag = strndup(text, len);
+	else if (strcmp(path, "Error/Code") == 0)
+		snprintf(sc->code, sizeof(sc->code), "%s", text);
+	return 0;
+}
+
+static void
+part_free(struct s3_part *p)
+{
+	st_xfer_free(p->x);
+	if (p->data != NULL)
+		budget_give(p->cap);
+	free(p->data);
+	free(p);
+}
+
+static void
+part_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
+{
+	struct s3_part *p = ctx;
+	struct s3_call *sc = p->owner;
+	const struct st_retry_policy *pol = &sc->s->retry;
+	long status = r->ok ? st_xfer_status(x) : 0;
+	const char *etag = st_xfer_header(x, "ETag");
+	char *data = NULL;
+	int failed = 0;
+
+	pthread_mutex_lock(&sc->lock);
+	sc->flying--;
+	if (status >= 200 && status < 300 && etag != NULL) {
+		snprintf(p->etag, sizeof(p->etag), "%s", etag);
+		p->state = 3;
+		/* S3 has it: its memory goes back to the budget now. */
+		data = p->data;
+		p->data = NULL;
+	} else if (!sc->released && p->attempt < pol->max_attempts &&
+	    st_retry_retryable(status, r->curl_code, NULL)) {
+		p->attempt++;
+		sc->call->attempts++;
+		sc->flying++;
+		st_xfer_start_after(x, st_retry_delay(pol, p->attempt, 0));
+	} else {
+		failed = 1;
+	}
+	pthread_mutex_unlock(&sc->lock);
+	if (failed) {
+		snprintf(sc->code, sizeof(sc->code), "%s", status ? "UploadPart" : "");
+		mp_fail(sc, status ? map_status(status, NULL) : ST_UNAVAILABLE,
+		    NULL, r->ok ? "S3 refused a part of the upload" :
+		    "S3 could not be reached for a part of the upload");
+		return;
+	}
+	if (data != NULL) {
+		free(data);
+		budget_give(p->cap);
+	}
+	mp_pump(sc);
+	/* A slot is free: the writer may have stopped for want of one. */
+	st_call_wake(sc->call);
+}
+
+static void
+part_start(struct s3_call *sc, struct s3_part *p)
+{
+	static const struct st_xfer_hooks part_hooks = { NULL, NULL, NULL, part_done };
+	char number[16];
+	struct st_sigv4_param q[2] = {
+		{ "partNumber", number }, { "uploadId", sc->upload_id }
+	};
+
+	snprintf(number, sizeof(number), "%u", p->number);
+	if (p->x == NULL && (p->x = st_xfer_new(&part_hooks, p)) == NULL)
+		goto fail;
+	if (s3_prepare(sc, p->x, "PUT", sc->call->key, sc->call->keylen, q, 2,
+	    NULL, "UNSIGNED-PAYLOAD") == -1)
+		goto fail;
+	st_xfer_body_memory(p->x, p->data ? p->data : "", p->len);
+	p->state = 2;
+	sc->flying++;
+	if (st_xfer_start(p->x) == 0)
+		return;
+	sc->flying--;
+fail:
+	p->state = 1;
+	sc->failed = 1;
+}
+
+static void mp_complete(struct s3_call *);
+
+/* Starts queued parts while there is room, and completes the upload when
+ * every part is in. Called after any change of the upload's state. */
+static void
+mp_pump(struct s3_call *sc)
+{
+	struct s3_part *p, *first;
+	int all_done = 1, complete = 0, wake = 0;
+
+	pthread_mutex_lock(&sc->lock);
+	if (sc->released || sc->upload_id == NULL || sc->failed) {
+		pthread_mutex_unlock(&sc->lock);
+		return;
+	}
+	for (;;) {
+		/* The lowest-numbered queued part goes first. */
+		first = NULL;
+		for (p = sc->parts; p != NULL; p = p->next)
+			if (p->state == 1 && (first == NULL || p->number < first->number))
+				first = p;
+		if (first == NULL || sc->flying >= PARTS_IN_FLIGHT)
+			break;
+		part_start(sc, first);
+		wake = 1;
+	}
+	for (p = sc->parts; p != NULL; p = p->next)
+		if (p->state != 3)
+			all_done = 0;
+	if (all_done && sc->ended && sc->phase == PH_MP_PARTS) {
+		sc->phase = PH_MP_COMPLETE;
+		complete = 1;
+	}
+	pthread_mutex_unlock(&sc->lock);
+	if (wake)
+		st_call_wake(sc->call);	/* room again for the writer */
+	if (complete)
+		mp_complete(sc);
+}
+
+/* Aborts the upload on S3 in the background: nothing waits for it. */
+static void
+mp_abort_remote(struct s3_call *sc)
+{
+	static const struct st_xfer_hooks none = { NULL, NULL, NULL, NULL };
+	struct st_sigv4_param q[1] = { { "uploadId", sc->upload_id } };
+	struct st_xfer *x;
+
+	if (sc->upload_id == NULL || (x = st_xfer_new(&none, NULL)) == NULL)
+		return;
+	if (s3_prepare(sc, x, "DELETE", sc->call->key, sc->call->keylen, q, 1,
+	    NULL, "UNSIGNED-PAYLOAD") == 0 && st_xfer_start_detached(x) == 0)
+		return;
+	st_xfer_free(x);
+}
+
+static void
+mp_fail(struct s3_call *sc, enum st_status st, const char *code, const char *why)
+{
+	int first;
+
+	pthread_mutex_lock(&sc->lock);
+	first = !sc->failed;
+	sc->failed = 1;
+	pthread_mutex_unlock(&sc->lock);
+	if (!first || st_call_is_done(sc->call))
+		return;
+	st_call_fail(sc->call, st, code, "%s (store '%s')", why, sc->s->name);
+}
+
+static void
+finish_mp_complete(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+
+	if (r->ok && status < 300 && sc->code[0] == '\0' &&
+	    sc->complete_etag != NULL) {
+		free(sc->upload_id);
+		sc->upload_id = NULL;	/* committed: nothing to abort */
+		written(sc, sc->complete_etag, sc->total);
+		return;
+	}
+	if (!r->ok)
+		mp_fail(sc, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
+		    "S3 could not be reached to complete the upload");
+	else
+		mp_fail(sc, map_status(status >= 300 ? status : 500, sc->code),
+		    sc->code[0] ? sc->code : NULL, "S3 refused to complete the upload");
+}
+
+static void
+mp_complete(struct s3_call *sc)
+{
+	struct st_call *c = sc->call;
+	const char *h[8];
+	struct st_sigv4_param q[1] = { { "uploadId", sc->upload_id } };
+	unsigned n;
+	size_t k = 0;
+
+	st_buf_reset(&sc->req_body);
+	st_buf_adds(&sc->req_body, "<CompleteMultipartUpload>");
+	for (n = 1; n <= sc->nparts; n++) {
+		struct s3_part *p;
+
+		for (p = sc->parts; p != NULL && p->number != n; p = p->next)
+			;
+		st_buf_printf(&sc->req_body, "<Part><PartNumber>%u</PartNumber>"
+		    "<ETag>", n);
+		st_xml_escape(&sc->req_body, p->etag, strlen(p->etag));
+		st_buf_adds(&sc->req_body, "</ETag></Part>");
+	}
+	st_buf_adds(&sc->req_body, "</CompleteMultipartUpload>");
+	h[k++] = "Content-Type";
+	h[k++] = "application/xml";
+	if (c->if_match != NULL) {
+		h[k++] = "If-Match";
+		h[k++] = c->if_match;
+	}
+	if (c->if_none_match != NULL) {
+		h[k++] = "If-None-Match";
+		h[k++] = c->if_none_match;
+	}
+	h[k] = NULL;
+	sc->finish = finish_mp_complete;
+	sc->code[0] = '\0';
+	if ((sc->xml = st_xml_new(upload_xml, sc)) == NULL || sc->req_body.failed ||
+	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
+	    "UNSIGNED-PAYLOAD") == -1) {
+		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
+		return;
+	}
+	st_xfer_body_memory(sc->x, sc->req_body.data, sc->req_body.len);
+	sc->attempt = 1;
+	if (st_xfer_start(sc->x) == -1)
+		mp_fail(sc, ST_INTERNAL, NULL, "the transfer engine could not start");
+}
+
+static void
+finish_mp_create(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+
+	st_xml_free(sc->xml);
+	sc->xml = NULL;
+	if (!r->ok) {
+		fail_transport(sc, r);
+		return;
+	}
+	if (status >= 300 || sc->upload_id == NULL) {
+		fail_from_answer(sc, status >= 300 ? status : 502);
+		return;
+	}
+	pthread_mutex_lock(&sc->lock);
+	sc->phase = PH_MP_PARTS;
+	pthread_mutex_unlock(&sc->lock);
+	mp_pump(sc);
+}
+
+static void
+put_multipart(struct s3_call *sc)
+{
+	struct st_call *c = sc->call;
+	const char **h = object_headers(c, 0, 0);
+	struct st_sigv4_param q[1] = { { "uploads", NULL } };
+
+	sc->phase = PH_MP_CREATE;
+	sc->finish = finish_mp_create;
+	sc->part_size = sc->s->part_size;
+	if (c->content_length > 0) {
+		/* At most 10,000 parts: grow the parts of a huge object. */
+		uint64_t need = ((uint64_t)c->content_length + MAX_PARTS - 1) / MAX_PARTS;
+
+		if (need > sc->part_size)
+			sc->part_size = (need + (1 << 20) - 1) & ~((uint64_t)(1 << 20) - 1);
+	}
+	if (h == NULL || (sc->xml = st_xml_new(upload_xml, sc)) == NULL ||
+	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
+	    "UNSIGNED-PAYLOAD") == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		return;
+	}
+	st_xfer_body_memory(sc->x, "", 0);
+	start_or_fail(sc);
+}
+
+static void
+s3_put_begin(struct st_call *c)
+{
+	struct s3_call *sc = sc_new(c, finish_put_single);
+
+	if (sc == NULL)
+		return;
+	if (c->content_length > (int64_t)(5ULL << 40)) {
+		st_call_fail(c, ST_TOO_LARGE, "EntityTooLarge", "S3 objects are "
+		    "at most 5 TiB");
+		return;
+	}
+	if (c->content_length >= 0 && (uint64_t)c->content_length <= sc->s->threshold)
+		put_single(sc);
+	else
+		put_multipart(sc);
+}
+
+static long
+single_write(struct s3_call *sc, const char *buf, size_t len)
+{
+	size_t n = st_pipe_write(&sc->pipe, buf, len);
+	int resume = 0;
+
+	pthread_mutex_lock(&sc->lock);
+	if (sc->send_paused && n > 0) {
+		sc->send_paused = 0;
+		resume = 1;
+	}
+	pthread_mutex_unlock(&sc->lock);
+	if (resume)
+		st_xfer_resume(sc->x);
+	return (long)n;
+}
+
+static long
+mp_write(struct s3_call *sc, const char *buf, size_t len)
+{
+	uint64_t size = sc->part_size;
+	size_t taken = 0;
+
+	while (taken < len) {
+		struct s3_part *p;
+		size_t n;
+
+		pthread_mutex_lock(&sc->lock);
+		if (sc->failed) {
+			pthread_mutex_unlock(&sc->lock);
+			return taken > 0 ? (long)taken : ST_ERROR;
+		}
+		if ((p = sc->filling) == NULL) {
+			unsigned waiting = 0;
+
+			for (p = sc->parts; p != NULL; p = p->next)
+				waiting += p->state == 1 || p->state == 2;
+			pthread_mutex_unlock(&sc->lock);
+			/* Enough parts on their way: wait for one (mp_pump
+			 * wakes us), and for memory from the budget. */
+			if (waiting >= PARTS_IN_FLIGHT || !budget_take(sc, size))
+				break;
+			if ((p = calloc(1, sizeof(*p))) == NULL ||
+			    (p->data = malloc(size)) == NULL) {
+				free(p);
+				budget_give(size);
+				mp_fail(sc, ST_INTERNAL, NULL, "out of memory");
+				return ST_ERROR;
+			}
+			p->owner = sc;
+			p->cap = size;
+			p->attempt = 1;
+			pthread_mutex_lock(&sc->lock);
+			p->number = ++sc->nparts;
+			p->next = sc->parts;
+			sc->parts = p;
+			sc->filling = p;
+			if (sc->nparts > MAX_PARTS) {
+				pthread_mutex_unlock(&sc->lock);
+				mp_fail(sc, ST_TOO_LARGE, "EntityTooLarge", "the upload "
+				    "needs more than 10,000 parts");
+				return ST_ERROR;
+			}
+		}
+		n = len - taken < p->cap - p->len ? len - taken : p->cap - p->len;
+		memcpy(p->data + p->len, buf + taken, n);
+		p->len += n;
+		taken += n;
+		sc->total += n;
+		if (p->len == p->cap) {
+			p->state = 1;
+			sc->filling = NULL;
+		}
+		pthread_mutex_unlock(&sc->lock);
+		mp_pump(sc);
+	}
+	return (long)taken;
+}
+
+static long
+s3_write(struct st_call *c, const char *buf, size_t len)
+{
+	struct s3_call *sc = c->backend_data;
+
+	return sc->phase == PH_PUT_SINGLE ? single_write(sc, buf, len) :
+	    mp_write(sc, buf, len);
+}
+
+static void
+s3_put_end(struct st_call *c)
+{
+	struct s3_call *sc = c->backend_data;
+	struct s3_part *p;
+
+	if (sc->phase == PH_PUT_SINGLE) {
+		st_pipe_close(&sc->pipe);
+		return;
+	}
+	pthread_mutex_lock(&sc->lock);
+	sc->ended = 1;
+	if (sc->filling != NULL) {
+		sc->filling->state = 1;
+		sc->filling = NULL;
+	} else if (sc->nparts == 0 && (p = calloc(1, sizeof(*p))) != NULL) {
+		/* An empty object still needs one (empty) part. */
+		p->owner = sc;
+		p->attempt = 1;
+		p->number = ++sc->nparts;
+		p->state = 1;
+		p->next = sc->parts;
+		sc->parts = p;
+	}
+	pthread_mutex_unlock(&sc->lock);
+	mp_pump(sc);
+}
+
+/* ---------------------------------------------------------------- DELETE */
+
+static void
+finish_delete(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+
+	if (!r->ok)
+		fail_transport(sc, r);
+	else if (status < 300 || status == 404) {
+		sc->call->status = ST_OK;
+		st_call_done(sc->call);
+	} else
+		fail_from_answer(sc, status);
+}
+
+static void
+s3_delete(struct st_call *c)
+{
+	struct s3_call *sc = sc_new(c, finish_delete);
+	const char *h[4] = { NULL };
+
+	if (sc == NULL)
+		return;
+	if (c->if_match != NULL) {
+		h[0] = "If-Match";
+		h[1] = c->if_match;
+	}
+	if (s3_prepare(sc, sc->x, "DELETE", c->key, c->keylen, NULL, 0, h,
+	    "UNSIGNED-PAYLOAD") == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		return;
+	}
+	start_or_fail(sc);
+}
+
+/* ---------------------------------------------------------------- LIST */
+
+static int
+list_xml(const char *path, const char *text, size_t len, void *arg)
+{
+	struct s3_call *sc = arg;
+	struct st_call *c = sc->call;
+
+	if (strncmp(path, "ListBucketResult/", 17) != 0)
+		return error_xml(path, text, len, arg);
+	path += 17;
+	if (strcmp(path, "Contents/Key") == 0)
+		sc->ls.key = st_call_strndup(c, text, len);
+	else if (strcmp(path, "Contents/Size") == 0)
+		sc->ls.size = strtoull(text, NULL, 10);
+	else if (strcmp(path, "Contents/ETag") == 0)
+		sc->ls.etag = st_call_strndup(c, text, len);
+	else if (strcmp(path, "Contents/LastModified") == 0)
+		sc->ls.mtime = parse_time(text);
+	else if (strcmp(path, "Contents") == 0 && sc->ls.key != NULL) {
+		st_call_list_item(c, sc->ls.key, sc->ls.size,
+		    sc->ls.etag ? sc->ls.etag : "", sc->ls.mtime);
+		sc->ls.key = sc->ls.etag = NULL;
+		sc->ls.size = 0;
+	} else if (strcmp(path, "CommonPrefixes/Prefix") == 0)
+		st_call_list_prefix(c, st_call_strndup(c, text, len));
+	else if (strcmp(path, "NextContinuationToken") == 0)
+		sc->ls.next_token = st_call_strndup(c, text, len);
+	else if (strcmp(path, "IsTruncated") == 0)
+		sc->ls.truncated = strcmp(text, "true") == 0;
+	return 0;
+}
+
+static void
+finish_list(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	struct st_call *c = sc->call;
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+
+	if (!r->ok) {
+		fail_transport(sc, r);
+		return;
+	}
+	if (status >= 300) {
+		fail_from_answer(sc, status);
+		return;
+	}
+	if (st_xml_finish(sc->xml) == -1) {
+		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 sent a listing that "
+		    "is not valid XML");
+		return;
+	}
+	if (sc->ls.truncated && sc->ls.next_token != NULL) {
+		char *cur = st_call_alloc(c, 2 * strlen(sc->ls.next_token) + 8);
+
+		/* The cursor is S3's continuation token, wrapped so that it
+		 * stays URL-safe whatever S3 puts in it. */
+		st_base64url((const unsigned char *)sc->ls.next_token,
+		    strlen(sc->ls.next_token), cur);
+		c->next_cursor = cur;
+	}
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
+static void
+s3_list(struct st_call *c)
+{
+	struct s3_call *sc = sc_new(c, finish_list);
+	struct st_sigv4_param q[6];
+	char limit[16], *token = NULL;
+	size_t n = 0;
+
+	if (sc == NULL)
+		return;
+	if (c->cursor != NULL) {
+		size_t len = strlen(c->cursor);
+		long got;
+
+		token = st_call_alloc(c, len + 4);
+		if (token == NULL || (got = st_base64url_decode(c->cursor, len,
+		    (unsigned char *)token, len + 1)) <= 0) {
+			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
+			    "this store gave");
+			return;
+		}
+		token[got] = '\0';
+	}
+	snprintf(limit, sizeof(limit), "%u", c->limit);
+	q[n].name = "list-type"; q[n++].value = "2";
+	q[n].name = "max-keys"; q[n++].value = limit;
+	if (c->prefix[0] != '\0') {
+		q[n].name = "prefix"; q[n++].value = c->prefix;
+	}
+	if (c->delimiter != NULL) {
+		q[n].name = "delimiter"; q[n++].value = c->delimiter;
+	}
+	if (token != NULL) {
+		q[n].name = "continuation-token"; q[n++].value = token;
+	}
+	if ((sc->xml = st_xml_new(list_xml, sc)) == NULL ||
+	    s3_prepare(sc, sc->x, "GET", NULL, 0, q, n, NULL,
+	    "UNSIGNED-PAYLOAD") == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		return;
+	}
+	start_or_fail(sc);
+}
+
+/* ---------------------------------------------------------------- COPY */
+
+static int
+copy_xml(const char *path, const char *text, size_t len, void *arg)
+{
+	struct s3_call *sc = arg;
+
+	if (strcmp(path, "CopyObjectResult/ETag") == 0)
+		sc->ls.etag = st_call_strndup(sc->call, text, len);
+	else
+		error_xml(path, text, len, arg);
+	return 0;
+}
+
+static void
+finish_copy(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	struct st_call *c = sc->call;
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+
+	if (!r->ok) {
+		fail_transport(sc, r);
+		return;
+	}
+	st_xml_finish(sc->xml);
+	if (status >= 300 || sc->code[0] != '\0' || sc->ls.etag == NULL) {
+		fail_from_answer(sc, status >= 300 ? status : 502);
+		return;
+	}
+	c->content_type = c->info.content_type;
+	written(sc, sc->ls.etag, c->info.size);
+}
+
+static void
+start_copy(struct s3_call *sc)
+{
+	struct st_call *c = sc->call;
+	struct s3_store *src = c->src_store;
+	struct st_buf source = { 0 };
+	const char *h[8];
+	size_t k = 0;
+
+	st_buf_printf(&source, "/%s/", src->bucket);
+	st_sigv4_encode_key(&source, c->src_key, strlen(c->src_key));
+	h[k++] = "x-amz-copy-source";
+	h[k++] = st_call_strdup(c, source.data);
+	st_buf_free(&source);
+	if (c->if_match != NULL) {
+		h[k++] = "If-Match";
+		h[k++] = c->if_match;
+	}
+	if (c->if_none_match != NULL) {
+		h[k++] = "If-None-Match";
+		h[k++] = c->if_none_match;
+	}
+	h[k] = NULL;
+	sc->finish = finish_copy;
+	sc->code[0] = '\0';
+	sc->attempt = 1;
+	if ((sc->xml = st_xml_new(copy_xml, sc)) == NULL ||
+	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
+	    "UNSIGNED-PAYLOAD") == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		return;
+	}
+	start_or_fail(sc);
+}
+
+/* First a HEAD of the source: its size and type are part of the answer,
+ * and the target store's size limit applies. */
+static void
+finish_copy_head(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	struct st_call *c = sc->call;
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+
+	if (!r->ok) {
+		fail_transport(sc, r);
+		return;
+	}
+	if (status >= 300) {
+		fail_from_answer(sc, status);
+		return;
+	}
+	info_from_headers(sc, sc->x);
+	if (c->max_size > 0 && c->info.size > c->max_size) {
+		st_call_fail(c, ST_TOO_LARGE, NULL, "the source is larger than the "
+		    "target store's limit");
+		return;
+	}
+	if (c->info.size > (5ULL << 30)) {
+		st_call_fail(c, ST_NOT_SUPPORTED, NULL, "copies over 5 GiB need a "
+		    "multipart copy, which this version does not do yet");
+		return;
+	}
+	start_copy(sc);
+}
+
+static void
+s3_copy(struct st_call *c)
+{
+	struct s3_call *sc = sc_new(c, finish_copy_head);
+	struct s3_store *src = c->src_store;
+	const char *const none[] = { NULL };
+
+	if (sc == NULL)
+		return;
+	/* HEAD the source through its own store (its bucket). */
+	sc->s = src;
+	if (s3_prepare(sc, sc->x, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
+	    none, "UNSIGNED-PAYLOAD") == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		return;
+	}
+	sc->s = c->store;
+	start_or_fail(sc);
+}
+
+/* ---------------------------------------------------------------- presign */
+
+static void
+s3_presign(struct st_call *c)
+{
+	struct s3_store *s = c->store;
+	struct st_sigv4_request r;
+	struct st_buf path = { 0 }, url = { 0 };
+
+	if (c->expires_in > 604800) {
+		st_call_fail(c, ST_BAD_REQUEST, NULL, "S3 presigned URLs last at "
+		    "most 7 days");
+		return;
+	}
+	st_buf_adds(&path, s->prefix);
+	st_buf_adds(&path, "/");
+	st_sigv4_encode_key(&path, c->key, c->keylen);
+	memset(&r, 0, sizeof(r));
+	r.method = c->method;
+	r.host = s->host;
+	r.path = path.data;
+	r.region = s->region;
+	r.service = "s3";
+	r.key_id = s->creds.key_id;
+	r.secret = s->creds.secret;
+	r.token = s->creds.token;
+	r.now = time(NULL);
+	st_buf_adds(&url, s->scheme_host);
+	st_buf_add(&url, path.data, path.len);
+	st_buf_adds(&url, "?");
+	if (st_sigv4_presign(&r, (unsigned)c->expires_in, &url) == -1 || url.failed) {
+		st_buf_free(&path);
+		st_buf_free(&url);
+		st_call_fail(c, ST_INTERNAL, NULL, "the URL could not be signed");
+		return;
+	}
+	c->url = st_call_strdup(c, url.data);
+	c->expires_at = r.now + c->expires_in;
+	st_buf_free(&path);
+	st_buf_free(&url);
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
+/* ---------------------------------------------------------------- release */
+
+static void
+s3_release(struct st_call *c)
+{
+	struct s3_call *sc = c->backend_data;
+	struct s3_part *p, *next;
+	int abort_upload;
+
+	if (sc == NULL)
+		return;
+	pthread_mutex_lock(&sc->lock);
+	sc->released = 1;
+	pthread_mutex_unlock(&sc->lock);
+	budget_forget(sc);
+	st_xfer_cancel(sc->x);
+	for (p = sc->parts; p != NULL; p = p->next)
+		if (p->x != NULL)
+			st_xfer_cancel(p->x);
+	abort_upload = sc->upload_id != NULL;
+	if (abort_upload)
+		mp_abort_remote(sc);	/* parts of a dead upload go away */
+	for (p = sc->parts; p != NULL; p = next) {
+		next = p->next;
+		part_free(p);
+	}
+	st_xfer_free(sc->x);
+	st_xml_free(sc->xml);
+	st_pipe_destroy(&sc->pipe);
+	st_buf_free(&sc->body);
+	st_buf_free(&sc->req_body);
+	free(sc->upload_id);
+	free(sc->complete_etag);
+	pthread_mutex_destroy(&sc->lock);
+	free(sc);
+	c->backend_data = NULL;
+}
+
+static const struct st_blob_ops s3_blob_ops = {
+	.head = s3_head,
+	.get = s3_get,
+	.read = s3_read,
+	.put_begin = s3_put_begin,
+	.write = s3_write,
+	.put_end = s3_put_end,
+	.del = s3_delete,
+	.list = s3_list,
+	.copy = s3_copy,
+	.presign = s3_presign,
+	.release = s3_release,
+};
+
+const struct st_backend stratus_backend = {
+	.version = ST_BACKEND_VERSION,
+	.name = "s3",
+	.kinds = ST_KIND_BLOB,
+	.store_open = s3_open,
+	.store_close = s3_close,
+	.same_account = s3_same_account,
+	.blob = &s3_blob_ops,
+};
