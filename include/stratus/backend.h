@@ -127,6 +127,8 @@ struct st_call;
 int st_call_list_item(struct st_call *, const char *key, uint64_t size,
                       const char *etag, time_t last_modified);
 int st_call_list_prefix(struct st_call *, const char *prefix);
+/* Forgets what was listed so far: a listing retried from the start. */
+void st_call_list_reset(struct st_call *);
 
 struct st_call {
 	/* ---- request: set by the core, already validated ---- */

@@ -50,6 +50,7 @@
 
 #include "core/buf.h"
 #include "core/pipe.h"
+#include "core/guard.h"
 #include "core/retry.h"
 #include "core/transfer.h"
 #include "core/validate.h"
@@ -86,6 +87,7 @@ struct s3_store {
 	uint64_t		 part_size;
 	struct s3_creds		 creds;
 	struct st_retry_policy	 retry;
+	struct st_guard		*guard;		/* retry budget, breaker */
 };
 
 static const char *const s3_keys[] = {
@@ -120,6 +122,7 @@ static struct {
 enum s3_phase {
 	PH_SIMPLE,		/* one request: HEAD, GET, DELETE, LIST, COPY */
 	PH_PUT_SINGLE,		/* streamed PutObject */
+	PH_PUT_HELD,		/* PutObject of a body held in memory */
 	PH_MP_CREATE,		/* CreateMultipartUpload */
 	PH_MP_PARTS,		/* parts flowing */
 	PH_MP_COMPLETE,		/* CompleteMultipartUpload */
@@ -151,6 +154,7 @@ struct s3_call {
 	int			 body_is_error;
 	char			 code[64];	/* S3 error code */
 	struct st_xml		*xml;
+	st_xml_end_fn		 xml_fn;	/* to parse again on a retry */
 	void			(*finish)(struct s3_call *, const struct st_xfer_result *);
 	struct st_buf		 req_body;	/* held request body (XML) */
 
@@ -160,6 +164,14 @@ struct s3_call {
 	int			 send_paused;
 	int			 stream_failed;
 	int			 released;
+	uint64_t		 sent;		/* body bytes given to curl */
+	uint64_t		 received;	/* GET body bytes passed on */
+	char			 resume_range[64];
+
+	/* a small body, held whole so that it can be sent again */
+	char			*held;
+	size_t			 held_len;
+	size_t			 held_cap;
 
 	/* listing */
 	struct {
@@ -529,6 +541,11 @@ s3_open(const config_setting_t *conf, const struct st_store_env *env,
 		snprintf(err, errlen, "endpoint or key id too long");
 		goto fail;
 	}
+	if (!env->check_only &&
+	    (s->guard = st_guard_open(s->name, s->scheme_host, &s->retry)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return 0;
 fail:
 	s3_close(s);
@@ -543,6 +560,7 @@ s3_close(void *p)
 
 	if (s == NULL)
 		return;
+	st_guard_close(s->guard);
 	if (s->creds.token != NULL) {
 		OPENSSL_cleanse(s->creds.token, strlen(s->creds.token));
 		free(s->creds.token);
@@ -883,6 +901,7 @@ pipe_body(struct s3_call *sc, const char *p, size_t n)
 	}
 	pthread_mutex_unlock(&sc->lock);
 	st_pipe_write(&sc->pipe, p, n);
+	sc->received += n;
 	st_call_wake(sc->call);
 	return n;
 }
@@ -919,36 +938,77 @@ hook_source(struct st_xfer *x, char *buf, size_t cap, void *ctx)
 	n = st_pipe_read(&sc->pipe, buf, cap);
 	if (n == 0)
 		sc->send_paused = 1;
+	sc->sent += n;
 	pthread_mutex_unlock(&sc->lock);
 	if (n > 0)
 		st_call_wake(sc->call);	/* room again for the application */
 	return n;
 }
 
+/*
+ * Asks whether a failed attempt is tried again and, if so, after how long:
+ * the policy (attempts, deadline, what is retryable), then the endpoint's
+ * retry budget. Returns the wait in milliseconds, or -1 for "no".
+ */
+static long
+retry_wait(struct s3_call *sc, struct st_xfer *x, const struct st_xfer_result *r,
+           long status, const char *code, unsigned attempt)
+{
+	const struct st_retry_policy *p = &sc->s->retry;
+	unsigned wait_ms;
+
+	if (attempt >= p->max_attempts || sc->released ||
+	    !st_retry_retryable(r->ok ? status : 0, r->curl_code, code))
+		return -1;
+	if (p->deadline_ms > 0 && now_ms() - sc->started_ms > p->deadline_ms)
+		return -1;
+	wait_ms = st_retry_delay(p, attempt + 1, r->ok ? st_retry_after_ms(
+	    st_xfer_header(x, "Retry-After"), NULL,
+	    st_xfer_header(x, "x-amz-retry-after")) : 0);
+	if (st_guard_retry(sc->s->guard, st_retry_reason(r->ok ? status : 0,
+	    r->curl_code, r->timed_out, code), wait_ms) == -1)
+		return -1;
+	return (long)wait_ms;
+}
+
 /* Starts attempt 2, 3, ... of the main exchange after a backoff. */
 static int
 retry_main(struct s3_call *sc, const struct st_xfer_result *r, long status)
 {
-	const struct st_retry_policy *p = &sc->s->retry;
-	const char *ra;
-	unsigned wait_ms = 0;
+	long wait_ms = retry_wait(sc, sc->x, r, status,
+	    sc->code[0] ? sc->code : NULL, sc->attempt);
 
-	if (sc->attempt >= p->max_attempts || sc->released ||
-	    !st_retry_retryable(r->ok ? status : 0, r->curl_code,
-	    sc->code[0] ? sc->code : NULL))
+	if (wait_ms < 0)
 		return 0;
-	if (p->deadline_ms > 0 && now_ms() - sc->started_ms > p->deadline_ms)
-		return 0;
-	if ((ra = st_xfer_header(sc->x, "Retry-After")) != NULL)
-		wait_ms = (unsigned)strtoul(ra, NULL, 10) * 1000;
 	sc->attempt++;
 	sc->call->attempts++;
+	/* The answer of the failed attempt is forgotten, and what it
+	 * listed, so that the next attempt parses from a clean start. */
+	st_buf_reset(&sc->body);
+	sc->code[0] = '\0';
 	if (sc->xml != NULL) {
 		st_xml_free(sc->xml);
-		sc->xml = NULL;
+		if ((sc->xml = st_xml_new(sc->xml_fn, sc)) == NULL)
+			return 0;
 	}
-	return st_xfer_start_after(sc->x, st_retry_delay(p, sc->attempt,
-	    wait_ms)) == 0;
+	if (sc->call->op == ST_OP_LIST) {
+		st_call_list_reset(sc->call);
+		memset(&sc->ls, 0, sizeof(sc->ls));
+	}
+	return st_xfer_start_after(sc->x, (unsigned)wait_ms) == 0;
+}
+
+/* Tells the breaker how an exchange ended, once it is not retried. A
+ * transfer we stopped ourselves (the client left) says nothing of the
+ * provider's health and counts as healthy. */
+static void
+report_outcome(struct s3_call *sc, const struct st_xfer_result *r, long status,
+               const char *code, unsigned attempts)
+{
+	int healthy = r->ok ? !st_retry_retryable(status, 0, code) :
+	    !st_retry_retryable(0, r->curl_code, NULL);
+
+	st_guard_outcome(sc->s->guard, healthy, attempts > 1);
 }
 
 static void
@@ -958,13 +1018,16 @@ hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 	long status = r->ok ? st_xfer_status(x) : 0;
 	int replied = st_call_is_done(sc->call);
 
+	st_guard_attempt(sc->s->guard);
 	if (status >= 300)
 		parse_error_body(sc);
 	/* A call whose answer has begun (GET headers sent on) cannot be
-	 * retried: the application already has part of it. */
-	if (!replied && (status == 0 || status >= 300) && sc->phase != PH_PUT_SINGLE &&
-	    retry_main(sc, r, status))
+	 * retried: the application already has part of it. Nor can a
+	 * streamed single PUT, whose bytes are gone. */
+	if (!replied && (status == 0 || status >= 300) &&
+	    (sc->phase != PH_PUT_SINGLE || sc->sent == 0) && retry_main(sc, r, status))
 		return;
+	report_outcome(sc, r, status, sc->code[0] ? sc->code : NULL, sc->attempt);
 	sc->finish(sc, r);
 }
 
@@ -988,6 +1051,12 @@ sc_new(struct st_call *c, void (*finish)(struct s3_call *,
 	pthread_mutex_init(&sc->lock, NULL);
 	sc->call = c;
 	sc->s = c->store;
+	c->backend_data = sc;
+	if (st_guard_admit(sc->s->guard, &c->retry_after) == -1) {
+		st_call_fail(c, ST_UNAVAILABLE, NULL, "store '%s' is failing: its "
+		    "circuit is open, try again later", sc->s->name);
+		return NULL;
+	}
 	sc->finish = finish;
 	sc->attempt = 1;
 	sc->started_ms = now_ms();
@@ -1008,11 +1077,50 @@ start_or_fail(struct s3_call *sc)
 
 static void finish_range_size(struct s3_call *, const struct st_xfer_result *);
 
+/*
+ * A download broke after its headers went to the application: fetch the
+ * rest with a Range from the first byte not yet passed on, pinned to the
+ * same version with If-Match, and go on feeding the same stream. The
+ * application sees one unbroken body, or a cut one if this fails too.
+ */
+static int
+resume_get(struct s3_call *sc, const struct st_xfer_result *r, long status)
+{
+	struct st_call *c = sc->call;
+	const char *h[6];
+	long wait_ms;
+
+	if (c->body_length == 0 || sc->received >= c->body_length ||
+	    c->info.etag == NULL)
+		return 0;
+	wait_ms = retry_wait(sc, sc->x, r, status, sc->code[0] ? sc->code : NULL,
+	    sc->attempt);
+	if (wait_ms < 0)
+		return 0;
+	snprintf(sc->resume_range, sizeof(sc->resume_range), "bytes=%llu-%llu",
+	    (unsigned long long)(c->body_first + sc->received),
+	    (unsigned long long)(c->body_first + c->body_length - 1));
+	h[0] = "Range";
+	h[1] = sc->resume_range;
+	h[2] = "If-Match";
+	h[3] = c->info.etag;
+	h[4] = NULL;
+	if (s3_prepare(sc, sc->x, "GET", c->key, c->keylen, NULL, 0, h,
+	    "UNSIGNED-PAYLOAD") == -1)
+		return 0;
+	sc->attempt++;
+	c->attempts++;
+	return st_xfer_start_after(sc->x, (unsigned)wait_ms) == 0;
+}
+
 static void
 finish_get(struct s3_call *sc, const struct st_xfer_result *r)
 {
 	long status = r->ok ? st_xfer_status(sc->x) : 0;
 
+	if (st_call_is_done(sc->call) && (!r->ok || status >= 300) &&
+	    sc->call->status == ST_OK && resume_get(sc, r, status))
+		return;
 	if (st_call_is_done(sc->call)) {
 		/* The body was streaming: end it, or mark it broken. */
 		pthread_mutex_lock(&sc->lock);
@@ -1331,30 +1439,40 @@ part_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 {
 	struct s3_part *p = ctx;
 	struct s3_call *sc = p->owner;
-	const struct st_retry_policy *pol = &sc->s->retry;
 	long status = r->ok ? st_xfer_status(x) : 0;
 	const char *etag = st_xfer_header(x, "ETag");
+	int ok = status >= 200 && status < 300 && etag != NULL;
+	long wait_ms = -1;
 	char *data = NULL;
-	int failed = 0;
+	int failed = 0, again = 0;
 
+	st_guard_attempt(sc->s->guard);
+	if (!ok)
+		wait_ms = retry_wait(sc, x, r, status, NULL, p->attempt);
 	pthread_mutex_lock(&sc->lock);
 	sc->flying--;
-	if (status >= 200 && status < 300 && etag != NULL) {
+	if (ok) {
 		snprintf(p->etag, sizeof(p->etag), "%s", etag);
 		p->state = 3;
 		/* S3 has it: its memory goes back to the budget now. */
 		data = p->data;
 		p->data = NULL;
-	} else if (!sc->released && p->attempt < pol->max_attempts &&
-	    st_retry_retryable(status, r->curl_code, NULL)) {
+	} else if (wait_ms >= 0 && !sc->released) {
+		/* The part is still held in memory: send it again. */
 		p->attempt++;
 		sc->call->attempts++;
 		sc->flying++;
-		st_xfer_start_after(x, st_retry_delay(pol, p->attempt, 0));
+		again = st_xfer_start_after(x, (unsigned)wait_ms) == 0;
+		if (!again) {
+			sc->flying--;
+			failed = 1;
+		}
 	} else {
 		failed = 1;
 	}
 	pthread_mutex_unlock(&sc->lock);
+	if (!again)
+		report_outcome(sc, r, status, NULL, p->attempt);
 	if (failed) {
 		snprintf(sc->code, sizeof(sc->code), "%s", status ? "UploadPart" : "");
 		mp_fail(sc, status ? map_status(status, NULL) : ST_UNAVAILABLE,
@@ -1522,7 +1640,7 @@ mp_complete(struct s3_call *sc)
 	h[k] = NULL;
 	sc->finish = finish_mp_complete;
 	sc->code[0] = '\0';
-	if ((sc->xml = st_xml_new(upload_xml, sc)) == NULL || sc->req_body.failed ||
+	if ((sc->xml = st_xml_new((sc->xml_fn = upload_xml), sc)) == NULL || sc->req_body.failed ||
 	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
@@ -1572,13 +1690,65 @@ put_multipart(struct s3_call *sc)
 		if (need > sc->part_size)
 			sc->part_size = (need + (1 << 20) - 1) & ~((uint64_t)(1 << 20) - 1);
 	}
-	if (h == NULL || (sc->xml = st_xml_new(upload_xml, sc)) == NULL ||
+	if (h == NULL || (sc->xml = st_xml_new((sc->xml_fn = upload_xml), sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
 		return;
 	}
 	st_xfer_body_memory(sc->x, "", 0);
+	start_or_fail(sc);
+}
+
+/*
+ * A body no larger than a part is held whole (under the same memory budget
+ * as parts), then sent with its SHA-256 signed: a failed attempt is sent
+ * again from memory, never asked of the application again.
+ */
+static void
+put_held(struct s3_call *sc)
+{
+	sc->phase = PH_PUT_HELD;
+	sc->finish = finish_put_single;
+	sc->held_cap = (size_t)sc->call->content_length;
+}
+
+static long
+held_write(struct s3_call *sc, const char *buf, size_t len)
+{
+	size_t n;
+
+	if (sc->held == NULL) {
+		if (!budget_take(sc, sc->held_cap))
+			return 0;	/* budget_give wakes us */
+		if ((sc->held = malloc(sc->held_cap ? sc->held_cap : 1)) == NULL) {
+			budget_give(sc->held_cap);
+			st_call_fail(sc->call, ST_INTERNAL, NULL, "out of memory");
+			return ST_ERROR;
+		}
+	}
+	n = len < sc->held_cap - sc->held_len ? len : sc->held_cap - sc->held_len;
+	memcpy(sc->held + sc->held_len, buf, n);
+	sc->held_len += n;
+	return n == 0 && len > 0 ? ST_ERROR : (long)n;
+}
+
+static void
+held_send(struct s3_call *sc)
+{
+	struct st_call *c = sc->call;
+	const char **h = object_headers(c, 1, 1);
+	unsigned char digest[ST_SHA256_LEN];
+	char hash[2 * ST_SHA256_LEN + 1];
+
+	st_sha256(sc->held ? sc->held : "", sc->held_len, digest);
+	st_hex(digest, sizeof(digest), hash);
+	if (h == NULL || s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0,
+	    h, hash) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		return;
+	}
+	st_xfer_body_memory(sc->x, sc->held ? sc->held : "", sc->held_len);
 	start_or_fail(sc);
 }
 
@@ -1594,7 +1764,10 @@ s3_put_begin(struct st_call *c)
 		    "at most 5 TiB");
 		return;
 	}
-	if (c->content_length >= 0 && (uint64_t)c->content_length <= sc->s->threshold)
+	if (c->content_length >= 0 && (uint64_t)c->content_length <= sc->s->part_size &&
+	    (uint64_t)c->content_length <= sc->s->threshold)
+		put_held(sc);
+	else if (c->content_length >= 0 && (uint64_t)c->content_length <= sc->s->threshold)
 		put_single(sc);
 	else
 		put_multipart(sc);
@@ -1684,6 +1857,8 @@ s3_write(struct st_call *c, const char *buf, size_t len)
 {
 	struct s3_call *sc = c->backend_data;
 
+	if (sc->phase == PH_PUT_HELD)
+		return held_write(sc, buf, len);
 	return sc->phase == PH_PUT_SINGLE ? single_write(sc, buf, len) :
 	    mp_write(sc, buf, len);
 }
@@ -1696,6 +1871,10 @@ s3_put_end(struct st_call *c)
 
 	if (sc->phase == PH_PUT_SINGLE) {
 		st_pipe_close(&sc->pipe);
+		return;
+	}
+	if (sc->phase == PH_PUT_HELD) {
+		held_send(sc);
 		return;
 	}
 	pthread_mutex_lock(&sc->lock);
@@ -1852,7 +2031,7 @@ s3_list(struct st_call *c)
 	if (token != NULL) {
 		q[n].name = "continuation-token"; q[n++].value = token;
 	}
-	if ((sc->xml = st_xml_new(list_xml, sc)) == NULL ||
+	if ((sc->xml = st_xml_new((sc->xml_fn = list_xml), sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "GET", NULL, 0, q, n, NULL,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
@@ -1920,7 +2099,7 @@ start_copy(struct s3_call *sc)
 	sc->finish = finish_copy;
 	sc->code[0] = '\0';
 	sc->attempt = 1;
-	if ((sc->xml = st_xml_new(copy_xml, sc)) == NULL ||
+	if ((sc->xml = st_xml_new((sc->xml_fn = copy_xml), sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
@@ -2050,6 +2229,10 @@ s3_release(struct st_call *c)
 		part_free(p);
 	}
 	st_xfer_free(sc->x);
+	if (sc->held != NULL) {
+		free(sc->held);
+		budget_give(sc->held_cap);
+	}
 	st_xml_free(sc->xml);
 	st_pipe_destroy(&sc->pipe);
 	st_buf_free(&sc->body);

@@ -177,6 +177,17 @@ st_call_list_prefix(struct st_call *c, const char *prefix)
 	return 0;
 }
 
+void
+st_call_list_reset(struct st_call *c)
+{
+	if (c->core->items != NULL)
+		yajl_gen_free(c->core->items);
+	if (c->core->prefixes != NULL)
+		yajl_gen_free(c->core->prefixes);
+	c->core->items = c->core->prefixes = NULL;
+	c->core->nlisted = 0;
+}
+
 unsigned
 st_call_list_count(struct st_call *c)
 {

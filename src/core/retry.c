@@ -6,7 +6,9 @@
  * many clients, which fixed waits would synchronise into waves.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/rand.h>
@@ -29,6 +31,8 @@ st_retry_defaults(struct st_retry_policy *p)
 	p->max_delay_ms = 20000;
 	p->attempt_timeout_ms = 30000;
 	p->deadline_ms = 0;
+	p->breaker_failures = 5;
+	p->breaker_open_ms = 5000;
 }
 
 static int
@@ -62,25 +66,81 @@ st_retry_from_config(const config_setting_t *g, struct st_retry_policy *p,
 	    read_uint(g, "max_delay_ms", 1, 600000, &p->max_delay_ms, err, errlen) ||
 	    read_uint(g, "attempt_timeout_ms", 100, 3600000,
 	        &p->attempt_timeout_ms, err, errlen) ||
-	    read_uint(g, "deadline_ms", 0, 86400000, &p->deadline_ms, err, errlen))
+	    read_uint(g, "deadline_ms", 0, 86400000, &p->deadline_ms, err, errlen) ||
+	    read_uint(g, "breaker_failures", 0, 1000, &p->breaker_failures,
+	        err, errlen) ||
+	    read_uint(g, "breaker_open_ms", 10, 3600000, &p->breaker_open_ms,
+	        err, errlen))
 		return -1;
+	return 0;
+}
+
+static int
+is_throttle_code(const char *code)
+{
+	size_t i;
+
+	for (i = 0; code != NULL && throttle_codes[i] != NULL; i++)
+		if (strcmp(code, throttle_codes[i]) == 0)
+			return 1;
 	return 0;
 }
 
 int
 st_retry_retryable(long status, int curl_code, const char *provider_code)
 {
-	size_t i;
-
 	if (status == 0)
 		return curl_code != CURLE_OK && curl_code != CURLE_ABORTED_BY_CALLBACK &&
 		    curl_code != CURLE_WRITE_ERROR && curl_code != CURLE_READ_ERROR;
-	if (provider_code != NULL)
-		for (i = 0; throttle_codes[i] != NULL; i++)
-			if (strcmp(provider_code, throttle_codes[i]) == 0)
-				return 1;
+	if (is_throttle_code(provider_code))
+		return 1;
 	return status == 408 || status == 429 || status == 500 ||
 	    status == 502 || status == 503 || status == 504;
+}
+
+const char *
+st_retry_reason(long status, int curl_code, int timed_out,
+                const char *provider_code)
+{
+	if (status == 0)
+		return timed_out || curl_code == CURLE_OPERATION_TIMEDOUT ?
+		    "timeout" : "connection";
+	if (status == 408 || status == 504)
+		return "timeout";
+	if (status == 429 || (is_throttle_code(provider_code) &&
+	    strcmp(provider_code, "InternalError") != 0))
+		return "throttled";
+	if (status >= 500)
+		return "server_error";
+	return "other";
+}
+
+unsigned
+st_retry_after_ms(const char *retry_after, const char *ms_header,
+                  const char *amz_header)
+{
+	char *end;
+	unsigned long v;
+
+	if (ms_header != NULL && (v = strtoul(ms_header, &end, 10)) > 0 &&
+	    *end == '\0')
+		return v > 3600000 ? 3600000 : (unsigned)v;
+	if (amz_header != NULL && (v = strtoul(amz_header, &end, 10)) > 0 &&
+	    *end == '\0')
+		return v > 3600000 ? 3600000 : (unsigned)v;
+	if (retry_after == NULL)
+		return 0;
+	v = strtoul(retry_after, &end, 10);
+	if (end != retry_after && *end == '\0')
+		return v > 3600 ? 3600000 : (unsigned)v * 1000;
+	/* An HTTP date: how far in the future it is. */
+	{
+		time_t when = curl_getdate(retry_after, NULL), now = time(NULL);
+
+		if (when > now)
+			return when - now > 3600 ? 3600000 : (unsigned)(when - now) * 1000;
+	}
+	return 0;
 }
 
 unsigned
