@@ -842,6 +842,29 @@ body_mode_of(struct s3_call *sc, long status)
 	return sc->xml != NULL ? BODY_XML : BODY_NONE;
 }
 
+/* Is "first of total" what the requested range starts at? S3 look-alikes
+ * have been seen to answer a range they were not asked for. */
+static int
+range_answered(const struct st_call *c, uint64_t first, uint64_t total)
+{
+	if (!c->range.set)
+		return 1;
+	if (!c->range.suffix)
+		return first == c->range.first;
+	if (c->range.last == 0)
+		return 0;		/* "-0" asks for nothing */
+	return first == (c->range.last >= total ? 0 : total - c->range.last);
+}
+
+static int
+unsatisfiable(const struct st_call *c, uint64_t total)
+{
+	if (!c->range.set)
+		return total == 0;
+	return c->range.suffix ? c->range.last == 0 || total == 0 :
+	    c->range.first >= total;
+}
+
 static void
 get_headers(struct s3_call *sc, struct st_xfer *x)
 {
@@ -850,6 +873,11 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 
 	if (status == 304) {
 		info_from_headers(sc, x);
+		/* Some S3 look-alikes leave ETag out of a 304; when the client
+		 * named one version, that is the one that matched. */
+		if (c->info.etag == NULL && c->if_none_match != NULL &&
+		    c->if_none_match[0] == '"' && strchr(c->if_none_match, ',') == NULL)
+			c->info.etag = st_call_strdup(c, c->if_none_match);
 		c->status = ST_NOT_MODIFIED;
 		st_call_done(c);
 		return;
@@ -857,6 +885,21 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 	if (status >= 300)
 		return;
 	info_from_headers(sc, x);
+	/* The conditions are checked here too, so that lists of ETags and
+	 * the weak comparison of If-None-Match mean the same on any
+	 * S3-compatible store, whatever it makes of them. */
+	if (c->if_none_match != NULL && c->info.etag != NULL &&
+	    st_etag_match(c->if_none_match, c->info.etag, 1)) {
+		c->status = ST_NOT_MODIFIED;
+		st_call_done(c);
+		return;
+	}
+	if (c->if_match != NULL && (c->info.etag == NULL ||
+	    !st_etag_match(c->if_match, c->info.etag, 0))) {
+		st_call_fail(c, ST_PRECONDITION, "PreconditionFailed", "If-Match "
+		    "names no current version of the object");
+		return;
+	}
 	if (c->op == ST_OP_GET) {
 		const char *cl = st_xfer_header(x, "Content-Length");
 		const char *cr = st_xfer_header(x, "Content-Range");
@@ -864,9 +907,27 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 		c->body_length = cl ? strtoull(cl, NULL, 10) : 0;
 		c->partial = status == 206;
 		if (cr != NULL && c->partial) {
-			const char *sp = strchr(cr, ' ');
+			unsigned long long first, last, total;
 
-			c->body_first = sp ? strtoull(sp + 1, NULL, 10) : 0;
+			if (sscanf(cr, "bytes %llu-%llu/%llu", &first, &last,
+			    &total) != 3 || first > last || last >= total ||
+			    !range_answered(c, first, total)) {
+				/* Not the range asked for, or no range at all
+				 * (an emulator's answer for an empty object):
+				 * the range cannot be served. */
+				if (sscanf(cr, "bytes %*[^/]/%llu", &total) == 1 &&
+				    unsatisfiable(c, total)) {
+					c->info.size = total;
+					st_call_fail(c, ST_RANGE, "InvalidRange",
+					    "the range is outside the object of %llu "
+					    "bytes", total);
+				} else {
+					st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 "
+					    "answered a range it was not asked for");
+				}
+				return;
+			}
+			c->body_first = first;
 		}
 	} else {
 		c->body_length = c->info.size;
@@ -1741,6 +1802,18 @@ held_send(struct s3_call *sc)
 	unsigned char digest[ST_SHA256_LEN];
 	char hash[2 * ST_SHA256_LEN + 1];
 
+	if (c->has_md5) {
+		/* Checked here too: a body that is not what the client
+		 * hashed never leaves the daemon, whatever the provider does. */
+		unsigned char md5[ST_MD5_LEN];
+
+		st_md5(sc->held ? sc->held : "", sc->held_len, md5);
+		if (memcmp(md5, c->md5, sizeof(md5)) != 0) {
+			st_call_fail(c, ST_BAD_DIGEST, "BadDigest", "the body does "
+			    "not match its Content-MD5");
+			return;
+		}
+	}
 	st_sha256(sc->held ? sc->held : "", sc->held_len, digest);
 	st_hex(digest, sizeof(digest), hash);
 	if (h == NULL || s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0,
@@ -2073,6 +2146,13 @@ finish_copy(struct s3_call *sc, const struct st_xfer_result *r)
 	written(sc, sc->ls.etag, c->info.size);
 }
 
+static int
+copy_onto_itself(const struct st_call *c)
+{
+	return c->src_store == c->store && strlen(c->src_key) == c->keylen &&
+	    memcmp(c->src_key, c->key, c->keylen) == 0;
+}
+
 static void
 start_copy(struct s3_call *sc)
 {
@@ -2082,19 +2162,18 @@ start_copy(struct s3_call *sc)
 	const char *h[8];
 	size_t k = 0;
 
+	if (copy_onto_itself(c)) {
+		/* S3 refuses to copy an object onto itself unchanged; for
+		 * the API it is a copy that changes nothing. */
+		c->content_type = c->info.content_type;
+		written(sc, c->info.etag, c->info.size);
+		return;
+	}
 	st_buf_printf(&source, "/%s/", src->bucket);
 	st_sigv4_encode_key(&source, c->src_key, strlen(c->src_key));
 	h[k++] = "x-amz-copy-source";
 	h[k++] = st_call_strdup(c, source.data);
 	st_buf_free(&source);
-	if (c->if_match != NULL) {
-		h[k++] = "If-Match";
-		h[k++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[k++] = "If-None-Match";
-		h[k++] = c->if_none_match;
-	}
 	h[k] = NULL;
 	sc->finish = finish_copy;
 	sc->code[0] = '\0';
@@ -2106,6 +2185,40 @@ start_copy(struct s3_call *sc)
 		return;
 	}
 	start_or_fail(sc);
+}
+
+/*
+ * If-Match / If-None-Match on a copy are about the target: checked with a
+ * HEAD of it just before the copy. (Not atomic, as a PutObject condition
+ * is: a writer between the two can still win.)
+ */
+static void start_copy(struct s3_call *);
+
+static void
+finish_copy_target(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	struct st_call *c = sc->call;
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	const char *etag = status < 300 ? st_xfer_header(sc->x, "ETag") : NULL;
+	int exists = status >= 200 && status < 300;
+
+	if (!r->ok) {
+		fail_transport(sc, r);
+		return;
+	}
+	if (!exists && status != 404) {
+		fail_from_answer(sc, status);
+		return;
+	}
+	if ((c->if_none_match != NULL && exists && etag != NULL &&
+	    st_etag_match(c->if_none_match, etag, 1)) ||
+	    (c->if_match != NULL && (!exists || etag == NULL ||
+	    !st_etag_match(c->if_match, etag, 0)))) {
+		st_call_fail(c, ST_PRECONDITION, "PreconditionFailed", "the "
+		    "target's conditions do not hold");
+		return;
+	}
+	start_copy(sc);
 }
 
 /* First a HEAD of the source: its size and type are part of the answer,
@@ -2133,6 +2246,19 @@ finish_copy_head(struct s3_call *sc, const struct st_xfer_result *r)
 	if (c->info.size > (5ULL << 30)) {
 		st_call_fail(c, ST_NOT_SUPPORTED, NULL, "copies over 5 GiB need a "
 		    "multipart copy, which this version does not do yet");
+		return;
+	}
+	if (c->if_match != NULL || c->if_none_match != NULL) {
+		const char *const none[] = { NULL };
+
+		sc->finish = finish_copy_target;
+		if (s3_prepare(sc, sc->x, "HEAD", c->key, c->keylen, NULL, 0, none,
+		    "UNSIGNED-PAYLOAD") == -1) {
+			st_call_fail(c, ST_INTERNAL, NULL, "the request could not "
+			    "be made");
+			return;
+		}
+		start_or_fail(sc);
 		return;
 	}
 	start_copy(sc);

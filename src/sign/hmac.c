@@ -31,6 +31,14 @@ st_sha256(const void *msg, size_t len, unsigned char *out)
 }
 
 void
+st_md5(const void *msg, size_t len, unsigned char *out)
+{
+	unsigned int n = ST_MD5_LEN;
+
+	EVP_Digest(msg, len, out, &n, EVP_md5(), NULL);
+}
+
+void
 st_hex(const unsigned char *in, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -17,6 +17,8 @@
 void st_hmac_sha256(const void *key, size_t keylen,
                     const void *msg, size_t msglen, unsigned char *out);
 void st_sha256(const void *msg, size_t len, unsigned char *out);
+/* out receives ST_MD5_LEN bytes (Content-MD5 checks only). */
+void st_md5(const void *msg, size_t len, unsigned char *out);
 
 /* Writes 2*len hex digits and a NUL into out (size >= 2*len+1). */
 void st_hex(const unsigned char *in, size_t len, char *out);
