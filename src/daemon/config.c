@@ -65,14 +65,14 @@ st_config_set_default_presign_key(const unsigned char key[32])
 	have_default_presign_key = 1;
 }
 
-int
-st_conf_only_keys(const config_setting_t *g, const char *const *allowed,
-                  char *err, size_t errlen)
+/* The first setting of group g not named in allowed, or NULL. */
+static const config_setting_t *
+unknown_member(const config_setting_t *g, const char *const *allowed)
 {
 	int i, n = config_setting_length(g);
 
 	if (!config_setting_is_group(g))
-		return 0;
+		return NULL;
 	for (i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
 		const char *name = config_setting_name(s);
@@ -81,12 +81,22 @@ st_conf_only_keys(const config_setting_t *g, const char *const *allowed,
 		for (a = allowed; *a != NULL; a++)
 			if (strcmp(*a, name) == 0)
 				break;
-		if (*a == NULL) {
-			snprintf(err, errlen, "unknown setting '%s'", name);
-			return -1;
-		}
+		if (*a == NULL)
+			return s;
 	}
-	return 0;
+	return NULL;
+}
+
+int
+st_conf_only_keys(const config_setting_t *g, const char *const *allowed,
+                  char *err, size_t errlen)
+{
+	const config_setting_t *s = unknown_member(g, allowed);
+
+	if (s == NULL)
+		return 0;
+	snprintf(err, errlen, "unknown setting '%s'", config_setting_name(s));
+	return -1;
 }
 
 void
@@ -265,10 +275,11 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 	unsigned long long port = 8980, threads = 0, maxconn = 1024;
 	unsigned long long idle = 60, hdr = 16384, mode = 0660;
 	const char *addr = "127.0.0.1", *unix_path = NULL, *url = NULL;
-	char why[256];
+	const config_setting_t *bad;
 
-	if (g != NULL && st_conf_only_keys(g, listen_keys, why, sizeof(why)) == -1) {
-		conf_error(err, errlen, cfg, g, "listen: %s", why);
+	if (g != NULL && (bad = unknown_member(g, listen_keys)) != NULL) {
+		conf_error(err, errlen, cfg, bad, "listen: unknown setting '%s'",
+		    config_setting_name(bad));
 		return -1;
 	}
 	if (get_string(g, "address", &addr, cfg, err, errlen) ||
@@ -549,8 +560,8 @@ load_misc(struct st_config *cfg, const config_setting_t *root, char *err,
 	    get_bool(log, "requests", &cfg->log_requests, cfg, err, errlen))
 		return -1;
 	if ((cfg->log_level = st_log_level_from_name(level)) < 0) {
-		conf_error(err, errlen, cfg, log, "log.level must be error, warn, "
-		    "info or debug");
+		conf_error(err, errlen, cfg, config_setting_get_member(log, "level"),
+		    "log.level must be error, warn, info or debug");
 		return -1;
 	}
 	return 0;
@@ -582,9 +593,9 @@ struct st_config *
 st_config_load(const char *path, int check_only, char *err, size_t errlen)
 {
 	struct st_config *cfg;
+	const config_setting_t *bad;
 	config_setting_t *root;
 	config_t lc;
-	char why[256];
 	int ok = 0;
 
 	if ((cfg = config_new(path)) == NULL) {
@@ -604,8 +615,9 @@ st_config_load(const char *path, int check_only, char *err, size_t errlen)
 		goto done;
 	}
 	root = config_root_setting(&lc);
-	if (st_conf_only_keys(root, top_keys, why, sizeof(why)) == -1) {
-		conf_error(err, errlen, cfg, NULL, "%s", why);
+	if ((bad = unknown_member(root, top_keys)) != NULL) {
+		conf_error(err, errlen, cfg, bad, "unknown setting '%s'",
+		    config_setting_name(bad));
 		goto done;
 	}
 	if (load_listen(cfg, config_setting_get_member(root, "listen"), err, errlen) ||

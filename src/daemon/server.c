@@ -56,7 +56,6 @@
 #define MAX_DAEMONS 8
 
 static struct MHD_Daemon *daemons[MAX_DAEMONS];
-static int listen_fds[MAX_DAEMONS];
 static size_t ndaemons;
 static char *unix_path_made;	/* the socket file we created */
 
@@ -666,6 +665,22 @@ listen_unix(const struct st_listen *l, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * While stopping, a new connection is closed as soon as it is accepted.
+ * (MHD_quiesce_daemon would leave it in the backlog instead, but in
+ * libmicrohttpd 0.9.75 it races with the epoll loops of the worker
+ * threads, and the loser aborts the process: "Failed to remove listen FD
+ * from epoll set".)
+ */
+static enum MHD_Result
+accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	(void)cls;
+	(void)addr;
+	(void)addrlen;
+	return stopping ? MHD_NO : MHD_YES;
+}
+
 static int
 start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
 {
@@ -680,7 +695,7 @@ start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
 
 		threads = n > 1 ? (unsigned)n : 1;
 	}
-	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+	d = MHD_start_daemon(flags, 0, accept_policy, NULL, on_request, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_LIMIT, l->max_connections,
@@ -688,6 +703,8 @@ start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)(l->max_header_size * 2 > 131072 ? l->max_header_size * 2 : 131072),
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+	    /* HTTP/1.1 without Host, or a space in the URL: 400 */
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
@@ -695,7 +712,6 @@ start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
 		snprintf(err, errlen, "libmicrohttpd could not start");
 		return -1;
 	}
-	listen_fds[ndaemons] = fd;
 	daemons[ndaemons++] = d;
 	return 0;
 }
@@ -763,9 +779,7 @@ st_server_stop(unsigned grace_seconds)
 	unsigned waited_ms = 0;
 	size_t i, left;
 
-	stopping = 1;
-	for (i = 0; i < ndaemons; i++)
-		MHD_quiesce_daemon(daemons[i]);
+	stopping = 1;		/* accept_policy refuses new connections */
 	for (;;) {
 		pthread_mutex_lock(&live_lock);
 		left = nlive;
@@ -778,10 +792,8 @@ st_server_stop(unsigned grace_seconds)
 	if (left > 0)
 		st_log_msg(ST_LOG_WARN, "stopping with requests in flight", NULL, NULL);
 	abort_parked();
-	for (i = 0; i < ndaemons; i++) {
-		MHD_stop_daemon(daemons[i]);
-		close(listen_fds[i]);
-	}
+	for (i = 0; i < ndaemons; i++)
+		MHD_stop_daemon(daemons[i]);	/* closes the listening socket */
 	ndaemons = 0;
 	if (unix_path_made != NULL) {
 		unlink(unix_path_made);

@@ -50,7 +50,7 @@ static const struct conf_case conf_cases[] = {
 	  " allow = ( \"bucket:*:r\" ); } );\n", 2, "allow rule" },
 	{ "listen = { port = 1;\n", 2, "syntax error" },
 	{ "allow_anonymous = 1;\n", 1, "true or false" },
-	{ "lisen = { port = 1; };\n", 0, "unknown setting 'lisen'" },
+	{ "lisen = { port = 1; };\n", 1, "unknown setting 'lisen'" },
 	{ "log = { level = \"loud\"; };\n", 1, "log.level" },
 };
 
