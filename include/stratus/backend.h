@@ -183,6 +183,13 @@ struct st_call {
 
 	/* ---- the core's own; a backend never touches it ---- */
 	struct st_call_core *core;
+
+	/* ---- result, added after `core` so that the layout above stays
+	 * that of version 1 ---- */
+	/* PRESIGN: headers the user of the URL must send with it (e.g. an
+	 * Azure PUT's x-ms-blob-type), allocated with the call; or none. */
+	struct st_meta	*url_headers;
+	size_t		 nurl_headers;
 };
 
 /* Services of the core that a backend calls. */

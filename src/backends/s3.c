@@ -192,6 +192,8 @@ struct s3_call {
 	uint64_t		 total;
 	uint64_t		 part_size;	/* this upload's */
 	char			*complete_etag;	/* malloc'ed, from the XML */
+	time_t			 complete_sent;	/* when Complete was first sent */
+	unsigned		 verify_tries;
 	int			 ended;		/* put_end seen */
 	int			 failed;
 	int			 waiting_budget;
@@ -1646,6 +1648,37 @@ mp_fail(struct s3_call *sc, enum st_status st, const char *code, const char *why
 	st_call_fail(sc->call, st, code, "%s (store '%s')", why, sc->s->name);
 }
 
+/*
+ * A Complete that was sent again (its first answer was lost) may find the
+ * upload already completed: S3 then answers NoSuchUpload, some look-alikes
+ * an internal error. The object tells: if it has our size and was written
+ * since the first Complete, the upload is ours and done. (A writer of the
+ * same size in those few seconds would be taken for us: a window that
+ * only exists after a lost answer.)
+ */
+static void
+finish_mp_verify(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	const char *cl = status == 200 ? st_xfer_header(sc->x, "Content-Length") : NULL;
+	time_t when = status == 200 ?
+	    parse_time(st_xfer_header(sc->x, "Last-Modified")) : 0;
+
+	if (cl != NULL && strtoull(cl, NULL, 10) == sc->total &&
+	    when + 5 >= sc->complete_sent) {
+		free(sc->upload_id);
+		sc->upload_id = NULL;
+		written(sc, st_xfer_header(sc->x, "ETag"), sc->total);
+		return;
+	}
+	/* A store may still be finishing the Complete whose answer was
+	 * lost: look again a little later before calling it failed. */
+	if ((status == 404 || !r->ok) && ++sc->verify_tries < 4 &&
+	    st_xfer_start_after(sc->x, 250 * sc->verify_tries) == 0)
+		return;
+	mp_fail(sc, ST_UNAVAILABLE, NULL, "S3 could not complete the upload");
+}
+
 static void
 finish_mp_complete(struct s3_call *sc, const struct st_xfer_result *r)
 {
@@ -1657,6 +1690,21 @@ finish_mp_complete(struct s3_call *sc, const struct st_xfer_result *r)
 		sc->upload_id = NULL;	/* committed: nothing to abort */
 		written(sc, sc->complete_etag, sc->total);
 		return;
+	}
+	/* Sent more than once, or no answer came: it may have happened. */
+	if ((sc->attempt > 1 || !r->ok) && (!r->ok || status == 404 ||
+	    st_retry_retryable(status, 0, sc->code[0] ? sc->code : NULL))) {
+		const char *const none[] = { NULL };
+
+		sc->finish = finish_mp_verify;
+		sc->code[0] = '\0';
+		sc->attempt = 1;	/* the HEAD has retries of its own */
+		st_xml_free(sc->xml);
+		sc->xml = NULL;
+		if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen,
+		    NULL, 0, none, "UNSIGNED-PAYLOAD") == 0 &&
+		    st_xfer_start(sc->x) == 0)
+			return;
 	}
 	if (!r->ok)
 		mp_fail(sc, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
@@ -1709,6 +1757,7 @@ mp_complete(struct s3_call *sc)
 	}
 	st_xfer_body_memory(sc->x, sc->req_body.data, sc->req_body.len);
 	sc->attempt = 1;
+	sc->complete_sent = time(NULL);
 	if (st_xfer_start(sc->x) == -1)
 		mp_fail(sc, ST_INTERNAL, NULL, "the transfer engine could not start");
 }

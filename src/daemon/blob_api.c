@@ -860,6 +860,8 @@ presign_reply(struct st_req *req)
 	st_json_key_str(g, "expires_at", when);
 	st_json_str(g, "headers");
 	yajl_gen_map_open(g);
+	for (size_t i = 0; i < c->nurl_headers; i++)
+		st_json_key_str(g, c->url_headers[i].name, c->url_headers[i].value);
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 	st_json_flush(g, &body);
@@ -933,6 +935,32 @@ presign_call(struct st_req *req, yajl_val obj)
 	return presign_reply(req);
 }
 
+/*
+ * Does a JSON text hold a NUL, raw or as the escape \u0000? yajl's tree
+ * parser takes a C string and keeps strings NUL-terminated, so either
+ * would silently cut the body, a store name or a key short.
+ */
+static int
+json_has_nul(const char *s, size_t n)
+{
+	int in_string = 0;
+	size_t i;
+
+	if (memchr(s, '\0', n) != NULL)
+		return 1;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && s[i] == '\\' && i + 1 < n) {
+			if (n - i >= 6 && s[i + 1] == 'u' &&
+			    memcmp(s + i + 2, "0000", 4) == 0)
+				return 1;
+			i++;	/* the escaped character */
+		}
+	}
+	return 0;
+}
+
 static enum MHD_Result
 presign_end(struct st_req *req)
 {
@@ -945,6 +973,9 @@ presign_end(struct st_req *req)
 	if (req->discard)
 		return st_reply_error(req, 413, "payload_too_large", "a presign "
 		    "request body is at most %d bytes", PRESIGN_BODY_MAX);
+	if (req->body.data != NULL && json_has_nul(req->body.data, req->body.len))
+		return st_reply_error(req, 400, "invalid_json", "the body must not "
+		    "contain NUL characters");
 	obj = yajl_tree_parse(req->body.data ? req->body.data : "", errbuf,
 	    sizeof(errbuf));
 	if (obj == NULL || !YAJL_IS_OBJECT(obj)) {

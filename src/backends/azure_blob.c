@@ -1,0 +1,3195 @@
+/*
+ * azure_blob.c - blob stores on Azure Blob Storage (and Azurite).
+ *
+ * Every operation of the blob API becomes one or a few Blob service
+ * requests, signed with Shared Key (src/sign/azure_sign.c) or carrying the
+ * configured SAS, and run by the shared transfer thread
+ * (src/core/transfer.c). This file decides which requests, and how their
+ * answers map back; it does no I/O of its own. It follows s3.c closely.
+ *
+ * Streaming
+ * ---------
+ * GET: the body flows through a bounded pipe (curl's write hook fills it
+ * and pauses when it is full; read() drains it and resumes curl). Size,
+ * ETag and metadata go to the core as soon as the headers arrive. The
+ * application's If-Match / If-None-Match are judged here on the answer's
+ * ETag (the API's list and weak-comparison rules, which the service does
+ * not implement); a suffix range ("bytes=-n"), which x-ms-range cannot
+ * say, is resolved with a Get Blob Properties first and the GET is then
+ * pinned to that ETag.
+ *
+ * PUT of a known length up to one block (and multipart_threshold): the
+ * body is held in memory (under the blocks' budget) and sent as one Put
+ * Blob with its MD5, so that a failed attempt is sent again. Up to
+ * multipart_threshold: one Put Blob whose body streams through the pipe;
+ * it is retried only when no byte of it had left.
+ *
+ * Larger or unknown-length PUT: Put Block, then Put Block List. Bytes are
+ * cut into blocks of part_size, each held in memory until the service has
+ * it, so a block is retried on its own. Block buffers come from a budget
+ * shared by every upload of the process: when it is spent, write() takes
+ * nothing and the upload waits, suspended. Up to four blocks of one upload
+ * are in flight. Block ids carry a random tag per upload, so two uploads
+ * of one key never mix their blocks. The list is committed (with the
+ * application's conditions) only when every block is in and, when a
+ * Content-MD5 was given, the body's MD5 matches it; a failed upload leaves
+ * only uncommitted blocks, which the service drops after a week. Nothing
+ * needs aborting.
+ *
+ * A conditional write retried after a lost answer may meet its own first
+ * attempt (409/412): the blob is then checked to be ours (a held body by
+ * its MD5, a block list by its block ids) before the write is called
+ * failed.
+ *
+ * Names: the service turns '\' into '/', so keys are stored escaped
+ * ('[' as "[[", '\' as "[]"), an escaping that keeps byte order and
+ * prefixes (see name_escape).
+ *
+ * Metadata: Azure wants C#-identifier names and ASCII values; the API
+ * allows '-' in names and UTF-8 values. Names that are not identifiers
+ * are stored as "stx_" + the name with '_' doubled and '-' as "_h";
+ * values that are not plain ASCII (or are empty, or have blanks at an
+ * end, or start with "=?") are stored as RFC 2047 "=?UTF-8?B?...?=". Both
+ * are undone on the way back.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <stratus/backend.h>
+
+#include "core/buf.h"
+#include "core/guard.h"
+#include "core/pipe.h"
+#include "core/retry.h"
+#include "core/transfer.h"
+#include "core/validate.h"
+#include "core/xml.h"
+#include "daemon/config.h"
+#include "sign/azure_sign.h"
+#include "sign/hmac.h"
+
+#define AZ_VERSION "2021-12-02"		/* x-ms-version, as the SAS's sv */
+#define PIPE_SIZE (1024 * 1024)
+#define ERRBODY_MAX (64 * 1024)
+#define BLOCKS_IN_FLIGHT 4
+#define MAX_BLOCKS 50000
+#define DEFAULT_THRESHOLD (16ULL << 20)
+#define DEFAULT_BLOCK_SIZE (8ULL << 20)
+#define MIN_BLOCK_SIZE (1ULL << 20)
+#define MAX_BLOCK_SIZE (4000ULL << 20)
+#define MAX_PUT_BLOB (5000ULL << 20)
+#define MAX_BLOB_SIZE (MAX_BLOCK_SIZE * MAX_BLOCKS)
+#define PIN_TRIES 3			/* HEAD-then-GET or HEAD-then-copy races */
+#define COPY_WAIT_MS (3600 * 1000)	/* a pending copy, when no deadline */
+
+/* The emulator's published account and key (UseDevelopmentStorage=true). */
+#define DEV_ACCOUNT "devstoreaccount1"
+#define DEV_KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+/* ---------------------------------------------------------------- store */
+
+struct az_store {
+	char			 name[ST_STORE_NAME_MAX + 1];
+	char			 account[64];
+	char			 container[64];
+	char			 scheme_host[512];	/* "https://host[:port]" */
+	char			 base_path[256];	/* "" or "/devstoreaccount1" */
+	char			 identity[900];		/* same_account */
+	int			 has_key;
+	struct st_az_key	 key;
+	char			*sas;			/* query, no '?'; or NULL */
+	uint64_t		 threshold;
+	uint64_t		 block_size;
+	struct st_retry_policy	 retry;
+	struct st_guard		*guard;
+};
+
+static const char *const az_keys[] = {
+	"name", "kind", "provider", "container", "credentials", "endpoint",
+	"multipart_threshold", "part_size", "max_object_size",
+	"allow_anonymous", "retry", NULL
+};
+static const char *const az_cred_keys[] = {
+	"provider", "account", "key_file", "sas_file",
+	"connection_string_file", "endpoint", NULL
+};
+
+/* ---------------------------------------------------------------- budget */
+
+/* The memory all block uploads of the process may hold in block buffers;
+ * waiters are woken first come, first served. */
+#define BLOCKS_BUDGET (48ULL << 20)
+
+struct az_call;
+static struct {
+	pthread_mutex_t	 lock;
+	uint64_t	 used;
+	struct az_call	*waiters[256];
+	unsigned	 nwaiters;
+} budget = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* ---------------------------------------------------------------- call */
+
+enum az_phase {
+	PH_SIMPLE,		/* HEAD, GET, DELETE, LIST, COPY */
+	PH_PUT_SINGLE,		/* streamed Put Blob */
+	PH_PUT_HELD,		/* Put Blob of a body held in memory */
+	PH_BLOCKS,		/* blocks flowing */
+	PH_COMMIT,		/* Put Block List */
+	PH_FINISHED
+};
+
+struct az_block {
+	struct az_call	*owner;
+	struct st_xfer	*x;
+	unsigned	 number;	/* 1, 2, ... */
+	char		 id[48];	/* base64, the same length for all */
+	char		*data;
+	size_t		 len;
+	size_t		 cap;
+	unsigned	 attempt;
+	int		 state;		/* 0 filling, 1 queued, 2 flying, 3 done */
+	struct az_block	*next;
+};
+
+struct az_call {
+	struct st_call		*call;
+	struct az_store		*s;
+	pthread_mutex_t		 lock;
+	enum az_phase		 phase;
+	struct st_xfer		*x;		/* the call's main exchange */
+	unsigned		 attempt;
+	long long		 started_ms;
+	struct st_buf		 body;		/* error answer */
+	char			 code[64];	/* x-ms-error-code or <Code> */
+	struct st_xml		*xml;
+	void			(*finish)(struct az_call *, const struct st_xfer_result *);
+	struct st_buf		 req_body;	/* held request body (XML) */
+
+	/* streaming */
+	struct st_pipe		 pipe;
+	int			 pipe_ready;
+	int			 recv_paused;
+	int			 send_paused;
+	int			 stream_failed;
+	int			 discard;	/* answered without the body */
+	int			 released;
+	uint64_t		 sent;		/* streamed body bytes given to curl */
+
+	/* a small body, held whole so that it can be sent again */
+	char			*held;
+	size_t			 held_len;
+	size_t			 held_cap;
+	unsigned char		 held_md5[16];
+
+	/* GET */
+	int			 conds_checked;	/* judged on a HEAD already */
+	int			 want_range;	/* a range was asked of Azure */
+	uint64_t		 want_first;
+	uint64_t		 received;	/* body bytes passed on */
+	int			 resuming;	/* fetching the rest of a broken body */
+	uint64_t		 resume_first;
+	char			*pinned_etag;	/* the version a GET or copy reads */
+	unsigned		 pin_tries;
+
+	/* listing */
+	struct {
+		char	*name;
+		uint64_t size;
+		char	*etag;
+		time_t	 mtime;
+		char	*marker;
+	} ls;
+
+	/* blocks */
+	char			 tag[17];	/* random, per upload */
+	struct az_block		*blocks;	/* all, newest first */
+	struct az_block		*filling;
+	unsigned		 nblocks;
+	unsigned		 flying;
+	uint64_t		 total;
+	uint64_t		 block_size;	/* this upload's */
+	EVP_MD_CTX		*md5;		/* when Content-MD5 was given */
+	int			 ended;
+	int			 failed;
+	int			 waiting_budget;
+
+	/* a retried write that met its own success */
+	long			 verify_status;
+	char			 verify_code[64];
+	int			 check_ok;
+	unsigned		 check_n;
+
+	/* copy */
+	char			*copy_id;
+	long long		 copy_started_ms;
+	unsigned		 polls;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* snprintf that reports truncation, for the fixed-size fields. */
+static int __attribute__((format(printf, 3, 4)))
+put(char *dst, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, cap, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- config */
+
+static int
+read_secret(const struct st_store_env *env, const char *file, char *out,
+            size_t cap, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	st_conf_path(env, file, path, sizeof(path));
+	return st_read_secret_file(path, out, cap, err, errlen) < 0 ? -1 : 0;
+}
+
+/* 3 to 24 lowercase letters and digits. */
+static int
+valid_account(const char *a)
+{
+	size_t n = strlen(a), i;
+
+	if (n < 3 || n > 24)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!islower((unsigned char)a[i]) && !isdigit((unsigned char)a[i]))
+			return 0;
+	return 1;
+}
+
+/* 3 to 63 of a-z 0-9 '-', starting and ending with a letter or digit, no
+ * "--"; or one of the special containers. */
+static int
+valid_container(const char *c)
+{
+	size_t n = strlen(c), i;
+
+	if (strcmp(c, "$root") == 0 || strcmp(c, "$web") == 0)
+		return 1;
+	if (n < 3 || n > 63 || c[0] == '-' || c[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!islower((unsigned char)c[i]) && !isdigit((unsigned char)c[i]) &&
+		    c[i] != '-')
+			return 0;
+		if (c[i] == '-' && c[i + 1] == '-')
+			return 0;
+	}
+	return 1;
+}
+
+/* A SAS token: a query string of URL-safe characters that carries sig=. */
+static int
+valid_sas(const char *s)
+{
+	const char *p;
+
+	if (*s == '\0' || (strncmp(s, "sig=", 4) != 0 && strstr(s, "&sig=") == NULL))
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("-._~%&=+/:,", *p) == NULL)
+			return 0;
+	return 1;
+}
+
+/* What a credentials group resolves to. */
+struct az_creds {
+	char	account[64];
+	char	key_b64[512];
+	char	sas[4096];
+	char	endpoint[512];		/* from a connection string */
+};
+
+/*
+ * Parses an Azure Storage connection string: "Name=Value;..." with
+ * AccountName, AccountKey, SharedAccessSignature, BlobEndpoint,
+ * DefaultEndpointsProtocol, EndpointSuffix (other services' endpoints are
+ * ignored), or UseDevelopmentStorage=true.
+ */
+static int
+parse_connection_string(char *cs, struct az_creds *cr, char *err,
+                        size_t errlen)
+{
+	const char *proto = "https", *suffix = "core.windows.net";
+	char *save = NULL, *item;
+	int dev = 0;
+
+	for (item = strtok_r(cs, ";", &save); item != NULL;
+	    item = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(item, '='), *name = item, *value, *end;
+		size_t nlen;
+
+		while (isspace((unsigned char)*name))
+			name++;
+		if (*name == '\0')
+			continue;
+		if (eq == NULL) {
+			snprintf(err, errlen, "the connection string has an item "
+			    "without '='");
+			return -1;
+		}
+		*eq = '\0';
+		value = eq + 1;
+		end = eq;
+		while (end > name && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		while (isspace((unsigned char)*value))
+			value++;
+		end = value + strlen(value);
+		while (end > value && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		nlen = strlen(name);
+		if (strcasecmp(name, "AccountName") == 0) {
+			if (put(cr->account, sizeof(cr->account), "%s", value) == -1)
+				goto toolong;
+		} else if (strcasecmp(name, "AccountKey") == 0) {
+			if (put(cr->key_b64, sizeof(cr->key_b64), "%s", value) == -1)
+				goto toolong;
+		} else if (strcasecmp(name, "SharedAccessSignature") == 0) {
+			if (put(cr->sas, sizeof(cr->sas), "%s", value[0] == '?' ?
+			    value + 1 : value) == -1)
+				goto toolong;
+		} else if (strcasecmp(name, "BlobEndpoint") == 0) {
+			if (put(cr->endpoint, sizeof(cr->endpoint), "%s", value) == -1)
+				goto toolong;
+		} else if (strcasecmp(name, "DefaultEndpointsProtocol") == 0) {
+			if (strcmp(value, "http") == 0)
+				proto = "http";
+			else if (strcmp(value, "https") != 0) {
+				snprintf(err, errlen, "DefaultEndpointsProtocol must be "
+				    "http or https");
+				return -1;
+			}
+		} else if (strcasecmp(name, "EndpointSuffix") == 0) {
+			suffix = value;
+		} else if (strcasecmp(name, "UseDevelopmentStorage") == 0) {
+			dev = strcasecmp(value, "true") == 0;
+		} else if (nlen > 8 && strcasecmp(name + nlen - 8, "Endpoint") == 0) {
+			/* QueueEndpoint, TableEndpoint, ...: other services */
+		} else if (strcasecmp(name, "DevelopmentStorageProxyUri") == 0) {
+			/* not used */
+		} else {
+			snprintf(err, errlen, "the connection string has an unknown "
+			    "item '%.64s'", name);
+			return -1;
+		}
+	}
+	if (dev) {
+		if (cr->account[0] == '\0')
+			snprintf(cr->account, sizeof(cr->account), "%s", DEV_ACCOUNT);
+		if (cr->key_b64[0] == '\0' && cr->sas[0] == '\0')
+			snprintf(cr->key_b64, sizeof(cr->key_b64), "%s", DEV_KEY);
+		if (cr->endpoint[0] == '\0')
+			snprintf(cr->endpoint, sizeof(cr->endpoint),
+			    "http://127.0.0.1:10000/%s", cr->account);
+	}
+	if (cr->account[0] == '\0') {
+		snprintf(err, errlen, "the connection string has no AccountName");
+		return -1;
+	}
+	if (cr->key_b64[0] == '\0' && cr->sas[0] == '\0') {
+		snprintf(err, errlen, "the connection string has neither "
+		    "AccountKey nor SharedAccessSignature");
+		return -1;
+	}
+	if (cr->endpoint[0] == '\0' && put(cr->endpoint, sizeof(cr->endpoint),
+	    "%s://%s.blob.%s", proto, cr->account, suffix) == -1)
+		goto toolong;
+	return 0;
+toolong:
+	snprintf(err, errlen, "an item of the connection string is too long");
+	return -1;
+}
+
+/* Resolves the store's `credentials = "NAME"` from the top-level group. */
+static int
+load_creds(const config_setting_t *conf, const struct st_store_env *env,
+           struct az_creds *cr, char *err, size_t errlen)
+{
+	const config_setting_t *root = config_root_setting(conf->config), *all, *g;
+	const char *name = NULL, *provider = NULL, *account = NULL, *v = NULL;
+	const char *key_file = NULL, *sas_file = NULL, *cs_file = NULL;
+	char why[256];
+	int given;
+
+	if (!config_setting_lookup_string(conf, "credentials", &name)) {
+		snprintf(err, errlen, "an azure store needs credentials = \"NAME\"");
+		return -1;
+	}
+	all = config_setting_get_member(root, "credentials");
+	g = all != NULL ? config_setting_get_member(all, name) : NULL;
+	if (g == NULL || !config_setting_is_group(g)) {
+		snprintf(err, errlen, "no credentials named '%s'", name);
+		return -1;
+	}
+	if (st_conf_only_keys(g, az_cred_keys, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "credentials '%s': %s", name, why);
+		return -1;
+	}
+	config_setting_lookup_string(g, "provider", &provider);
+	config_setting_lookup_string(g, "account", &account);
+	config_setting_lookup_string(g, "key_file", &key_file);
+	config_setting_lookup_string(g, "sas_file", &sas_file);
+	config_setting_lookup_string(g, "connection_string_file", &cs_file);
+	if (provider == NULL || strcmp(provider, "azure") != 0) {
+		snprintf(err, errlen, "credentials '%s' are not provider = \"azure\"",
+		    name);
+		return -1;
+	}
+	given = (key_file != NULL) + (sas_file != NULL) + (cs_file != NULL);
+	if (given != 1) {
+		snprintf(err, errlen, "credentials '%s' need exactly one of "
+		    "key_file, sas_file or connection_string_file", name);
+		return -1;
+	}
+	if (cs_file != NULL) {
+		char *cs = malloc(8192);
+		int rc;
+
+		if (cs == NULL)
+			return -1;
+		rc = read_secret(env, cs_file, cs, 8192, err, errlen);
+		if (rc == 0 && (rc = parse_connection_string(cs, cr, why,
+		    sizeof(why))) == -1)
+			snprintf(err, errlen, "credentials '%s': %s", name, why);
+		OPENSSL_cleanse(cs, 8192);
+		free(cs);
+		if (rc == -1)
+			return -1;
+		if (account != NULL && strcmp(account, cr->account) != 0) {
+			snprintf(err, errlen, "credentials '%s': account '%s' differs "
+			    "from the connection string's AccountName", name, account);
+			return -1;
+		}
+	} else {
+		if (account == NULL) {
+			snprintf(err, errlen, "credentials '%s' need account = \"NAME\"",
+			    name);
+			return -1;
+		}
+		snprintf(cr->account, sizeof(cr->account), "%s", account);
+		if (key_file != NULL && read_secret(env, key_file, cr->key_b64,
+		    sizeof(cr->key_b64), err, errlen) == -1)
+			return -1;
+		if (sas_file != NULL) {
+			if (read_secret(env, sas_file, cr->sas, sizeof(cr->sas), err,
+			    errlen) == -1)
+				return -1;
+			if (cr->sas[0] == '?')
+				memmove(cr->sas, cr->sas + 1, strlen(cr->sas));
+		}
+	}
+	if (config_setting_lookup_string(g, "endpoint", &v) &&
+	    put(cr->endpoint, sizeof(cr->endpoint), "%s", v) == -1) {
+		snprintf(err, errlen, "credentials '%s': endpoint too long", name);
+		return -1;
+	}
+	if (!valid_account(cr->account)) {
+		snprintf(err, errlen, "credentials '%s': account must be 3 to 24 "
+		    "lowercase letters and digits", name);
+		return -1;
+	}
+	if (cr->key_b64[0] == '\0' && !valid_sas(cr->sas)) {
+		snprintf(err, errlen, "credentials '%s': the SAS is not a query "
+		    "string with a sig= parameter", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* endpoint: scheme://host[:port][/path], no query. */
+static int
+set_endpoint(struct az_store *s, const char *endpoint, char *err,
+             size_t errlen)
+{
+	const char *host, *slash;
+	size_t n;
+
+	if (strncmp(endpoint, "http://", 7) != 0 &&
+	    strncmp(endpoint, "https://", 8) != 0) {
+		snprintf(err, errlen, "endpoint must start with http:// or https://");
+		return -1;
+	}
+	host = strstr(endpoint, "://") + 3;
+	slash = strchr(host, '/');
+	n = slash ? (size_t)(slash - endpoint) : strlen(endpoint);
+	if (*host == '\0' || *host == '/' || strpbrk(endpoint, "?# \t") != NULL) {
+		snprintf(err, errlen, "endpoint must be scheme://host[:port][/path]");
+		return -1;
+	}
+	if (put(s->scheme_host, sizeof(s->scheme_host), "%.*s", (int)n,
+	    endpoint) == -1 || put(s->base_path, sizeof(s->base_path), "%s",
+	    slash ? slash : "") == -1) {
+		snprintf(err, errlen, "endpoint too long");
+		return -1;
+	}
+	n = strlen(s->base_path);
+	while (n > 0 && s->base_path[n - 1] == '/')
+		s->base_path[--n] = '\0';
+	return 0;
+}
+
+static int
+get_size(const config_setting_t *conf, const char *name, uint64_t min,
+         uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	long long v;
+
+	if (!config_setting_lookup_int64(conf, name, &v)) {
+		int iv;
+
+		if (!config_setting_lookup_int(conf, name, &iv))
+			return 0;
+		v = iv;
+	}
+	if (v < (long long)min || (uint64_t)v > max) {
+		snprintf(err, errlen, "%s must be from %llu to %llu bytes", name,
+		    (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = (uint64_t)v;
+	return 0;
+}
+
+static void az_close(void *);
+
+static int
+az_open(const config_setting_t *conf, const struct st_store_env *env,
+        void **out, char *err, size_t errlen)
+{
+	const char *container = NULL, *endpoint = NULL;
+	struct az_creds *cr = NULL;
+	struct az_store *s;
+
+	*out = NULL;
+	if (st_conf_only_keys(conf, az_keys, err, errlen) == -1)
+		return -1;
+	if (!config_setting_lookup_string(conf, "container", &container) ||
+	    !valid_container(container)) {
+		snprintf(err, errlen, "an azure store needs container = \"NAME\" "
+		    "(3 to 63 of a-z 0-9 -, no leading, trailing or double -)");
+		return -1;
+	}
+	config_setting_lookup_string(conf, "endpoint", &endpoint);
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (cr = calloc(1, sizeof(*cr))) == NULL) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", env->name);
+	snprintf(s->container, sizeof(s->container), "%s", container);
+	s->threshold = DEFAULT_THRESHOLD;
+	s->block_size = DEFAULT_BLOCK_SIZE;
+	st_retry_defaults(&s->retry);
+	if (get_size(conf, "multipart_threshold", 0, MAX_PUT_BLOB, &s->threshold,
+	    err, errlen) == -1 || get_size(conf, "part_size", MIN_BLOCK_SIZE,
+	    MAX_BLOCK_SIZE, &s->block_size, err, errlen) == -1 ||
+	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
+	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
+	    conf, "retry"), &s->retry, err, errlen) == -1 ||
+	    load_creds(conf, env, cr, err, errlen) == -1)
+		goto fail;
+	snprintf(s->account, sizeof(s->account), "%s", cr->account);
+	if (cr->key_b64[0] != '\0') {
+		if (st_az_key_decode(&s->key, cr->key_b64) == -1) {
+			snprintf(err, errlen, "the account key is not valid base64");
+			goto fail;
+		}
+		s->has_key = 1;
+	}
+	if (cr->sas[0] != '\0' && (s->sas = strdup(cr->sas)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (endpoint == NULL)
+		endpoint = cr->endpoint[0] != '\0' ? cr->endpoint : NULL;
+	if (endpoint == NULL) {
+		char def[128];
+
+		snprintf(def, sizeof(def), "https://%s.blob.core.windows.net",
+		    s->account);
+		if (set_endpoint(s, def, err, errlen) == -1)
+			goto fail;
+	} else if (set_endpoint(s, endpoint, err, errlen) == -1) {
+		goto fail;
+	}
+	if (put(s->identity, sizeof(s->identity), "%s%s|%s", s->scheme_host,
+	    s->base_path, s->account) == -1) {
+		snprintf(err, errlen, "endpoint too long");
+		goto fail;
+	}
+	if (!env->check_only &&
+	    (s->guard = st_guard_open(s->name, s->scheme_host, &s->retry)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	OPENSSL_cleanse(cr, sizeof(*cr));
+	free(cr);
+	*out = s;
+	return 0;
+fail:
+	OPENSSL_cleanse(cr, sizeof(*cr));
+	free(cr);
+	az_close(s);
+	return -1;
+}
+
+static void
+az_close(void *p)
+{
+	struct az_store *s = p;
+
+	if (s == NULL)
+		return;
+	st_guard_close(s->guard);
+	if (s->sas != NULL) {
+		OPENSSL_cleanse(s->sas, strlen(s->sas));
+		free(s->sas);
+	}
+	st_az_key_clear(&s->key);
+	OPENSSL_cleanse(s, sizeof(*s));
+	free(s);
+}
+
+static int
+az_same_account(void *a, void *b)
+{
+	struct az_store *x = a, *y = b;
+
+	/* One account behind one endpoint: the service copies between its
+	 * containers by itself. */
+	return strcmp(x->identity, y->identity) == 0;
+}
+
+/* ---------------------------------------------------------------- names */
+
+/*
+ * The service turns '\' into '/' in blob names, so that keys "a\b" and
+ * "a/b" would be one blob. Keys are therefore stored escaped: '[' as "[["
+ * and '\' as "[]". '[' is next to '\' in byte order and the code is
+ * prefix-free, so the escaping keeps listings in the keys' byte order and
+ * prefixes as prefixes. (A delimiter holding '\' or ']' cannot be matched
+ * in escaped names: such a listing is refused.)
+ */
+static int
+name_escape(struct st_buf *out, const char *key, size_t len)
+{
+	size_t i, from = 0;
+
+	for (i = 0; i < len; i++) {
+		if (key[i] != '[' && key[i] != '\\')
+			continue;
+		st_buf_add(out, key + from, i - from);
+		st_buf_adds(out, key[i] == '[' ? "[[" : "[]");
+		from = i + 1;
+	}
+	st_buf_add(out, key + from, len - from);
+	return out->failed ? -1 : 0;
+}
+
+/* An escaped name back to its key (malloc'ed). A '[' that is not one of
+ * ours (a blob another client named) is kept as it is. */
+static char *
+name_unescape(const char *name, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t i, o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (name[i] == '[' && i + 1 < len &&
+		    (name[i + 1] == '[' || name[i + 1] == ']')) {
+			out[o++] = name[i + 1] == '[' ? '[' : '\\';
+			i++;
+		} else {
+			out[o++] = name[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* An escaped name allocated with the call (for a SAS's resource). */
+static char *
+call_name(struct st_call *c, const char *key, size_t len)
+{
+	struct st_buf b = { 0 };
+	char *out;
+
+	if (name_escape(&b, key, len) == -1) {
+		st_buf_free(&b);
+		return NULL;
+	}
+	out = st_call_strndup(c, b.data ? b.data : "", b.len);
+	st_buf_free(&b);
+	return out;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+/* "/base/container/encoded-escaped-blob" (blob NULL: the container). */
+static int
+blob_path(struct st_buf *out, const struct az_store *s, const char *blob,
+          size_t bloblen)
+{
+	st_buf_adds(out, s->base_path);
+	st_buf_adds(out, "/");
+	st_buf_adds(out, s->container);
+	if (blob != NULL) {
+		struct st_buf name = { 0 };
+
+		st_buf_adds(out, "/");
+		if (name_escape(&name, blob, bloblen) == -1 ||
+		    st_az_encode_blob_name(out, name.data ? name.data : "",
+		    name.len) == -1) {
+			st_buf_free(&name);
+			return -1;
+		}
+		st_buf_free(&name);
+	}
+	return out->failed ? -1 : 0;
+}
+
+/* The URL of a blob as the service names it (a copy source). */
+static int
+blob_url(struct st_buf *out, const struct az_store *s, const char *blob)
+{
+	st_buf_adds(out, s->scheme_host);
+	return blob_path(out, s, blob, strlen(blob));
+}
+
+static void
+http_date(char *out, size_t cap)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/*
+ * Builds, signs and arms an exchange: method, the blob (NULL for the
+ * container), query parameters (decoded), extra headers (name, value
+ * pairs, NULL-ended) and the body's length (for the signature; curl sends
+ * the same Content-Length). With a SAS instead of a key, the SAS is put
+ * after the query and nothing is signed here.
+ */
+static int
+az_prepare(struct az_call *ac, struct st_xfer *x, const char *method,
+           const char *blob, size_t bloblen, const struct st_az_pair *q,
+           size_t nq, const char *const *headers, uint64_t content_length)
+{
+	struct az_store *s = ac->s;
+	struct st_buf path = { 0 }, url = { 0 }, auth = { 0 };
+	struct st_az_pair *hdrs;
+	struct st_az_request r;
+	char date[64], length[32];
+	size_t nh = 0, nsend, i;
+	int rc = -1;
+
+	for (i = 0; headers != NULL && headers[i] != NULL; i += 2)
+		;
+	if ((hdrs = calloc(i / 2 + 8, sizeof(*hdrs))) == NULL)
+		return -1;
+	if (blob_path(&path, s, blob, bloblen) == -1)
+		goto out;
+	http_date(date, sizeof(date));
+	hdrs[nh].name = "x-ms-date";
+	hdrs[nh++].value = date;
+	hdrs[nh].name = "x-ms-version";
+	hdrs[nh++].value = AZ_VERSION;
+	if (ac->call->request_id != NULL) {
+		hdrs[nh].name = "x-ms-client-request-id";
+		hdrs[nh++].value = ac->call->request_id;
+	}
+	for (i = 0; headers != NULL && headers[i] != NULL; i += 2) {
+		hdrs[nh].name = headers[i];
+		hdrs[nh++].value = headers[i + 1];
+	}
+	nsend = nh;
+	if (content_length > 0) {
+		/* Signed, but left to curl to send (it knows the length). */
+		snprintf(length, sizeof(length), "%llu",
+		    (unsigned long long)content_length);
+		hdrs[nh].name = "Content-Length";
+		hdrs[nh++].value = length;
+	}
+	st_buf_adds(&url, s->scheme_host);
+	st_buf_add(&url, path.data, path.len);
+	if (nq > 0) {
+		st_buf_adds(&url, "?");
+		st_az_query_string(&url, q, nq);
+	}
+	if (!s->has_key) {
+		st_buf_adds(&url, nq > 0 ? "&" : "?");
+		st_buf_adds(&url, s->sas);
+	} else {
+		memset(&r, 0, sizeof(r));
+		r.method = method;
+		r.account = s->account;
+		r.path = path.data;
+		r.query = q;
+		r.nquery = nq;
+		r.headers = hdrs;
+		r.nheaders = nh;
+		if (st_az_shared_key(&r, &s->key, &auth, NULL) == -1)
+			goto out;
+	}
+	st_xfer_clear_headers(x);
+	for (i = 0; i < nsend; i++)
+		if (st_xfer_add_header(x, hdrs[i].name, hdrs[i].value) == -1)
+			goto out;
+	if (auth.data != NULL && st_xfer_add_header(x, "Authorization",
+	    auth.data) == -1)
+		goto out;
+	/* libcurl would otherwise wait for "100 Continue" on every PUT, and
+	 * add a Content-Type of its own to a body it sends. */
+	st_xfer_add_header(x, "Expect", NULL);
+	if (url.failed || st_xfer_set(x, method, url.data) == -1)
+		goto out;
+	st_xfer_timeouts(x, 10000, s->retry.attempt_timeout_ms, 0);
+	rc = 0;
+out:
+	if (auth.data != NULL)
+		OPENSSL_cleanse(auth.data, auth.len);
+	st_buf_free(&auth);
+	st_buf_free(&path);
+	st_buf_free(&url);
+	free(hdrs);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+static const struct { const char *code; enum st_status st; } code_map[] = {
+	{ "BlobNotFound", ST_NOT_FOUND }, { "ContainerNotFound", ST_NOT_FOUND },
+	{ "ResourceNotFound", ST_NOT_FOUND },
+	{ "CannotVerifyCopySource", ST_NOT_FOUND },
+	{ "ConditionNotMet", ST_PRECONDITION },
+	{ "TargetConditionNotMet", ST_PRECONDITION },
+	{ "SourceConditionNotMet", ST_PRECONDITION },
+	{ "BlobAlreadyExists", ST_PRECONDITION },
+	{ "AuthenticationFailed", ST_FORBIDDEN },
+	{ "AuthorizationFailure", ST_FORBIDDEN },
+	{ "AuthorizationPermissionMismatch", ST_FORBIDDEN },
+	{ "AuthorizationResourceTypeMismatch", ST_FORBIDDEN },
+	{ "AuthorizationServiceMismatch", ST_FORBIDDEN },
+	{ "AuthorizationProtocolMismatch", ST_FORBIDDEN },
+	{ "AuthorizationSourceIPMismatch", ST_FORBIDDEN },
+	{ "InsufficientAccountPermissions", ST_FORBIDDEN },
+	{ "AccountIsDisabled", ST_FORBIDDEN },
+	{ "NoAuthenticationInformation", ST_FORBIDDEN },
+	{ "InvalidAuthenticationInfo", ST_FORBIDDEN },
+	{ "InvalidRange", ST_RANGE },
+	{ "RequestBodyTooLarge", ST_TOO_LARGE },
+	{ "BlockCountExceedsLimit", ST_TOO_LARGE },
+	{ "BlockListTooLong", ST_TOO_LARGE },
+	{ "Md5Mismatch", ST_BAD_DIGEST }, { "InvalidMd5", ST_BAD_DIGEST },
+	{ "InvalidBlockList", ST_CONFLICT },
+	{ "LeaseIdMissing", ST_CONFLICT }, { "LeaseAlreadyPresent", ST_CONFLICT },
+	{ "LeaseIdMismatchWithBlobOperation", ST_CONFLICT },
+	{ "PendingCopyOperation", ST_CONFLICT },
+	{ "SnapshotsPresent", ST_CONFLICT },
+	{ "BlobArchived", ST_CONFLICT }, { "BlobBeingRehydrated", ST_CONFLICT },
+	{ "ServerBusy", ST_UNAVAILABLE }, { "InternalError", ST_UNAVAILABLE },
+	{ "OperationTimedOut", ST_UNAVAILABLE },
+};
+
+/* Maps an Azure answer to the API's outcome. */
+static enum st_status
+map_status(long status, const char *code)
+{
+	size_t i;
+
+	for (i = 0; code != NULL && i < sizeof(code_map) / sizeof(code_map[0]); i++)
+		if (strcmp(code, code_map[i].code) == 0)
+			return code_map[i].st;
+	switch (status) {
+	case 304: return ST_NOT_MODIFIED;
+	case 400: return ST_PROVIDER_ERROR;
+	case 401: case 403: return ST_FORBIDDEN;
+	case 404: return ST_NOT_FOUND;
+	case 409: return ST_CONFLICT;
+	case 412: return ST_PRECONDITION;
+	case 413: return ST_TOO_LARGE;
+	case 416: return ST_RANGE;
+	case 408: case 504: return ST_TIMEOUT;
+	case 429: case 500: case 502: case 503: return ST_UNAVAILABLE;
+	default: return ST_PROVIDER_ERROR;
+	}
+}
+
+static int
+error_xml(const char *path, const char *text, size_t len, void *arg)
+{
+	struct az_call *ac = arg;
+
+	(void)len;
+	if (strcmp(path, "Error/Code") == 0 && ac->code[0] == '\0')
+		snprintf(ac->code, sizeof(ac->code), "%s", text);
+	return 0;
+}
+
+/* Fills ac->code from an error body held in ac->body. */
+static void
+parse_error_body(struct az_call *ac)
+{
+	struct st_xml *x;
+
+	if (ac->code[0] != '\0' || ac->body.len == 0)
+		return;
+	if ((x = st_xml_new(error_xml, ac)) == NULL)
+		return;
+	st_xml_feed(x, ac->body.data, ac->body.len);
+	st_xml_finish(x);
+	st_xml_free(x);
+}
+
+static void
+fail_from_answer(struct az_call *ac, long status)
+{
+	struct st_call *c = ac->call;
+	const char *code = ac->code[0] ? ac->code : NULL;
+	enum st_status st = map_status(status, code);
+
+	/* A write or delete "only if it is this version" of a blob that is
+	 * not there: the condition failed. */
+	if (st == ST_NOT_FOUND && c->if_match != NULL &&
+	    (c->op == ST_OP_PUT || c->op == ST_OP_DELETE || c->op == ST_OP_COPY))
+		st = ST_PRECONDITION;
+	if (st == ST_UNAVAILABLE)
+		c->retry_after = 1;
+	st_call_fail(c, st, code, "Azure answered %ld%s%s for store '%s'",
+	    status, code ? " " : "", code ? code : "", ac->s->name);
+}
+
+static void
+fail_transport(struct az_call *ac, const struct st_xfer_result *r)
+{
+	ac->call->retry_after = 1;
+	st_call_fail(ac->call, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
+	    "Azure could not be reached for store '%s': %s", ac->s->name,
+	    r->error ? r->error : "no answer");
+}
+
+/* ---------------------------------------------------------------- metadata */
+
+#define META_ESC "stx_"
+#define B_PREFIX "=?UTF-8?B?"
+
+/* An API name as an Azure metadata name (a C# identifier). */
+static int
+meta_name_out(const char *name, char *out, size_t cap)
+{
+	size_t i, n = strlen(name), o = 0;
+	int plain = (islower((unsigned char)name[0]) || name[0] == '_') &&
+	    strncmp(name, META_ESC, strlen(META_ESC)) != 0;
+
+	for (i = 0; plain && i < n; i++)
+		if (name[i] == '-')
+			plain = 0;
+	if (plain)
+		return put(out, cap, "%s", name);
+	if (put(out, cap, "%s", META_ESC) == -1)
+		return -1;
+	o = strlen(out);
+	for (i = 0; i < n; i++) {
+		if (o + 3 > cap)
+			return -1;
+		if (name[i] == '_') {
+			out[o++] = '_';
+			out[o++] = '_';
+		} else if (name[i] == '-') {
+			out[o++] = '_';
+			out[o++] = 'h';
+		} else {
+			out[o++] = name[i];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* An Azure metadata name (lowercased) back to the API's; -1 if it cannot
+ * be one. */
+static int
+meta_name_in(const char *az, char *out, size_t cap)
+{
+	size_t i, o = 0, n;
+
+	if (strncmp(az, META_ESC, strlen(META_ESC)) != 0) {
+		if (put(out, cap, "%s", az) == -1)
+			return -1;
+	} else {
+		az += strlen(META_ESC);
+		n = strlen(az);
+		for (i = 0; i < n; i++) {
+			if (o + 2 > cap)
+				return -1;
+			if (az[i] != '_') {
+				out[o++] = az[i];
+				continue;
+			}
+			if (az[i + 1] == '_')
+				out[o++] = '_';
+			else if (az[i + 1] == 'h')
+				out[o++] = '-';
+			else
+				return -1;
+			i++;
+		}
+		out[o] = '\0';
+	}
+	return st_valid_meta_name(out, strlen(out)) ? 0 : -1;
+}
+
+static int
+value_needs_encoding(const char *v)
+{
+	size_t n = strlen(v), i;
+
+	if (n == 0 || v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' ||
+	    v[n - 1] == '\t' || strncmp(v, "=?", 2) == 0)
+		return 1;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)v[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* An API value as an Azure one (allocated with the call). */
+static const char *
+meta_value_out(struct st_call *c, const char *v)
+{
+	size_t n = strlen(v);
+	char *out;
+
+	if (!value_needs_encoding(v))
+		return v;
+	if ((out = st_call_alloc(c, strlen(B_PREFIX) + 4 * ((n + 2) / 3) + 4)) == NULL)
+		return NULL;
+	strcpy(out, B_PREFIX);
+	st_base64((const unsigned char *)v, n, out + strlen(B_PREFIX));
+	strcat(out, "?=");
+	return out;
+}
+
+/* An Azure value back (decoded when it is one of ours). */
+static const char *
+meta_value_in(struct st_call *c, const char *v)
+{
+	size_t n = strlen(v), pl = strlen(B_PREFIX), blen;
+	unsigned char *dec;
+	long got;
+
+	if (n < pl + 2 || strncmp(v, B_PREFIX, pl) != 0 ||
+	    strcmp(v + n - 2, "?=") != 0)
+		return v;
+	blen = n - pl - 2;
+	if ((dec = st_call_alloc(c, blen + 1)) == NULL)
+		return v;
+	if (blen == 0)
+		return (const char *)dec;
+	got = st_base64_decode(v + pl, blen, dec, blen);
+	if (got < 0 || !st_valid_header_value((const char *)dec, (size_t)got))
+		return v;
+	dec[got] = '\0';
+	return (const char *)dec;
+}
+
+/* ---------------------------------------------------------------- object info */
+
+static time_t
+parse_time(const char *s)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL)
+		return 0;
+	if (strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL ||
+	    strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) != NULL)
+		return timegm(&tm);
+	return 0;
+}
+
+/* An ETag as the API gives it: quoted. */
+static char *
+quoted_etag(struct st_call *c, const char *e, size_t len)
+{
+	char *out;
+
+	if (len >= 2 && e[0] == '"' && e[len - 1] == '"')
+		return st_call_strndup(c, e, len);
+	if ((out = st_call_alloc(c, len + 3)) == NULL)
+		return NULL;
+	out[0] = '"';
+	memcpy(out + 1, e, len);
+	out[len + 1] = '"';
+	return out;
+}
+
+struct meta_walk {
+	struct st_call	*call;
+	size_t		 n;
+	int		 count_only;
+};
+
+static void
+meta_header(const char *name, const char *value, void *arg)
+{
+	struct meta_walk *w = arg;
+	char lower[256], api[ST_META_NAME_MAX + 1];
+	size_t i, n;
+
+	if (strncasecmp(name, "x-ms-meta-", 10) != 0)
+		return;
+	n = strlen(name + 10);
+	if (n == 0 || n >= sizeof(lower))
+		return;
+	for (i = 0; i <= n; i++)
+		lower[i] = (char)tolower((unsigned char)name[10 + i]);
+	if (meta_name_in(lower, api, sizeof(api)) == -1)
+		return;
+	if (!w->count_only) {
+		w->call->info.meta[w->n].name = st_call_strdup(w->call, api);
+		w->call->info.meta[w->n].value = (char *)meta_value_in(w->call,
+		    st_call_strdup(w->call, value));
+	}
+	w->n++;
+}
+
+/* Blob information from the headers of a HEAD, GET or PUT answer. */
+static void
+info_from_headers(struct az_call *ac, struct st_xfer *x)
+{
+	struct st_call *c = ac->call;
+	const char *v;
+	struct meta_walk w = { c, 0, 1 };
+
+	if ((v = st_xfer_header(x, "ETag")) != NULL)
+		c->info.etag = quoted_etag(c, v, strlen(v));
+	if ((v = st_xfer_header(x, "Content-Length")) != NULL)
+		c->info.size = strtoull(v, NULL, 10);
+	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
+	    (v = strchr(v, '/')) != NULL)
+		c->info.size = strtoull(v + 1, NULL, 10);
+	c->info.last_modified = parse_time(st_xfer_header(x, "Last-Modified"));
+	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
+		c->info.content_type = st_call_strdup(c, v);
+	c->info.meta = NULL;
+	c->info.nmeta = 0;
+	st_xfer_each_header(x, meta_header, &w);
+	if (w.n > 0 && (c->info.meta = st_call_alloc(c, w.n *
+	    sizeof(*c->info.meta))) != NULL) {
+		w.count_only = 0;
+		w.n = 0;
+		st_xfer_each_header(x, meta_header, &w);
+		c->info.nmeta = w.n;
+	}
+}
+
+/* The application's If-Match / If-None-Match against the current ETag:
+ * ST_OK to go on, or the answer. */
+static enum st_status
+judge_conditions(struct st_call *c)
+{
+	const char *etag = c->info.etag ? c->info.etag : "\"\"";
+
+	if (c->if_match != NULL && !st_etag_match(c->if_match, etag, 0))
+		return ST_PRECONDITION;
+	if (c->if_none_match != NULL && st_etag_match(c->if_none_match, etag, 1))
+		return ST_NOT_MODIFIED;
+	return ST_OK;
+}
+
+static void
+answer_conditions(struct az_call *ac, enum st_status st)
+{
+	if (st == ST_NOT_MODIFIED) {
+		ac->call->status = ST_NOT_MODIFIED;
+		st_call_done(ac->call);
+	} else {
+		st_call_fail(ac->call, ST_PRECONDITION, NULL, "If-Match does not "
+		    "match the blob's ETag");
+	}
+}
+
+/* ---------------------------------------------------------------- hooks */
+
+static void finish_get(struct az_call *, const struct st_xfer_result *);
+
+enum body_mode { BODY_NONE, BODY_PIPE, BODY_XML, BODY_ERROR };
+
+static enum body_mode
+body_mode_of(struct az_call *ac, long status)
+{
+	if (status >= 300)
+		return BODY_ERROR;
+	if (ac->finish == finish_get && ac->call->op == ST_OP_GET)
+		return BODY_PIPE;
+	return ac->xml != NULL ? BODY_XML : BODY_NONE;
+}
+
+/* The answer to a resumed download must go on exactly where the stream
+ * stopped; anything else ends the stream as broken. */
+static void
+check_resumed(struct az_call *ac, struct st_xfer *x)
+{
+	long status = st_xfer_status(x);
+	const char *cr = st_xfer_header(x, "Content-Range");
+	const char *sp = cr ? strchr(cr, ' ') : NULL;
+
+	if (status >= 300)
+		return;		/* an error answer: finish_get decides */
+	if (status == 206 && sp != NULL &&
+	    strtoull(sp + 1, NULL, 10) == ac->resume_first)
+		return;
+	pthread_mutex_lock(&ac->lock);
+	ac->stream_failed = 1;
+	ac->discard = 1;
+	pthread_mutex_unlock(&ac->lock);
+	st_pipe_close(&ac->pipe);
+	st_call_wake(ac->call);
+}
+
+/* GET or HEAD headers: answer the core before any byte of the body. */
+static void
+get_headers(struct az_call *ac, struct st_xfer *x)
+{
+	struct st_call *c = ac->call;
+	long status = st_xfer_status(x);
+	enum st_status st;
+
+	if (status >= 300)
+		return;
+	info_from_headers(ac, x);
+	if (!ac->conds_checked && (st = judge_conditions(c)) != ST_OK) {
+		pthread_mutex_lock(&ac->lock);
+		ac->discard = 1;
+		pthread_mutex_unlock(&ac->lock);
+		answer_conditions(ac, st);
+		return;
+	}
+	if (c->op == ST_OP_GET && c->range.set && !c->range.suffix &&
+	    c->range.first >= c->info.size) {
+		/* A range from the end on: 416 (Azurite answers it with an
+		 * empty 206 "bytes N-(N-1)/N"). */
+		pthread_mutex_lock(&ac->lock);
+		ac->discard = 1;
+		pthread_mutex_unlock(&ac->lock);
+		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
+		    "the blob of %llu bytes", (unsigned long long)c->info.size);
+		return;
+	}
+	if (c->op == ST_OP_GET) {
+		const char *cl = st_xfer_header(x, "Content-Length");
+		const char *cr = st_xfer_header(x, "Content-Range");
+
+		c->body_length = cl ? strtoull(cl, NULL, 10) : 0;
+		c->partial = status == 206;
+		if (cr != NULL && c->partial) {
+			const char *sp = strchr(cr, ' ');
+
+			c->body_first = sp ? strtoull(sp + 1, NULL, 10) : 0;
+		}
+		if (ac->want_range && (!c->partial || cr == NULL ||
+		    c->body_first != ac->want_first)) {
+			/* Not the bytes asked for: never hand them on. */
+			pthread_mutex_lock(&ac->lock);
+			ac->discard = 1;
+			pthread_mutex_unlock(&ac->lock);
+			st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure answered "
+			    "another range than the one asked for (store '%s')",
+			    ac->s->name);
+			return;
+		}
+	} else {
+		c->body_length = c->info.size;
+	}
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
+static void
+hook_headers(struct st_xfer *x, void *ctx)
+{
+	struct az_call *ac = ctx;
+	const char *code = st_xfer_header(x, "x-ms-error-code");
+
+	st_buf_reset(&ac->body);
+	ac->code[0] = '\0';
+	if (code != NULL && st_xfer_status(x) >= 300)
+		snprintf(ac->code, sizeof(ac->code), "%s", code);
+	if (ac->finish == finish_get && !st_call_is_done(ac->call))
+		get_headers(ac, x);
+	else if (ac->finish == finish_get && ac->resuming)
+		check_resumed(ac, x);
+}
+
+static size_t
+pipe_body(struct az_call *ac, const char *p, size_t n)
+{
+	pthread_mutex_lock(&ac->lock);
+	if (ac->released) {
+		pthread_mutex_unlock(&ac->lock);
+		return n;	/* nobody reads: let the cancel come */
+	}
+	if (ac->discard || st_pipe_space(&ac->pipe) < n) {
+		/* Full, or answered without a body: wait (for read() or
+		 * for the release that cancels the exchange). */
+		ac->recv_paused = 1;
+		pthread_mutex_unlock(&ac->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&ac->lock);
+	st_pipe_write(&ac->pipe, p, n);
+	ac->received += n;
+	st_call_wake(ac->call);
+	return n;
+}
+
+static size_t
+hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
+{
+	struct az_call *ac = ctx;
+
+	switch (body_mode_of(ac, st_xfer_status(x))) {
+	case BODY_PIPE:
+		return pipe_body(ac, p, n);
+	case BODY_XML:
+		if (st_xml_feed(ac->xml, p, n) == -1)
+			return n == 0 ? 1 : 0;
+		return n;
+	case BODY_ERROR:
+		if (ac->body.len + n <= ERRBODY_MAX)
+			st_buf_add(&ac->body, p, n);
+		return n;
+	default:
+		return n;
+	}
+}
+
+static size_t
+hook_source(struct st_xfer *x, char *buf, size_t cap, void *ctx)
+{
+	struct az_call *ac = ctx;
+	size_t n;
+
+	(void)x;
+	pthread_mutex_lock(&ac->lock);
+	n = st_pipe_read(&ac->pipe, buf, cap);
+	if (n == 0)
+		ac->send_paused = 1;
+	ac->sent += n;
+	pthread_mutex_unlock(&ac->lock);
+	if (n > 0)
+		st_call_wake(ac->call);	/* room again for the application */
+	return n;
+}
+
+/*
+ * Whether a failed attempt is tried again and after how long: the policy
+ * (attempts, deadline, what is retryable), then the endpoint's retry
+ * budget. The wait in milliseconds, or -1 for "no".
+ */
+static long
+retry_wait(struct az_call *ac, struct st_xfer *x, const struct st_xfer_result *r,
+           long status, const char *code, unsigned attempt)
+{
+	const struct st_retry_policy *p = &ac->s->retry;
+	unsigned wait_ms;
+
+	if (attempt >= p->max_attempts || ac->released ||
+	    !st_retry_retryable(r->ok ? status : 0, r->curl_code, code))
+		return -1;
+	if (p->deadline_ms > 0 && now_ms() - ac->started_ms > p->deadline_ms)
+		return -1;
+	wait_ms = st_retry_delay(p, attempt + 1, r->ok ? st_retry_after_ms(
+	    st_xfer_header(x, "Retry-After"), st_xfer_header(x,
+	    "x-ms-retry-after-ms"), NULL) : 0);
+	if (st_guard_retry(ac->s->guard, st_retry_reason(r->ok ? status : 0,
+	    r->curl_code, r->timed_out, code), wait_ms) == -1)
+		return -1;
+	return (long)wait_ms;
+}
+
+static st_xml_end_fn xml_fn_of(struct az_call *);
+
+/* Starts attempt 2, 3, ... of the main exchange after a backoff. */
+static int
+retry_main(struct az_call *ac, const struct st_xfer_result *r, long status)
+{
+	long wait_ms = retry_wait(ac, ac->x, r, status,
+	    ac->code[0] ? ac->code : NULL, ac->attempt);
+
+	if (wait_ms < 0)
+		return 0;
+	ac->attempt++;
+	ac->call->attempts++;
+	/* The failed attempt's answer is forgotten, and what it listed, so
+	 * that the next one parses from a clean start. */
+	st_buf_reset(&ac->body);
+	ac->code[0] = '\0';
+	if (ac->xml != NULL) {
+		st_xml_end_fn fn = xml_fn_of(ac);
+
+		st_xml_free(ac->xml);
+		if (fn == NULL || (ac->xml = st_xml_new(fn, ac)) == NULL)
+			return 0;
+	}
+	if (ac->call->op == ST_OP_LIST)
+		st_call_list_reset(ac->call);
+	return st_xfer_start_after(ac->x, (unsigned)wait_ms) == 0;
+}
+
+/* Tells the breaker how an exchange ended, once it is not retried. */
+static void
+report_outcome(struct az_call *ac, const struct st_xfer_result *r, long status,
+               const char *code, unsigned attempts)
+{
+	int healthy = r->ok ? !st_retry_retryable(status, 0, code) :
+	    !st_retry_retryable(0, r->curl_code, NULL);
+
+	st_guard_outcome(ac->s->guard, healthy, attempts > 1);
+}
+
+static void
+hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
+{
+	struct az_call *ac = ctx;
+	long status = r->ok ? st_xfer_status(x) : 0;
+	int replied = st_call_is_done(ac->call);
+
+	st_guard_attempt(ac->s->guard);
+	if (status >= 300)
+		parse_error_body(ac);
+	/* A call whose answer has begun (GET headers sent on) cannot be
+	 * retried, nor can a streamed Put Blob once its bytes are gone. */
+	if (!replied && (status == 0 || status >= 300) &&
+	    (ac->phase != PH_PUT_SINGLE || ac->sent == 0) &&
+	    retry_main(ac, r, status))
+		return;
+	report_outcome(ac, r, status, ac->code[0] ? ac->code : NULL, ac->attempt);
+	ac->finish(ac, r);
+}
+
+static const struct st_xfer_hooks hooks = {
+	hook_headers, hook_body, hook_source, hook_done
+};
+
+/* ---------------------------------------------------------------- call life */
+
+static struct az_call *
+ac_new(struct st_call *c, void (*finish)(struct az_call *,
+       const struct st_xfer_result *))
+{
+	struct az_call *ac = calloc(1, sizeof(*ac));
+
+	if (ac == NULL || (ac->x = st_xfer_new(&hooks, ac)) == NULL) {
+		free(ac);
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&ac->lock, NULL);
+	ac->call = c;
+	ac->s = c->store;
+	c->backend_data = ac;
+	if (st_guard_admit(ac->s->guard, &c->retry_after) == -1) {
+		st_call_fail(c, ST_UNAVAILABLE, NULL, "store '%s' is failing: its "
+		    "circuit is open, try again later", ac->s->name);
+		return NULL;
+	}
+	ac->finish = finish;
+	ac->attempt = 1;
+	ac->started_ms = now_ms();
+	c->attempts = 1;
+	return ac;
+}
+
+static void
+start_or_fail(struct az_call *ac)
+{
+	ac->attempt = 1;
+	if (st_xfer_start(ac->x) == -1)
+		st_call_fail(ac->call, ST_INTERNAL, NULL, "the transfer engine "
+		    "could not start");
+}
+
+static void
+prepare_failed(struct az_call *ac)
+{
+	st_call_fail(ac->call, ST_INTERNAL, NULL, "the request could not be made");
+}
+
+/* ---------------------------------------------------------------- HEAD, GET */
+
+static void finish_range_size(struct az_call *, const struct st_xfer_result *);
+static void start_suffix_head(struct az_call *);
+
+/*
+ * A download broke after its headers went to the application: fetch the
+ * rest with a range from the first byte not yet passed on, pinned to the
+ * same version with If-Match, and go on feeding the same stream. The
+ * application sees one unbroken body, or a cut one if this fails too.
+ */
+static int
+resume_get(struct az_call *ac, const struct st_xfer_result *r, long status)
+{
+	struct st_call *c = ac->call;
+	char range[64];
+	const char *h[6];
+	long wait_ms;
+	int discard;
+
+	pthread_mutex_lock(&ac->lock);
+	discard = ac->discard || ac->released;
+	pthread_mutex_unlock(&ac->lock);
+	if (c->op != ST_OP_GET || discard || c->status != ST_OK ||
+	    c->body_length == 0 || ac->received >= c->body_length ||
+	    c->info.etag == NULL)
+		return 0;
+	wait_ms = retry_wait(ac, ac->x, r, status, ac->code[0] ? ac->code : NULL,
+	    ac->attempt);
+	if (wait_ms < 0)
+		return 0;
+	ac->resume_first = c->body_first + ac->received;
+	snprintf(range, sizeof(range), "bytes=%llu-%llu",
+	    (unsigned long long)ac->resume_first,
+	    (unsigned long long)(c->body_first + c->body_length - 1));
+	h[0] = "x-ms-range";
+	h[1] = range;
+	h[2] = "If-Match";
+	h[3] = c->info.etag;
+	h[4] = NULL;
+	if (az_prepare(ac, ac->x, "GET", c->key, c->keylen, NULL, 0, h, 0) == -1)
+		return 0;
+	ac->resuming = 1;
+	ac->attempt++;
+	c->attempts++;
+	return st_xfer_start_after(ac->x, (unsigned)wait_ms) == 0;
+}
+
+static void
+finish_get(struct az_call *ac, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+
+	if (st_call_is_done(ac->call) && (!r->ok || status >= 300) &&
+	    resume_get(ac, r, status))
+		return;
+	if (st_call_is_done(ac->call)) {
+		/* The body was streaming: end it, or mark it broken. */
+		pthread_mutex_lock(&ac->lock);
+		if (!r->ok || status >= 300)
+			ac->stream_failed = 1;
+		pthread_mutex_unlock(&ac->lock);
+		if (ac->pipe_ready)
+			st_pipe_close(&ac->pipe);
+		st_call_wake(ac->call);
+		return;
+	}
+	if (!r->ok) {
+		fail_transport(ac, r);
+		return;
+	}
+	if (status == 412 && ac->pinned_etag != NULL) {
+		/* The blob changed between the HEAD and the GET: again, a
+		 * few times. The application asked for no condition. */
+		if (ac->pin_tries < PIN_TRIES) {
+			start_suffix_head(ac);
+			return;
+		}
+		ac->call->retry_after = 1;
+		st_call_fail(ac->call, ST_UNAVAILABLE, NULL, "the blob kept "
+		    "changing while its end was read (store '%s')", ac->s->name);
+		return;
+	}
+	if (ac->call->op == ST_OP_GET && (status == 416 ||
+	    strcmp(ac->code, "InvalidRange") == 0)) {
+		/* The API answers 416 with the blob's size: ask for it. */
+		ac->finish = finish_range_size;
+		ac->code[0] = '\0';
+		if (az_prepare(ac, ac->x, "HEAD", ac->call->key, ac->call->keylen,
+		    NULL, 0, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
+			return;
+	}
+	fail_from_answer(ac, status);
+}
+
+static void
+finish_range_size(struct az_call *ac, const struct st_xfer_result *r)
+{
+	struct st_call *c = ac->call;
+	const char *cl;
+
+	if (r->ok && st_xfer_status(ac->x) < 300 &&
+	    (cl = st_xfer_header(ac->x, "Content-Length")) != NULL) {
+		c->info.size = strtoull(cl, NULL, 10);
+		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
+		    "the blob of %llu bytes", (unsigned long long)c->info.size);
+		return;
+	}
+	if (!r->ok)
+		fail_transport(ac, r);
+	else
+		fail_from_answer(ac, st_xfer_status(ac->x));
+}
+
+static void
+range_value(const struct st_range *rg, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (!rg->set || rg->suffix)
+		return;
+	if (rg->open)
+		snprintf(buf, cap, "bytes=%llu-", (unsigned long long)rg->first);
+	else
+		snprintf(buf, cap, "bytes=%llu-%llu",
+		    (unsigned long long)rg->first, (unsigned long long)rg->last);
+}
+
+/* GET (or HEAD) of the blob; range and pin as decided. */
+static void
+start_get(struct az_call *ac, const char *method, const char *range)
+{
+	struct st_call *c = ac->call;
+	const char *h[8];
+	size_t n = 0;
+
+	ac->want_range = 0;
+	if (range != NULL && range[0] != '\0') {
+		h[n++] = "x-ms-range";
+		h[n++] = range;
+		ac->want_range = 1;
+		ac->want_first = strtoull(range + 6, NULL, 10);	/* "bytes=" */
+	}
+	if (ac->pinned_etag != NULL) {
+		h[n++] = "If-Match";
+		h[n++] = ac->pinned_etag;
+	}
+	h[n] = NULL;
+	ac->finish = finish_get;
+	ac->code[0] = '\0';
+	if (az_prepare(ac, ac->x, method, c->key, c->keylen, NULL, 0, h, 0) == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	start_or_fail(ac);
+}
+
+/* A suffix range: the size first, then the bytes of that very version. */
+static void
+finish_suffix_head(struct az_call *ac, const struct st_xfer_result *r)
+{
+	struct st_call *c = ac->call;
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	uint64_t first, len;
+	enum st_status st;
+	char range[64];
+
+	if (!r->ok) {
+		fail_transport(ac, r);
+		return;
+	}
+	if (status >= 300) {
+		fail_from_answer(ac, status);
+		return;
+	}
+	info_from_headers(ac, ac->x);
+	if ((st = judge_conditions(c)) != ST_OK) {
+		answer_conditions(ac, st);
+		return;
+	}
+	ac->conds_checked = 1;
+	if (st_resolve_range(&c->range, c->info.size, &first, &len) == -1) {
+		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
+		    "the blob of %llu bytes", (unsigned long long)c->info.size);
+		return;
+	}
+	free(ac->pinned_etag);
+	if ((ac->pinned_etag = strdup(c->info.etag ? c->info.etag : "*")) == NULL) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	snprintf(range, sizeof(range), "bytes=%llu-%llu",
+	    (unsigned long long)first, (unsigned long long)(first + len - 1));
+	start_get(ac, "GET", range);
+}
+
+static void
+start_suffix_head(struct az_call *ac)
+{
+	struct st_call *c = ac->call;
+
+	ac->pin_tries++;
+	free(ac->pinned_etag);
+	ac->pinned_etag = NULL;
+	ac->conds_checked = 0;
+	ac->finish = finish_suffix_head;
+	ac->code[0] = '\0';
+	if (az_prepare(ac, ac->x, "HEAD", c->key, c->keylen, NULL, 0, NULL, 0) == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	start_or_fail(ac);
+}
+
+static void
+az_head(struct st_call *c)
+{
+	struct az_call *ac = ac_new(c, finish_get);
+
+	if (ac != NULL)
+		start_get(ac, "HEAD", NULL);
+}
+
+static void
+az_get(struct st_call *c)
+{
+	struct az_call *ac = ac_new(c, finish_get);
+	char range[64];
+
+	if (ac == NULL)
+		return;
+	if (st_pipe_init(&ac->pipe, PIPE_SIZE) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	ac->pipe_ready = 1;
+	if (c->range.set && c->range.suffix) {
+		start_suffix_head(ac);
+		return;
+	}
+	range_value(&c->range, range, sizeof(range));
+	start_get(ac, "GET", range);
+}
+
+static long
+az_read(struct st_call *c, char *buf, size_t cap)
+{
+	struct az_call *ac = c->backend_data;
+	size_t n = st_pipe_read(&ac->pipe, buf, cap);
+	int resume = 0;
+
+	pthread_mutex_lock(&ac->lock);
+	if (ac->recv_paused && n > 0) {
+		ac->recv_paused = 0;
+		resume = 1;
+	}
+	pthread_mutex_unlock(&ac->lock);
+	if (resume)
+		st_xfer_resume(ac->x);
+	if (n > 0)
+		return (long)n;
+	if (st_pipe_done(&ac->pipe)) {
+		int failed;
+
+		pthread_mutex_lock(&ac->lock);
+		failed = ac->stream_failed;
+		pthread_mutex_unlock(&ac->lock);
+		return failed ? ST_ERROR : ST_EOF;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- PUT helpers */
+
+/*
+ * The headers of a new blob: its type and metadata (prefix "x-ms-blob-"
+ * for the Put Blob / Put Block List names), Content-MD5 (md5: a header
+ * name or NULL) and the application's conditions.
+ */
+static const char **
+blob_headers(struct st_call *c, const char *md5_header, const char *md5_b64,
+             int blob_type)
+{
+	const char **h = st_call_alloc(c, (c->nmeta * 2 + 16) * sizeof(*h));
+	size_t n = 0, i;
+
+	if (h == NULL)
+		return NULL;
+	if (blob_type) {
+		h[n++] = "x-ms-blob-type";
+		h[n++] = "BlockBlob";
+	}
+	h[n++] = "x-ms-blob-content-type";
+	h[n++] = c->content_type;
+	for (i = 0; i < c->nmeta; i++) {
+		char name[ST_META_NAME_MAX * 2 + 32];
+		const char *v;
+
+		memcpy(name, "x-ms-meta-", 10);
+		if (meta_name_out(c->meta[i].name, name + 10, sizeof(name) - 10) == -1 ||
+		    (v = meta_value_out(c, c->meta[i].value)) == NULL ||
+		    (h[n] = st_call_strdup(c, name)) == NULL)
+			return NULL;
+		n++;
+		h[n++] = v;
+	}
+	if (md5_header != NULL && md5_b64 != NULL) {
+		h[n++] = md5_header;
+		h[n++] = md5_b64;
+	}
+	if (c->if_match != NULL) {
+		h[n++] = "If-Match";
+		h[n++] = c->if_match;
+	}
+	if (c->if_none_match != NULL) {
+		h[n++] = "If-None-Match";
+		h[n++] = c->if_none_match;
+	}
+	h[n] = NULL;
+	return h;
+}
+
+/* The answer to a successful write. */
+static void
+written(struct az_call *ac, struct st_xfer *x, const char *etag, uint64_t size)
+{
+	struct st_call *c = ac->call;
+	const char *lm = x != NULL ? st_xfer_header(x, "Last-Modified") : NULL;
+
+	c->info.etag = etag ? quoted_etag(c, etag, strlen(etag)) :
+	    st_call_strdup(c, "\"\"");
+	c->info.size = size;
+	c->info.last_modified = lm ? parse_time(lm) : time(NULL);
+	c->info.content_type = (char *)c->content_type;
+	c->status = ST_OK;
+	ac->phase = PH_FINISHED;
+	st_call_done(c);
+}
+
+/* ---------------------------------------------------------------- Put Blob */
+
+static int
+md5_start(struct az_call *ac)
+{
+	if ((ac->md5 = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ac->md5, EVP_md5(), NULL) != 1) {
+		st_call_fail(ac->call, ST_INTERNAL, NULL, "MD5 is not available");
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the body given so far has the Content-MD5 the application
+ * announced; out (16 bytes, or NULL) receives the digest. Once only. */
+static int
+md5_matches_out(struct az_call *ac, unsigned char *out)
+{
+	unsigned char got[EVP_MAX_MD_SIZE];
+	unsigned int glen = 0;
+
+	if (EVP_DigestFinal_ex(ac->md5, got, &glen) != 1 || glen != 16)
+		return 0;
+	if (out != NULL)
+		memcpy(out, got, 16);
+	return memcmp(got, ac->call->md5, 16) == 0;
+}
+
+static int
+md5_matches(struct az_call *ac)
+{
+	return md5_matches_out(ac, NULL);
+}
+
+static void finish_held_verify(struct az_call *, const struct st_xfer_result *);
+
+/* A conditional write that failed on a later attempt: maybe the first
+ * attempt did it and only its answer was lost. */
+static int
+lost_answer_conflict(struct az_call *ac, long status)
+{
+	return ac->attempt > 1 && (status == 409 || status == 412) &&
+	    (ac->call->if_match != NULL || ac->call->if_none_match != NULL);
+}
+
+static void
+finish_put_single(struct az_call *ac, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+
+	if (r->ok && ac->phase == PH_PUT_HELD && lost_answer_conflict(ac, status)) {
+		/* Is the blob there now the body we sent? Put Blob stores
+		 * the body's MD5, which we know. */
+		ac->verify_status = status;
+		snprintf(ac->verify_code, sizeof(ac->verify_code), "%s", ac->code);
+		ac->finish = finish_held_verify;
+		if (az_prepare(ac, ac->x, "HEAD", ac->call->key, ac->call->keylen,
+		    NULL, 0, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
+			return;
+		ac->finish = finish_put_single;
+	}
+	if (!r->ok) {
+		fail_transport(ac, r);
+	} else if (status == 400 && ac->md5 != NULL && !md5_matches(ac)) {
+		/* Whatever the service calls it (Azure Md5Mismatch, Azurite
+		 * InvalidOperation), the body was not the one announced. */
+		st_call_fail(ac->call, ST_BAD_DIGEST, ac->code[0] ? ac->code : NULL,
+		    "the body does not match its Content-MD5: nothing was stored "
+		    "(store '%s')", ac->s->name);
+	} else if (status >= 300) {
+		fail_from_answer(ac, status);
+	} else {
+		written(ac, ac->x, st_xfer_header(ac->x, "ETag"),
+		    (uint64_t)ac->call->content_length);
+	}
+}
+
+static void
+finish_held_verify(struct az_call *ac, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	const char *cl = status == 200 ? st_xfer_header(ac->x, "Content-Length") : NULL;
+	const char *md5 = status == 200 ? st_xfer_header(ac->x, "Content-MD5") : NULL;
+	char ours[32];
+
+	st_base64(ac->held_md5, 16, ours);
+	if (cl != NULL && md5 != NULL && strtoull(cl, NULL, 10) == ac->held_len &&
+	    strcmp(md5, ours) == 0) {
+		written(ac, ac->x, st_xfer_header(ac->x, "ETag"), ac->held_len);
+		return;
+	}
+	snprintf(ac->code, sizeof(ac->code), "%s", ac->verify_code);
+	fail_from_answer(ac, ac->verify_status);
+}
+
+static void
+put_single(struct az_call *ac)
+{
+	struct st_call *c = ac->call;
+	char md5[32];
+	const char **h;
+
+	if (c->has_md5)
+		st_base64(c->md5, 16, md5);
+	h = blob_headers(c, "Content-MD5", c->has_md5 ?
+	    st_call_strdup(c, md5) : NULL, 1);
+	ac->phase = PH_PUT_SINGLE;
+	ac->finish = finish_put_single;
+	if (h == NULL || st_pipe_init(&ac->pipe, PIPE_SIZE) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	ac->pipe_ready = 1;
+	if (c->has_md5 && md5_start(ac) == -1)
+		return;
+	if (az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0, h,
+	    (uint64_t)c->content_length) == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	st_xfer_body_stream(ac->x, (uint64_t)c->content_length);
+	start_or_fail(ac);
+}
+
+/* ---------------------------------------------------------------- held Put Blob */
+
+static int budget_take(struct az_call *, uint64_t);
+static void budget_give(uint64_t);
+
+/*
+ * A body no larger than a block is held whole (under the same memory
+ * budget as blocks), then sent as one Put Blob: a failed attempt is sent
+ * again from memory, never asked of the application again.
+ */
+static void
+put_held(struct az_call *ac)
+{
+	ac->phase = PH_PUT_HELD;
+	ac->finish = finish_put_single;
+	ac->held_cap = (size_t)ac->call->content_length;
+}
+
+static long
+held_write(struct az_call *ac, const char *buf, size_t len)
+{
+	size_t n;
+
+	if (ac->held == NULL) {
+		if (!budget_take(ac, ac->held_cap))
+			return 0;	/* budget_give wakes us */
+		if ((ac->held = malloc(ac->held_cap ? ac->held_cap : 1)) == NULL) {
+			budget_give(ac->held_cap);
+			st_call_fail(ac->call, ST_INTERNAL, NULL, "out of memory");
+			return ST_ERROR;
+		}
+	}
+	n = len < ac->held_cap - ac->held_len ? len : ac->held_cap - ac->held_len;
+	memcpy(ac->held + ac->held_len, buf, n);
+	ac->held_len += n;
+	return n == 0 && len > 0 ? ST_ERROR : (long)n;
+}
+
+static void
+held_send(struct az_call *ac)
+{
+	struct st_call *c = ac->call;
+	const char **h;
+	char md5[32];
+
+	st_md5(ac->held ? ac->held : "", ac->held_len, ac->held_md5);
+	if (c->has_md5 && memcmp(ac->held_md5, c->md5, 16) != 0) {
+		/* A body that is not what the client hashed never leaves the
+		 * daemon, whatever the provider would do. */
+		st_call_fail(c, ST_BAD_DIGEST, NULL, "the body does not match its "
+		    "Content-MD5: nothing was stored (store '%s')", ac->s->name);
+		return;
+	}
+	/* Sent always: the service checks the bytes it gets against it. */
+	st_base64(ac->held_md5, 16, md5);
+	h = blob_headers(c, "Content-MD5", st_call_strdup(c, md5), 1);
+	if (h == NULL || az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0,
+	    h, ac->held_len) == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	st_xfer_body_memory(ac->x, ac->held ? ac->held : "", ac->held_len);
+	start_or_fail(ac);
+}
+
+/* ---------------------------------------------------------------- budget */
+
+static int
+budget_take(struct az_call *ac, uint64_t size)
+{
+	int ok;
+
+	pthread_mutex_lock(&budget.lock);
+	ok = budget.used == 0 || budget.used + size <= BLOCKS_BUDGET;
+	if (ok) {
+		budget.used += size;
+	} else if (!ac->waiting_budget &&
+	    budget.nwaiters < sizeof(budget.waiters) / sizeof(budget.waiters[0])) {
+		budget.waiters[budget.nwaiters++] = ac;
+		ac->waiting_budget = 1;
+	}
+	pthread_mutex_unlock(&budget.lock);
+	return ok;
+}
+
+static void
+budget_forget(struct az_call *ac)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&budget.lock);
+	for (i = 0; i < budget.nwaiters; i++) {
+		if (budget.waiters[i] == ac) {
+			memmove(&budget.waiters[i], &budget.waiters[i + 1],
+			    (budget.nwaiters - i - 1) * sizeof(budget.waiters[0]));
+			budget.nwaiters--;
+			break;
+		}
+	}
+	ac->waiting_budget = 0;
+	pthread_mutex_unlock(&budget.lock);
+}
+
+static void
+budget_give(uint64_t size)
+{
+	struct az_call *next = NULL;
+
+	pthread_mutex_lock(&budget.lock);
+	budget.used -= size;
+	if (budget.nwaiters > 0) {
+		next = budget.waiters[0];
+		memmove(&budget.waiters[0], &budget.waiters[1],
+		    (budget.nwaiters - 1) * sizeof(budget.waiters[0]));
+		budget.nwaiters--;
+		next->waiting_budget = 0;
+		/* Woken under the lock, so that the waiter cannot be
+		 * released (budget_forget takes this lock) in between. */
+		st_call_wake(next->call);
+	}
+	pthread_mutex_unlock(&budget.lock);
+}
+
+/* ---------------------------------------------------------------- blocks */
+
+static void bl_pump(struct az_call *);
+
+static void
+block_free(struct az_block *b)
+{
+	st_xfer_free(b->x);
+	if (b->data != NULL) {
+		free(b->data);
+		budget_give(b->cap);
+	}
+	free(b);
+}
+
+/* Fails the upload once; later failures say nothing more. */
+static void
+bl_fail(struct az_call *ac, enum st_status st, const char *code,
+        const char *why)
+{
+	int first;
+
+	pthread_mutex_lock(&ac->lock);
+	first = !ac->failed;
+	ac->failed = 1;
+	pthread_mutex_unlock(&ac->lock);
+	if (!first || st_call_is_done(ac->call))
+		return;
+	if (st == ST_UNAVAILABLE)
+		ac->call->retry_after = 1;
+	st_call_fail(ac->call, st, code, "%s (store '%s')", why, ac->s->name);
+	/* The writer may be parked waiting for room: let it see the end. */
+	st_call_wake(ac->call);
+}
+
+/* A block's answer: 201 frees its memory; a retryable failure sends it
+ * again (it is still held); anything else fails the upload. */
+static void
+block_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
+{
+	struct az_block *b = ctx;
+	struct az_call *ac = b->owner;
+	long status = r->ok ? st_xfer_status(x) : 0;
+	const char *code = r->ok ? st_xfer_header(x, "x-ms-error-code") : NULL;
+	char codebuf[64] = "";
+	int ok = status >= 200 && status < 300;
+	long wait_ms = -1;
+	char *data = NULL;
+	int failed = 0, again = 0;
+
+	if (code != NULL)
+		snprintf(codebuf, sizeof(codebuf), "%s", code);
+	st_guard_attempt(ac->s->guard);
+	if (!ok)
+		wait_ms = retry_wait(ac, x, r, status, codebuf[0] ? codebuf : NULL,
+		    b->attempt);
+	pthread_mutex_lock(&ac->lock);
+	ac->flying--;
+	if (ok) {
+		b->state = 3;
+		/* The service has it: its memory goes back now. */
+		data = b->data;
+		b->data = NULL;
+	} else if (wait_ms >= 0 && !ac->released && !ac->failed) {
+		b->attempt++;
+		ac->call->attempts++;
+		ac->flying++;
+		again = st_xfer_start_after(x, (unsigned)wait_ms) == 0;
+		if (!again) {
+			ac->flying--;
+			failed = 1;
+		}
+	} else {
+		failed = 1;
+	}
+	pthread_mutex_unlock(&ac->lock);
+	if (!again)
+		report_outcome(ac, r, status, codebuf[0] ? codebuf : NULL,
+		    b->attempt);
+	if (failed) {
+		if (!r->ok)
+			bl_fail(ac, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
+			    "Azure could not be reached for a block of the upload");
+		else
+			bl_fail(ac, map_status(status, codebuf[0] ? codebuf : NULL),
+			    codebuf[0] ? codebuf : NULL,
+			    "Azure refused a block of the upload");
+		return;
+	}
+	if (data != NULL) {
+		free(data);
+		budget_give(b->cap);
+	}
+	bl_pump(ac);
+	/* A slot is free: the writer may have stopped for want of one. */
+	st_call_wake(ac->call);
+}
+
+static void
+block_start(struct az_call *ac, struct az_block *b)
+{
+	static const struct st_xfer_hooks block_hooks = {
+		NULL, NULL, NULL, block_done
+	};
+	struct st_az_pair q[2] = {
+		{ "comp", "block" }, { "blockid", b->id }
+	};
+
+	if (b->x == NULL && (b->x = st_xfer_new(&block_hooks, b)) == NULL)
+		goto fail;
+	if (az_prepare(ac, b->x, "PUT", ac->call->key, ac->call->keylen, q, 2,
+	    NULL, b->len) == -1)
+		goto fail;
+	st_xfer_body_memory(b->x, b->data ? b->data : "", b->len);
+	b->state = 2;
+	ac->flying++;
+	if (st_xfer_start(b->x) == 0)
+		return;
+	ac->flying--;
+fail:
+	b->state = 1;
+	ac->failed = 1;
+}
+
+static void bl_commit(struct az_call *);
+
+/* Starts queued blocks while there is room, and commits the list when
+ * every block is in. Called after any change of the upload's state. */
+static void
+bl_pump(struct az_call *ac)
+{
+	struct az_block *b, *first;
+	int all_done = 1, commit = 0, wake = 0, broke = 0;
+
+	pthread_mutex_lock(&ac->lock);
+	if (ac->released || ac->failed) {
+		pthread_mutex_unlock(&ac->lock);
+		return;
+	}
+	for (;;) {
+		/* The lowest-numbered queued block goes first. */
+		first = NULL;
+		for (b = ac->blocks; b != NULL; b = b->next)
+			if (b->state == 1 && (first == NULL || b->number < first->number))
+				first = b;
+		if (first == NULL || ac->flying >= BLOCKS_IN_FLIGHT)
+			break;
+		block_start(ac, first);
+		if (ac->failed) {
+			broke = 1;
+			break;
+		}
+		wake = 1;
+	}
+	for (b = ac->blocks; b != NULL; b = b->next)
+		if (b->state != 3)
+			all_done = 0;
+	if (!broke && all_done && ac->ended && ac->phase == PH_BLOCKS) {
+		ac->phase = PH_COMMIT;
+		commit = 1;
+	}
+	pthread_mutex_unlock(&ac->lock);
+	if (broke) {
+		/* ac->failed is set: report it by hand. */
+		if (!st_call_is_done(ac->call))
+			st_call_fail(ac->call, ST_INTERNAL, NULL, "a block could not "
+			    "be sent (store '%s')", ac->s->name);
+		st_call_wake(ac->call);
+		return;
+	}
+	if (wake)
+		st_call_wake(ac->call);	/* room again for the writer */
+	if (commit)
+		bl_commit(ac);
+}
+
+static void block_id(struct az_call *, unsigned, char *);
+
+/* The committed list of the blob, block by block, against ours. */
+static int
+blocklist_xml(const char *path, const char *text, size_t len, void *arg)
+{
+	struct az_call *ac = arg;
+	char want[48];
+
+	(void)len;
+	if (strcmp(path, "BlockList/CommittedBlocks/Block/Name") != 0)
+		return 0;
+	ac->check_n++;
+	block_id(ac, ac->check_n, want);
+	if (ac->check_n > ac->nblocks || strcmp(text, want) != 0)
+		ac->check_ok = 0;
+	return 0;
+}
+
+static void
+finish_commit_check(struct az_call *ac, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+
+	if (status == 200 && st_xml_finish(ac->xml) == 0 && ac->check_ok &&
+	    ac->check_n == ac->nblocks) {
+		/* Our blocks, with this upload's tag, are the blob: the
+		 * first commit went through. */
+		written(ac, ac->x, st_xfer_header(ac->x, "ETag"), ac->total);
+		return;
+	}
+	snprintf(ac->code, sizeof(ac->code), "%s", ac->verify_code);
+	fail_from_answer(ac, ac->verify_status);
+}
+
+static void
+finish_commit(struct az_call *ac, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+
+	if (r->ok && status >= 200 && status < 300) {
+		written(ac, ac->x, st_xfer_header(ac->x, "ETag"), ac->total);
+		return;
+	}
+	if (r->ok && ac->nblocks > 0 && lost_answer_conflict(ac, status)) {
+		struct st_az_pair q[2] = {
+			{ "comp", "blocklist" }, { "blocklisttype", "committed" }
+		};
+
+		ac->verify_status = status;
+		snprintf(ac->verify_code, sizeof(ac->verify_code), "%s", ac->code);
+		ac->check_ok = 1;
+		ac->check_n = 0;
+		ac->finish = finish_commit_check;
+		st_xml_free(ac->xml);
+		/* The exchange still has the list as its body: an empty one
+		 * instead (a GET with Content-Length: 0, signed as none). */
+		st_xfer_body_memory(ac->x, "", 0);
+		if ((ac->xml = st_xml_new(blocklist_xml, ac)) != NULL &&
+		    az_prepare(ac, ac->x, "GET", ac->call->key, ac->call->keylen,
+		    q, 2, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
+			return;
+		ac->finish = finish_commit;
+	}
+	pthread_mutex_lock(&ac->lock);
+	ac->failed = 1;
+	pthread_mutex_unlock(&ac->lock);
+	if (!r->ok)
+		fail_transport(ac, r);
+	else
+		fail_from_answer(ac, status);
+}
+
+/* Put Block List: the blocks in order, with the blob's properties. */
+static void
+bl_commit(struct az_call *ac)
+{
+	struct st_call *c = ac->call;
+	const char **h;
+	char md5_b64[32];
+	int have_md5 = 0;
+	unsigned n;
+	struct st_az_pair q[1] = { { "comp", "blocklist" } };
+
+	if (ac->md5 != NULL) {
+		unsigned char got[16];
+
+		if (!md5_matches_out(ac, got)) {
+			bl_fail(ac, ST_BAD_DIGEST, NULL, "the body does not match its "
+			    "Content-MD5: nothing was stored");
+			return;
+		}
+		st_base64(got, 16, md5_b64);
+		have_md5 = 1;
+	}
+	st_buf_reset(&ac->req_body);
+	st_buf_adds(&ac->req_body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	    "<BlockList>");
+	for (n = 1; n <= ac->nblocks; n++) {
+		struct az_block *b;
+
+		for (b = ac->blocks; b != NULL && b->number != n; b = b->next)
+			;
+		if (b == NULL) {
+			bl_fail(ac, ST_INTERNAL, NULL, "a block went missing");
+			return;
+		}
+		st_buf_printf(&ac->req_body, "<Latest>%s</Latest>", b->id);
+	}
+	st_buf_adds(&ac->req_body, "</BlockList>");
+	h = blob_headers(c, "x-ms-blob-content-md5", have_md5 ?
+	    st_call_strdup(c, md5_b64) : NULL, 0);
+	ac->finish = finish_commit;
+	ac->code[0] = '\0';
+	if (h == NULL || ac->req_body.failed ||
+	    az_prepare(ac, ac->x, "PUT", c->key, c->keylen, q, 1, h,
+	    ac->req_body.len) == -1) {
+		bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be made");
+		return;
+	}
+	st_xfer_body_memory(ac->x, ac->req_body.data, ac->req_body.len);
+	ac->attempt = 1;
+	if (st_xfer_start(ac->x) == -1)
+		bl_fail(ac, ST_INTERNAL, NULL, "the transfer engine could not start");
+}
+
+static void
+put_blocks(struct az_call *ac)
+{
+	struct st_call *c = ac->call;
+	unsigned char rnd[8];
+
+	ac->phase = PH_BLOCKS;
+	ac->finish = finish_commit;
+	ac->block_size = ac->s->block_size;
+	if (c->content_length > 0) {
+		/* At most 50,000 blocks: grow the blocks of a huge blob. */
+		uint64_t need = ((uint64_t)c->content_length + MAX_BLOCKS - 1) /
+		    MAX_BLOCKS;
+
+		if (need > ac->block_size)
+			ac->block_size = (need + (1 << 20) - 1) &
+			    ~((uint64_t)(1 << 20) - 1);
+	}
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "no random bytes");
+		return;
+	}
+	st_hex(rnd, sizeof(rnd), ac->tag);
+	if (c->has_md5)
+		md5_start(ac);
+}
+
+static void
+az_put_begin(struct st_call *c)
+{
+	struct az_call *ac = ac_new(c, finish_put_single);
+
+	if (ac == NULL)
+		return;
+	if (c->content_length > (int64_t)MAX_BLOB_SIZE) {
+		st_call_fail(c, ST_TOO_LARGE, "RequestBodyTooLarge", "Azure block "
+		    "blobs are at most %llu bytes", (unsigned long long)MAX_BLOB_SIZE);
+		return;
+	}
+	if (c->content_length >= 0 &&
+	    (uint64_t)c->content_length <= ac->s->block_size &&
+	    (uint64_t)c->content_length <= ac->s->threshold)
+		put_held(ac);
+	else if (c->content_length >= 0 &&
+	    (uint64_t)c->content_length <= ac->s->threshold)
+		put_single(ac);
+	else
+		put_blocks(ac);
+}
+
+static long
+single_write(struct az_call *ac, const char *buf, size_t len)
+{
+	size_t n = st_pipe_write(&ac->pipe, buf, len);
+	int resume = 0;
+
+	if (ac->md5 != NULL && n > 0)
+		EVP_DigestUpdate(ac->md5, buf, n);
+	pthread_mutex_lock(&ac->lock);
+	if (ac->send_paused && n > 0) {
+		ac->send_paused = 0;
+		resume = 1;
+	}
+	pthread_mutex_unlock(&ac->lock);
+	if (resume)
+		st_xfer_resume(ac->x);
+	return (long)n;
+}
+
+static void
+block_id(struct az_call *ac, unsigned number, char *out)
+{
+	char raw[25];
+
+	/* 16 + 1 + 7 = 24 bytes: 32 base64 characters, no padding. */
+	snprintf(raw, sizeof(raw), "%s-%07u", ac->tag, number);
+	st_base64((const unsigned char *)raw, 24, out);
+}
+
+static long
+bl_write(struct az_call *ac, const char *buf, size_t len)
+{
+	uint64_t size = ac->block_size;
+	size_t taken = 0;
+
+	while (taken < len) {
+		struct az_block *b;
+		size_t n;
+
+		pthread_mutex_lock(&ac->lock);
+		if (ac->failed) {
+			pthread_mutex_unlock(&ac->lock);
+			return taken > 0 ? (long)taken : ST_ERROR;
+		}
+		if ((b = ac->filling) == NULL) {
+			unsigned waiting = 0;
+
+			for (b = ac->blocks; b != NULL; b = b->next)
+				waiting += b->state == 1 || b->state == 2;
+			pthread_mutex_unlock(&ac->lock);
+			/* Enough blocks on their way: wait for one (bl_pump
+			 * wakes us), and for memory from the budget. */
+			if (waiting >= BLOCKS_IN_FLIGHT || !budget_take(ac, size))
+				break;
+			if ((b = calloc(1, sizeof(*b))) == NULL ||
+			    (b->data = malloc(size)) == NULL) {
+				free(b);
+				budget_give(size);
+				bl_fail(ac, ST_INTERNAL, NULL, "out of memory");
+				return ST_ERROR;
+			}
+			b->owner = ac;
+			b->cap = size;
+			b->attempt = 1;
+			pthread_mutex_lock(&ac->lock);
+			b->number = ++ac->nblocks;
+			block_id(ac, b->number, b->id);
+			b->next = ac->blocks;
+			ac->blocks = b;
+			ac->filling = b;
+			if (ac->nblocks > MAX_BLOCKS) {
+				pthread_mutex_unlock(&ac->lock);
+				bl_fail(ac, ST_TOO_LARGE, "BlockCountExceedsLimit",
+				    "the upload needs more than 50,000 blocks");
+				return ST_ERROR;
+			}
+		}
+		n = len - taken < b->cap - b->len ? len - taken : b->cap - b->len;
+		memcpy(b->data + b->len, buf + taken, n);
+		if (ac->md5 != NULL)
+			EVP_DigestUpdate(ac->md5, buf + taken, n);
+		b->len += n;
+		taken += n;
+		ac->total += n;
+		if (b->len == b->cap) {
+			b->state = 1;
+			ac->filling = NULL;
+		}
+		pthread_mutex_unlock(&ac->lock);
+		bl_pump(ac);
+	}
+	return (long)taken;
+}
+
+static long
+az_write(struct st_call *c, const char *buf, size_t len)
+{
+	struct az_call *ac = c->backend_data;
+
+	if (ac->phase == PH_PUT_HELD)
+		return held_write(ac, buf, len);
+	return ac->phase == PH_PUT_SINGLE ? single_write(ac, buf, len) :
+	    bl_write(ac, buf, len);
+}
+
+static void
+az_put_end(struct st_call *c)
+{
+	struct az_call *ac = c->backend_data;
+
+	if (ac->phase == PH_PUT_SINGLE) {
+		st_pipe_close(&ac->pipe);
+		return;
+	}
+	if (ac->phase == PH_PUT_HELD) {
+		held_send(ac);
+		return;
+	}
+	pthread_mutex_lock(&ac->lock);
+	ac->ended = 1;
+	if (ac->filling != NULL) {
+		ac->filling->state = 1;
+		ac->filling = NULL;
+	}
+	/* No block at all: an empty list commits an empty blob. */
+	pthread_mutex_unlock(&ac->lock);
+	bl_pump(ac);
+}
+
+/* ---------------------------------------------------------------- DELETE */
+
+static void
+finish_delete(struct az_call *ac, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+
+	if (!r->ok)
+		fail_transport(ac, r);
+	else if (status < 300 || (status == 404 && ac->call->if_match == NULL)) {
+		ac->call->status = ST_OK;
+		st_call_done(ac->call);
+	} else
+		fail_from_answer(ac, status);
+}
+
+static void
+az_delete(struct st_call *c)
+{
+	struct az_call *ac = ac_new(c, finish_delete);
+	const char *h[6];
+	size_t n = 0;
+
+	if (ac == NULL)
+		return;
+	/* A blob with snapshots is deleted with them. */
+	h[n++] = "x-ms-delete-snapshots";
+	h[n++] = "include";
+	if (c->if_match != NULL) {
+		h[n++] = "If-Match";
+		h[n++] = c->if_match;
+	}
+	h[n] = NULL;
+	if (az_prepare(ac, ac->x, "DELETE", c->key, c->keylen, NULL, 0, h, 0) == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	start_or_fail(ac);
+}
+
+/* ---------------------------------------------------------------- LIST */
+
+static void
+ls_reset(struct az_call *ac)
+{
+	free(ac->ls.name);
+	free(ac->ls.etag);
+	ac->ls.name = ac->ls.etag = NULL;
+	ac->ls.size = 0;
+	ac->ls.mtime = 0;
+}
+
+static int
+list_xml(const char *path, const char *text, size_t len, void *arg)
+{
+	struct az_call *ac = arg;
+	struct st_call *c = ac->call;
+
+	if (strncmp(path, "EnumerationResults/", 19) != 0)
+		return error_xml(path, text, len, arg);
+	path += 19;
+	if (strcmp(path, "Blobs/Blob/Name") == 0) {
+		free(ac->ls.name);
+		ac->ls.name = strndup(text, len);
+	} else if (strcmp(path, "Blobs/Blob/Properties/Content-Length") == 0) {
+		ac->ls.size = strtoull(text, NULL, 10);
+	} else if (strcmp(path, "Blobs/Blob/Properties/Etag") == 0) {
+		free(ac->ls.etag);
+		ac->ls.etag = strndup(text, len);
+	} else if (strcmp(path, "Blobs/Blob/Properties/Last-Modified") == 0) {
+		ac->ls.mtime = parse_time(text);
+	} else if (strcmp(path, "Blobs/Blob") == 0) {
+		if (ac->ls.name != NULL) {
+			char *etag = quoted_etag(c, ac->ls.etag ? ac->ls.etag : "",
+			    ac->ls.etag ? strlen(ac->ls.etag) : 0);
+
+			char *key = name_unescape(ac->ls.name, strlen(ac->ls.name));
+			int rc = key == NULL || etag == NULL ? -1 :
+			    st_call_list_item(c, key, ac->ls.size, etag, ac->ls.mtime);
+
+			free(key);
+			if (rc == -1)
+				return -1;
+		}
+		ls_reset(ac);
+	} else if (strcmp(path, "Blobs/BlobPrefix/Name") == 0) {
+		char *prefix = name_unescape(text, len);
+		int rc = prefix == NULL ? -1 : st_call_list_prefix(c, prefix);
+
+		free(prefix);
+		if (rc == -1)
+			return -1;
+	} else if (strcmp(path, "NextMarker") == 0 && len > 0) {
+		free(ac->ls.marker);
+		ac->ls.marker = strndup(text, len);
+	}
+	return 0;
+}
+
+static void
+finish_list(struct az_call *ac, const struct st_xfer_result *r)
+{
+	struct st_call *c = ac->call;
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+
+	if (!r->ok) {
+		fail_transport(ac, r);
+		return;
+	}
+	if (status >= 300) {
+		fail_from_answer(ac, status);
+		return;
+	}
+	if (st_xml_finish(ac->xml) == -1) {
+		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure sent a listing "
+		    "that is not valid XML");
+		return;
+	}
+	if (ac->ls.marker != NULL) {
+		char *cur = st_call_alloc(c, 2 * strlen(ac->ls.marker) + 8);
+
+		/* The cursor is Azure's marker, wrapped so that it stays
+		 * URL-safe whatever the service puts in it. */
+		if (cur == NULL) {
+			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+			return;
+		}
+		st_base64url((const unsigned char *)ac->ls.marker,
+		    strlen(ac->ls.marker), cur);
+		c->next_cursor = cur;
+	}
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
+static void
+az_list(struct st_call *c)
+{
+	struct az_call *ac = ac_new(c, finish_list);
+	struct st_az_pair q[6];
+	char limit[16], *marker = NULL;
+	size_t n = 0;
+
+	if (ac == NULL)
+		return;
+	if (c->cursor != NULL) {
+		size_t len = strlen(c->cursor), i;
+		long got;
+
+		marker = st_call_alloc(c, len + 4);
+		if (marker == NULL || (got = st_base64url_decode(c->cursor, len,
+		    (unsigned char *)marker, len + 1)) <= 0) {
+			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
+			    "this store gave");
+			return;
+		}
+		marker[got] = '\0';
+		/* Azure's markers are opaque ASCII, Azurite's are blob names:
+		 * either way, UTF-8 without control characters. */
+		for (i = 0; i < (size_t)got; i++)
+			if ((unsigned char)marker[i] < 0x20 || marker[i] == 0x7f)
+				break;
+		if (i < (size_t)got || !st_valid_utf8(marker, (size_t)got)) {
+			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
+			    "this store gave");
+			return;
+		}
+	}
+	snprintf(limit, sizeof(limit), "%u", c->limit);
+	q[n].name = "restype"; q[n++].value = "container";
+	q[n].name = "comp"; q[n++].value = "list";
+	q[n].name = "maxresults"; q[n++].value = limit;
+	if (c->delimiter != NULL && strpbrk(c->delimiter, "\\]") != NULL) {
+		st_call_fail(c, ST_NOT_SUPPORTED, NULL, "on an Azure store a "
+		    "delimiter cannot hold '\\' or ']'");
+		return;
+	}
+	if (c->prefix[0] != '\0') {
+		char *prefix = call_name(c, c->prefix, strlen(c->prefix));
+
+		if (prefix == NULL) {
+			prepare_failed(ac);
+			return;
+		}
+		q[n].name = "prefix"; q[n++].value = prefix;
+	}
+	if (c->delimiter != NULL) {
+		q[n].name = "delimiter"; q[n++].value = c->delimiter;
+	}
+	if (marker != NULL) {
+		q[n].name = "marker"; q[n++].value = marker;
+	}
+	if ((ac->xml = st_xml_new(list_xml, ac)) == NULL ||
+	    az_prepare(ac, ac->x, "GET", NULL, 0, q, n, NULL, 0) == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	start_or_fail(ac);
+}
+
+static st_xml_end_fn
+xml_fn_of(struct az_call *ac)
+{
+	if (ac->finish == finish_list) {
+		/* A retried listing starts its items afresh. */
+		ls_reset(ac);
+		free(ac->ls.marker);
+		ac->ls.marker = NULL;
+		return list_xml;
+	}
+	if (ac->finish == finish_commit_check) {
+		ac->check_ok = 1;
+		ac->check_n = 0;
+		return blocklist_xml;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- COPY */
+
+static void finish_copy_head(struct az_call *, const struct st_xfer_result *);
+
+/* First a HEAD of the source, through its own store. */
+static void
+start_copy_head(struct az_call *ac)
+{
+	struct st_call *c = ac->call;
+
+	ac->pin_tries++;
+	ac->s = c->src_store;
+	ac->finish = finish_copy_head;
+	ac->code[0] = '\0';
+	if (az_prepare(ac, ac->x, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
+	    NULL, 0) == -1) {
+		ac->s = c->store;
+		prepare_failed(ac);
+		return;
+	}
+	ac->s = c->store;
+	start_or_fail(ac);
+}
+
+static void start_copy_poll(struct az_call *, unsigned);
+
+static void
+copy_result(struct az_call *ac, struct st_xfer *x)
+{
+	struct st_call *c = ac->call;
+	const char *st = st_xfer_header(x, "x-ms-copy-status");
+	const char *id = st_xfer_header(x, "x-ms-copy-id");
+
+	if (ac->copy_id == NULL && id != NULL)
+		ac->copy_id = strdup(id);
+	if (st == NULL || strcmp(st, "success") == 0) {
+		c->content_type = c->info.content_type;
+		written(ac, x, st_xfer_header(x, "ETag"), c->info.size);
+		return;
+	}
+	if (strcmp(st, "pending") == 0) {
+		long long limit = ac->s->retry.deadline_ms > 0 ?
+		    ac->s->retry.deadline_ms : COPY_WAIT_MS;
+
+		if (now_ms() - ac->copy_started_ms > limit) {
+			st_call_fail(c, ST_TIMEOUT, "PendingCopyOperation", "the copy "
+			    "is still pending on Azure (store '%s')", ac->s->name);
+			return;
+		}
+		ac->polls++;
+		start_copy_poll(ac, ac->polls < 5 ? 200 * ac->polls : 2000);
+		return;
+	}
+	st_call_fail(c, ST_PROVIDER_ERROR, NULL, "the copy ended with status "
+	    "'%.32s' (store '%s')", st, ac->s->name);
+}
+
+static void
+finish_copy_poll(struct az_call *ac, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	const char *id = r->ok ? st_xfer_header(ac->x, "x-ms-copy-id") : NULL;
+
+	if (!r->ok) {
+		fail_transport(ac, r);
+		return;
+	}
+	if (status >= 300) {
+		fail_from_answer(ac, status);
+		return;
+	}
+	if (ac->copy_id != NULL && id != NULL && strcmp(id, ac->copy_id) != 0) {
+		st_call_fail(ac->call, ST_CONFLICT, NULL, "another write replaced "
+		    "the copy's target while it was pending");
+		return;
+	}
+	copy_result(ac, ac->x);
+}
+
+static void
+start_copy_poll(struct az_call *ac, unsigned delay_ms)
+{
+	struct st_call *c = ac->call;
+
+	ac->finish = finish_copy_poll;
+	ac->code[0] = '\0';
+	if (az_prepare(ac, ac->x, "HEAD", c->key, c->keylen, NULL, 0, NULL, 0) == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	ac->attempt = 1;
+	if (st_xfer_start_after(ac->x, delay_ms) == -1)
+		st_call_fail(c, ST_INTERNAL, NULL, "the transfer engine could not "
+		    "start");
+}
+
+static void
+finish_copy(struct az_call *ac, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+
+	if (!r->ok) {
+		fail_transport(ac, r);
+		return;
+	}
+	if (status >= 300) {
+		if (strcmp(ac->code, "SourceConditionNotMet") == 0 &&
+		    ac->pin_tries < PIN_TRIES) {
+			/* The source changed after its HEAD: again. */
+			start_copy_head(ac);
+			return;
+		}
+		fail_from_answer(ac, status);
+		return;
+	}
+	copy_result(ac, ac->x);
+}
+
+/* The copy source: the source blob's URL, authorised for the service to
+ * read it when this request does not carry the account's key. */
+static char *
+copy_source(struct az_call *ac)
+{
+	struct st_call *c = ac->call;
+	struct az_store *src = c->src_store, *dst = c->store;
+	struct st_buf url = { 0 };
+	char *out;
+
+	if (blob_url(&url, src, c->src_key) == -1)
+		goto fail;
+	if (!src->has_key) {
+		st_buf_adds(&url, "?");
+		st_buf_adds(&url, src->sas);
+	} else if (!dst->has_key) {
+		struct st_az_sas sas;
+
+		memset(&sas, 0, sizeof(sas));
+		sas.permissions = "r";
+		sas.expiry = time(NULL) + 3600;
+		sas.version = AZ_VERSION;
+		st_buf_adds(&url, "?");
+		const char *name = call_name(c, c->src_key, strlen(c->src_key));
+
+		if (name == NULL || st_az_blob_sas(&src->key, src->account,
+		    src->container, name, &sas, &url, NULL) == -1)
+			goto fail;
+	}
+	if (url.failed)
+		goto fail;
+	out = st_call_strdup(c, url.data);
+	OPENSSL_cleanse(url.data, url.len);
+	st_buf_free(&url);
+	return out;
+fail:
+	st_buf_free(&url);
+	return NULL;
+}
+
+static void
+start_copy(struct az_call *ac)
+{
+	struct st_call *c = ac->call;
+	const char *h[10];
+	size_t k = 0;
+
+	if ((h[k + 1] = copy_source(ac)) == NULL) {
+		prepare_failed(ac);
+		return;
+	}
+	h[k++] = "x-ms-copy-source";
+	k++;
+	if (c->info.etag != NULL) {
+		h[k++] = "x-ms-source-if-match";
+		h[k++] = c->info.etag;
+	}
+	if (c->if_match != NULL) {
+		h[k++] = "If-Match";
+		h[k++] = c->if_match;
+	}
+	if (c->if_none_match != NULL) {
+		h[k++] = "If-None-Match";
+		h[k++] = c->if_none_match;
+	}
+	h[k] = NULL;
+	ac->finish = finish_copy;
+	ac->code[0] = '\0';
+	ac->copy_started_ms = now_ms();
+	if (az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0, h, 0) == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	st_xfer_body_memory(ac->x, "", 0);
+	start_or_fail(ac);
+}
+
+static void
+finish_copy_head(struct az_call *ac, const struct st_xfer_result *r)
+{
+	struct st_call *c = ac->call;
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_store *src = c->src_store, *dst = c->store;
+
+	if (!r->ok) {
+		fail_transport(ac, r);
+		return;
+	}
+	if (status >= 300) {
+		/* The source's 404 is the copy's 404, whatever the target's
+		 * conditions. */
+		enum st_status st = map_status(status, ac->code[0] ? ac->code : NULL);
+
+		st_call_fail(c, st, ac->code[0] ? ac->code : NULL, "Azure answered "
+		    "%ld for the copy's source in store '%s'", status,
+		    c->src_store_name ? c->src_store_name : src->name);
+		return;
+	}
+	info_from_headers(ac, ac->x);
+	if (c->max_size > 0 && c->info.size > c->max_size) {
+		st_call_fail(c, ST_TOO_LARGE, NULL, "the source is larger than the "
+		    "target store's limit");
+		return;
+	}
+	if (src == dst && strcmp(c->src_key, c->key) == 0 &&
+	    c->if_match == NULL && c->if_none_match == NULL) {
+		/* A copy onto itself: the blob already is what it would be. */
+		c->content_type = c->info.content_type;
+		written(ac, ac->x, c->info.etag, c->info.size);
+		return;
+	}
+	start_copy(ac);
+}
+
+static void
+az_copy(struct st_call *c)
+{
+	struct az_call *ac = ac_new(c, finish_copy_head);
+
+	if (ac != NULL)
+		start_copy_head(ac);
+}
+
+/* ---------------------------------------------------------------- presign */
+
+static void
+az_presign(struct st_call *c)
+{
+	struct az_store *s = c->store;
+	struct st_buf url = { 0 };
+	struct st_az_sas sas;
+	time_t now = time(NULL);
+	const char *name;
+
+	if (!s->has_key) {
+		st_call_fail(c, ST_NOT_SUPPORTED, NULL, "store '%s' has a SAS, not "
+		    "an account key: it cannot make SAS URLs of its own", s->name);
+		return;
+	}
+	memset(&sas, 0, sizeof(sas));
+	sas.permissions = strcmp(c->method, "PUT") == 0 ? "cw" : "r";
+	sas.expiry = now + c->expires_in;
+	sas.version = AZ_VERSION;
+	st_buf_adds(&url, s->scheme_host);
+	blob_path(&url, s, c->key, c->keylen);
+	st_buf_adds(&url, "?");
+	name = call_name(c, c->key, c->keylen);
+	if (name == NULL || st_az_blob_sas(&s->key, s->account, s->container,
+	    name, &sas, &url, NULL) == -1 || url.failed) {
+		st_buf_free(&url);
+		st_call_fail(c, ST_INTERNAL, NULL, "the URL could not be signed");
+		return;
+	}
+	c->url = st_call_strdup(c, url.data);
+	c->expires_at = sas.expiry;
+	st_buf_free(&url);
+	if (strcmp(c->method, "PUT") == 0) {
+		/* Put Blob through the URL: the service wants the blob type. */
+		if ((c->url_headers = st_call_alloc(c, sizeof(*c->url_headers))) == NULL) {
+			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+			return;
+		}
+		c->url_headers[0].name = "x-ms-blob-type";
+		c->url_headers[0].value = "BlockBlob";
+		c->nurl_headers = 1;
+	}
+	c->status = c->url != NULL ? ST_OK : ST_INTERNAL;
+	st_call_done(c);
+}
+
+/* ---------------------------------------------------------------- release */
+
+static void
+az_release(struct st_call *c)
+{
+	struct az_call *ac = c->backend_data;
+	struct az_block *b, *next;
+
+	if (ac == NULL)
+		return;
+	pthread_mutex_lock(&ac->lock);
+	ac->released = 1;
+	pthread_mutex_unlock(&ac->lock);
+	budget_forget(ac);
+	st_xfer_cancel(ac->x);
+	for (b = ac->blocks; b != NULL; b = b->next)
+		if (b->x != NULL)
+			st_xfer_cancel(b->x);
+	/* Uncommitted blocks are never committed: the service drops them. */
+	for (b = ac->blocks; b != NULL; b = next) {
+		next = b->next;
+		block_free(b);
+	}
+	st_xfer_free(ac->x);
+	st_xml_free(ac->xml);
+	if (ac->pipe_ready)
+		st_pipe_destroy(&ac->pipe);
+	st_buf_free(&ac->body);
+	st_buf_free(&ac->req_body);
+	if (ac->md5 != NULL)
+		EVP_MD_CTX_free(ac->md5);
+	if (ac->held != NULL) {
+		free(ac->held);
+		budget_give(ac->held_cap);
+	}
+	ls_reset(ac);
+	free(ac->ls.marker);
+	free(ac->pinned_etag);
+	free(ac->copy_id);
+	pthread_mutex_destroy(&ac->lock);
+	free(ac);
+	c->backend_data = NULL;
+}
+
+static const struct st_blob_ops az_blob_ops = {
+	.head = az_head,
+	.get = az_get,
+	.read = az_read,
+	.put_begin = az_put_begin,
+	.write = az_write,
+	.put_end = az_put_end,
+	.del = az_delete,
+	.list = az_list,
+	.copy = az_copy,
+	.presign = az_presign,
+	.release = az_release,
+};
+
+const struct st_backend stratus_backend = {
+	.version = ST_BACKEND_VERSION,
+	.name = "azure",
+	.kinds = ST_KIND_BLOB,
+	.store_open = az_open,
+	.store_close = az_close,
+	.same_account = az_same_account,
+	.blob = &az_blob_ops,
+};
