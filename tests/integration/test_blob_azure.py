@@ -708,6 +708,7 @@ def config_errors(tap, az, work):
 # ---------------------------------------------------------------- main
 
 def main():
+    emulators.require("azurite-blob")
     tap = stratus.TAP()
     conf.run_step = with_url_headers(conf.run_step)
     conf.run(AzureProfile(), tap)

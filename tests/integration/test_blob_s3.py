@@ -205,6 +205,7 @@ def guarded(tap, name, fn, *args):
 
 
 def main():
+    emulators.require("s3rver")
     tap = stratus.TAP()
     conf.run(S3Profile(), tap)
     with tempfile.TemporaryDirectory(prefix="s3-") as work:

@@ -256,6 +256,7 @@ def run(tap, setup_cls):
 
 
 def main():
+    emulators.require("s3rver", "azurite-blob")
     tap = stratus.TAP()
     for setup_cls in (S3Setup, AzureSetup):
         try:
