@@ -9,7 +9,7 @@
  *
  * The bucket's figures are the AWS SDKs' standard mode: 500 tokens, a
  * retry costs 5 (10 after a timeout), a first-try success gives back 1 and
- * a success after retries gives back what one retry cost.
+ * a success after retries gives back 5, the cost of an ordinary retry.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -50,6 +50,7 @@ struct st_guard {
 	unsigned	 consecutive;	/* unhealthy outcomes in a row */
 	long long	 open_until_ms;
 	int		 probing;	/* the half-open probe is out */
+	long long	 probe_ms;	/* since when */
 	unsigned long long attempts, retries[NREASONS], refusals, rejected,
 			 opened, wait_ms;
 };
@@ -164,6 +165,11 @@ st_guard_admit(struct st_guard *g, unsigned *retry_after_s)
 	pthread_mutex_lock(&lock);
 	if (g->state == OPEN && now >= g->open_until_ms)
 		g->state = HALF_OPEN;
+	/* A probe that never told its outcome (its client left, or it
+	 * failed before reaching the provider) must not hold the circuit
+	 * half open for ever: after open_ms another call may probe. */
+	if (g->state == HALF_OPEN && g->probing && now - g->probe_ms >= g->open_ms)
+		g->probing = 0;
 	if (g->state == OPEN || (g->state == HALF_OPEN && g->probing)) {
 		left = g->state == OPEN ? g->open_until_ms - now : g->open_ms;
 		*retry_after_s = (unsigned)((left + 999) / 1000);
@@ -173,6 +179,7 @@ st_guard_admit(struct st_guard *g, unsigned *retry_after_s)
 		rc = -1;
 	} else if (g->state == HALF_OPEN) {
 		g->probing = 1;		/* this call is the probe */
+		g->probe_ms = now;
 	}
 	pthread_mutex_unlock(&lock);
 	return rc;

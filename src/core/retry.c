@@ -20,7 +20,7 @@ static const char *const throttle_codes[] = {
 	"ServerBusy", "OperationTimedOut", "InternalServerError",
 	"ProvisionedThroughputExceededException", "ThrottlingException",
 	"Throttling", "RequestLimitExceeded", "TooManyRequestsException",
-	"RequestThrottled", "RequestTimeTooSkewed", NULL
+	"RequestThrottled", NULL
 };
 
 void

@@ -482,11 +482,26 @@ struct st_copy_pump {
 	char	 buf[PUMP_BUF];
 };
 
+static enum MHD_Result copy_streamed(struct st_req *, struct st_store *,
+    const char *);
+
 static enum MHD_Result
 copy_finish(struct st_req *req)
 {
+	struct st_store *src;
+
 	if (!wait_done(req))
 		return MHD_YES;
+	if (req->call->status == ST_NOT_SUPPORTED &&
+	    (src = st_config_store(req->cfg, req->call->src_store_name)) != NULL) {
+		/* The provider cannot copy this one itself (S3 copies at
+		 * most 5 GiB in one request): the daemon streams it. */
+		req->body.len = 0;
+		st_buf_adds(&req->body, req->call->src_key);
+		st_call_free(req->call, req->ops);
+		req->call = NULL;
+		return copy_streamed(req, src, req->body.data);
+	}
 	if (req->call->status != ST_OK)
 		return st_reply_call_error(req, req->call);
 	return reply_written(req);
