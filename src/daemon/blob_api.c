@@ -155,6 +155,19 @@ no_body(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)max;
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
+/*
+ * The buffer MHD allocates (and zeroes) for each streamed answer: as large
+ * as the body, up to 256 KiB. A fixed 256 KiB cost a page-faulting memset
+ * on every small GET, most of the CPU of a 1 KiB GET (seen with perf).
+ */
+static size_t
+reader_block(uint64_t body_length)
+{
+	if (body_length < 4096)
+		return 4096;
+	return body_length < 256 * 1024 ? (size_t)body_length : 256 * 1024;
+}
+
 
 static struct MHD_Response *
 object_response(struct st_req *req, int head)
@@ -171,8 +184,8 @@ object_response(struct st_req *req, int head)
 		return MHD_create_response_from_fd_at_offset64(c->body_length, fd,
 		    off);
 	}
-	return MHD_create_response_from_callback(c->body_length, 256 * 1024,
-	    body_reader, req, NULL);
+	return MHD_create_response_from_callback(c->body_length,
+	    reader_block(c->body_length), body_reader, req, NULL);
 }
 
 static enum MHD_Result

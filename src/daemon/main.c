@@ -9,6 +9,7 @@
  * no handler ever runs in the middle of request code.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,11 @@ main(int argc, char **argv)
 	const char *backend_dir = getenv("STRATUS_BACKEND_DIR");
 	int check = 0, ch, rc;
 	char err[1024];
+
+	/* Stream buffers (1 MiB pipes, 8 MiB parts) are above glibc's mmap
+	 * threshold, so every request would map, fault in and unmap fresh
+	 * pages. Keeping them in the heap lets them be reused. */
+	mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
 
 	while ((ch = getopt_long(argc, argv, "c:tb:Vh", longopts, NULL)) != -1) {
 		switch (ch) {

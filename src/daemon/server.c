@@ -700,8 +700,10 @@ start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_LIMIT, l->max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, l->idle_timeout,
+	    /* MHD zeroes this pool before every request of a connection:
+	     * room for the headers and a body chunk, no more. */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)(l->max_header_size * 2 > 131072 ? l->max_header_size * 2 : 131072),
+	    (size_t)(l->max_header_size * 2 > 49152 ? l->max_header_size * 2 : 49152),
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 	    /* HTTP/1.1 without Host, or a space in the URL: 400 */
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
