@@ -5,7 +5,11 @@
  * requests, signed with Shared Key (src/sign/azure_sign.c) or carrying the
  * configured SAS, and run by the shared transfer thread
  * (src/core/transfer.c). This file decides which requests, and how their
- * answers map back; it does no I/O of its own. It follows s3.c closely.
+ * answers map back; it does no I/O of its own. It follows s3.c closely,
+ * and shares its machinery through src/core: the pipe between curl and
+ * the application (stream.c), the parts of an upload (parts.c) and their
+ * memory budget (budget.c), retries and the breaker (guard.c), and the
+ * reading of answers (answer.c).
  *
  * Streaming
  * ---------
@@ -69,10 +73,13 @@
 
 #include <stratus/backend.h>
 
+#include "core/answer.h"
+#include "core/budget.h"
 #include "core/buf.h"
 #include "core/guard.h"
-#include "core/pipe.h"
+#include "core/parts.h"
 #include "core/retry.h"
+#include "core/stream.h"
 #include "core/transfer.h"
 #include "core/validate.h"
 #include "core/xml.h"
@@ -82,7 +89,6 @@
 
 #define AZ_VERSION "2021-12-02"		/* x-ms-version, as the SAS's sv */
 #define PIPE_SIZE (1024 * 1024)
-#define ERRBODY_MAX (64 * 1024)
 #define BLOCKS_IN_FLIGHT 4
 #define MAX_BLOCKS 50000
 #define DEFAULT_THRESHOLD (16ULL << 20)
@@ -132,13 +138,7 @@ static const char *const az_cred_keys[] = {
  * waiters are woken first come, first served. */
 #define BLOCKS_BUDGET (48ULL << 20)
 
-struct az_call;
-static struct {
-	pthread_mutex_t	 lock;
-	uint64_t	 used;
-	struct az_call	*waiters[256];
-	unsigned	 nwaiters;
-} budget = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct st_budget blocks_budget = ST_BUDGET_INIT(BLOCKS_BUDGET);
 
 /* ---------------------------------------------------------------- call */
 
@@ -151,19 +151,6 @@ enum az_phase {
 	PH_FINISHED
 };
 
-struct az_block {
-	struct az_call	*owner;
-	struct st_xfer	*x;
-	unsigned	 number;	/* 1, 2, ... */
-	char		 id[48];	/* base64, the same length for all */
-	char		*data;
-	size_t		 len;
-	size_t		 cap;
-	unsigned	 attempt;
-	int		 state;		/* 0 filling, 1 queued, 2 flying, 3 done */
-	struct az_block	*next;
-};
-
 struct az_call {
 	struct st_call		*call;
 	struct az_store		*s;
@@ -172,33 +159,22 @@ struct az_call {
 	struct st_xfer		*x;		/* the call's main exchange */
 	unsigned		 attempt;
 	long long		 started_ms;
-	struct st_buf		 body;		/* error answer */
-	char			 code[64];	/* x-ms-error-code or <Code> */
-	struct st_xml		*xml;
+	struct st_answer	 answer;	/* x-ms-error-code or <Code> */
 	void			(*finish)(struct az_call *, const struct st_xfer_result *);
 	struct st_buf		 req_body;	/* held request body (XML) */
 
 	/* streaming */
-	struct st_pipe		 pipe;
-	int			 pipe_ready;
-	int			 recv_paused;
-	int			 send_paused;
-	int			 stream_failed;
-	int			 discard;	/* answered without the body */
+	struct st_stream	 stream;	/* GET or streamed Put Blob */
 	int			 released;
-	uint64_t		 sent;		/* streamed body bytes given to curl */
 
 	/* a small body, held whole so that it can be sent again */
-	char			*held;
-	size_t			 held_len;
-	size_t			 held_cap;
+	struct st_held		 held;
 	unsigned char		 held_md5[16];
 
 	/* GET */
 	int			 conds_checked;	/* judged on a HEAD already */
 	int			 want_range;	/* a range was asked of Azure */
 	uint64_t		 want_first;
-	uint64_t		 received;	/* body bytes passed on */
 	int			 resuming;	/* fetching the rest of a broken body */
 	uint64_t		 resume_first;
 	char			*pinned_etag;	/* the version a GET or copy reads */
@@ -215,16 +191,11 @@ struct az_call {
 
 	/* blocks */
 	char			 tag[17];	/* random, per upload */
-	struct az_block		*blocks;	/* all, newest first */
-	struct az_block		*filling;
-	unsigned		 nblocks;
-	unsigned		 flying;
-	uint64_t		 total;
+	struct st_parts		 blocks;	/* each named by its block id */
 	uint64_t		 block_size;	/* this upload's */
 	EVP_MD_CTX		*md5;		/* when Content-MD5 was given */
 	int			 ended;
 	int			 failed;
-	int			 waiting_budget;
 
 	/* a retried write that met its own success */
 	long			 verify_status;
@@ -893,7 +864,7 @@ out:
 
 /* ---------------------------------------------------------------- answers */
 
-static const struct { const char *code; enum st_status st; } code_map[] = {
+static const struct st_answer_code code_map[] = {
 	{ "BlobNotFound", ST_NOT_FOUND }, { "ContainerNotFound", ST_NOT_FOUND },
 	{ "ResourceNotFound", ST_NOT_FOUND },
 	{ "CannotVerifyCopySource", ST_NOT_FOUND },
@@ -931,24 +902,8 @@ static const struct { const char *code; enum st_status st; } code_map[] = {
 static enum st_status
 map_status(long status, const char *code)
 {
-	size_t i;
-
-	for (i = 0; code != NULL && i < sizeof(code_map) / sizeof(code_map[0]); i++)
-		if (strcmp(code, code_map[i].code) == 0)
-			return code_map[i].st;
-	switch (status) {
-	case 304: return ST_NOT_MODIFIED;
-	case 400: return ST_PROVIDER_ERROR;
-	case 401: case 403: return ST_FORBIDDEN;
-	case 404: return ST_NOT_FOUND;
-	case 409: return ST_CONFLICT;
-	case 412: return ST_PRECONDITION;
-	case 413: return ST_TOO_LARGE;
-	case 416: return ST_RANGE;
-	case 408: case 504: return ST_TIMEOUT;
-	case 429: case 500: case 502: case 503: return ST_UNAVAILABLE;
-	default: return ST_PROVIDER_ERROR;
-	}
+	return st_answer_map(code_map, sizeof(code_map) / sizeof(code_map[0]),
+	    status, code);
 }
 
 static int
@@ -957,31 +912,16 @@ error_xml(const char *path, const char *text, size_t len, void *arg)
 	struct az_call *ac = arg;
 
 	(void)len;
-	if (strcmp(path, "Error/Code") == 0 && ac->code[0] == '\0')
-		snprintf(ac->code, sizeof(ac->code), "%s", text);
+	if (strcmp(path, "Error/Code") == 0 && ac->answer.code[0] == '\0')
+		snprintf(ac->answer.code, sizeof(ac->answer.code), "%s", text);
 	return 0;
-}
-
-/* Fills ac->code from an error body held in ac->body. */
-static void
-parse_error_body(struct az_call *ac)
-{
-	struct st_xml *x;
-
-	if (ac->code[0] != '\0' || ac->body.len == 0)
-		return;
-	if ((x = st_xml_new(error_xml, ac)) == NULL)
-		return;
-	st_xml_feed(x, ac->body.data, ac->body.len);
-	st_xml_finish(x);
-	st_xml_free(x);
 }
 
 static void
 fail_from_answer(struct az_call *ac, long status)
 {
 	struct st_call *c = ac->call;
-	const char *code = ac->code[0] ? ac->code : NULL;
+	const char *code = st_answer_code(&ac->answer);
 	enum st_status st = map_status(status, code);
 
 	/* A write or delete "only if it is this version" of a blob that is
@@ -1131,20 +1071,6 @@ meta_value_in(struct st_call *c, const char *v)
 
 /* ---------------------------------------------------------------- object info */
 
-static time_t
-parse_time(const char *s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL)
-		return 0;
-	if (strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL ||
-	    strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) != NULL)
-		return timegm(&tm);
-	return 0;
-}
-
 /* An ETag as the API gives it: quoted. */
 static char *
 quoted_etag(struct st_call *c, const char *e, size_t len)
@@ -1206,7 +1132,8 @@ info_from_headers(struct az_call *ac, struct st_xfer *x)
 	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
 	    (v = strchr(v, '/')) != NULL)
 		c->info.size = strtoull(v + 1, NULL, 10);
-	c->info.last_modified = parse_time(st_xfer_header(x, "Last-Modified"));
+	c->info.last_modified = st_answer_time(st_xfer_header(x,
+	    "Last-Modified"));
 	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
 		c->info.content_type = st_call_strdup(c, v);
 	c->info.meta = NULL;
@@ -1251,18 +1178,6 @@ answer_conditions(struct az_call *ac, enum st_status st)
 
 static void finish_get(struct az_call *, const struct st_xfer_result *);
 
-enum body_mode { BODY_NONE, BODY_PIPE, BODY_XML, BODY_ERROR };
-
-static enum body_mode
-body_mode_of(struct az_call *ac, long status)
-{
-	if (status >= 300)
-		return BODY_ERROR;
-	if (ac->finish == finish_get && ac->call->op == ST_OP_GET)
-		return BODY_PIPE;
-	return ac->xml != NULL ? BODY_XML : BODY_NONE;
-}
-
 /* The answer to a resumed download must go on exactly where the stream
  * stopped; anything else ends the stream as broken. */
 static void
@@ -1277,12 +1192,8 @@ check_resumed(struct az_call *ac, struct st_xfer *x)
 	if (status == 206 && sp != NULL &&
 	    strtoull(sp + 1, NULL, 10) == ac->resume_first)
 		return;
-	pthread_mutex_lock(&ac->lock);
-	ac->stream_failed = 1;
-	ac->discard = 1;
-	pthread_mutex_unlock(&ac->lock);
-	st_pipe_close(&ac->pipe);
-	st_call_wake(ac->call);
+	st_stream_discard(&ac->stream);
+	st_stream_end(&ac->stream, 1);
 }
 
 /* GET or HEAD headers: answer the core before any byte of the body. */
@@ -1297,9 +1208,7 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 		return;
 	info_from_headers(ac, x);
 	if (!ac->conds_checked && (st = judge_conditions(c)) != ST_OK) {
-		pthread_mutex_lock(&ac->lock);
-		ac->discard = 1;
-		pthread_mutex_unlock(&ac->lock);
+		st_stream_discard(&ac->stream);
 		answer_conditions(ac, st);
 		return;
 	}
@@ -1307,9 +1216,7 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 	    c->range.first >= c->info.size) {
 		/* A range from the end on: 416 (Azurite answers it with an
 		 * empty 206 "bytes N-(N-1)/N"). */
-		pthread_mutex_lock(&ac->lock);
-		ac->discard = 1;
-		pthread_mutex_unlock(&ac->lock);
+		st_stream_discard(&ac->stream);
 		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
 		    "the blob of %llu bytes", (unsigned long long)c->info.size);
 		return;
@@ -1328,9 +1235,7 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 		if (ac->want_range && (!c->partial || cr == NULL ||
 		    c->body_first != ac->want_first)) {
 			/* Not the bytes asked for: never hand them on. */
-			pthread_mutex_lock(&ac->lock);
-			ac->discard = 1;
-			pthread_mutex_unlock(&ac->lock);
+			st_stream_discard(&ac->stream);
 			st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure answered "
 			    "another range than the one asked for (store '%s')",
 			    ac->s->name);
@@ -1349,10 +1254,9 @@ hook_headers(struct st_xfer *x, void *ctx)
 	struct az_call *ac = ctx;
 	const char *code = st_xfer_header(x, "x-ms-error-code");
 
-	st_buf_reset(&ac->body);
-	ac->code[0] = '\0';
+	st_answer_reset(&ac->answer);
 	if (code != NULL && st_xfer_status(x) >= 300)
-		snprintf(ac->code, sizeof(ac->code), "%s", code);
+		snprintf(ac->answer.code, sizeof(ac->answer.code), "%s", code);
 	if (ac->finish == finish_get && !st_call_is_done(ac->call))
 		get_headers(ac, x);
 	else if (ac->finish == finish_get && ac->resuming)
@@ -1360,90 +1264,42 @@ hook_headers(struct st_xfer *x, void *ctx)
 }
 
 static size_t
-pipe_body(struct az_call *ac, const char *p, size_t n)
-{
-	pthread_mutex_lock(&ac->lock);
-	if (ac->released) {
-		pthread_mutex_unlock(&ac->lock);
-		return n;	/* nobody reads: let the cancel come */
-	}
-	if (ac->discard || st_pipe_space(&ac->pipe) < n) {
-		/* Full, or answered without a body: wait (for read() or
-		 * for the release that cancels the exchange). */
-		ac->recv_paused = 1;
-		pthread_mutex_unlock(&ac->lock);
-		return 0;
-	}
-	pthread_mutex_unlock(&ac->lock);
-	st_pipe_write(&ac->pipe, p, n);
-	ac->received += n;
-	st_call_wake(ac->call);
-	return n;
-}
-
-static size_t
 hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
 {
 	struct az_call *ac = ctx;
+	long status = st_xfer_status(x);
 
-	switch (body_mode_of(ac, st_xfer_status(x))) {
-	case BODY_PIPE:
-		return pipe_body(ac, p, n);
-	case BODY_XML:
-		if (st_xml_feed(ac->xml, p, n) == -1)
-			return n == 0 ? 1 : 0;
-		return n;
-	case BODY_ERROR:
-		if (ac->body.len + n <= ERRBODY_MAX)
-			st_buf_add(&ac->body, p, n);
-		return n;
-	default:
-		return n;
-	}
+	if (status < 300 && ac->finish == finish_get &&
+	    ac->call->op == ST_OP_GET)
+		return st_stream_recv(&ac->stream, p, n);
+	return st_answer_take(&ac->answer, status, p, n);
 }
 
 static size_t
 hook_source(struct st_xfer *x, char *buf, size_t cap, void *ctx)
 {
 	struct az_call *ac = ctx;
-	size_t n;
 
 	(void)x;
-	pthread_mutex_lock(&ac->lock);
-	n = st_pipe_read(&ac->pipe, buf, cap);
-	if (n == 0)
-		ac->send_paused = 1;
-	ac->sent += n;
-	pthread_mutex_unlock(&ac->lock);
-	if (n > 0)
-		st_call_wake(ac->call);	/* room again for the application */
-	return n;
+	return st_stream_send(&ac->stream, buf, cap);
 }
 
 /*
- * Whether a failed attempt is tried again and after how long: the policy
- * (attempts, deadline, what is retryable), then the endpoint's retry
- * budget. The wait in milliseconds, or -1 for "no".
+ * Whether a failed attempt is tried again and after how long (see
+ * st_guard_retry_wait), with the wait the service asked for. The wait in
+ * milliseconds, or -1 for "no".
  */
 static long
 retry_wait(struct az_call *ac, struct st_xfer *x, const struct st_xfer_result *r,
            long status, const char *code, unsigned attempt)
 {
-	const struct st_retry_policy *p = &ac->s->retry;
-	unsigned wait_ms;
+	unsigned asked = r->ok ? st_retry_after_ms(st_xfer_header(x,
+	    "Retry-After"), st_xfer_header(x, "x-ms-retry-after-ms"), NULL) : 0;
 
-	if (attempt >= p->max_attempts || ac->released ||
-	    !st_retry_retryable(r->ok ? status : 0, r->curl_code, code))
+	if (ac->released)
 		return -1;
-	if (p->deadline_ms > 0 && now_ms() - ac->started_ms > p->deadline_ms)
-		return -1;
-	wait_ms = st_retry_delay(p, attempt + 1, r->ok ? st_retry_after_ms(
-	    st_xfer_header(x, "Retry-After"), st_xfer_header(x,
-	    "x-ms-retry-after-ms"), NULL) : 0);
-	if (st_guard_retry(ac->s->guard, st_retry_reason(r->ok ? status : 0,
-	    r->curl_code, r->timed_out, code), wait_ms) == -1)
-		return -1;
-	return (long)wait_ms;
+	return st_guard_retry_wait(ac->s->guard, &ac->s->retry, ac->started_ms,
+	    attempt, r, status, code, asked);
 }
 
 static st_xml_end_fn xml_fn_of(struct az_call *);
@@ -1453,7 +1309,7 @@ static int
 retry_main(struct az_call *ac, const struct st_xfer_result *r, long status)
 {
 	long wait_ms = retry_wait(ac, ac->x, r, status,
-	    ac->code[0] ? ac->code : NULL, ac->attempt);
+	    st_answer_code(&ac->answer), ac->attempt);
 
 	if (wait_ms < 0)
 		return 0;
@@ -1461,29 +1317,12 @@ retry_main(struct az_call *ac, const struct st_xfer_result *r, long status)
 	ac->call->attempts++;
 	/* The failed attempt's answer is forgotten, and what it listed, so
 	 * that the next one parses from a clean start. */
-	st_buf_reset(&ac->body);
-	ac->code[0] = '\0';
-	if (ac->xml != NULL) {
-		st_xml_end_fn fn = xml_fn_of(ac);
-
-		st_xml_free(ac->xml);
-		if (fn == NULL || (ac->xml = st_xml_new(fn, ac)) == NULL)
-			return 0;
-	}
+	if (st_answer_restart(&ac->answer, ac->answer.xml != NULL ?
+	    xml_fn_of(ac) : NULL, ac) == -1)
+		return 0;
 	if (ac->call->op == ST_OP_LIST)
 		st_call_list_reset(ac->call);
 	return st_xfer_start_after(ac->x, (unsigned)wait_ms) == 0;
-}
-
-/* Tells the breaker how an exchange ended, once it is not retried. */
-static void
-report_outcome(struct az_call *ac, const struct st_xfer_result *r, long status,
-               const char *code, unsigned attempts)
-{
-	int healthy = r->ok ? !st_retry_retryable(status, 0, code) :
-	    !st_retry_retryable(0, r->curl_code, NULL);
-
-	st_guard_outcome(ac->s->guard, healthy, attempts > 1);
 }
 
 static void
@@ -1495,14 +1334,15 @@ hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 
 	st_guard_attempt(ac->s->guard);
 	if (status >= 300)
-		parse_error_body(ac);
+		st_answer_error(&ac->answer, error_xml, ac);
 	/* A call whose answer has begun (GET headers sent on) cannot be
 	 * retried, nor can a streamed Put Blob once its bytes are gone. */
 	if (!replied && (status == 0 || status >= 300) &&
-	    (ac->phase != PH_PUT_SINGLE || ac->sent == 0) &&
+	    (ac->phase != PH_PUT_SINGLE || ac->stream.sent == 0) &&
 	    retry_main(ac, r, status))
 		return;
-	report_outcome(ac, r, status, ac->code[0] ? ac->code : NULL, ac->attempt);
+	st_guard_report(ac->s->guard, r, status, st_answer_code(&ac->answer),
+	    ac->attempt);
 	ac->finish(ac, r);
 }
 
@@ -1524,6 +1364,7 @@ ac_new(struct st_call *c, void (*finish)(struct az_call *,
 		return NULL;
 	}
 	pthread_mutex_init(&ac->lock, NULL);
+	st_stream_init(&ac->stream, c, ac->x);
 	ac->call = c;
 	ac->s = c->store;
 	c->backend_data = ac;
@@ -1572,20 +1413,16 @@ resume_get(struct az_call *ac, const struct st_xfer_result *r, long status)
 	char range[64];
 	const char *h[6];
 	long wait_ms;
-	int discard;
 
-	pthread_mutex_lock(&ac->lock);
-	discard = ac->discard || ac->released;
-	pthread_mutex_unlock(&ac->lock);
-	if (c->op != ST_OP_GET || discard || c->status != ST_OK ||
-	    c->body_length == 0 || ac->received >= c->body_length ||
-	    c->info.etag == NULL)
+	if (c->op != ST_OP_GET || st_stream_dropped(&ac->stream) ||
+	    c->status != ST_OK || c->body_length == 0 ||
+	    ac->stream.received >= c->body_length || c->info.etag == NULL)
 		return 0;
-	wait_ms = retry_wait(ac, ac->x, r, status, ac->code[0] ? ac->code : NULL,
+	wait_ms = retry_wait(ac, ac->x, r, status, st_answer_code(&ac->answer),
 	    ac->attempt);
 	if (wait_ms < 0)
 		return 0;
-	ac->resume_first = c->body_first + ac->received;
+	ac->resume_first = c->body_first + ac->stream.received;
 	snprintf(range, sizeof(range), "bytes=%llu-%llu",
 	    (unsigned long long)ac->resume_first,
 	    (unsigned long long)(c->body_first + c->body_length - 1));
@@ -1612,13 +1449,7 @@ finish_get(struct az_call *ac, const struct st_xfer_result *r)
 		return;
 	if (st_call_is_done(ac->call)) {
 		/* The body was streaming: end it, or mark it broken. */
-		pthread_mutex_lock(&ac->lock);
-		if (!r->ok || status >= 300)
-			ac->stream_failed = 1;
-		pthread_mutex_unlock(&ac->lock);
-		if (ac->pipe_ready)
-			st_pipe_close(&ac->pipe);
-		st_call_wake(ac->call);
+		st_stream_end(&ac->stream, !r->ok || status >= 300);
 		return;
 	}
 	if (!r->ok) {
@@ -1638,10 +1469,10 @@ finish_get(struct az_call *ac, const struct st_xfer_result *r)
 		return;
 	}
 	if (ac->call->op == ST_OP_GET && (status == 416 ||
-	    strcmp(ac->code, "InvalidRange") == 0)) {
+	    strcmp(ac->answer.code, "InvalidRange") == 0)) {
 		/* The API answers 416 with the blob's size: ask for it. */
 		ac->finish = finish_range_size;
-		ac->code[0] = '\0';
+		ac->answer.code[0] = '\0';
 		if (az_prepare(ac, ac->x, "HEAD", ac->call->key, ac->call->keylen,
 		    NULL, 0, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
 			return;
@@ -1702,7 +1533,7 @@ start_get(struct az_call *ac, const char *method, const char *range)
 	}
 	h[n] = NULL;
 	ac->finish = finish_get;
-	ac->code[0] = '\0';
+	ac->answer.code[0] = '\0';
 	if (az_prepare(ac, ac->x, method, c->key, c->keylen, NULL, 0, h, 0) == -1) {
 		prepare_failed(ac);
 		return;
@@ -1759,7 +1590,7 @@ start_suffix_head(struct az_call *ac)
 	ac->pinned_etag = NULL;
 	ac->conds_checked = 0;
 	ac->finish = finish_suffix_head;
-	ac->code[0] = '\0';
+	ac->answer.code[0] = '\0';
 	if (az_prepare(ac, ac->x, "HEAD", c->key, c->keylen, NULL, 0, NULL, 0) == -1) {
 		prepare_failed(ac);
 		return;
@@ -1784,11 +1615,10 @@ az_get(struct st_call *c)
 
 	if (ac == NULL)
 		return;
-	if (st_pipe_init(&ac->pipe, PIPE_SIZE) == -1) {
+	if (st_stream_open(&ac->stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	ac->pipe_ready = 1;
 	if (c->range.set && c->range.suffix) {
 		start_suffix_head(ac);
 		return;
@@ -1801,28 +1631,8 @@ static long
 az_read(struct st_call *c, char *buf, size_t cap)
 {
 	struct az_call *ac = c->backend_data;
-	size_t n = st_pipe_read(&ac->pipe, buf, cap);
-	int resume = 0;
 
-	pthread_mutex_lock(&ac->lock);
-	if (ac->recv_paused && n > 0) {
-		ac->recv_paused = 0;
-		resume = 1;
-	}
-	pthread_mutex_unlock(&ac->lock);
-	if (resume)
-		st_xfer_resume(ac->x);
-	if (n > 0)
-		return (long)n;
-	if (st_pipe_done(&ac->pipe)) {
-		int failed;
-
-		pthread_mutex_lock(&ac->lock);
-		failed = ac->stream_failed;
-		pthread_mutex_unlock(&ac->lock);
-		return failed ? ST_ERROR : ST_EOF;
-	}
-	return 0;
+	return st_stream_read(&ac->stream, buf, cap);
 }
 
 /* ---------------------------------------------------------------- PUT helpers */
@@ -1885,7 +1695,7 @@ written(struct az_call *ac, struct st_xfer *x, const char *etag, uint64_t size)
 	c->info.etag = etag ? quoted_etag(c, etag, strlen(etag)) :
 	    st_call_strdup(c, "\"\"");
 	c->info.size = size;
-	c->info.last_modified = lm ? parse_time(lm) : time(NULL);
+	c->info.last_modified = lm ? st_answer_time(lm) : time(NULL);
 	c->info.content_type = (char *)c->content_type;
 	c->status = ST_OK;
 	ac->phase = PH_FINISHED;
@@ -1946,7 +1756,8 @@ finish_put_single(struct az_call *ac, const struct st_xfer_result *r)
 		/* Is the blob there now the body we sent? Put Blob stores
 		 * the body's MD5, which we know. */
 		ac->verify_status = status;
-		snprintf(ac->verify_code, sizeof(ac->verify_code), "%s", ac->code);
+		snprintf(ac->verify_code, sizeof(ac->verify_code), "%s",
+		    ac->answer.code);
 		ac->finish = finish_held_verify;
 		if (az_prepare(ac, ac->x, "HEAD", ac->call->key, ac->call->keylen,
 		    NULL, 0, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
@@ -1958,7 +1769,8 @@ finish_put_single(struct az_call *ac, const struct st_xfer_result *r)
 	} else if (status == 400 && ac->md5 != NULL && !md5_matches(ac)) {
 		/* Whatever the service calls it (Azure Md5Mismatch, Azurite
 		 * InvalidOperation), the body was not the one announced. */
-		st_call_fail(ac->call, ST_BAD_DIGEST, ac->code[0] ? ac->code : NULL,
+		st_call_fail(ac->call, ST_BAD_DIGEST,
+		    st_answer_code(&ac->answer),
 		    "the body does not match its Content-MD5: nothing was stored "
 		    "(store '%s')", ac->s->name);
 	} else if (status >= 300) {
@@ -1978,12 +1790,14 @@ finish_held_verify(struct az_call *ac, const struct st_xfer_result *r)
 	char ours[32];
 
 	st_base64(ac->held_md5, 16, ours);
-	if (cl != NULL && md5 != NULL && strtoull(cl, NULL, 10) == ac->held_len &&
+	if (cl != NULL && md5 != NULL &&
+	    strtoull(cl, NULL, 10) == ac->held.len &&
 	    strcmp(md5, ours) == 0) {
-		written(ac, ac->x, st_xfer_header(ac->x, "ETag"), ac->held_len);
+		written(ac, ac->x, st_xfer_header(ac->x, "ETag"), ac->held.len);
 		return;
 	}
-	snprintf(ac->code, sizeof(ac->code), "%s", ac->verify_code);
+	snprintf(ac->answer.code, sizeof(ac->answer.code), "%s",
+	    ac->verify_code);
 	fail_from_answer(ac, ac->verify_status);
 }
 
@@ -2000,11 +1814,10 @@ put_single(struct az_call *ac)
 	    st_call_strdup(c, md5) : NULL, 1);
 	ac->phase = PH_PUT_SINGLE;
 	ac->finish = finish_put_single;
-	if (h == NULL || st_pipe_init(&ac->pipe, PIPE_SIZE) == -1) {
+	if (h == NULL || st_stream_open(&ac->stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	ac->pipe_ready = 1;
 	if (c->has_md5 && md5_start(ac) == -1)
 		return;
 	if (az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0, h,
@@ -2018,9 +1831,6 @@ put_single(struct az_call *ac)
 
 /* ---------------------------------------------------------------- held Put Blob */
 
-static int budget_take(struct az_call *, uint64_t);
-static void budget_give(uint64_t);
-
 /*
  * A body no larger than a block is held whole (under the same memory
  * budget as blocks), then sent as one Put Blob: a failed attempt is sent
@@ -2031,37 +1841,18 @@ put_held(struct az_call *ac)
 {
 	ac->phase = PH_PUT_HELD;
 	ac->finish = finish_put_single;
-	ac->held_cap = (size_t)ac->call->content_length;
-}
-
-static long
-held_write(struct az_call *ac, const char *buf, size_t len)
-{
-	size_t n;
-
-	if (ac->held == NULL) {
-		if (!budget_take(ac, ac->held_cap))
-			return 0;	/* budget_give wakes us */
-		if ((ac->held = malloc(ac->held_cap ? ac->held_cap : 1)) == NULL) {
-			budget_give(ac->held_cap);
-			st_call_fail(ac->call, ST_INTERNAL, NULL, "out of memory");
-			return ST_ERROR;
-		}
-	}
-	n = len < ac->held_cap - ac->held_len ? len : ac->held_cap - ac->held_len;
-	memcpy(ac->held + ac->held_len, buf, n);
-	ac->held_len += n;
-	return n == 0 && len > 0 ? ST_ERROR : (long)n;
+	ac->held.cap = (size_t)ac->call->content_length;
 }
 
 static void
 held_send(struct az_call *ac)
 {
 	struct st_call *c = ac->call;
+	const char *body = ac->held.data ? ac->held.data : "";
 	const char **h;
 	char md5[32];
 
-	st_md5(ac->held ? ac->held : "", ac->held_len, ac->held_md5);
+	st_md5(body, ac->held.len, ac->held_md5);
 	if (c->has_md5 && memcmp(ac->held_md5, c->md5, 16) != 0) {
 		/* A body that is not what the client hashed never leaves the
 		 * daemon, whatever the provider would do. */
@@ -2073,86 +1864,17 @@ held_send(struct az_call *ac)
 	st_base64(ac->held_md5, 16, md5);
 	h = blob_headers(c, "Content-MD5", st_call_strdup(c, md5), 1);
 	if (h == NULL || az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0,
-	    h, ac->held_len) == -1) {
+	    h, ac->held.len) == -1) {
 		prepare_failed(ac);
 		return;
 	}
-	st_xfer_body_memory(ac->x, ac->held ? ac->held : "", ac->held_len);
+	st_xfer_body_memory(ac->x, body, ac->held.len);
 	start_or_fail(ac);
-}
-
-/* ---------------------------------------------------------------- budget */
-
-static int
-budget_take(struct az_call *ac, uint64_t size)
-{
-	int ok;
-
-	pthread_mutex_lock(&budget.lock);
-	ok = budget.used == 0 || budget.used + size <= BLOCKS_BUDGET;
-	if (ok) {
-		budget.used += size;
-	} else if (!ac->waiting_budget &&
-	    budget.nwaiters < sizeof(budget.waiters) / sizeof(budget.waiters[0])) {
-		budget.waiters[budget.nwaiters++] = ac;
-		ac->waiting_budget = 1;
-	}
-	pthread_mutex_unlock(&budget.lock);
-	return ok;
-}
-
-static void
-budget_forget(struct az_call *ac)
-{
-	unsigned i;
-
-	pthread_mutex_lock(&budget.lock);
-	for (i = 0; i < budget.nwaiters; i++) {
-		if (budget.waiters[i] == ac) {
-			memmove(&budget.waiters[i], &budget.waiters[i + 1],
-			    (budget.nwaiters - i - 1) * sizeof(budget.waiters[0]));
-			budget.nwaiters--;
-			break;
-		}
-	}
-	ac->waiting_budget = 0;
-	pthread_mutex_unlock(&budget.lock);
-}
-
-static void
-budget_give(uint64_t size)
-{
-	struct az_call *next = NULL;
-
-	pthread_mutex_lock(&budget.lock);
-	budget.used -= size;
-	if (budget.nwaiters > 0) {
-		next = budget.waiters[0];
-		memmove(&budget.waiters[0], &budget.waiters[1],
-		    (budget.nwaiters - 1) * sizeof(budget.waiters[0]));
-		budget.nwaiters--;
-		next->waiting_budget = 0;
-		/* Woken under the lock, so that the waiter cannot be
-		 * released (budget_forget takes this lock) in between. */
-		st_call_wake(next->call);
-	}
-	pthread_mutex_unlock(&budget.lock);
 }
 
 /* ---------------------------------------------------------------- blocks */
 
 static void bl_pump(struct az_call *);
-
-static void
-block_free(struct az_block *b)
-{
-	st_xfer_free(b->x);
-	if (b->data != NULL) {
-		free(b->data);
-		budget_give(b->cap);
-	}
-	free(b);
-}
 
 /* Fails the upload once; later failures say nothing more. */
 static void
@@ -2179,7 +1901,7 @@ bl_fail(struct az_call *ac, enum st_status st, const char *code,
 static void
 block_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 {
-	struct az_block *b = ctx;
+	struct st_part *b = ctx;
 	struct az_call *ac = b->owner;
 	long status = r->ok ? st_xfer_status(x) : 0;
 	const char *code = r->ok ? st_xfer_header(x, "x-ms-error-code") : NULL;
@@ -2187,7 +1909,7 @@ block_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 	int ok = status >= 200 && status < 300;
 	long wait_ms = -1;
 	char *data = NULL;
-	int failed = 0, again = 0;
+	int failed;
 
 	if (code != NULL)
 		snprintf(codebuf, sizeof(codebuf), "%s", code);
@@ -2196,28 +1918,14 @@ block_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 		wait_ms = retry_wait(ac, x, r, status, codebuf[0] ? codebuf : NULL,
 		    b->attempt);
 	pthread_mutex_lock(&ac->lock);
-	ac->flying--;
-	if (ok) {
-		b->state = 3;
-		/* The service has it: its memory goes back now. */
-		data = b->data;
-		b->data = NULL;
-	} else if (wait_ms >= 0 && !ac->released && !ac->failed) {
-		b->attempt++;
-		ac->call->attempts++;
-		ac->flying++;
-		again = st_xfer_start_after(x, (unsigned)wait_ms) == 0;
-		if (!again) {
-			ac->flying--;
-			failed = 1;
-		}
-	} else {
-		failed = 1;
-	}
+	/* The service has it (its memory goes back now), or it is still
+	 * held and sent again. */
+	failed = st_part_answered(&ac->blocks, b, ok, ac->released ||
+	    ac->failed ? -1 : wait_ms, ac->call, &data) == -1;
 	pthread_mutex_unlock(&ac->lock);
-	if (!again)
-		report_outcome(ac, r, status, codebuf[0] ? codebuf : NULL,
-		    b->attempt);
+	if (ok || failed)
+		st_guard_report(ac->s->guard, r, status, codebuf[0] ? codebuf :
+		    NULL, b->attempt);
 	if (failed) {
 		if (!r->ok)
 			bl_fail(ac, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
@@ -2228,39 +1936,28 @@ block_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 			    "Azure refused a block of the upload");
 		return;
 	}
-	if (data != NULL) {
-		free(data);
-		budget_give(b->cap);
-	}
+	st_part_give(b, data, &blocks_budget);
 	bl_pump(ac);
 	/* A slot is free: the writer may have stopped for want of one. */
 	st_call_wake(ac->call);
 }
 
 static void
-block_start(struct az_call *ac, struct az_block *b)
+block_start(struct az_call *ac, struct st_part *b)
 {
 	static const struct st_xfer_hooks block_hooks = {
 		NULL, NULL, NULL, block_done
 	};
 	struct st_az_pair q[2] = {
-		{ "comp", "block" }, { "blockid", b->id }
+		{ "comp", "block" }, { "blockid", b->name }
 	};
 
-	if (b->x == NULL && (b->x = st_xfer_new(&block_hooks, b)) == NULL)
-		goto fail;
-	if (az_prepare(ac, b->x, "PUT", ac->call->key, ac->call->keylen, q, 2,
-	    NULL, b->len) == -1)
-		goto fail;
-	st_xfer_body_memory(b->x, b->data ? b->data : "", b->len);
-	b->state = 2;
-	ac->flying++;
-	if (st_xfer_start(b->x) == 0)
-		return;
-	ac->flying--;
-fail:
-	b->state = 1;
-	ac->failed = 1;
+	if ((b->x == NULL && (b->x = st_xfer_new(&block_hooks, b)) == NULL) ||
+	    az_prepare(ac, b->x, "PUT", ac->call->key, ac->call->keylen, q, 2,
+	    NULL, b->len) == -1 || st_part_start(&ac->blocks, b) == -1) {
+		b->state = ST_PART_QUEUED;
+		ac->failed = 1;
+	}
 }
 
 static void bl_commit(struct az_call *);
@@ -2270,22 +1967,16 @@ static void bl_commit(struct az_call *);
 static void
 bl_pump(struct az_call *ac)
 {
-	struct az_block *b, *first;
-	int all_done = 1, commit = 0, wake = 0, broke = 0;
+	struct st_part *first;
+	int commit = 0, wake = 0, broke = 0;
 
 	pthread_mutex_lock(&ac->lock);
 	if (ac->released || ac->failed) {
 		pthread_mutex_unlock(&ac->lock);
 		return;
 	}
-	for (;;) {
-		/* The lowest-numbered queued block goes first. */
-		first = NULL;
-		for (b = ac->blocks; b != NULL; b = b->next)
-			if (b->state == 1 && (first == NULL || b->number < first->number))
-				first = b;
-		if (first == NULL || ac->flying >= BLOCKS_IN_FLIGHT)
-			break;
+	while ((first = st_parts_next(&ac->blocks)) != NULL &&
+	    ac->blocks.flying < BLOCKS_IN_FLIGHT) {
 		block_start(ac, first);
 		if (ac->failed) {
 			broke = 1;
@@ -2293,10 +1984,8 @@ bl_pump(struct az_call *ac)
 		}
 		wake = 1;
 	}
-	for (b = ac->blocks; b != NULL; b = b->next)
-		if (b->state != 3)
-			all_done = 0;
-	if (!broke && all_done && ac->ended && ac->phase == PH_BLOCKS) {
+	if (!broke && st_parts_all_done(&ac->blocks) && ac->ended &&
+	    ac->phase == PH_BLOCKS) {
 		ac->phase = PH_COMMIT;
 		commit = 1;
 	}
@@ -2329,7 +2018,7 @@ blocklist_xml(const char *path, const char *text, size_t len, void *arg)
 		return 0;
 	ac->check_n++;
 	block_id(ac, ac->check_n, want);
-	if (ac->check_n > ac->nblocks || strcmp(text, want) != 0)
+	if (ac->check_n > ac->blocks.count || strcmp(text, want) != 0)
 		ac->check_ok = 0;
 	return 0;
 }
@@ -2339,14 +2028,16 @@ finish_commit_check(struct az_call *ac, const struct st_xfer_result *r)
 {
 	long status = r->ok ? st_xfer_status(ac->x) : 0;
 
-	if (status == 200 && st_xml_finish(ac->xml) == 0 && ac->check_ok &&
-	    ac->check_n == ac->nblocks) {
+	if (status == 200 && st_xml_finish(ac->answer.xml) == 0 &&
+	    ac->check_ok && ac->check_n == ac->blocks.count) {
 		/* Our blocks, with this upload's tag, are the blob: the
 		 * first commit went through. */
-		written(ac, ac->x, st_xfer_header(ac->x, "ETag"), ac->total);
+		written(ac, ac->x, st_xfer_header(ac->x, "ETag"),
+		    ac->blocks.total);
 		return;
 	}
-	snprintf(ac->code, sizeof(ac->code), "%s", ac->verify_code);
+	snprintf(ac->answer.code, sizeof(ac->answer.code), "%s",
+	    ac->verify_code);
 	fail_from_answer(ac, ac->verify_status);
 }
 
@@ -2356,24 +2047,26 @@ finish_commit(struct az_call *ac, const struct st_xfer_result *r)
 	long status = r->ok ? st_xfer_status(ac->x) : 0;
 
 	if (r->ok && status >= 200 && status < 300) {
-		written(ac, ac->x, st_xfer_header(ac->x, "ETag"), ac->total);
+		written(ac, ac->x, st_xfer_header(ac->x, "ETag"),
+		    ac->blocks.total);
 		return;
 	}
-	if (r->ok && ac->nblocks > 0 && lost_answer_conflict(ac, status)) {
+	if (r->ok && ac->blocks.count > 0 && lost_answer_conflict(ac, status)) {
 		struct st_az_pair q[2] = {
 			{ "comp", "blocklist" }, { "blocklisttype", "committed" }
 		};
 
 		ac->verify_status = status;
-		snprintf(ac->verify_code, sizeof(ac->verify_code), "%s", ac->code);
+		snprintf(ac->verify_code, sizeof(ac->verify_code), "%s",
+		    ac->answer.code);
 		ac->check_ok = 1;
 		ac->check_n = 0;
 		ac->finish = finish_commit_check;
-		st_xml_free(ac->xml);
+		st_xml_free(ac->answer.xml);
 		/* The exchange still has the list as its body: an empty one
 		 * instead (a GET with Content-Length: 0, signed as none). */
 		st_xfer_body_memory(ac->x, "", 0);
-		if ((ac->xml = st_xml_new(blocklist_xml, ac)) != NULL &&
+		if ((ac->answer.xml = st_xml_new(blocklist_xml, ac)) != NULL &&
 		    az_prepare(ac, ac->x, "GET", ac->call->key, ac->call->keylen,
 		    q, 2, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
 			return;
@@ -2413,22 +2106,20 @@ bl_commit(struct az_call *ac)
 	st_buf_reset(&ac->req_body);
 	st_buf_adds(&ac->req_body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 	    "<BlockList>");
-	for (n = 1; n <= ac->nblocks; n++) {
-		struct az_block *b;
+	for (n = 1; n <= ac->blocks.count; n++) {
+		struct st_part *b = st_parts_find(&ac->blocks, n);
 
-		for (b = ac->blocks; b != NULL && b->number != n; b = b->next)
-			;
 		if (b == NULL) {
 			bl_fail(ac, ST_INTERNAL, NULL, "a block went missing");
 			return;
 		}
-		st_buf_printf(&ac->req_body, "<Latest>%s</Latest>", b->id);
+		st_buf_printf(&ac->req_body, "<Latest>%s</Latest>", b->name);
 	}
 	st_buf_adds(&ac->req_body, "</BlockList>");
 	h = blob_headers(c, "x-ms-blob-content-md5", have_md5 ?
 	    st_call_strdup(c, md5_b64) : NULL, 0);
 	ac->finish = finish_commit;
-	ac->code[0] = '\0';
+	ac->answer.code[0] = '\0';
 	if (h == NULL || ac->req_body.failed ||
 	    az_prepare(ac, ac->x, "PUT", c->key, c->keylen, q, 1, h,
 	    ac->req_body.len) == -1) {
@@ -2450,15 +2141,9 @@ put_blocks(struct az_call *ac)
 	ac->phase = PH_BLOCKS;
 	ac->finish = finish_commit;
 	ac->block_size = ac->s->block_size;
-	if (c->content_length > 0) {
-		/* At most 50,000 blocks: grow the blocks of a huge blob. */
-		uint64_t need = ((uint64_t)c->content_length + MAX_BLOCKS - 1) /
-		    MAX_BLOCKS;
-
-		if (need > ac->block_size)
-			ac->block_size = (need + (1 << 20) - 1) &
-			    ~((uint64_t)(1 << 20) - 1);
-	}
+	if (c->content_length > 0)	/* at most 50,000 blocks */
+		ac->block_size = st_parts_size(ac->block_size,
+		    (uint64_t)c->content_length, MAX_BLOCKS);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "no random bytes");
 		return;
@@ -2494,19 +2179,12 @@ az_put_begin(struct st_call *c)
 static long
 single_write(struct az_call *ac, const char *buf, size_t len)
 {
-	size_t n = st_pipe_write(&ac->pipe, buf, len);
-	int resume = 0;
+	size_t n = st_stream_fill(&ac->stream, buf, len);
 
+	/* Hashed before the exchange may send it (and be answered). */
 	if (ac->md5 != NULL && n > 0)
 		EVP_DigestUpdate(ac->md5, buf, n);
-	pthread_mutex_lock(&ac->lock);
-	if (ac->send_paused && n > 0) {
-		ac->send_paused = 0;
-		resume = 1;
-	}
-	pthread_mutex_unlock(&ac->lock);
-	if (resume)
-		st_xfer_resume(ac->x);
+	st_stream_filled(&ac->stream, n);
 	return (long)n;
 }
 
@@ -2527,7 +2205,7 @@ bl_write(struct az_call *ac, const char *buf, size_t len)
 	size_t taken = 0;
 
 	while (taken < len) {
-		struct az_block *b;
+		struct st_part *b;
 		size_t n;
 
 		pthread_mutex_lock(&ac->lock);
@@ -2535,50 +2213,34 @@ bl_write(struct az_call *ac, const char *buf, size_t len)
 			pthread_mutex_unlock(&ac->lock);
 			return taken > 0 ? (long)taken : ST_ERROR;
 		}
-		if ((b = ac->filling) == NULL) {
-			unsigned waiting = 0;
+		if (ac->blocks.filling == NULL) {
+			unsigned waiting = st_parts_waiting(&ac->blocks);
 
-			for (b = ac->blocks; b != NULL; b = b->next)
-				waiting += b->state == 1 || b->state == 2;
 			pthread_mutex_unlock(&ac->lock);
 			/* Enough blocks on their way: wait for one (bl_pump
 			 * wakes us), and for memory from the budget. */
-			if (waiting >= BLOCKS_IN_FLIGHT || !budget_take(ac, size))
+			if (waiting >= BLOCKS_IN_FLIGHT ||
+			    !st_budget_take(&blocks_budget, ac->call, size))
 				break;
-			if ((b = calloc(1, sizeof(*b))) == NULL ||
-			    (b->data = malloc(size)) == NULL) {
-				free(b);
-				budget_give(size);
+			if ((b = st_part_new(ac, size)) == NULL) {
+				st_budget_give(&blocks_budget, size);
 				bl_fail(ac, ST_INTERNAL, NULL, "out of memory");
 				return ST_ERROR;
 			}
-			b->owner = ac;
-			b->cap = size;
-			b->attempt = 1;
 			pthread_mutex_lock(&ac->lock);
-			b->number = ++ac->nblocks;
-			block_id(ac, b->number, b->id);
-			b->next = ac->blocks;
-			ac->blocks = b;
-			ac->filling = b;
-			if (ac->nblocks > MAX_BLOCKS) {
+			st_parts_add(&ac->blocks, b);
+			block_id(ac, b->number, b->name);
+			if (ac->blocks.count > MAX_BLOCKS) {
 				pthread_mutex_unlock(&ac->lock);
 				bl_fail(ac, ST_TOO_LARGE, "BlockCountExceedsLimit",
 				    "the upload needs more than 50,000 blocks");
 				return ST_ERROR;
 			}
 		}
-		n = len - taken < b->cap - b->len ? len - taken : b->cap - b->len;
-		memcpy(b->data + b->len, buf + taken, n);
+		n = st_parts_fill(&ac->blocks, buf + taken, len - taken);
 		if (ac->md5 != NULL)
 			EVP_DigestUpdate(ac->md5, buf + taken, n);
-		b->len += n;
 		taken += n;
-		ac->total += n;
-		if (b->len == b->cap) {
-			b->state = 1;
-			ac->filling = NULL;
-		}
 		pthread_mutex_unlock(&ac->lock);
 		bl_pump(ac);
 	}
@@ -2591,7 +2253,7 @@ az_write(struct st_call *c, const char *buf, size_t len)
 	struct az_call *ac = c->backend_data;
 
 	if (ac->phase == PH_PUT_HELD)
-		return held_write(ac, buf, len);
+		return st_held_write(&ac->held, &blocks_budget, c, buf, len);
 	return ac->phase == PH_PUT_SINGLE ? single_write(ac, buf, len) :
 	    bl_write(ac, buf, len);
 }
@@ -2602,7 +2264,7 @@ az_put_end(struct st_call *c)
 	struct az_call *ac = c->backend_data;
 
 	if (ac->phase == PH_PUT_SINGLE) {
-		st_pipe_close(&ac->pipe);
+		st_stream_close(&ac->stream);
 		return;
 	}
 	if (ac->phase == PH_PUT_HELD) {
@@ -2611,11 +2273,8 @@ az_put_end(struct st_call *c)
 	}
 	pthread_mutex_lock(&ac->lock);
 	ac->ended = 1;
-	if (ac->filling != NULL) {
-		ac->filling->state = 1;
-		ac->filling = NULL;
-	}
 	/* No block at all: an empty list commits an empty blob. */
+	st_parts_end(&ac->blocks);
 	pthread_mutex_unlock(&ac->lock);
 	bl_pump(ac);
 }
@@ -2690,7 +2349,7 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 		free(ac->ls.etag);
 		ac->ls.etag = strndup(text, len);
 	} else if (strcmp(path, "Blobs/Blob/Properties/Last-Modified") == 0) {
-		ac->ls.mtime = parse_time(text);
+		ac->ls.mtime = st_answer_time(text);
 	} else if (strcmp(path, "Blobs/Blob") == 0) {
 		if (ac->ls.name != NULL) {
 			char *etag = quoted_etag(c, ac->ls.etag ? ac->ls.etag : "",
@@ -2733,7 +2392,7 @@ finish_list(struct az_call *ac, const struct st_xfer_result *r)
 		fail_from_answer(ac, status);
 		return;
 	}
-	if (st_xml_finish(ac->xml) == -1) {
+	if (st_xml_finish(ac->answer.xml) == -1) {
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure sent a listing "
 		    "that is not valid XML");
 		return;
@@ -2812,7 +2471,7 @@ az_list(struct st_call *c)
 	if (marker != NULL) {
 		q[n].name = "marker"; q[n++].value = marker;
 	}
-	if ((ac->xml = st_xml_new(list_xml, ac)) == NULL ||
+	if ((ac->answer.xml = st_xml_new(list_xml, ac)) == NULL ||
 	    az_prepare(ac, ac->x, "GET", NULL, 0, q, n, NULL, 0) == -1) {
 		prepare_failed(ac);
 		return;
@@ -2851,7 +2510,7 @@ start_copy_head(struct az_call *ac)
 	ac->pin_tries++;
 	ac->s = c->src_store;
 	ac->finish = finish_copy_head;
-	ac->code[0] = '\0';
+	ac->answer.code[0] = '\0';
 	if (az_prepare(ac, ac->x, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
 	    NULL, 0) == -1) {
 		ac->s = c->store;
@@ -2923,7 +2582,7 @@ start_copy_poll(struct az_call *ac, unsigned delay_ms)
 	struct st_call *c = ac->call;
 
 	ac->finish = finish_copy_poll;
-	ac->code[0] = '\0';
+	ac->answer.code[0] = '\0';
 	if (az_prepare(ac, ac->x, "HEAD", c->key, c->keylen, NULL, 0, NULL, 0) == -1) {
 		prepare_failed(ac);
 		return;
@@ -2944,7 +2603,7 @@ finish_copy(struct az_call *ac, const struct st_xfer_result *r)
 		return;
 	}
 	if (status >= 300) {
-		if (strcmp(ac->code, "SourceConditionNotMet") == 0 &&
+		if (strcmp(ac->answer.code, "SourceConditionNotMet") == 0 &&
 		    ac->pin_tries < PIN_TRIES) {
 			/* The source changed after its HEAD: again. */
 			start_copy_head(ac);
@@ -3023,7 +2682,7 @@ start_copy(struct az_call *ac)
 	}
 	h[k] = NULL;
 	ac->finish = finish_copy;
-	ac->code[0] = '\0';
+	ac->answer.code[0] = '\0';
 	ac->copy_started_ms = now_ms();
 	if (az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0, h, 0) == -1) {
 		prepare_failed(ac);
@@ -3047,9 +2706,9 @@ finish_copy_head(struct az_call *ac, const struct st_xfer_result *r)
 	if (status >= 300) {
 		/* The source's 404 is the copy's 404, whatever the target's
 		 * conditions. */
-		enum st_status st = map_status(status, ac->code[0] ? ac->code : NULL);
+		const char *code = st_answer_code(&ac->answer);
 
-		st_call_fail(c, st, ac->code[0] ? ac->code : NULL, "Azure answered "
+		st_call_fail(c, map_status(status, code), code, "Azure answered "
 		    "%ld for the copy's source in store '%s'", status,
 		    c->src_store_name ? c->src_store_name : src->name);
 		return;
@@ -3132,35 +2791,25 @@ static void
 az_release(struct st_call *c)
 {
 	struct az_call *ac = c->backend_data;
-	struct az_block *b, *next;
 
 	if (ac == NULL)
 		return;
 	pthread_mutex_lock(&ac->lock);
 	ac->released = 1;
 	pthread_mutex_unlock(&ac->lock);
-	budget_forget(ac);
+	st_stream_leave(&ac->stream);
+	st_budget_forget(&blocks_budget, c);
 	st_xfer_cancel(ac->x);
-	for (b = ac->blocks; b != NULL; b = b->next)
-		if (b->x != NULL)
-			st_xfer_cancel(b->x);
+	st_parts_cancel(&ac->blocks);
 	/* Uncommitted blocks are never committed: the service drops them. */
-	for (b = ac->blocks; b != NULL; b = next) {
-		next = b->next;
-		block_free(b);
-	}
+	st_parts_free(&ac->blocks, &blocks_budget);
 	st_xfer_free(ac->x);
-	st_xml_free(ac->xml);
-	if (ac->pipe_ready)
-		st_pipe_destroy(&ac->pipe);
-	st_buf_free(&ac->body);
+	st_answer_free(&ac->answer);
+	st_stream_destroy(&ac->stream);
 	st_buf_free(&ac->req_body);
 	if (ac->md5 != NULL)
 		EVP_MD_CTX_free(ac->md5);
-	if (ac->held != NULL) {
-		free(ac->held);
-		budget_give(ac->held_cap);
-	}
+	st_held_free(&ac->held, &blocks_budget);
 	ls_reset(ac);
 	free(ac->ls.marker);
 	free(ac->pinned_etag);

@@ -8,11 +8,12 @@
  *
  * Streaming
  * ---------
- * GET: the response body flows through a bounded pipe. curl's write hook
- * fills it and pauses receiving when it is full; the application side
- * (read) drains it and resumes curl. HEAD-like information (size, ETag,
- * metadata) is handed to the core as soon as S3's headers arrive, so the
- * application gets its status line before any byte of the body.
+ * GET: the response body flows through a bounded pipe (src/core/stream.c).
+ * curl's write hook fills it and pauses receiving when it is full; the
+ * application side (read) drains it and resumes curl. HEAD-like
+ * information (size, ETag, metadata) is handed to the core as soon as S3's
+ * headers arrive, so the application gets its status line before any byte
+ * of the body.
  *
  * PUT of a known length up to multipart_threshold: one PutObject whose
  * body streams through the pipe the other way (UNSIGNED-PAYLOAD, so the
@@ -21,17 +22,18 @@
  *
  * Larger or unknown-length PUT: a multipart upload. Bytes are cut into
  * parts of part_size; each part is held in memory until S3 acknowledges
- * it, so a part is retried on its own. Part buffers come from a budget
- * shared by every upload of the process (parts_budget): when it is spent,
- * write() takes nothing and the upload waits, suspended, for a buffer; no
- * upload fails for lack of memory. Up to four parts of one upload are in
- * flight. The upload is completed (with If-Match / If-None-Match when
+ * it, so a part is retried on its own (src/core/parts.c). Part buffers
+ * come from a budget shared by every upload of the process (parts_budget,
+ * src/core/budget.c): when it is spent, write() takes nothing and the
+ * upload waits, suspended, for a buffer; no upload fails for lack of
+ * memory. Up to four parts of one upload are in flight. The upload is completed (with If-Match / If-None-Match when
  * given) only after every part is in; any failure, or the application
  * going away, aborts it, so no partial object ever becomes visible.
  *
  * Retries: requests whose body is held (none, or a part) are retried on
  * connection errors, timeouts, 408/429/5xx and S3's throttling codes,
- * with full-jitter backoff (src/core/retry.c).
+ * with full-jitter backoff (src/core/retry.c), within the endpoint's
+ * retry budget and the store's circuit breaker (src/core/guard.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -48,10 +50,13 @@
 
 #include <stratus/backend.h>
 
+#include "core/answer.h"
+#include "core/budget.h"
 #include "core/buf.h"
-#include "core/pipe.h"
 #include "core/guard.h"
+#include "core/parts.h"
 #include "core/retry.h"
+#include "core/stream.h"
 #include "core/transfer.h"
 #include "core/validate.h"
 #include "core/xml.h"
@@ -60,7 +65,6 @@
 #include "sign/sigv4.h"
 
 #define PIPE_SIZE (1024 * 1024)
-#define ERRBODY_MAX (64 * 1024)
 #define PARTS_IN_FLIGHT 4
 #define MAX_PARTS 10000
 #define DEFAULT_THRESHOLD (16ULL << 20)
@@ -104,18 +108,12 @@ static const char *const aws_cred_keys[] = {
 
 /*
  * The memory all multipart uploads of the process may hold in part
- * buffers. A waiting upload is woken, first come first served, when a
- * buffer is given back.
+ * buffers (and held bodies). A waiting upload is woken, first come first
+ * served, when a buffer is given back.
  */
 #define PARTS_BUDGET (48ULL << 20)
 
-struct s3_call;
-static struct {
-	pthread_mutex_t	 lock;
-	uint64_t	 used;
-	struct s3_call	*waiters[256];
-	unsigned	 nwaiters;
-} budget = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct st_budget parts_budget = ST_BUDGET_INIT(PARTS_BUDGET);
 
 /* ---------------------------------------------------------------- call */
 
@@ -129,19 +127,6 @@ enum s3_phase {
 	PH_FINISHED
 };
 
-struct s3_part {
-	struct s3_call	*owner;
-	struct st_xfer	*x;
-	unsigned	 number;
-	char		*data;
-	size_t		 len;
-	size_t		 cap;
-	unsigned	 attempt;
-	char		 etag[128];
-	int		 state;		/* 0 filling, 1 queued, 2 flying, 3 done */
-	struct s3_part	*next;
-};
-
 struct s3_call {
 	struct st_call		*call;
 	struct s3_store		*s;
@@ -150,28 +135,18 @@ struct s3_call {
 	struct st_xfer		*x;		/* the call's main exchange */
 	unsigned		 attempt;
 	long long		 started_ms;
-	struct st_buf		 body;		/* error or XML answer */
-	int			 body_is_error;
-	char			 code[64];	/* S3 error code */
-	struct st_xml		*xml;
+	struct st_answer	 answer;	/* S3 error code, XML answer */
 	st_xml_end_fn		 xml_fn;	/* to parse again on a retry */
 	void			(*finish)(struct s3_call *, const struct st_xfer_result *);
 	struct st_buf		 req_body;	/* held request body (XML) */
 
 	/* streaming */
-	struct st_pipe		 pipe;
-	int			 recv_paused;
-	int			 send_paused;
-	int			 stream_failed;
+	struct st_stream	 stream;	/* GET or streamed PUT body */
 	int			 released;
-	uint64_t		 sent;		/* body bytes given to curl */
-	uint64_t		 received;	/* GET body bytes passed on */
 	char			 resume_range[64];
 
 	/* a small body, held whole so that it can be sent again */
-	char			*held;
-	size_t			 held_len;
-	size_t			 held_cap;
+	struct st_held		 held;
 
 	/* listing */
 	struct {
@@ -185,18 +160,13 @@ struct s3_call {
 
 	/* multipart */
 	char			*upload_id;
-	struct s3_part		*parts;		/* all, newest first */
-	struct s3_part		*filling;
-	unsigned		 nparts;
-	unsigned		 flying;
-	uint64_t		 total;
+	struct st_parts		 parts;		/* each named by its ETag */
 	uint64_t		 part_size;	/* this upload's */
 	char			*complete_etag;	/* malloc'ed, from the XML */
 	time_t			 complete_sent;	/* when Complete was first sent */
 	unsigned		 verify_tries;
 	int			 ended;		/* put_end seen */
 	int			 failed;
-	int			 waiting_budget;
 };
 
 static long long
@@ -655,47 +625,30 @@ out:
 
 /* ---------------------------------------------------------------- answers */
 
+static const struct st_answer_code code_map[] = {
+	{ "NoSuchKey", ST_NOT_FOUND }, { "NoSuchBucket", ST_NOT_FOUND },
+	{ "NoSuchUpload", ST_NOT_FOUND },
+	{ "PreconditionFailed", ST_PRECONDITION },
+	{ "ConditionalRequestConflict", ST_CONFLICT },
+	{ "AccessDenied", ST_FORBIDDEN },
+	{ "InvalidAccessKeyId", ST_FORBIDDEN },
+	{ "SignatureDoesNotMatch", ST_FORBIDDEN },
+	{ "ExpiredToken", ST_FORBIDDEN }, { "InvalidToken", ST_FORBIDDEN },
+	{ "InvalidRange", ST_RANGE },
+	{ "EntityTooLarge", ST_TOO_LARGE },
+	{ "BadDigest", ST_BAD_DIGEST }, { "InvalidDigest", ST_BAD_DIGEST },
+	{ "SlowDown", ST_UNAVAILABLE },
+	{ "ServiceUnavailable", ST_UNAVAILABLE },
+	{ "InternalError", ST_UNAVAILABLE },
+	{ "RequestTimeout", ST_TIMEOUT },
+};
+
 /* Maps an S3 answer to the API's outcome. */
 static enum st_status
 map_status(long status, const char *code)
 {
-	if (code != NULL && *code != '\0') {
-		static const struct { const char *code; enum st_status st; } t[] = {
-			{ "NoSuchKey", ST_NOT_FOUND }, { "NoSuchBucket", ST_NOT_FOUND },
-			{ "NoSuchUpload", ST_NOT_FOUND },
-			{ "PreconditionFailed", ST_PRECONDITION },
-			{ "ConditionalRequestConflict", ST_CONFLICT },
-			{ "AccessDenied", ST_FORBIDDEN },
-			{ "InvalidAccessKeyId", ST_FORBIDDEN },
-			{ "SignatureDoesNotMatch", ST_FORBIDDEN },
-			{ "ExpiredToken", ST_FORBIDDEN }, { "InvalidToken", ST_FORBIDDEN },
-			{ "InvalidRange", ST_RANGE },
-			{ "EntityTooLarge", ST_TOO_LARGE },
-			{ "BadDigest", ST_BAD_DIGEST }, { "InvalidDigest", ST_BAD_DIGEST },
-			{ "SlowDown", ST_UNAVAILABLE },
-			{ "ServiceUnavailable", ST_UNAVAILABLE },
-			{ "InternalError", ST_UNAVAILABLE },
-			{ "RequestTimeout", ST_TIMEOUT },
-		};
-		size_t i;
-
-		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-			if (strcmp(code, t[i].code) == 0)
-				return t[i].st;
-	}
-	switch (status) {
-	case 304: return ST_NOT_MODIFIED;
-	case 400: return ST_PROVIDER_ERROR;
-	case 401: case 403: return ST_FORBIDDEN;
-	case 404: return ST_NOT_FOUND;
-	case 409: return ST_CONFLICT;
-	case 412: return ST_PRECONDITION;
-	case 413: return ST_TOO_LARGE;
-	case 416: return ST_RANGE;
-	case 408: case 504: return ST_TIMEOUT;
-	case 429: case 500: case 502: case 503: return ST_UNAVAILABLE;
-	default: return ST_PROVIDER_ERROR;
-	}
+	return st_answer_map(code_map, sizeof(code_map) / sizeof(code_map[0]),
+	    status, code);
 }
 
 /* Names the S3 code of an answer without a body (HEAD). */
@@ -718,29 +671,15 @@ error_xml(const char *path, const char *text, size_t len, void *arg)
 
 	(void)len;
 	if (strcmp(path, "Error/Code") == 0)
-		snprintf(sc->code, sizeof(sc->code), "%s", text);
+		snprintf(sc->answer.code, sizeof(sc->answer.code), "%s", text);
 	return 0;
-}
-
-/* Fills sc->code from an error body held in sc->body. */
-static void
-parse_error_body(struct s3_call *sc)
-{
-	struct st_xml *x;
-
-	if (sc->code[0] != '\0' || sc->body.len == 0)
-		return;
-	if ((x = st_xml_new(error_xml, sc)) == NULL)
-		return;
-	st_xml_feed(x, sc->body.data, sc->body.len);
-	st_xml_finish(x);
-	st_xml_free(x);
 }
 
 static void
 fail_from_answer(struct s3_call *sc, long status)
 {
-	const char *code = sc->code[0] ? sc->code : code_of_status(status);
+	const char *code = sc->answer.code[0] ? sc->answer.code :
+	    code_of_status(status);
 	enum st_status st = map_status(status, code);
 
 	if (st == ST_UNAVAILABLE)
@@ -758,20 +697,6 @@ fail_transport(struct s3_call *sc, const struct st_xfer_result *r)
 }
 
 /* ---------------------------------------------------------------- object info */
-
-static time_t
-parse_time(const char *s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL)
-		return 0;
-	if (strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL ||
-	    strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) != NULL)
-		return timegm(&tm);
-	return 0;
-}
 
 struct meta_walk {
 	struct st_call	*call;
@@ -815,7 +740,8 @@ info_from_headers(struct s3_call *sc, struct st_xfer *x)
 	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
 	    (v = strchr(v, '/')) != NULL)
 		c->info.size = strtoull(v + 1, NULL, 10);
-	c->info.last_modified = parse_time(st_xfer_header(x, "Last-Modified"));
+	c->info.last_modified = st_answer_time(st_xfer_header(x,
+	    "Last-Modified"));
 	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
 		c->info.content_type = st_call_strdup(c, v);
 	st_xfer_each_header(x, meta_header, &w);
@@ -831,18 +757,6 @@ info_from_headers(struct s3_call *sc, struct st_xfer *x)
 /* ---------------------------------------------------------------- hooks */
 
 static void finish_get(struct s3_call *, const struct st_xfer_result *);
-
-enum body_mode { BODY_NONE, BODY_PIPE, BODY_XML, BODY_ERROR };
-
-static enum body_mode
-body_mode_of(struct s3_call *sc, long status)
-{
-	if (status >= 300)
-		return BODY_ERROR;
-	if (sc->call->op == ST_OP_GET)
-		return BODY_PIPE;
-	return sc->xml != NULL ? BODY_XML : BODY_NONE;
-}
 
 /* Is "first of total" what the requested range starts at? S3 look-alikes
  * have been seen to answer a range they were not asked for. */
@@ -943,95 +857,47 @@ hook_headers(struct st_xfer *x, void *ctx)
 {
 	struct s3_call *sc = ctx;
 
-	st_buf_reset(&sc->body);
-	sc->code[0] = '\0';
+	st_answer_reset(&sc->answer);
 	if (sc->finish == finish_get && !st_call_is_done(sc->call))
 		get_headers(sc, x);
-}
-
-static size_t
-pipe_body(struct s3_call *sc, const char *p, size_t n)
-{
-	pthread_mutex_lock(&sc->lock);
-	if (sc->released) {
-		pthread_mutex_unlock(&sc->lock);
-		return n;	/* nobody reads: let the cancel come */
-	}
-	if (st_pipe_space(&sc->pipe) < n) {
-		sc->recv_paused = 1;
-		pthread_mutex_unlock(&sc->lock);
-		return 0;
-	}
-	pthread_mutex_unlock(&sc->lock);
-	st_pipe_write(&sc->pipe, p, n);
-	sc->received += n;
-	st_call_wake(sc->call);
-	return n;
 }
 
 static size_t
 hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
 {
 	struct s3_call *sc = ctx;
+	long status = st_xfer_status(x);
 
-	switch (body_mode_of(sc, st_xfer_status(x))) {
-	case BODY_PIPE:
-		return pipe_body(sc, p, n);
-	case BODY_XML:
-		if (st_xml_feed(sc->xml, p, n) == -1)
-			return n == 0 ? 1 : 0;	/* abort: curl sees a short take */
-		return n;
-	case BODY_ERROR:
-		if (sc->body.len + n <= ERRBODY_MAX)
-			st_buf_add(&sc->body, p, n);
-		return n;
-	default:
-		return n;
-	}
+	if (status < 300 && sc->call->op == ST_OP_GET)
+		return st_stream_recv(&sc->stream, p, n);
+	return st_answer_take(&sc->answer, status, p, n);
 }
 
 static size_t
 hook_source(struct st_xfer *x, char *buf, size_t cap, void *ctx)
 {
 	struct s3_call *sc = ctx;
-	size_t n;
 
 	(void)x;
-	pthread_mutex_lock(&sc->lock);
-	n = st_pipe_read(&sc->pipe, buf, cap);
-	if (n == 0)
-		sc->send_paused = 1;
-	sc->sent += n;
-	pthread_mutex_unlock(&sc->lock);
-	if (n > 0)
-		st_call_wake(sc->call);	/* room again for the application */
-	return n;
+	return st_stream_send(&sc->stream, buf, cap);
 }
 
 /*
- * Asks whether a failed attempt is tried again and, if so, after how long:
- * the policy (attempts, deadline, what is retryable), then the endpoint's
- * retry budget. Returns the wait in milliseconds, or -1 for "no".
+ * Whether a failed attempt is tried again and after how long (see
+ * st_guard_retry_wait), with the wait S3 asked for. The wait in
+ * milliseconds, or -1 for "no".
  */
 static long
 retry_wait(struct s3_call *sc, struct st_xfer *x, const struct st_xfer_result *r,
            long status, const char *code, unsigned attempt)
 {
-	const struct st_retry_policy *p = &sc->s->retry;
-	unsigned wait_ms;
+	unsigned asked = r->ok ? st_retry_after_ms(st_xfer_header(x,
+	    "Retry-After"), NULL, st_xfer_header(x, "x-amz-retry-after")) : 0;
 
-	if (attempt >= p->max_attempts || sc->released ||
-	    !st_retry_retryable(r->ok ? status : 0, r->curl_code, code))
+	if (sc->released)
 		return -1;
-	if (p->deadline_ms > 0 && now_ms() - sc->started_ms > p->deadline_ms)
-		return -1;
-	wait_ms = st_retry_delay(p, attempt + 1, r->ok ? st_retry_after_ms(
-	    st_xfer_header(x, "Retry-After"), NULL,
-	    st_xfer_header(x, "x-amz-retry-after")) : 0);
-	if (st_guard_retry(sc->s->guard, st_retry_reason(r->ok ? status : 0,
-	    r->curl_code, r->timed_out, code), wait_ms) == -1)
-		return -1;
-	return (long)wait_ms;
+	return st_guard_retry_wait(sc->s->guard, &sc->s->retry, sc->started_ms,
+	    attempt, r, status, code, asked);
 }
 
 /* Starts attempt 2, 3, ... of the main exchange after a backoff. */
@@ -1039,7 +905,7 @@ static int
 retry_main(struct s3_call *sc, const struct st_xfer_result *r, long status)
 {
 	long wait_ms = retry_wait(sc, sc->x, r, status,
-	    sc->code[0] ? sc->code : NULL, sc->attempt);
+	    st_answer_code(&sc->answer), sc->attempt);
 
 	if (wait_ms < 0)
 		return 0;
@@ -1047,31 +913,13 @@ retry_main(struct s3_call *sc, const struct st_xfer_result *r, long status)
 	sc->call->attempts++;
 	/* The answer of the failed attempt is forgotten, and what it
 	 * listed, so that the next attempt parses from a clean start. */
-	st_buf_reset(&sc->body);
-	sc->code[0] = '\0';
-	if (sc->xml != NULL) {
-		st_xml_free(sc->xml);
-		if ((sc->xml = st_xml_new(sc->xml_fn, sc)) == NULL)
-			return 0;
-	}
+	if (st_answer_restart(&sc->answer, sc->xml_fn, sc) == -1)
+		return 0;
 	if (sc->call->op == ST_OP_LIST) {
 		st_call_list_reset(sc->call);
 		memset(&sc->ls, 0, sizeof(sc->ls));
 	}
 	return st_xfer_start_after(sc->x, (unsigned)wait_ms) == 0;
-}
-
-/* Tells the breaker how an exchange ended, once it is not retried. A
- * transfer we stopped ourselves (the client left) says nothing of the
- * provider's health and counts as healthy. */
-static void
-report_outcome(struct s3_call *sc, const struct st_xfer_result *r, long status,
-               const char *code, unsigned attempts)
-{
-	int healthy = r->ok ? !st_retry_retryable(status, 0, code) :
-	    !st_retry_retryable(0, r->curl_code, NULL);
-
-	st_guard_outcome(sc->s->guard, healthy, attempts > 1);
 }
 
 static void
@@ -1083,14 +931,16 @@ hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 
 	st_guard_attempt(sc->s->guard);
 	if (status >= 300)
-		parse_error_body(sc);
+		st_answer_error(&sc->answer, error_xml, sc);
 	/* A call whose answer has begun (GET headers sent on) cannot be
 	 * retried: the application already has part of it. Nor can a
 	 * streamed single PUT, whose bytes are gone. */
 	if (!replied && (status == 0 || status >= 300) &&
-	    (sc->phase != PH_PUT_SINGLE || sc->sent == 0) && retry_main(sc, r, status))
+	    (sc->phase != PH_PUT_SINGLE || sc->stream.sent == 0) &&
+	    retry_main(sc, r, status))
 		return;
-	report_outcome(sc, r, status, sc->code[0] ? sc->code : NULL, sc->attempt);
+	st_guard_report(sc->s->guard, r, status, st_answer_code(&sc->answer),
+	    sc->attempt);
 	sc->finish(sc, r);
 }
 
@@ -1112,6 +962,7 @@ sc_new(struct st_call *c, void (*finish)(struct s3_call *,
 		return NULL;
 	}
 	pthread_mutex_init(&sc->lock, NULL);
+	st_stream_init(&sc->stream, c, sc->x);
 	sc->call = c;
 	sc->s = c->store;
 	c->backend_data = sc;
@@ -1153,15 +1004,15 @@ resume_get(struct s3_call *sc, const struct st_xfer_result *r, long status)
 	const char *h[6];
 	long wait_ms;
 
-	if (c->body_length == 0 || sc->received >= c->body_length ||
+	if (c->body_length == 0 || sc->stream.received >= c->body_length ||
 	    c->info.etag == NULL)
 		return 0;
-	wait_ms = retry_wait(sc, sc->x, r, status, sc->code[0] ? sc->code : NULL,
+	wait_ms = retry_wait(sc, sc->x, r, status, st_answer_code(&sc->answer),
 	    sc->attempt);
 	if (wait_ms < 0)
 		return 0;
 	snprintf(sc->resume_range, sizeof(sc->resume_range), "bytes=%llu-%llu",
-	    (unsigned long long)(c->body_first + sc->received),
+	    (unsigned long long)(c->body_first + sc->stream.received),
 	    (unsigned long long)(c->body_first + c->body_length - 1));
 	h[0] = "Range";
 	h[1] = sc->resume_range;
@@ -1186,26 +1037,22 @@ finish_get(struct s3_call *sc, const struct st_xfer_result *r)
 		return;
 	if (st_call_is_done(sc->call)) {
 		/* The body was streaming: end it, or mark it broken. */
-		pthread_mutex_lock(&sc->lock);
-		if (!r->ok || status >= 300)
-			sc->stream_failed = 1;
-		pthread_mutex_unlock(&sc->lock);
-		st_pipe_close(&sc->pipe);
-		st_call_wake(sc->call);
+		st_stream_end(&sc->stream, !r->ok || status >= 300);
 		return;
 	}
 	if (!r->ok) {
 		fail_transport(sc, r);
 		return;
 	}
-	if (status == 416 || (sc->code[0] && strcmp(sc->code, "InvalidRange") == 0)) {
+	if (status == 416 || (sc->answer.code[0] &&
+	    strcmp(sc->answer.code, "InvalidRange") == 0)) {
 		/* The API answers 416 with the object's size, which S3's
 		 * answer lacks: ask for it. */
 		const char *const none[] = { NULL };
 
 		sc->finish = finish_range_size;
 		sc->call->op = ST_OP_HEAD;
-		sc->code[0] = '\0';
+		sc->answer.code[0] = '\0';
 		if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen,
 		    NULL, 0, none, "UNSIGNED-PAYLOAD") == 0 &&
 		    st_xfer_start(sc->x) == 0)
@@ -1257,7 +1104,7 @@ s3_get_common(struct st_call *c, const char *method)
 
 	if (sc == NULL)
 		return;
-	if (c->op == ST_OP_GET && st_pipe_init(&sc->pipe, PIPE_SIZE) == -1) {
+	if (c->op == ST_OP_GET && st_stream_open(&sc->stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
@@ -1299,28 +1146,8 @@ static long
 s3_read(struct st_call *c, char *buf, size_t cap)
 {
 	struct s3_call *sc = c->backend_data;
-	size_t n = st_pipe_read(&sc->pipe, buf, cap);
-	int resume = 0;
 
-	pthread_mutex_lock(&sc->lock);
-	if (sc->recv_paused && n > 0) {
-		sc->recv_paused = 0;
-		resume = 1;
-	}
-	pthread_mutex_unlock(&sc->lock);
-	if (resume)
-		st_xfer_resume(sc->x);
-	if (n > 0)
-		return (long)n;
-	if (st_pipe_done(&sc->pipe)) {
-		int failed;
-
-		pthread_mutex_lock(&sc->lock);
-		failed = sc->stream_failed;
-		pthread_mutex_unlock(&sc->lock);
-		return failed ? ST_ERROR : ST_EOF;
-	}
-	return 0;
+	return st_stream_read(&sc->stream, buf, cap);
 }
 
 /* ---------------------------------------------------------------- PUT helpers */
@@ -1377,6 +1204,45 @@ written(struct s3_call *sc, const char *etag, uint64_t size)
 
 /* ---------------------------------------------------------------- single PUT */
 
+/*
+ * A conditional PUT sent again after its answer was lost may meet its own
+ * first attempt: If-None-Match: * then fails on the object it created.
+ * If the object's ETag is the MD5 of the held body (S3's ETag of a single
+ * PutObject without KMS), the write was ours and is reported as done.
+ */
+static void
+finish_own_write(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	const char *etag = status == 200 ? st_xfer_header(sc->x, "ETag") : NULL;
+	unsigned char md5[ST_MD5_LEN];
+	char want[2 * ST_MD5_LEN + 3];
+
+	st_md5(sc->held.data ? sc->held.data : "", sc->held.len, md5);
+	want[0] = '"';
+	st_hex(md5, sizeof(md5), want + 1);
+	strcpy(want + 1 + 2 * ST_MD5_LEN, "\"");
+	if (etag != NULL && strcmp(etag, want) == 0) {
+		written(sc, etag, (uint64_t)sc->call->content_length);
+		return;
+	}
+	st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed", "the "
+	    "object's conditions do not hold");
+}
+
+static void
+check_own_write(struct s3_call *sc)
+{
+	const char *const none[] = { NULL };
+
+	sc->finish = finish_own_write;
+	sc->attempt = 1;
+	if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen, NULL, 0,
+	    none, "UNSIGNED-PAYLOAD") == -1 || st_xfer_start(sc->x) == -1)
+		st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed", "the "
+		    "object's conditions do not hold");
+}
+
 static void
 finish_put_single(struct s3_call *sc, const struct st_xfer_result *r)
 {
@@ -1384,6 +1250,8 @@ finish_put_single(struct s3_call *sc, const struct st_xfer_result *r)
 
 	if (!r->ok)
 		fail_transport(sc, r);
+	else if (status == 412 && sc->phase == PH_PUT_HELD && sc->attempt > 1)
+		check_own_write(sc);
 	else if (status >= 300)
 		fail_from_answer(sc, status);
 	else
@@ -1399,7 +1267,7 @@ put_single(struct s3_call *sc)
 
 	sc->phase = PH_PUT_SINGLE;
 	sc->finish = finish_put_single;
-	if (h == NULL || st_pipe_init(&sc->pipe, PIPE_SIZE) == -1 ||
+	if (h == NULL || st_stream_open(&sc->stream, PIPE_SIZE) == -1 ||
 	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
@@ -1407,64 +1275,6 @@ put_single(struct s3_call *sc)
 	}
 	st_xfer_body_stream(sc->x, (uint64_t)c->content_length);
 	start_or_fail(sc);
-}
-
-/* ---------------------------------------------------------------- budget */
-
-static int
-budget_take(struct s3_call *sc, uint64_t size)
-{
-	int ok;
-
-	pthread_mutex_lock(&budget.lock);
-	ok = budget.used == 0 || budget.used + size <= PARTS_BUDGET;
-	if (ok) {
-		budget.used += size;
-	} else if (!sc->waiting_budget &&
-	    budget.nwaiters < sizeof(budget.waiters) / sizeof(budget.waiters[0])) {
-		budget.waiters[budget.nwaiters++] = sc;
-		sc->waiting_budget = 1;
-	}
-	pthread_mutex_unlock(&budget.lock);
-	return ok;
-}
-
-static void
-budget_forget(struct s3_call *sc)
-{
-	unsigned i;
-
-	pthread_mutex_lock(&budget.lock);
-	for (i = 0; i < budget.nwaiters; i++) {
-		if (budget.waiters[i] == sc) {
-			memmove(&budget.waiters[i], &budget.waiters[i + 1],
-			    (budget.nwaiters - i - 1) * sizeof(budget.waiters[0]));
-			budget.nwaiters--;
-			break;
-		}
-	}
-	sc->waiting_budget = 0;
-	pthread_mutex_unlock(&budget.lock);
-}
-
-static void
-budget_give(uint64_t size)
-{
-	struct s3_call *next = NULL;
-
-	pthread_mutex_lock(&budget.lock);
-	budget.used -= size;
-	if (budget.nwaiters > 0) {
-		next = budget.waiters[0];
-		memmove(&budget.waiters[0], &budget.waiters[1],
-		    (budget.nwaiters - 1) * sizeof(budget.waiters[0]));
-		budget.nwaiters--;
-		next->waiting_budget = 0;
-		/* Woken under the lock, so that the waiter cannot be
-		 * released (budget_forget takes this lock) in between. */
-		st_call_wake(next->call);
-	}
-	pthread_mutex_unlock(&budget.lock);
 }
 
 /* ---------------------------------------------------------------- multipart */
@@ -1483,77 +1293,51 @@ upload_xml(const char *path, const char *text, size_t len, void *arg)
 	    sc->complete_etag == NULL)
 		sc->complete_etag = strndup(text, len);
 	else if (strcmp(path, "Error/Code") == 0)
-		snprintf(sc->code, sizeof(sc->code), "%s", text);
+		snprintf(sc->answer.code, sizeof(sc->answer.code), "%s", text);
 	return 0;
-}
-
-static void
-part_free(struct s3_part *p)
-{
-	st_xfer_free(p->x);
-	if (p->data != NULL)
-		budget_give(p->cap);
-	free(p->data);
-	free(p);
 }
 
 static void
 part_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 {
-	struct s3_part *p = ctx;
+	struct st_part *p = ctx;
 	struct s3_call *sc = p->owner;
 	long status = r->ok ? st_xfer_status(x) : 0;
 	const char *etag = st_xfer_header(x, "ETag");
 	int ok = status >= 200 && status < 300 && etag != NULL;
 	long wait_ms = -1;
 	char *data = NULL;
-	int failed = 0, again = 0;
+	int failed;
 
 	st_guard_attempt(sc->s->guard);
 	if (!ok)
 		wait_ms = retry_wait(sc, x, r, status, NULL, p->attempt);
 	pthread_mutex_lock(&sc->lock);
-	sc->flying--;
-	if (ok) {
-		snprintf(p->etag, sizeof(p->etag), "%s", etag);
-		p->state = 3;
-		/* S3 has it: its memory goes back to the budget now. */
-		data = p->data;
-		p->data = NULL;
-	} else if (wait_ms >= 0 && !sc->released) {
-		/* The part is still held in memory: send it again. */
-		p->attempt++;
-		sc->call->attempts++;
-		sc->flying++;
-		again = st_xfer_start_after(x, (unsigned)wait_ms) == 0;
-		if (!again) {
-			sc->flying--;
-			failed = 1;
-		}
-	} else {
-		failed = 1;
-	}
+	if (ok)
+		snprintf(p->name, sizeof(p->name), "%s", etag);
+	/* S3 has it (its memory goes back to the budget now), or it is
+	 * still held in memory and sent again. */
+	failed = st_part_answered(&sc->parts, p, ok, sc->released ? -1 :
+	    wait_ms, sc->call, &data) == -1;
 	pthread_mutex_unlock(&sc->lock);
-	if (!again)
-		report_outcome(sc, r, status, NULL, p->attempt);
+	if (ok || failed)
+		st_guard_report(sc->s->guard, r, status, NULL, p->attempt);
 	if (failed) {
-		snprintf(sc->code, sizeof(sc->code), "%s", status ? "UploadPart" : "");
+		snprintf(sc->answer.code, sizeof(sc->answer.code), "%s",
+		    status ? "UploadPart" : "");
 		mp_fail(sc, status ? map_status(status, NULL) : ST_UNAVAILABLE,
 		    NULL, r->ok ? "S3 refused a part of the upload" :
 		    "S3 could not be reached for a part of the upload");
 		return;
 	}
-	if (data != NULL) {
-		free(data);
-		budget_give(p->cap);
-	}
+	st_part_give(p, data, &parts_budget);
 	mp_pump(sc);
 	/* A slot is free: the writer may have stopped for want of one. */
 	st_call_wake(sc->call);
 }
 
 static void
-part_start(struct s3_call *sc, struct s3_part *p)
+part_start(struct s3_call *sc, struct st_part *p)
 {
 	static const struct st_xfer_hooks part_hooks = { NULL, NULL, NULL, part_done };
 	char number[16];
@@ -1562,20 +1346,13 @@ part_start(struct s3_call *sc, struct s3_part *p)
 	};
 
 	snprintf(number, sizeof(number), "%u", p->number);
-	if (p->x == NULL && (p->x = st_xfer_new(&part_hooks, p)) == NULL)
-		goto fail;
-	if (s3_prepare(sc, p->x, "PUT", sc->call->key, sc->call->keylen, q, 2,
-	    NULL, "UNSIGNED-PAYLOAD") == -1)
-		goto fail;
-	st_xfer_body_memory(p->x, p->data ? p->data : "", p->len);
-	p->state = 2;
-	sc->flying++;
-	if (st_xfer_start(p->x) == 0)
-		return;
-	sc->flying--;
-fail:
-	p->state = 1;
-	sc->failed = 1;
+	if ((p->x == NULL && (p->x = st_xfer_new(&part_hooks, p)) == NULL) ||
+	    s3_prepare(sc, p->x, "PUT", sc->call->key, sc->call->keylen, q, 2,
+	    NULL, "UNSIGNED-PAYLOAD") == -1 ||
+	    st_part_start(&sc->parts, p) == -1) {
+		p->state = ST_PART_QUEUED;
+		sc->failed = 1;
+	}
 }
 
 static void mp_complete(struct s3_call *);
@@ -1585,33 +1362,37 @@ static void mp_complete(struct s3_call *);
 static void
 mp_pump(struct s3_call *sc)
 {
-	struct s3_part *p, *first;
-	int all_done = 1, complete = 0, wake = 0;
+	struct st_part *first;
+	int complete = 0, wake = 0, broke = 0;
 
 	pthread_mutex_lock(&sc->lock);
 	if (sc->released || sc->upload_id == NULL || sc->failed) {
 		pthread_mutex_unlock(&sc->lock);
 		return;
 	}
-	for (;;) {
-		/* The lowest-numbered queued part goes first. */
-		first = NULL;
-		for (p = sc->parts; p != NULL; p = p->next)
-			if (p->state == 1 && (first == NULL || p->number < first->number))
-				first = p;
-		if (first == NULL || sc->flying >= PARTS_IN_FLIGHT)
-			break;
+	while ((first = st_parts_next(&sc->parts)) != NULL &&
+	    sc->parts.flying < PARTS_IN_FLIGHT) {
 		part_start(sc, first);
+		if (sc->failed) {
+			/* It stays queued: picking it again would spin. */
+			broke = 1;
+			break;
+		}
 		wake = 1;
 	}
-	for (p = sc->parts; p != NULL; p = p->next)
-		if (p->state != 3)
-			all_done = 0;
-	if (all_done && sc->ended && sc->phase == PH_MP_PARTS) {
+	if (!broke && st_parts_all_done(&sc->parts) && sc->ended &&
+	    sc->phase == PH_MP_PARTS) {
 		sc->phase = PH_MP_COMPLETE;
 		complete = 1;
 	}
 	pthread_mutex_unlock(&sc->lock);
+	if (broke) {
+		if (!st_call_is_done(sc->call))
+			st_call_fail(sc->call, ST_INTERNAL, NULL, "a part could not "
+			    "be sent (store '%s')", sc->s->name);
+		st_call_wake(sc->call);
+		return;
+	}
 	if (wake)
 		st_call_wake(sc->call);	/* room again for the writer */
 	if (complete)
@@ -1662,13 +1443,13 @@ finish_mp_verify(struct s3_call *sc, const struct st_xfer_result *r)
 	long status = r->ok ? st_xfer_status(sc->x) : 0;
 	const char *cl = status == 200 ? st_xfer_header(sc->x, "Content-Length") : NULL;
 	time_t when = status == 200 ?
-	    parse_time(st_xfer_header(sc->x, "Last-Modified")) : 0;
+	    st_answer_time(st_xfer_header(sc->x, "Last-Modified")) : 0;
 
-	if (cl != NULL && strtoull(cl, NULL, 10) == sc->total &&
+	if (cl != NULL && strtoull(cl, NULL, 10) == sc->parts.total &&
 	    when + 5 >= sc->complete_sent) {
 		free(sc->upload_id);
 		sc->upload_id = NULL;
-		written(sc, st_xfer_header(sc->x, "ETag"), sc->total);
+		written(sc, st_xfer_header(sc->x, "ETag"), sc->parts.total);
 		return;
 	}
 	/* A store may still be finishing the Complete whose answer was
@@ -1684,23 +1465,23 @@ finish_mp_complete(struct s3_call *sc, const struct st_xfer_result *r)
 {
 	long status = r->ok ? st_xfer_status(sc->x) : 0;
 
-	if (r->ok && status < 300 && sc->code[0] == '\0' &&
+	if (r->ok && status < 300 && sc->answer.code[0] == '\0' &&
 	    sc->complete_etag != NULL) {
 		free(sc->upload_id);
 		sc->upload_id = NULL;	/* committed: nothing to abort */
-		written(sc, sc->complete_etag, sc->total);
+		written(sc, sc->complete_etag, sc->parts.total);
 		return;
 	}
 	/* Sent more than once, or no answer came: it may have happened. */
 	if ((sc->attempt > 1 || !r->ok) && (!r->ok || status == 404 ||
-	    st_retry_retryable(status, 0, sc->code[0] ? sc->code : NULL))) {
+	    st_retry_retryable(status, 0, st_answer_code(&sc->answer)))) {
 		const char *const none[] = { NULL };
 
 		sc->finish = finish_mp_verify;
-		sc->code[0] = '\0';
+		sc->answer.code[0] = '\0';
 		sc->attempt = 1;	/* the HEAD has retries of its own */
-		st_xml_free(sc->xml);
-		sc->xml = NULL;
+		st_xml_free(sc->answer.xml);
+		sc->answer.xml = NULL;
 		if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen,
 		    NULL, 0, none, "UNSIGNED-PAYLOAD") == 0 &&
 		    st_xfer_start(sc->x) == 0)
@@ -1710,8 +1491,9 @@ finish_mp_complete(struct s3_call *sc, const struct st_xfer_result *r)
 		mp_fail(sc, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
 		    "S3 could not be reached to complete the upload");
 	else
-		mp_fail(sc, map_status(status >= 300 ? status : 500, sc->code),
-		    sc->code[0] ? sc->code : NULL, "S3 refused to complete the upload");
+		mp_fail(sc, map_status(status >= 300 ? status : 500,
+		    sc->answer.code), st_answer_code(&sc->answer),
+		    "S3 refused to complete the upload");
 }
 
 static void
@@ -1725,14 +1507,12 @@ mp_complete(struct s3_call *sc)
 
 	st_buf_reset(&sc->req_body);
 	st_buf_adds(&sc->req_body, "<CompleteMultipartUpload>");
-	for (n = 1; n <= sc->nparts; n++) {
-		struct s3_part *p;
+	for (n = 1; n <= sc->parts.count; n++) {
+		struct st_part *p = st_parts_find(&sc->parts, n);
 
-		for (p = sc->parts; p != NULL && p->number != n; p = p->next)
-			;
 		st_buf_printf(&sc->req_body, "<Part><PartNumber>%u</PartNumber>"
 		    "<ETag>", n);
-		st_xml_escape(&sc->req_body, p->etag, strlen(p->etag));
+		st_xml_escape(&sc->req_body, p->name, strlen(p->name));
 		st_buf_adds(&sc->req_body, "</ETag></Part>");
 	}
 	st_buf_adds(&sc->req_body, "</CompleteMultipartUpload>");
@@ -1748,8 +1528,10 @@ mp_complete(struct s3_call *sc)
 	}
 	h[k] = NULL;
 	sc->finish = finish_mp_complete;
-	sc->code[0] = '\0';
-	if ((sc->xml = st_xml_new((sc->xml_fn = upload_xml), sc)) == NULL || sc->req_body.failed ||
+	sc->answer.code[0] = '\0';
+	sc->xml_fn = upload_xml;
+	if ((sc->answer.xml = st_xml_new(upload_xml, sc)) == NULL ||
+	    sc->req_body.failed ||
 	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
@@ -1767,8 +1549,8 @@ finish_mp_create(struct s3_call *sc, const struct st_xfer_result *r)
 {
 	long status = r->ok ? st_xfer_status(sc->x) : 0;
 
-	st_xml_free(sc->xml);
-	sc->xml = NULL;
+	st_xml_free(sc->answer.xml);
+	sc->answer.xml = NULL;
 	if (!r->ok) {
 		fail_transport(sc, r);
 		return;
@@ -1793,14 +1575,11 @@ put_multipart(struct s3_call *sc)
 	sc->phase = PH_MP_CREATE;
 	sc->finish = finish_mp_create;
 	sc->part_size = sc->s->part_size;
-	if (c->content_length > 0) {
-		/* At most 10,000 parts: grow the parts of a huge object. */
-		uint64_t need = ((uint64_t)c->content_length + MAX_PARTS - 1) / MAX_PARTS;
-
-		if (need > sc->part_size)
-			sc->part_size = (need + (1 << 20) - 1) & ~((uint64_t)(1 << 20) - 1);
-	}
-	if (h == NULL || (sc->xml = st_xml_new((sc->xml_fn = upload_xml), sc)) == NULL ||
+	if (c->content_length > 0)	/* at most 10,000 parts */
+		sc->part_size = st_parts_size(sc->part_size,
+		    (uint64_t)c->content_length, MAX_PARTS);
+	sc->xml_fn = upload_xml;
+	if (h == NULL || (sc->answer.xml = st_xml_new(upload_xml, sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
@@ -1820,27 +1599,7 @@ put_held(struct s3_call *sc)
 {
 	sc->phase = PH_PUT_HELD;
 	sc->finish = finish_put_single;
-	sc->held_cap = (size_t)sc->call->content_length;
-}
-
-static long
-held_write(struct s3_call *sc, const char *buf, size_t len)
-{
-	size_t n;
-
-	if (sc->held == NULL) {
-		if (!budget_take(sc, sc->held_cap))
-			return 0;	/* budget_give wakes us */
-		if ((sc->held = malloc(sc->held_cap ? sc->held_cap : 1)) == NULL) {
-			budget_give(sc->held_cap);
-			st_call_fail(sc->call, ST_INTERNAL, NULL, "out of memory");
-			return ST_ERROR;
-		}
-	}
-	n = len < sc->held_cap - sc->held_len ? len : sc->held_cap - sc->held_len;
-	memcpy(sc->held + sc->held_len, buf, n);
-	sc->held_len += n;
-	return n == 0 && len > 0 ? ST_ERROR : (long)n;
+	sc->held.cap = (size_t)sc->call->content_length;
 }
 
 static void
@@ -1848,6 +1607,7 @@ held_send(struct s3_call *sc)
 {
 	struct st_call *c = sc->call;
 	const char **h = object_headers(c, 1, 1);
+	const char *body = sc->held.data ? sc->held.data : "";
 	unsigned char digest[ST_SHA256_LEN];
 	char hash[2 * ST_SHA256_LEN + 1];
 
@@ -1856,21 +1616,21 @@ held_send(struct s3_call *sc)
 		 * hashed never leaves the daemon, whatever the provider does. */
 		unsigned char md5[ST_MD5_LEN];
 
-		st_md5(sc->held ? sc->held : "", sc->held_len, md5);
+		st_md5(body, sc->held.len, md5);
 		if (memcmp(md5, c->md5, sizeof(md5)) != 0) {
 			st_call_fail(c, ST_BAD_DIGEST, "BadDigest", "the body does "
 			    "not match its Content-MD5");
 			return;
 		}
 	}
-	st_sha256(sc->held ? sc->held : "", sc->held_len, digest);
+	st_sha256(body, sc->held.len, digest);
 	st_hex(digest, sizeof(digest), hash);
 	if (h == NULL || s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0,
 	    h, hash) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
 		return;
 	}
-	st_xfer_body_memory(sc->x, sc->held ? sc->held : "", sc->held_len);
+	st_xfer_body_memory(sc->x, body, sc->held.len);
 	start_or_fail(sc);
 }
 
@@ -1896,78 +1656,43 @@ s3_put_begin(struct st_call *c)
 }
 
 static long
-single_write(struct s3_call *sc, const char *buf, size_t len)
-{
-	size_t n = st_pipe_write(&sc->pipe, buf, len);
-	int resume = 0;
-
-	pthread_mutex_lock(&sc->lock);
-	if (sc->send_paused && n > 0) {
-		sc->send_paused = 0;
-		resume = 1;
-	}
-	pthread_mutex_unlock(&sc->lock);
-	if (resume)
-		st_xfer_resume(sc->x);
-	return (long)n;
-}
-
-static long
 mp_write(struct s3_call *sc, const char *buf, size_t len)
 {
 	uint64_t size = sc->part_size;
 	size_t taken = 0;
 
 	while (taken < len) {
-		struct s3_part *p;
-		size_t n;
+		struct st_part *p;
 
 		pthread_mutex_lock(&sc->lock);
 		if (sc->failed) {
 			pthread_mutex_unlock(&sc->lock);
 			return taken > 0 ? (long)taken : ST_ERROR;
 		}
-		if ((p = sc->filling) == NULL) {
-			unsigned waiting = 0;
+		if (sc->parts.filling == NULL) {
+			unsigned waiting = st_parts_waiting(&sc->parts);
 
-			for (p = sc->parts; p != NULL; p = p->next)
-				waiting += p->state == 1 || p->state == 2;
 			pthread_mutex_unlock(&sc->lock);
 			/* Enough parts on their way: wait for one (mp_pump
 			 * wakes us), and for memory from the budget. */
-			if (waiting >= PARTS_IN_FLIGHT || !budget_take(sc, size))
+			if (waiting >= PARTS_IN_FLIGHT ||
+			    !st_budget_take(&parts_budget, sc->call, size))
 				break;
-			if ((p = calloc(1, sizeof(*p))) == NULL ||
-			    (p->data = malloc(size)) == NULL) {
-				free(p);
-				budget_give(size);
+			if ((p = st_part_new(sc, size)) == NULL) {
+				st_budget_give(&parts_budget, size);
 				mp_fail(sc, ST_INTERNAL, NULL, "out of memory");
 				return ST_ERROR;
 			}
-			p->owner = sc;
-			p->cap = size;
-			p->attempt = 1;
 			pthread_mutex_lock(&sc->lock);
-			p->number = ++sc->nparts;
-			p->next = sc->parts;
-			sc->parts = p;
-			sc->filling = p;
-			if (sc->nparts > MAX_PARTS) {
+			st_parts_add(&sc->parts, p);
+			if (sc->parts.count > MAX_PARTS) {
 				pthread_mutex_unlock(&sc->lock);
 				mp_fail(sc, ST_TOO_LARGE, "EntityTooLarge", "the upload "
 				    "needs more than 10,000 parts");
 				return ST_ERROR;
 			}
 		}
-		n = len - taken < p->cap - p->len ? len - taken : p->cap - p->len;
-		memcpy(p->data + p->len, buf + taken, n);
-		p->len += n;
-		taken += n;
-		sc->total += n;
-		if (p->len == p->cap) {
-			p->state = 1;
-			sc->filling = NULL;
-		}
+		taken += st_parts_fill(&sc->parts, buf + taken, len - taken);
 		pthread_mutex_unlock(&sc->lock);
 		mp_pump(sc);
 	}
@@ -1980,19 +1705,19 @@ s3_write(struct st_call *c, const char *buf, size_t len)
 	struct s3_call *sc = c->backend_data;
 
 	if (sc->phase == PH_PUT_HELD)
-		return held_write(sc, buf, len);
-	return sc->phase == PH_PUT_SINGLE ? single_write(sc, buf, len) :
-	    mp_write(sc, buf, len);
+		return st_held_write(&sc->held, &parts_budget, c, buf, len);
+	return sc->phase == PH_PUT_SINGLE ? st_stream_write(&sc->stream, buf,
+	    len) : mp_write(sc, buf, len);
 }
 
 static void
 s3_put_end(struct st_call *c)
 {
 	struct s3_call *sc = c->backend_data;
-	struct s3_part *p;
+	struct st_part *p;
 
 	if (sc->phase == PH_PUT_SINGLE) {
-		st_pipe_close(&sc->pipe);
+		st_stream_close(&sc->stream);
 		return;
 	}
 	if (sc->phase == PH_PUT_HELD) {
@@ -2001,17 +1726,11 @@ s3_put_end(struct st_call *c)
 	}
 	pthread_mutex_lock(&sc->lock);
 	sc->ended = 1;
-	if (sc->filling != NULL) {
-		sc->filling->state = 1;
-		sc->filling = NULL;
-	} else if (sc->nparts == 0 && (p = calloc(1, sizeof(*p))) != NULL) {
+	if (!st_parts_end(&sc->parts) && sc->parts.count == 0 &&
+	    (p = st_part_new(sc, 0)) != NULL) {
 		/* An empty object still needs one (empty) part. */
-		p->owner = sc;
-		p->attempt = 1;
-		p->number = ++sc->nparts;
-		p->state = 1;
-		p->next = sc->parts;
-		sc->parts = p;
+		st_parts_add(&sc->parts, p);
+		st_parts_end(&sc->parts);
 	}
 	pthread_mutex_unlock(&sc->lock);
 	mp_pump(sc);
@@ -2034,18 +1753,66 @@ finish_delete(struct s3_call *sc, const struct st_xfer_result *r)
 }
 
 static void
-s3_delete(struct st_call *c)
+start_delete(struct s3_call *sc)
 {
-	struct s3_call *sc = sc_new(c, finish_delete);
+	struct st_call *c = sc->call;
 	const char *h[4] = { NULL };
 
-	if (sc == NULL)
-		return;
 	if (c->if_match != NULL) {
 		h[0] = "If-Match";
 		h[1] = c->if_match;
 	}
+	sc->finish = finish_delete;
 	if (s3_prepare(sc, sc->x, "DELETE", c->key, c->keylen, NULL, 0, h,
+	    "UNSIGNED-PAYLOAD") == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		return;
+	}
+	start_or_fail(sc);
+}
+
+/*
+ * DELETE with If-Match: S3 answers 204 for a missing key whatever the
+ * condition, and not every S3-compatible store checks it. A HEAD first
+ * gives the API's answer: 412 unless the current version matches. (The
+ * If-Match still goes with the DELETE, for stores that check it.)
+ */
+static void
+finish_delete_check(struct s3_call *sc, const struct st_xfer_result *r)
+{
+	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	const char *etag = status < 300 ? st_xfer_header(sc->x, "ETag") : NULL;
+
+	if (!r->ok) {
+		fail_transport(sc, r);
+		return;
+	}
+	if (status >= 300 && status != 404) {
+		fail_from_answer(sc, status);
+		return;
+	}
+	if (etag == NULL || !st_etag_match(sc->call->if_match, etag, 0)) {
+		st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed",
+		    "If-Match names no current version of the object");
+		return;
+	}
+	start_delete(sc);
+}
+
+static void
+s3_delete(struct st_call *c)
+{
+	struct s3_call *sc = sc_new(c, finish_delete);
+	const char *const none[] = { NULL };
+
+	if (sc == NULL)
+		return;
+	if (c->if_match == NULL) {
+		start_delete(sc);
+		return;
+	}
+	sc->finish = finish_delete_check;
+	if (s3_prepare(sc, sc->x, "HEAD", c->key, c->keylen, NULL, 0, none,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
 		return;
@@ -2071,7 +1838,7 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 	else if (strcmp(path, "Contents/ETag") == 0)
 		sc->ls.etag = st_call_strndup(c, text, len);
 	else if (strcmp(path, "Contents/LastModified") == 0)
-		sc->ls.mtime = parse_time(text);
+		sc->ls.mtime = st_answer_time(text);
 	else if (strcmp(path, "Contents") == 0 && sc->ls.key != NULL) {
 		st_call_list_item(c, sc->ls.key, sc->ls.size,
 		    sc->ls.etag ? sc->ls.etag : "", sc->ls.mtime);
@@ -2100,7 +1867,7 @@ finish_list(struct s3_call *sc, const struct st_xfer_result *r)
 		fail_from_answer(sc, status);
 		return;
 	}
-	if (st_xml_finish(sc->xml) == -1) {
+	if (st_xml_finish(sc->answer.xml) == -1) {
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 sent a listing that "
 		    "is not valid XML");
 		return;
@@ -2153,7 +1920,7 @@ s3_list(struct st_call *c)
 	if (token != NULL) {
 		q[n].name = "continuation-token"; q[n++].value = token;
 	}
-	if ((sc->xml = st_xml_new((sc->xml_fn = list_xml), sc)) == NULL ||
+	if ((sc->answer.xml = st_xml_new((sc->xml_fn = list_xml), sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "GET", NULL, 0, q, n, NULL,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
@@ -2186,8 +1953,8 @@ finish_copy(struct s3_call *sc, const struct st_xfer_result *r)
 		fail_transport(sc, r);
 		return;
 	}
-	st_xml_finish(sc->xml);
-	if (status >= 300 || sc->code[0] != '\0' || sc->ls.etag == NULL) {
+	st_xml_finish(sc->answer.xml);
+	if (status >= 300 || sc->answer.code[0] != '\0' || sc->ls.etag == NULL) {
 		fail_from_answer(sc, status >= 300 ? status : 502);
 		return;
 	}
@@ -2225,9 +1992,9 @@ start_copy(struct s3_call *sc)
 	st_buf_free(&source);
 	h[k] = NULL;
 	sc->finish = finish_copy;
-	sc->code[0] = '\0';
+	sc->answer.code[0] = '\0';
 	sc->attempt = 1;
-	if ((sc->xml = st_xml_new((sc->xml_fn = copy_xml), sc)) == NULL ||
+	if ((sc->answer.xml = st_xml_new((sc->xml_fn = copy_xml), sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
@@ -2383,7 +2150,6 @@ static void
 s3_release(struct st_call *c)
 {
 	struct s3_call *sc = c->backend_data;
-	struct s3_part *p, *next;
 	int abort_upload;
 
 	if (sc == NULL)
@@ -2391,26 +2157,18 @@ s3_release(struct st_call *c)
 	pthread_mutex_lock(&sc->lock);
 	sc->released = 1;
 	pthread_mutex_unlock(&sc->lock);
-	budget_forget(sc);
+	st_stream_leave(&sc->stream);
+	st_budget_forget(&parts_budget, c);
 	st_xfer_cancel(sc->x);
-	for (p = sc->parts; p != NULL; p = p->next)
-		if (p->x != NULL)
-			st_xfer_cancel(p->x);
+	st_parts_cancel(&sc->parts);
 	abort_upload = sc->upload_id != NULL;
 	if (abort_upload)
 		mp_abort_remote(sc);	/* parts of a dead upload go away */
-	for (p = sc->parts; p != NULL; p = next) {
-		next = p->next;
-		part_free(p);
-	}
+	st_parts_free(&sc->parts, &parts_budget);
 	st_xfer_free(sc->x);
-	if (sc->held != NULL) {
-		free(sc->held);
-		budget_give(sc->held_cap);
-	}
-	st_xml_free(sc->xml);
-	st_pipe_destroy(&sc->pipe);
-	st_buf_free(&sc->body);
+	st_held_free(&sc->held, &parts_budget);
+	st_answer_free(&sc->answer);
+	st_stream_destroy(&sc->stream);
 	st_buf_free(&sc->req_body);
 	free(sc->upload_id);
 	free(sc->complete_etag);

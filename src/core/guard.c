@@ -10,6 +10,11 @@
  * The bucket's figures are the AWS SDKs' standard mode: 500 tokens, a
  * retry costs 5 (10 after a timeout), a first-try success gives back 1 and
  * a success after retries gives back 5, the cost of an ordinary retry.
+ *
+ * For backends, st_guard_retry_wait asks the policy first and the budget
+ * last, so that nothing is taken from the budget for a retry the policy
+ * would refuse anyway; st_guard_report turns how an exchange ended into
+ * the breaker's healthy or not.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -254,6 +259,39 @@ st_guard_outcome(struct st_guard *g, int healthy, int retried)
 		}
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+/* ---------------------------------------------------------------- retries */
+
+long
+st_guard_retry_wait(struct st_guard *g, const struct st_retry_policy *p,
+                    long long started_ms, unsigned attempt,
+                    const struct st_xfer_result *r, long status,
+                    const char *code, unsigned after_ms)
+{
+	long answered = r->ok ? status : 0;
+	unsigned wait_ms;
+
+	if (attempt >= p->max_attempts ||
+	    !st_retry_retryable(answered, r->curl_code, code))
+		return -1;
+	if (p->deadline_ms > 0 && now_ms() - started_ms > p->deadline_ms)
+		return -1;
+	wait_ms = st_retry_delay(p, attempt + 1, r->ok ? after_ms : 0);
+	if (st_guard_retry(g, st_retry_reason(answered, r->curl_code,
+	    r->timed_out, code), wait_ms) == -1)
+		return -1;
+	return (long)wait_ms;
+}
+
+void
+st_guard_report(struct st_guard *g, const struct st_xfer_result *r,
+                long status, const char *code, unsigned attempts)
+{
+	int healthy = r->ok ? !st_retry_retryable(status, 0, code) :
+	    !st_retry_retryable(0, r->curl_code, NULL);
+
+	st_guard_outcome(g, healthy, attempts > 1);
 }
 
 /* ---------------------------------------------------------------- metrics */

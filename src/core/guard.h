@@ -18,12 +18,18 @@
  *                    again.
  *
  * Every decision is counted for /metrics (st_guard_render).
+ *
+ * A backend asks st_guard_retry_wait after each failed attempt and, once
+ * an exchange is not retried any more, tells st_guard_report how it ended:
+ * the two together are the whole of its retry loop but for restarting the
+ * exchange.
  */
 #ifndef STRATUS_CORE_GUARD_H
 #define STRATUS_CORE_GUARD_H
 
 #include "core/buf.h"
 #include "core/retry.h"
+#include "core/transfer.h"
 
 struct st_guard;
 
@@ -49,6 +55,26 @@ int  st_guard_retry(struct st_guard *, const char *reason, unsigned wait_ms);
 /* A call's final outcome. healthy: the provider answered (even "no");
  * retried: it took more than one attempt. */
 void st_guard_outcome(struct st_guard *, int healthy, int retried);
+
+/*
+ * After a failed attempt of an exchange: whether to try it again, and
+ * after how long. The policy decides first (attempts, deadline, what is
+ * retryable), then the endpoint's retry budget. The call began at
+ * started_ms (monotonic); `attempt` is the number of the attempt that
+ * ended with r and status (0: no answer) and the provider's error code
+ * (or NULL); after_ms is the wait the provider asked for (0: none).
+ * Returns the wait in milliseconds, or -1 for "do not retry".
+ */
+long st_guard_retry_wait(struct st_guard *, const struct st_retry_policy *,
+                         long long started_ms, unsigned attempt,
+                         const struct st_xfer_result *r, long status,
+                         const char *code, unsigned after_ms);
+
+/* Tells the breaker how an exchange ended, once it is not retried, after
+ * `attempts` attempts. A transfer stopped on purpose (the client left)
+ * says nothing of the provider's health and counts as healthy. */
+void st_guard_report(struct st_guard *, const struct st_xfer_result *r,
+                     long status, const char *code, unsigned attempts);
 
 /* Appends every guard's counters in Prometheus text format. */
 void st_guard_render(struct st_buf *);

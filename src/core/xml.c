@@ -158,6 +158,19 @@ st_xml_free(struct st_xml *x)
 }
 
 int
+st_xml_parse(st_xml_end_fn fn, void *arg, const char *p, size_t n)
+{
+	struct st_xml *x = st_xml_new(fn, arg);
+	int rc;
+
+	if (x == NULL)
+		return -1;
+	rc = st_xml_feed(x, p, n) == -1 ? -1 : st_xml_finish(x);
+	st_xml_free(x);
+	return rc;
+}
+
+int
 st_xml_escape(struct st_buf *out, const char *s, size_t len)
 {
 	size_t i;

@@ -24,6 +24,9 @@ struct st_xml *st_xml_new(st_xml_end_fn, void *arg);
 int  st_xml_feed(struct st_xml *, const char *, size_t);
 int  st_xml_finish(struct st_xml *);
 void st_xml_free(struct st_xml *);
+/* A whole document held in memory (an error answer), in one go: 0, or -1
+ * when it is malformed, the callback stopped it or memory ran out. */
+int  st_xml_parse(st_xml_end_fn, void *arg, const char *, size_t);
 
 /* Escapes text for an XML element body into out (returns -1 on overflow). */
 struct st_buf;

@@ -982,6 +982,16 @@ def _cases():
         R("DELETE", K("${P}gone"), expect=204),
         R("GET", K("${P}gone"), expect=Err(404, "not_found")),
     ]))
+    add(Case("DELETE If-Match: only the named version is deleted", [
+        R("DELETE", K("${P}cd"), headers={"If-Match": '"nope"'},
+          expect=Err(412, "precondition_failed")),
+        R("PUT", K("${P}cd"), body=b"v1", expect=201, save={"e": "hdr:ETag"}),
+        R("DELETE", K("${P}cd"), headers={"If-Match": '"stale"'},
+          expect=Err(412, "precondition_failed")),
+        R("GET", K("${P}cd"), expect=[200, Body(b"v1")]),
+        R("DELETE", K("${P}cd"), headers={"If-Match": "${e}"}, expect=204),
+        R("GET", K("${P}cd"), expect=Err(404, "not_found")),
+    ]))
     add(Case("overwrite replaces the bytes and the ETag", [
         R("PUT", K("${P}o"), body=b"version one", expect=201,
           save={"e1": "json:etag"}),

@@ -1,0 +1,110 @@
+/*
+ * budget.c - a shared memory budget with a first-come-first-served line.
+ *
+ * One mutex per budget covers the count and the line; the work under it
+ * is an addition or a short memmove. The line is a fixed array of
+ * ST_BUDGET_WAITERS calls; a call is in it at most once, and a call that
+ * finds it full is not put in it.
+ *
+ * A waiter is woken under the lock, so that it cannot be released in
+ * between: release takes the same lock through st_budget_forget first.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/budget.h"
+
+static int
+waiting(const struct st_budget *b, const struct st_call *c)
+{
+	unsigned i;
+
+	for (i = 0; i < b->nwaiters; i++)
+		if (b->waiters[i] == c)
+			return 1;
+	return 0;
+}
+
+static void
+unqueue(struct st_budget *b, unsigned i)
+{
+	memmove(&b->waiters[i], &b->waiters[i + 1],
+	    (b->nwaiters - i - 1) * sizeof(b->waiters[0]));
+	b->nwaiters--;
+}
+
+int
+st_budget_take(struct st_budget *b, struct st_call *c, uint64_t size)
+{
+	int ok;
+
+	pthread_mutex_lock(&b->lock);
+	ok = b->used == 0 || b->used + size <= b->limit;
+	if (ok)
+		b->used += size;
+	else if (b->nwaiters < ST_BUDGET_WAITERS && !waiting(b, c))
+		b->waiters[b->nwaiters++] = c;
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
+void
+st_budget_forget(struct st_budget *b, struct st_call *c)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < b->nwaiters; i++)
+		if (b->waiters[i] == c) {
+			unqueue(b, i);
+			break;
+		}
+	pthread_mutex_unlock(&b->lock);
+}
+
+void
+st_budget_give(struct st_budget *b, uint64_t size)
+{
+	pthread_mutex_lock(&b->lock);
+	b->used -= size;
+	if (b->nwaiters > 0) {
+		struct st_call *next = b->waiters[0];
+
+		unqueue(b, 0);
+		st_call_wake(next);
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* ---------------------------------------------------------------- held body */
+
+long
+st_held_write(struct st_held *h, struct st_budget *b, struct st_call *c,
+              const char *buf, size_t len)
+{
+	size_t n;
+
+	if (h->data == NULL) {
+		if (!st_budget_take(b, c, h->cap))
+			return 0;	/* st_budget_give wakes us */
+		if ((h->data = malloc(h->cap ? h->cap : 1)) == NULL) {
+			st_budget_give(b, h->cap);
+			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+			return ST_ERROR;
+		}
+	}
+	n = len < h->cap - h->len ? len : h->cap - h->len;
+	memcpy(h->data + h->len, buf, n);
+	h->len += n;
+	return n == 0 && len > 0 ? ST_ERROR : (long)n;
+}
+
+void
+st_held_free(struct st_held *h, struct st_budget *b)
+{
+	if (h->data == NULL)
+		return;
+	free(h->data);
+	h->data = NULL;
+	st_budget_give(b, h->cap);
+}

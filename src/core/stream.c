@@ -1,0 +1,187 @@
+/*
+ * stream.c - pause and resume around a pipe, for both directions.
+ *
+ * The pipe has a lock of its own for its bytes; the stream's lock covers
+ * only the flags that the two threads share (who paused, broken, gone).
+ * A paused flag is set by the exchange's side under the lock and taken
+ * back by the application's side under the same lock, so that a resume is
+ * never lost and never sent twice. Wakes and resumes are made after the
+ * lock is let go: st_xfer_resume and st_call_wake take locks of their own.
+ *
+ * A stream without a pipe (a HEAD, a PUT that holds its body) may still be
+ * ended, left and destroyed: those do nothing to a pipe that is not open.
+ */
+#include <string.h>
+
+#include "core/stream.h"
+
+void
+st_stream_init(struct st_stream *st, struct st_call *c, struct st_xfer *x)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_init(&st->lock, NULL);
+	st->call = c;
+	st->x = x;
+}
+
+int
+st_stream_open(struct st_stream *st, size_t cap)
+{
+	if (st_pipe_init(&st->pipe, cap) == -1)
+		return -1;
+	st->open = 1;
+	return 0;
+}
+
+void
+st_stream_destroy(struct st_stream *st)
+{
+	if (st->open)
+		st_pipe_destroy(&st->pipe);
+	st->open = 0;
+	pthread_mutex_destroy(&st->lock);
+}
+
+void
+st_stream_leave(struct st_stream *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->gone = 1;
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* The application's side moved n bytes: an exchange paused for want of
+ * room (download) or of bytes (upload) goes on. */
+static void
+unpause(struct st_stream *st, size_t n)
+{
+	int resume = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->paused && n > 0) {
+		st->paused = 0;
+		resume = 1;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (resume)
+		st_xfer_resume(st->x);
+}
+
+/* ---------------------------------------------------------------- download */
+
+size_t
+st_stream_recv(struct st_stream *st, const char *p, size_t n)
+{
+	pthread_mutex_lock(&st->lock);
+	if (st->gone) {
+		pthread_mutex_unlock(&st->lock);
+		return n;	/* nobody reads: let the cancel come */
+	}
+	if (st->discard || st_pipe_space(&st->pipe) < n) {
+		/* Full, or answered without a body: wait (for read() or
+		 * for the release that cancels the exchange). */
+		st->paused = 1;
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	st_pipe_write(&st->pipe, p, n);
+	st->received += n;
+	st_call_wake(st->call);
+	return n;
+}
+
+void
+st_stream_discard(struct st_stream *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->discard = 1;
+	pthread_mutex_unlock(&st->lock);
+}
+
+int
+st_stream_dropped(struct st_stream *st)
+{
+	int dropped;
+
+	pthread_mutex_lock(&st->lock);
+	dropped = st->discard || st->gone;
+	pthread_mutex_unlock(&st->lock);
+	return dropped;
+}
+
+void
+st_stream_end(struct st_stream *st, int failed)
+{
+	pthread_mutex_lock(&st->lock);
+	if (failed)
+		st->failed = 1;
+	pthread_mutex_unlock(&st->lock);
+	if (st->open)
+		st_pipe_close(&st->pipe);
+	st_call_wake(st->call);
+}
+
+long
+st_stream_read(struct st_stream *st, char *buf, size_t cap)
+{
+	size_t n = st_pipe_read(&st->pipe, buf, cap);
+	int failed;
+
+	unpause(st, n);		/* room again: the exchange may go on */
+	if (n > 0)
+		return (long)n;
+	if (!st_pipe_done(&st->pipe))
+		return 0;
+	/* Read after the close: st_stream_end sets it before. */
+	pthread_mutex_lock(&st->lock);
+	failed = st->failed;
+	pthread_mutex_unlock(&st->lock);
+	return failed ? ST_ERROR : ST_EOF;
+}
+
+/* ---------------------------------------------------------------- upload */
+
+size_t
+st_stream_fill(struct st_stream *st, const char *buf, size_t len)
+{
+	return st_pipe_write(&st->pipe, buf, len);
+}
+
+void
+st_stream_filled(struct st_stream *st, size_t n)
+{
+	unpause(st, n);
+}
+
+long
+st_stream_write(struct st_stream *st, const char *buf, size_t len)
+{
+	size_t n = st_stream_fill(st, buf, len);
+
+	st_stream_filled(st, n);
+	return (long)n;
+}
+
+void
+st_stream_close(struct st_stream *st)
+{
+	if (st->open)
+		st_pipe_close(&st->pipe);
+}
+
+size_t
+st_stream_send(struct st_stream *st, char *buf, size_t cap)
+{
+	size_t n;
+
+	pthread_mutex_lock(&st->lock);
+	n = st_pipe_read(&st->pipe, buf, cap);
+	if (n == 0)
+		st->paused = 1;
+	st->sent += n;
+	pthread_mutex_unlock(&st->lock);
+	if (n > 0)
+		st_call_wake(st->call);	/* room again for the application */
+	return n;
+}
