@@ -136,7 +136,7 @@ static const char *const az_cred_keys[] = {
 
 /* The memory all block uploads of the process may hold in block buffers;
  * waiters are woken first come, first served. */
-#define BLOCKS_BUDGET (48ULL << 20)
+#define BLOCKS_BUDGET (40ULL << 20)
 
 static struct st_budget blocks_budget = ST_BUDGET_INIT(BLOCKS_BUDGET);
 

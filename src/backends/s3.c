@@ -111,7 +111,7 @@ static const char *const aws_cred_keys[] = {
  * buffers (and held bodies). A waiting upload is woken, first come first
  * served, when a buffer is given back.
  */
-#define PARTS_BUDGET (48ULL << 20)
+#define PARTS_BUDGET (40ULL << 20)
 
 static struct st_budget parts_budget = ST_BUDGET_INIT(PARTS_BUDGET);
 

@@ -10,6 +10,7 @@
  * between: release takes the same lock through st_budget_forget first.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "core/budget.h"
@@ -87,7 +88,7 @@ st_held_write(struct st_held *h, struct st_budget *b, struct st_call *c,
 	if (h->data == NULL) {
 		if (!st_budget_take(b, c, h->cap))
 			return 0;	/* st_budget_give wakes us */
-		if ((h->data = malloc(h->cap ? h->cap : 1)) == NULL) {
+		if ((h->data = st_buffer_alloc(h->cap)) == NULL) {
 			st_budget_give(b, h->cap);
 			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 			return ST_ERROR;
@@ -104,7 +105,38 @@ st_held_free(struct st_held *h, struct st_budget *b)
 {
 	if (h->data == NULL)
 		return;
-	free(h->data);
+	st_buffer_free(h->data, h->cap);
 	h->data = NULL;
 	st_budget_give(b, h->cap);
+}
+
+/*
+ * Part-sized buffers are mapped and unmapped directly. From malloc they
+ * came out of per-thread heaps that kept the freed megabytes: eight
+ * concurrent 1 GiB multipart uploads peaked at 104 MiB of RSS for a
+ * 48 MiB budget (bench/run). Unmapped, the memory leaves with the part.
+ */
+#define BIG_BUFFER (1024 * 1024)
+
+void *
+st_buffer_alloc(size_t n)
+{
+	void *p;
+
+	if (n < BIG_BUFFER)
+		return malloc(n ? n : 1);
+	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void
+st_buffer_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	if (n < BIG_BUFFER)
+		free(p);
+	else
+		munmap(p, n);
 }

@@ -65,4 +65,9 @@ long st_held_write(struct st_held *, struct st_budget *, struct st_call *,
 /* Frees the buffer and gives its memory back. */
 void st_held_free(struct st_held *, struct st_budget *);
 
+/* Buffers for parts and held bodies: mapped directly when large, so that
+ * their memory goes back to the system when they are freed. */
+void *st_buffer_alloc(size_t);
+void  st_buffer_free(void *, size_t);
+
 #endif

@@ -30,7 +30,7 @@ st_part_new(void *owner, size_t cap)
 
 	if (p == NULL)
 		return NULL;
-	if (cap > 0 && (p->data = malloc(cap)) == NULL) {
+	if (cap > 0 && (p->data = st_buffer_alloc(cap)) == NULL) {
 		free(p);
 		return NULL;
 	}
@@ -166,7 +166,7 @@ st_part_give(struct st_part *p, char *data, struct st_budget *b)
 {
 	if (data == NULL)
 		return;
-	free(data);
+	st_buffer_free(data, p->cap);
 	st_budget_give(b, p->cap);
 }
 
