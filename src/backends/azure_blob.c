@@ -76,6 +76,7 @@
 #include "core/answer.h"
 #include "core/budget.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/guard.h"
 #include "core/parts.h"
 #include "core/retry.h"
@@ -209,39 +210,7 @@ struct az_call {
 	unsigned		 polls;
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* snprintf that reports truncation, for the fixed-size fields. */
-static int __attribute__((format(printf, 3, 4)))
-put(char *dst, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(dst, cap, fmt, ap);
-	va_end(ap);
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
 /* ---------------------------------------------------------------- config */
-
-static int
-read_secret(const struct st_store_env *env, const char *file, char *out,
-            size_t cap, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-
-	st_conf_path(env, file, path, sizeof(path));
-	return st_read_secret_file(path, out, cap, err, errlen) < 0 ? -1 : 0;
-}
 
 /* 3 to 24 lowercase letters and digits. */
 static int
@@ -340,17 +309,17 @@ parse_connection_string(char *cs, struct az_creds *cr, char *err,
 			*--end = '\0';
 		nlen = strlen(name);
 		if (strcasecmp(name, "AccountName") == 0) {
-			if (put(cr->account, sizeof(cr->account), "%s", value) == -1)
+			if (st_format(cr->account, sizeof(cr->account), "%s", value) == -1)
 				goto toolong;
 		} else if (strcasecmp(name, "AccountKey") == 0) {
-			if (put(cr->key_b64, sizeof(cr->key_b64), "%s", value) == -1)
+			if (st_format(cr->key_b64, sizeof(cr->key_b64), "%s", value) == -1)
 				goto toolong;
 		} else if (strcasecmp(name, "SharedAccessSignature") == 0) {
-			if (put(cr->sas, sizeof(cr->sas), "%s", value[0] == '?' ?
+			if (st_format(cr->sas, sizeof(cr->sas), "%s", value[0] == '?' ?
 			    value + 1 : value) == -1)
 				goto toolong;
 		} else if (strcasecmp(name, "BlobEndpoint") == 0) {
-			if (put(cr->endpoint, sizeof(cr->endpoint), "%s", value) == -1)
+			if (st_format(cr->endpoint, sizeof(cr->endpoint), "%s", value) == -1)
 				goto toolong;
 		} else if (strcasecmp(name, "DefaultEndpointsProtocol") == 0) {
 			if (strcmp(value, "http") == 0)
@@ -392,7 +361,7 @@ parse_connection_string(char *cs, struct az_creds *cr, char *err,
 		    "AccountKey nor SharedAccessSignature");
 		return -1;
 	}
-	if (cr->endpoint[0] == '\0' && put(cr->endpoint, sizeof(cr->endpoint),
+	if (cr->endpoint[0] == '\0' && st_format(cr->endpoint, sizeof(cr->endpoint),
 	    "%s://%s.blob.%s", proto, cr->account, suffix) == -1)
 		goto toolong;
 	return 0;
@@ -448,7 +417,7 @@ load_creds(const config_setting_t *conf, const struct st_store_env *env,
 
 		if (cs == NULL)
 			return -1;
-		rc = read_secret(env, cs_file, cs, 8192, err, errlen);
+		rc = st_conf_read_secret(env, cs_file, cs, 8192, err, errlen);
 		if (rc == 0 && (rc = parse_connection_string(cs, cr, why,
 		    sizeof(why))) == -1)
 			snprintf(err, errlen, "credentials '%s': %s", name, why);
@@ -468,11 +437,11 @@ load_creds(const config_setting_t *conf, const struct st_store_env *env,
 			return -1;
 		}
 		snprintf(cr->account, sizeof(cr->account), "%s", account);
-		if (key_file != NULL && read_secret(env, key_file, cr->key_b64,
+		if (key_file != NULL && st_conf_read_secret(env, key_file, cr->key_b64,
 		    sizeof(cr->key_b64), err, errlen) == -1)
 			return -1;
 		if (sas_file != NULL) {
-			if (read_secret(env, sas_file, cr->sas, sizeof(cr->sas), err,
+			if (st_conf_read_secret(env, sas_file, cr->sas, sizeof(cr->sas), err,
 			    errlen) == -1)
 				return -1;
 			if (cr->sas[0] == '?')
@@ -480,7 +449,7 @@ load_creds(const config_setting_t *conf, const struct st_store_env *env,
 		}
 	}
 	if (config_setting_lookup_string(g, "endpoint", &v) &&
-	    put(cr->endpoint, sizeof(cr->endpoint), "%s", v) == -1) {
+	    st_format(cr->endpoint, sizeof(cr->endpoint), "%s", v) == -1) {
 		snprintf(err, errlen, "credentials '%s': endpoint too long", name);
 		return -1;
 	}
@@ -517,8 +486,8 @@ set_endpoint(struct az_store *s, const char *endpoint, char *err,
 		snprintf(err, errlen, "endpoint must be scheme://host[:port][/path]");
 		return -1;
 	}
-	if (put(s->scheme_host, sizeof(s->scheme_host), "%.*s", (int)n,
-	    endpoint) == -1 || put(s->base_path, sizeof(s->base_path), "%s",
+	if (st_format(s->scheme_host, sizeof(s->scheme_host), "%.*s", (int)n,
+	    endpoint) == -1 || st_format(s->base_path, sizeof(s->base_path), "%s",
 	    slash ? slash : "") == -1) {
 		snprintf(err, errlen, "endpoint too long");
 		return -1;
@@ -526,28 +495,6 @@ set_endpoint(struct az_store *s, const char *endpoint, char *err,
 	n = strlen(s->base_path);
 	while (n > 0 && s->base_path[n - 1] == '/')
 		s->base_path[--n] = '\0';
-	return 0;
-}
-
-static int
-get_size(const config_setting_t *conf, const char *name, uint64_t min,
-         uint64_t max, uint64_t *out, char *err, size_t errlen)
-{
-	long long v;
-
-	if (!config_setting_lookup_int64(conf, name, &v)) {
-		int iv;
-
-		if (!config_setting_lookup_int(conf, name, &iv))
-			return 0;
-		v = iv;
-	}
-	if (v < (long long)min || (uint64_t)v > max) {
-		snprintf(err, errlen, "%s must be from %llu to %llu bytes", name,
-		    (unsigned long long)min, (unsigned long long)max);
-		return -1;
-	}
-	*out = (uint64_t)v;
 	return 0;
 }
 
@@ -582,8 +529,8 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 	s->threshold = DEFAULT_THRESHOLD;
 	s->block_size = DEFAULT_BLOCK_SIZE;
 	st_retry_defaults(&s->retry);
-	if (get_size(conf, "multipart_threshold", 0, MAX_PUT_BLOB, &s->threshold,
-	    err, errlen) == -1 || get_size(conf, "part_size", MIN_BLOCK_SIZE,
+	if (st_conf_size(conf, "multipart_threshold", 0, MAX_PUT_BLOB, &s->threshold,
+	    err, errlen) == -1 || st_conf_size(conf, "part_size", MIN_BLOCK_SIZE,
 	    MAX_BLOCK_SIZE, &s->block_size, err, errlen) == -1 ||
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
@@ -614,7 +561,7 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 	} else if (set_endpoint(s, endpoint, err, errlen) == -1) {
 		goto fail;
 	}
-	if (put(s->identity, sizeof(s->identity), "%s%s|%s", s->scheme_host,
+	if (st_format(s->identity, sizeof(s->identity), "%s%s|%s", s->scheme_host,
 	    s->base_path, s->account) == -1) {
 		snprintf(err, errlen, "endpoint too long");
 		goto fail;
@@ -961,8 +908,8 @@ meta_name_out(const char *name, char *out, size_t cap)
 		if (name[i] == '-')
 			plain = 0;
 	if (plain)
-		return put(out, cap, "%s", name);
-	if (put(out, cap, "%s", META_ESC) == -1)
+		return st_format(out, cap, "%s", name);
+	if (st_format(out, cap, "%s", META_ESC) == -1)
 		return -1;
 	o = strlen(out);
 	for (i = 0; i < n; i++) {
@@ -990,7 +937,7 @@ meta_name_in(const char *az, char *out, size_t cap)
 	size_t i, o = 0, n;
 
 	if (strncmp(az, META_ESC, strlen(META_ESC)) != 0) {
-		if (put(out, cap, "%s", az) == -1)
+		if (st_format(out, cap, "%s", az) == -1)
 			return -1;
 	} else {
 		az += strlen(META_ESC);
@@ -1375,7 +1322,7 @@ ac_new(struct st_call *c, void (*finish)(struct az_call *,
 	}
 	ac->finish = finish;
 	ac->attempt = 1;
-	ac->started_ms = now_ms();
+	ac->started_ms = st_now_ms();
 	c->attempts = 1;
 	return ac;
 }
@@ -2541,7 +2488,7 @@ copy_result(struct az_call *ac, struct st_xfer *x)
 		long long limit = ac->s->retry.deadline_ms > 0 ?
 		    ac->s->retry.deadline_ms : COPY_WAIT_MS;
 
-		if (now_ms() - ac->copy_started_ms > limit) {
+		if (st_now_ms() - ac->copy_started_ms > limit) {
 			st_call_fail(c, ST_TIMEOUT, "PendingCopyOperation", "the copy "
 			    "is still pending on Azure (store '%s')", ac->s->name);
 			return;
@@ -2683,7 +2630,7 @@ start_copy(struct az_call *ac)
 	h[k] = NULL;
 	ac->finish = finish_copy;
 	ac->answer.code[0] = '\0';
-	ac->copy_started_ms = now_ms();
+	ac->copy_started_ms = st_now_ms();
 	if (az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0, h, 0) == -1) {
 		prepare_failed(ac);
 		return;

@@ -53,6 +53,7 @@
 #include "core/answer.h"
 #include "core/budget.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/guard.h"
 #include "core/parts.h"
 #include "core/retry.h"
@@ -169,26 +170,7 @@ struct s3_call {
 	int			 failed;
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------------- config */
-
-static int
-read_secret(const struct st_store_env *env, const char *file, char *out,
-            size_t cap, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-
-	st_conf_path(env, file, path, sizeof(path));
-	return st_read_secret_file(path, out, cap, err, errlen) < 0 ? -1 : 0;
-}
 
 /* An INI value from the AWS shared files: [section] then key = value. */
 static int
@@ -355,11 +337,11 @@ load_creds(const config_setting_t *conf, const struct st_store_env *env,
 		    "secret_access_key_file", name);
 		return -1;
 	}
-	if (read_secret(env, v, s->creds.secret, sizeof(s->creds.secret), err,
+	if (st_conf_read_secret(env, v, s->creds.secret, sizeof(s->creds.secret), err,
 	    errlen) == -1)
 		return -1;
 	if (config_setting_lookup_string(g, "session_token_file", &v)) {
-		if (read_secret(env, v, token, sizeof(token), err, errlen) == -1)
+		if (st_conf_read_secret(env, v, token, sizeof(token), err, errlen) == -1)
 			return -1;
 		s->creds.token = strdup(token);
 	}
@@ -380,19 +362,6 @@ valid_bucket(const char *b)
 	return 1;
 }
 
-/* snprintf that reports truncation, for the fixed-size address fields. */
-static int __attribute__((format(printf, 3, 4)))
-put(char *dst, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(dst, cap, fmt, ap);
-	va_end(ap);
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
 static int
 set_endpoint(struct s3_store *s, const char *endpoint, int path_style,
              char *err, size_t errlen)
@@ -404,14 +373,14 @@ set_endpoint(struct s3_store *s, const char *endpoint, int path_style,
 		/* Virtual-hosted style, unless the bucket has dots (TLS
 		 * wildcards do not cover them) or path style was asked for. */
 		if (path_style == 1 || strchr(s->bucket, '.') != NULL) {
-			bad |= put(s->host, sizeof(s->host), "s3.%s.amazonaws.com",
+			bad |= st_format(s->host, sizeof(s->host), "s3.%s.amazonaws.com",
 			    s->region);
-			bad |= put(s->prefix, sizeof(s->prefix), "/%s", s->bucket);
+			bad |= st_format(s->prefix, sizeof(s->prefix), "/%s", s->bucket);
 		} else {
-			bad |= put(s->host, sizeof(s->host), "%s.s3.%s.amazonaws.com",
+			bad |= st_format(s->host, sizeof(s->host), "%s.s3.%s.amazonaws.com",
 			    s->bucket, s->region);
 		}
-		bad |= put(s->scheme_host, sizeof(s->scheme_host), "https://%s",
+		bad |= st_format(s->scheme_host, sizeof(s->scheme_host), "https://%s",
 		    s->host);
 	} else if (strncmp(endpoint, "http://", 7) != 0 &&
 	    strncmp(endpoint, "https://", 8) != 0) {
@@ -425,42 +394,20 @@ set_endpoint(struct s3_store *s, const char *endpoint, int path_style,
 			return -1;
 		}
 		if (path_style == 0) {
-			bad |= put(s->host, sizeof(s->host), "%s.%s", s->bucket, host);
-			bad |= put(s->scheme_host, sizeof(s->scheme_host), "%.*s%s",
+			bad |= st_format(s->host, sizeof(s->host), "%s.%s", s->bucket, host);
+			bad |= st_format(s->scheme_host, sizeof(s->scheme_host), "%.*s%s",
 			    (int)(host - endpoint), endpoint, s->host);
 		} else {
-			bad |= put(s->host, sizeof(s->host), "%s", host);
-			bad |= put(s->scheme_host, sizeof(s->scheme_host), "%s",
+			bad |= st_format(s->host, sizeof(s->host), "%s", host);
+			bad |= st_format(s->scheme_host, sizeof(s->scheme_host), "%s",
 			    endpoint);
-			bad |= put(s->prefix, sizeof(s->prefix), "/%s", s->bucket);
+			bad |= st_format(s->prefix, sizeof(s->prefix), "/%s", s->bucket);
 		}
 	}
 	if (bad) {
 		snprintf(err, errlen, "endpoint, bucket or region too long");
 		return -1;
 	}
-	return 0;
-}
-
-static int
-get_size(const config_setting_t *conf, const char *name, uint64_t min,
-         uint64_t max, uint64_t *out, char *err, size_t errlen)
-{
-	long long v;
-
-	if (!config_setting_lookup_int64(conf, name, &v)) {
-		int iv;
-
-		if (!config_setting_lookup_int(conf, name, &iv))
-			return 0;
-		v = iv;
-	}
-	if (v < (long long)min || (uint64_t)v > max) {
-		snprintf(err, errlen, "%s must be from %llu to %llu bytes", name,
-		    (unsigned long long)min, (unsigned long long)max);
-		return -1;
-	}
-	*out = (uint64_t)v;
 	return 0;
 }
 
@@ -495,8 +442,8 @@ s3_open(const config_setting_t *conf, const struct st_store_env *env,
 	s->threshold = DEFAULT_THRESHOLD;
 	s->part_size = DEFAULT_PART_SIZE;
 	st_retry_defaults(&s->retry);
-	if (get_size(conf, "multipart_threshold", 0, 5ULL << 40, &s->threshold,
-	    err, errlen) == -1 || get_size(conf, "part_size", MIN_PART_SIZE,
+	if (st_conf_size(conf, "multipart_threshold", 0, 5ULL << 40, &s->threshold,
+	    err, errlen) == -1 || st_conf_size(conf, "part_size", MIN_PART_SIZE,
 	    5ULL << 30, &s->part_size, err, errlen) == -1 ||
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
@@ -508,7 +455,7 @@ s3_open(const config_setting_t *conf, const struct st_store_env *env,
 	if (set_endpoint(s, endpoint, endpoint != NULL && path_style == -1 ? 1 :
 	    path_style, err, errlen) == -1)
 		goto fail;
-	if (put(s->account, sizeof(s->account), "%s|%s|%s", s->scheme_host,
+	if (st_format(s->account, sizeof(s->account), "%s|%s|%s", s->scheme_host,
 	    s->region, s->creds.key_id) == -1) {
 		snprintf(err, errlen, "endpoint or key id too long");
 		goto fail;
@@ -973,8 +920,7 @@ sc_new(struct st_call *c, void (*finish)(struct s3_call *,
 	}
 	sc->finish = finish;
 	sc->attempt = 1;
-	sc->started_ms = now_ms();
-	c->backend_data = sc;
+	sc->started_ms = st_now_ms();
 	c->attempts = 1;
 	return sc;
 }
@@ -985,6 +931,24 @@ start_or_fail(struct s3_call *sc)
 	if (st_xfer_start(sc->x) == -1)
 		st_call_fail(sc->call, ST_INTERNAL, NULL, "the transfer engine "
 		    "could not start");
+}
+
+/*
+ * The next step of a call is a HEAD of its own key (a size for a 416, a
+ * condition to check, a write to confirm); its answer goes to finish.
+ * Returns -1 when the HEAD could not be sent.
+ */
+static int
+head_key(struct s3_call *sc, void (*finish)(struct s3_call *,
+         const struct st_xfer_result *))
+{
+	const char *const none[] = { NULL };
+
+	sc->finish = finish;
+	if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen, NULL,
+	    0, none, "UNSIGNED-PAYLOAD") == -1)
+		return -1;
+	return st_xfer_start(sc->x);
 }
 
 /* ---------------------------------------------------------------- HEAD, GET */
@@ -1048,14 +1012,9 @@ finish_get(struct s3_call *sc, const struct st_xfer_result *r)
 	    strcmp(sc->answer.code, "InvalidRange") == 0)) {
 		/* The API answers 416 with the object's size, which S3's
 		 * answer lacks: ask for it. */
-		const char *const none[] = { NULL };
-
-		sc->finish = finish_range_size;
 		sc->call->op = ST_OP_HEAD;
 		sc->answer.code[0] = '\0';
-		if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen,
-		    NULL, 0, none, "UNSIGNED-PAYLOAD") == 0 &&
-		    st_xfer_start(sc->x) == 0)
+		if (head_key(sc, finish_range_size) == 0)
 			return;
 	}
 	fail_from_answer(sc, status);
@@ -1233,12 +1192,8 @@ finish_own_write(struct s3_call *sc, const struct st_xfer_result *r)
 static void
 check_own_write(struct s3_call *sc)
 {
-	const char *const none[] = { NULL };
-
-	sc->finish = finish_own_write;
 	sc->attempt = 1;
-	if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen, NULL, 0,
-	    none, "UNSIGNED-PAYLOAD") == -1 || st_xfer_start(sc->x) == -1)
+	if (head_key(sc, finish_own_write) == -1)
 		st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed", "the "
 		    "object's conditions do not hold");
 }
@@ -1475,16 +1430,11 @@ finish_mp_complete(struct s3_call *sc, const struct st_xfer_result *r)
 	/* Sent more than once, or no answer came: it may have happened. */
 	if ((sc->attempt > 1 || !r->ok) && (!r->ok || status == 404 ||
 	    st_retry_retryable(status, 0, st_answer_code(&sc->answer)))) {
-		const char *const none[] = { NULL };
-
-		sc->finish = finish_mp_verify;
 		sc->answer.code[0] = '\0';
 		sc->attempt = 1;	/* the HEAD has retries of its own */
 		st_xml_free(sc->answer.xml);
 		sc->answer.xml = NULL;
-		if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen,
-		    NULL, 0, none, "UNSIGNED-PAYLOAD") == 0 &&
-		    st_xfer_start(sc->x) == 0)
+		if (head_key(sc, finish_mp_verify) == 0)
 			return;
 	}
 	if (!r->ok)
@@ -1803,21 +1753,13 @@ static void
 s3_delete(struct st_call *c)
 {
 	struct s3_call *sc = sc_new(c, finish_delete);
-	const char *const none[] = { NULL };
 
 	if (sc == NULL)
 		return;
-	if (c->if_match == NULL) {
+	if (c->if_match == NULL)
 		start_delete(sc);
-		return;
-	}
-	sc->finish = finish_delete_check;
-	if (s3_prepare(sc, sc->x, "HEAD", c->key, c->keylen, NULL, 0, none,
-	    "UNSIGNED-PAYLOAD") == -1) {
+	else if (head_key(sc, finish_delete_check) == -1)
 		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
-		return;
-	}
-	start_or_fail(sc);
 }
 
 /* ---------------------------------------------------------------- LIST */
@@ -2065,16 +2007,9 @@ finish_copy_head(struct s3_call *sc, const struct st_xfer_result *r)
 		return;
 	}
 	if (c->if_match != NULL || c->if_none_match != NULL) {
-		const char *const none[] = { NULL };
-
-		sc->finish = finish_copy_target;
-		if (s3_prepare(sc, sc->x, "HEAD", c->key, c->keylen, NULL, 0, none,
-		    "UNSIGNED-PAYLOAD") == -1) {
+		if (head_key(sc, finish_copy_target) == -1)
 			st_call_fail(c, ST_INTERNAL, NULL, "the request could not "
 			    "be made");
-			return;
-		}
-		start_or_fail(sc);
 		return;
 	}
 	start_copy(sc);

@@ -96,3 +96,15 @@ st_buf_take(struct st_buf *b)
 	memset(b, 0, sizeof(*b));
 	return p;
 }
+
+int
+st_format(char *dst, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, cap, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}

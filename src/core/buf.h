@@ -21,6 +21,9 @@ int  st_buf_printf(struct st_buf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 void st_buf_reset(struct st_buf *);
 void st_buf_free(struct st_buf *);
+/* snprintf into a fixed-size field: 0, or -1 when the text did not fit. */
+int  st_format(char *dst, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Hands the data over to the caller (free() it); the buffer is emptied. */
 char *st_buf_take(struct st_buf *);
 

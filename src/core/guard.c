@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/guard.h"
 
 #define BUDGET_CAPACITY	500
@@ -63,15 +64,6 @@ struct st_guard {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct budget *budgets;
 static struct st_guard *guards;
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------- life */
 
@@ -162,7 +154,7 @@ st_guard_close(struct st_guard *g)
 int
 st_guard_admit(struct st_guard *g, unsigned *retry_after_s)
 {
-	long long now = now_ms(), left;
+	long long now = st_now_ms(), left;
 	int rc = 0;
 
 	if (g == NULL || g->failures_to_open == 0)
@@ -255,7 +247,7 @@ st_guard_outcome(struct st_guard *g, int healthy, int retried)
 				g->opened++;
 			g->state = OPEN;
 			g->probing = 0;
-			g->open_until_ms = now_ms() + g->open_ms;
+			g->open_until_ms = st_now_ms() + g->open_ms;
 		}
 	}
 	pthread_mutex_unlock(&lock);
@@ -275,7 +267,7 @@ st_guard_retry_wait(struct st_guard *g, const struct st_retry_policy *p,
 	if (attempt >= p->max_attempts ||
 	    !st_retry_retryable(answered, r->curl_code, code))
 		return -1;
-	if (p->deadline_ms > 0 && now_ms() - started_ms > p->deadline_ms)
+	if (p->deadline_ms > 0 && st_now_ms() - started_ms > p->deadline_ms)
 		return -1;
 	wait_ms = st_retry_delay(p, attempt + 1, r->ok ? after_ms : 0);
 	if (st_guard_retry(g, st_retry_reason(answered, r->curl_code,

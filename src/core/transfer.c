@@ -30,16 +30,8 @@
 #include <curl/curl.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/transfer.h"
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 enum xstate { X_IDLE, X_QUEUED, X_RUNNING, X_FINISHING, X_DONE };
 
@@ -312,7 +304,7 @@ static int
 due_delayed(int max)
 {
 	struct st_xfer **pp, *x;
-	long long now = now_ms();
+	long long now = st_now_ms();
 	int wait = max;
 
 	pthread_mutex_lock(&engine.lock);
@@ -350,7 +342,7 @@ run_one(struct st_xfer *x, int start, int resume, int cancel)
 		pthread_mutex_unlock(&engine.lock);
 		return;
 	}
-	if (start && x->not_before > now_ms()) {
+	if (start && x->not_before > st_now_ms()) {
 		pthread_mutex_lock(&engine.lock);
 		if (!x->delayed) {
 			x->delayed = 1;
@@ -651,7 +643,7 @@ st_xfer_start_after(struct st_xfer *x, unsigned delay_ms)
 {
 	if (st_transfer_init() == -1)
 		return -1;
-	x->not_before = delay_ms ? now_ms() + delay_ms : 0;
+	x->not_before = delay_ms ? st_now_ms() + delay_ms : 0;
 	pthread_mutex_lock(&engine.lock);
 	x->state = X_QUEUED;
 	x->want_start = 1;

@@ -156,6 +156,38 @@ st_read_secret_file(const char *path, char *buf, size_t cap, char *err,
 	return n;
 }
 
+int
+st_conf_read_secret(const struct st_store_env *env, const char *file,
+                    char *out, size_t cap, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	st_conf_path(env, file, path, sizeof(path));
+	return st_read_secret_file(path, out, cap, err, errlen) < 0 ? -1 : 0;
+}
+
+int
+st_conf_size(const config_setting_t *conf, const char *name, uint64_t min,
+             uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	long long v;
+
+	if (!config_setting_lookup_int64(conf, name, &v)) {
+		int iv;
+
+		if (!config_setting_lookup_int(conf, name, &iv))
+			return 0;
+		v = iv;
+	}
+	if (v < (long long)min || (uint64_t)v > max) {
+		snprintf(err, errlen, "%s must be from %llu to %llu bytes", name,
+		    (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = (uint64_t)v;
+	return 0;
+}
+
 static int
 parse_perms(const char *p, unsigned *perms)
 {

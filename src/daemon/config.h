@@ -90,6 +90,13 @@ void st_conf_path(const struct st_store_env *, const char *name, char *out, size
  * the length (contents NUL-terminated, trailing newline removed) or -1. */
 long st_read_secret_file(const char *path, char *buf, size_t cap,
                          char *err, size_t errlen);
+/* A store's secret file, named relative to the configuration file. */
+int st_conf_read_secret(const struct st_store_env *, const char *file,
+                        char *out, size_t cap, char *err, size_t errlen);
+/* An optional size in bytes (int or int64 setting) within [min, max];
+ * *out keeps its value when the setting is absent. */
+int st_conf_size(const config_setting_t *, const char *name, uint64_t min,
+                 uint64_t max, uint64_t *out, char *err, size_t errlen);
 /* Checks that a group has only the listed settings (NULL-terminated). */
 int st_conf_only_keys(const config_setting_t *, const char *const *allowed,
                       char *err, size_t errlen);

@@ -223,22 +223,6 @@ def azure_config(az, extra_stores=(), extra_creds=(), key_file=None):
         extra="credentials = { %s };" % " ".join(creds))
 
 
-class Stream:
-    """n pseudo-random bytes made on the fly, hashed as sent."""
-
-    def __init__(self, n, seed, piece=256 * 1024):
-        self.n, self.rng, self.piece = n, random.Random(seed), piece
-        self.sha = hashlib.sha256()
-
-    def __iter__(self):
-        left = self.n
-        while left > 0:
-            b = self.rng.randbytes(min(self.piece, left))
-            self.sha.update(b)
-            left -= len(b)
-            yield b
-
-
 def path(store, key):
     return "/v1/blobs/%s/%s" % (store, stratus.quote_key(key))
 
@@ -289,7 +273,7 @@ def blocks_known_length(tap, d, az):
 
 
 def blocks_chunked(tap, d, az):
-    body = Stream(20 * 1024 * 1024 + 7, seed=2)
+    body = stratus.Stream(20 * 1024 * 1024 + 7, seed=2)
     r = d.request("PUT", path("big", "bl/chunked"), body=iter(body),
                   token=TOKEN)
     tap.ok(r.status == 201 and r.json().get("size") == body.n,
@@ -300,7 +284,7 @@ def blocks_chunked(tap, d, az):
     committed, uncommitted = az.block_list("big", "bl/chunked")
     tap.ok(len(committed) == 3 and not uncommitted,
            "Azure holds it as 3 committed blocks", repr(committed))
-    small = Stream(1000, seed=3)
+    small = stratus.Stream(1000, seed=3)
     r = d.request("PUT", path("big", "bl/chunked-small"), body=iter(small),
                   token=TOKEN)
     st, sha, n = get_sha(d, "big", "bl/chunked-small")
@@ -581,7 +565,7 @@ def other_credentials(tap, az, work):
         r2 = d.request("GET", path("bysas", "cred/x"), token=TOKEN)
         tap.ok(r.status == 201 and r2.body == b"with a SAS",
                "a SAS-only store writes and reads", repr((r, r2)))
-        body = Stream(18 * 1024 * 1024, seed=9)
+        body = stratus.Stream(18 * 1024 * 1024, seed=9)
         r = d.request("PUT", path("bysas", "cred/big"), body=iter(body),
                       token=TOKEN)
         st, sha, n = get_sha(d, "bysas", "cred/big")
@@ -629,7 +613,7 @@ def faults(tap, az, work):
             "max_attempts = 10; base_delay_ms = 5; max_delay_ms = 50; };"
             % az.credentials_conf())
         with stratus.Daemon(cfg, name="az-faults") as d:
-            body = Stream(40 * 1024 * 1024, seed=11)
+            body = stratus.Stream(40 * 1024 * 1024, seed=11)
             r = d.request("PUT", path("flaky", "f/big"), body=iter(body),
                           token=TOKEN)
             tap.ok(r.status == 201, "a 40 MiB block upload through faults: "

@@ -65,22 +65,6 @@ def s3_config(s3, secret_file=None, key_id=None, extra_store=None):
             secret_file=secret_file, key_id=key_id))
 
 
-class Stream:
-    """A body of n pseudo-random bytes made on the fly, hashed as sent."""
-
-    def __init__(self, n, seed, piece=256 * 1024):
-        self.n, self.rng, self.piece = n, random.Random(seed), piece
-        self.sha = hashlib.sha256()
-
-    def __iter__(self):
-        left = self.n
-        while left > 0:
-            b = self.rng.randbytes(min(self.piece, left))
-            self.sha.update(b)
-            left -= len(b)
-            yield b
-
-
 def get_sha(d, key):
     r = d.request("GET", "/v1/blobs/big/" + stratus.quote_key(key),
                   token=TOKEN)
@@ -102,7 +86,7 @@ def multipart_known_length(tap, d):
 
 
 def multipart_chunked(tap, d):
-    body = Stream(20 * 1024 * 1024 + 7, seed=2)
+    body = stratus.Stream(20 * 1024 * 1024 + 7, seed=2)
     r = d.request("PUT", "/v1/blobs/big/mp/chunked", body=iter(body),
                   token=TOKEN)
     tap.ok(r.status == 201, "chunked upload of unknown length (20 MiB): 201",
@@ -110,7 +94,7 @@ def multipart_chunked(tap, d):
     st, sha, n = get_sha(d, "mp/chunked")
     tap.ok(st == 200 and sha == body.sha.hexdigest() and n == body.n,
            "the chunked upload reads back identical (%d bytes)" % n)
-    small = Stream(1000, seed=3)
+    small = stratus.Stream(1000, seed=3)
     r = d.request("PUT", "/v1/blobs/big/mp/chunked-small", body=iter(small),
                   token=TOKEN)
     st, sha, n = get_sha(d, "mp/chunked-small")

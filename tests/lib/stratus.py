@@ -18,6 +18,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -189,6 +190,23 @@ def make_config(stores=(), clients=(), listen=None, allow_anonymous=None,
     if extra:
         out.append(extra)
     return "\n".join(out) + "\n"
+
+
+class Stream:
+    """A body of n pseudo-random bytes made on the fly, hashed as sent:
+    iterate it as a request body (chunked), then read .sha."""
+
+    def __init__(self, n, seed, piece=256 * 1024):
+        self.n, self.rng, self.piece = n, random.Random(seed), piece
+        self.sha = hashlib.sha256()
+
+    def __iter__(self):
+        left = self.n
+        while left > 0:
+            b = self.rng.randbytes(min(self.piece, left))
+            self.sha.update(b)
+            left -= len(b)
+            yield b
 
 
 # ---------------------------------------------------------------- HTTP
