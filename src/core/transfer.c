@@ -1,31 +1,46 @@
 /*
- * transfer.c - the curl thread: every provider exchange of the process.
+ * transfer.c - provider exchanges, driven by event loops.
  *
  * Design
  * ------
- * One thread owns one curl multi handle and every easy handle; nothing
- * else touches curl. Other threads talk to it through a short list of
- * pending commands (start, resume, cancel) under one mutex, and wake it
- * with curl_multi_wakeup(). The thread loops: take commands, let curl
- * work (curl_multi_perform), deliver finished exchanges, then sleep in
- * curl_multi_poll() until a socket or a command needs it.
+ * An engine is one curl multi handle and the exchanges that run on it,
+ * driven through curl's socket API (curl_multi_socket_action) by the epoll
+ * loop of the one thread that owns it. Each HTTP worker owns an engine
+ * (src/daemon/worker.c), so that a request, its provider exchanges and
+ * their hooks all run on the same thread: a request parks and wakes
+ * without a trip to another thread, which costs more here than the
+ * exchange itself. A thread without an engine of its own (unit tests, a
+ * backend's start-up) uses a shared engine that runs its own small loop
+ * on a thread of its own, started on first use.
+ *
+ * Commands (start, resume, cancel) go on the engine's pending list under
+ * its mutex. The owner runs them at the end of its current round, never
+ * inside a hook, so hooks do not re-enter one another. A command from
+ * another thread also writes the engine's eventfd to wake its loop. A
+ * cancel on the owner's thread acts at once; from any other thread it
+ * waits until the owner has let go of the exchange.
  *
  * Costs on the hot path are kept off: signals are never used
  * (CURLOPT_NOSIGNAL, SIGPIPE is ignored by the daemon), easy handles are
- * reused from a free list so connections stay warm, and one share object
- * holds DNS answers and TLS sessions.
+ * reused from a free list so connections stay warm, every engine keeps up
+ * to 512 idle connections, and one share object holds DNS answers and TLS
+ * sessions for all engines.
  *
- * An exchange's state lives under the engine mutex:
+ * An exchange's state lives under its engine's mutex:
  *   IDLE -> QUEUED (start) -> RUNNING (added to curl) -> FINISHING (done
  *   hook running) -> DONE, or back to QUEUED when the done hook starts it
  *   again. Cancel waits until the state is IDLE or DONE.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -35,9 +50,27 @@
 
 enum xstate { X_IDLE, X_QUEUED, X_RUNNING, X_FINISHING, X_DONE };
 
+struct st_engine {
+	pthread_mutex_t	 lock;		/* states, commands, the lists */
+	pthread_cond_t	 cond;		/* an exchange was let go */
+	pthread_t	 owner;		/* the thread that drives it */
+	int		 bound;		/* owner is set */
+	CURLM		*multi;
+	int		 epfd;		/* the loop's epoll set */
+	int		 wakefd;	/* eventfd: commands from other threads */
+	long long	 timer_at;	/* curl's timer, monotonic ms; -1: none */
+	struct st_xfer	*pending;	/* commands to carry out */
+	struct st_xfer	*delayed;	/* started with a wait (backoff) */
+	struct st_xfer	*live;		/* added to curl */
+	CURL		*spare[64];	/* reusable easy handles */
+	int		 nspare;
+	int		 running;	/* easy handles in the multi */
+};
+
 struct st_xfer {
 	struct st_xfer_hooks	 hooks;
 	void			*ctx;
+	struct st_engine	*engine;	/* where it was last started */
 	CURL			*easy;
 	char			 method[16];
 	char			*url;
@@ -56,36 +89,35 @@ struct st_xfer {
 	int			 in_body;
 	char			 error[CURL_ERROR_SIZE];
 
-	/* engine bookkeeping, under engine.lock */
+	/* engine bookkeeping, under engine->lock */
 	enum xstate		 state;
 	int			 want_start, want_resume, want_cancel;
-	int			 pending;	/* on engine.pending */
+	int			 pending;	/* on engine->pending */
 	int			 busy;		/* the engine holds it in hand */
 	struct st_xfer		*next_pending;
 	long long		 not_before;	/* delayed start, monotonic ms */
 	int			 detached;	/* the engine frees it when done */
-	int			 delayed;	/* on engine.delayed */
+	int			 delayed;	/* on engine->delayed */
 	struct st_xfer		*next_delayed;
+	struct st_xfer		*live_prev, *live_next;	/* on engine->live */
 };
 
+/* Shared by every engine: DNS answers and TLS sessions. */
+static pthread_once_t share_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t share_mutex = PTHREAD_MUTEX_INITIALIZER;
+static CURLSH *share;
+
+/* The engine of threads that have none (see the design note). */
 static struct {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
+	struct st_engine *engine;
 	pthread_t	 thread;
+	int		 epfd;
+	int		 stopfd;
 	int		 running;
-	int		 stop;
-	CURLM		*multi;
-	CURLSH		*share;
-	pthread_mutex_t	 share_lock;
-	struct st_xfer	*pending;
-	struct st_xfer	*delayed;	/* started with a wait (backoff) */
-	CURL		*spare[64];	/* reusable easy handles */
-	int		 nspare;
-} engine = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-	.share_lock = PTHREAD_MUTEX_INITIALIZER,
-};
+} fallback = { .lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .stopfd = -1 };
+
+static __thread struct st_engine *thread_engine;
 
 /* ---------------------------------------------------------------- share */
 
@@ -96,7 +128,7 @@ share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *u)
 	(void)data;
 	(void)access;
 	(void)u;
-	pthread_mutex_lock(&engine.share_lock);
+	pthread_mutex_lock(&share_mutex);
 }
 
 static void
@@ -105,9 +137,19 @@ share_unlock(CURL *h, curl_lock_data data, void *u)
 	(void)h;
 	(void)data;
 	(void)u;
-	pthread_mutex_unlock(&engine.share_lock);
+	pthread_mutex_unlock(&share_mutex);
 }
 
+static void
+share_init(void)
+{
+	if ((share = curl_share_init()) == NULL)
+		return;
+	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+}
 /* ---------------------------------------------------------------- hooks */
 
 static size_t
@@ -192,28 +234,28 @@ on_read(char *buf, size_t size, size_t n, void *arg)
 /* ---------------------------------------------------------------- setup */
 
 static CURL *
-easy_get(void)
+easy_get(struct st_engine *e)
 {
-	return engine.nspare > 0 ? engine.spare[--engine.nspare] : curl_easy_init();
+	return e->nspare > 0 ? e->spare[--e->nspare] : curl_easy_init();
 }
 
 static void
-easy_put(CURL *e)
+easy_put(struct st_engine *e, CURL *h)
 {
-	if (e == NULL)
+	if (h == NULL)
 		return;
-	if (engine.nspare < (int)(sizeof(engine.spare) / sizeof(engine.spare[0]))) {
-		curl_easy_reset(e);
-		engine.spare[engine.nspare++] = e;
+	if (e->nspare < (int)(sizeof(e->spare) / sizeof(e->spare[0]))) {
+		curl_easy_reset(h);
+		e->spare[e->nspare++] = h;
 	} else {
-		curl_easy_cleanup(e);
+		curl_easy_cleanup(h);
 	}
 }
 
 static int
 easy_setup(struct st_xfer *x)
 {
-	CURL *e = x->easy;
+	CURL *h = x->easy;
 
 	st_buf_reset(&x->resp);
 	x->status = 0;
@@ -221,61 +263,78 @@ easy_setup(struct st_xfer *x)
 	x->mempos = 0;
 	x->sent = 0;
 	x->error[0] = '\0';
-	curl_easy_setopt(e, CURLOPT_URL, x->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_SHARE, engine.share);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->error);
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 128L * 1024);
-	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 128L * 1024);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, x->connect_ms);
+	curl_easy_setopt(h, CURLOPT_URL, x->url);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (share != NULL)
+		curl_easy_setopt(h, CURLOPT_SHARE, share);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->error);
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 128L * 1024);
+	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 128L * 1024);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, x->connect_ms);
 	if (x->total_ms > 0)
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, x->total_ms);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, x->total_ms);
 	if (x->stall_ms > 0) {
 		/* Paused transfers are exempt from curl's speed check, so a
 		 * slow application never trips this; a silent provider does. */
-		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
 		    x->stall_ms < 1000 ? 1L : x->stall_ms / 1000);
 	}
 	if (strcmp(x->method, "HEAD") == 0) {
-		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (x->has_body) {
-		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
 		    (curl_off_t)(x->mem ? x->memlen : x->length));
-		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(e, CURLOPT_READDATA, x);
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, x->method);
 	} else if (strcmp(x->method, "GET") != 0) {
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, x->method);
 	}
 	return 0;
 }
 
-/* ---------------------------------------------------------------- engine */
+/* ---------------------------------------------------------------- lists */
+
+static int
+on_owner(const struct st_engine *e)
+{
+	return e->bound && pthread_equal(e->owner, pthread_self());
+}
 
 static void
-post(struct st_xfer *x)
+wake(struct st_engine *e)
+{
+	uint64_t one = 1;
+
+	if (!on_owner(e) && write(e->wakefd, &one, sizeof(one)) == -1 &&
+	    errno != EAGAIN)
+		perror("stratusd: eventfd");
+}
+
+static void
+post(struct st_engine *e, struct st_xfer *x)
 {
 	if (!x->pending) {
 		x->pending = 1;
-		x->next_pending = engine.pending;
-		engine.pending = x;
+		x->next_pending = e->pending;
+		e->pending = x;
 	}
 }
 
 static void
-unpost(struct st_xfer *x)
+unpost(struct st_engine *e, struct st_xfer *x)
 {
 	struct st_xfer **pp;
 
-	for (pp = &engine.pending; *pp != NULL; pp = &(*pp)->next_pending) {
+	for (pp = &e->pending; *pp != NULL; pp = &(*pp)->next_pending) {
 		if (*pp == x) {
 			*pp = x->next_pending;
 			break;
@@ -285,11 +344,11 @@ unpost(struct st_xfer *x)
 }
 
 static void
-undelay(struct st_xfer *x)
+undelay(struct st_engine *e, struct st_xfer *x)
 {
 	struct st_xfer **pp;
 
-	for (pp = &engine.delayed; *pp != NULL; pp = &(*pp)->next_delayed) {
+	for (pp = &e->delayed; *pp != NULL; pp = &(*pp)->next_delayed) {
 		if (*pp == x) {
 			*pp = x->next_delayed;
 			break;
@@ -298,127 +357,184 @@ undelay(struct st_xfer *x)
 	x->delayed = 0;
 }
 
-/* Moves delayed starts that are due back to the pending list; returns the
- * milliseconds until the next one (at most max). */
-static int
-due_delayed(int max)
+/* The exchanges in curl's hands, so that a dying engine finds them. */
+static void
+enlive(struct st_engine *e, struct st_xfer *x)
+{
+	x->live_prev = NULL;
+	x->live_next = e->live;
+	if (e->live != NULL)
+		e->live->live_prev = x;
+	e->live = x;
+	e->running++;
+}
+
+static void
+unlive(struct st_engine *e, struct st_xfer *x)
+{
+	if (x->live_prev != NULL)
+		x->live_prev->live_next = x->live_next;
+	else
+		e->live = x->live_next;
+	if (x->live_next != NULL)
+		x->live_next->live_prev = x->live_prev;
+	x->live_prev = x->live_next = NULL;
+	e->running--;
+}
+
+/* An engine going away lets go of x: freed if it was the engine's. */
+static void xfer_destroy(struct st_xfer *);
+
+static void
+leave(struct st_engine *e, struct st_xfer *x)
+{
+	x->state = X_DONE;
+	if (x->detached) {
+		xfer_destroy(x);
+		return;
+	}
+	easy_put(e, x->easy);
+	x->easy = NULL;
+}
+
+/* Moves delayed starts that are due to the pending list; returns the
+ * milliseconds until the next one, or -1 when none waits. */
+static long long
+due_delayed(struct st_engine *e, long long now)
 {
 	struct st_xfer **pp, *x;
-	long long now = st_now_ms();
-	int wait = max;
+	long long wait = -1;
 
-	pthread_mutex_lock(&engine.lock);
-	for (pp = &engine.delayed; (x = *pp) != NULL; ) {
+	pthread_mutex_lock(&e->lock);
+	for (pp = &e->delayed; (x = *pp) != NULL; ) {
 		if (x->not_before <= now) {
 			*pp = x->next_delayed;
 			x->delayed = 0;
 			x->want_start = 1;
-			post(x);
+			post(e, x);
 			wait = 0;
 		} else {
-			if (x->not_before - now < wait)
-				wait = (int)(x->not_before - now);
+			if (wait == -1 || x->not_before - now < wait)
+				wait = x->not_before - now;
 			pp = &x->next_delayed;
 		}
 	}
-	pthread_mutex_unlock(&engine.lock);
+	pthread_mutex_unlock(&e->lock);
 	return wait;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void
+run_cancel(struct st_engine *e, struct st_xfer *x)
+{
+	if (x->easy != NULL) {
+		if (x->state == X_RUNNING) {
+			curl_multi_remove_handle(e->multi, x->easy);
+			unlive(e, x);
+		}
+		easy_put(e, x->easy);
+		x->easy = NULL;
+	}
+	pthread_mutex_lock(&e->lock);
+	if (x->delayed)
+		undelay(e, x);
+	x->state = X_DONE;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void
+run_start(struct st_engine *e, struct st_xfer *x)
+{
+	if (x->not_before > st_now_ms()) {
+		pthread_mutex_lock(&e->lock);
+		if (!x->delayed) {
+			x->delayed = 1;
+			x->next_delayed = e->delayed;
+			e->delayed = x;
+		}
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	if (x->easy == NULL)
+		x->easy = easy_get(e);
+	else
+		curl_easy_reset(x->easy);
+	easy_setup(x);
+	pthread_mutex_lock(&e->lock);
+	x->state = X_RUNNING;
+	pthread_mutex_unlock(&e->lock);
+	enlive(e, x);
+	curl_multi_add_handle(e->multi, x->easy);
 }
 
 /* Carries out one exchange's commands; x is busy, so nobody frees it. */
 static void
-run_one(struct st_xfer *x, int start, int resume, int cancel)
+run_one(struct st_engine *e, struct st_xfer *x, int start, int resume,
+        int cancel)
 {
-	if (cancel) {
-		if (x->easy != NULL) {
-			curl_multi_remove_handle(engine.multi, x->easy);
-			easy_put(x->easy);
-			x->easy = NULL;
-		}
-		pthread_mutex_lock(&engine.lock);
-		if (x->delayed)
-			undelay(x);
-		x->state = X_DONE;
-		pthread_mutex_unlock(&engine.lock);
-		return;
-	}
-	if (start && x->not_before > st_now_ms()) {
-		pthread_mutex_lock(&engine.lock);
-		if (!x->delayed) {
-			x->delayed = 1;
-			x->next_delayed = engine.delayed;
-			engine.delayed = x;
-		}
-		pthread_mutex_unlock(&engine.lock);
-		return;
-	}
-	if (start) {
-		if (x->easy == NULL)
-			x->easy = easy_get();
-		else
-			curl_easy_reset(x->easy);
-		easy_setup(x);
-		pthread_mutex_lock(&engine.lock);
-		x->state = X_RUNNING;
-		pthread_mutex_unlock(&engine.lock);
-		curl_multi_add_handle(engine.multi, x->easy);
-	} else if (resume && x->easy != NULL) {
+	if (cancel)
+		run_cancel(e, x);
+	else if (start)
+		run_start(e, x);
+	else if (resume && x->easy != NULL && x->state == X_RUNNING)
 		curl_easy_pause(x->easy, CURLPAUSE_CONT);
-	}
 }
 
-static void
-run_commands(void)
+static int
+run_commands(struct st_engine *e)
 {
 	struct st_xfer *list, *x, *next;
 
-	pthread_mutex_lock(&engine.lock);
-	list = engine.pending;
-	engine.pending = NULL;
+	pthread_mutex_lock(&e->lock);
+	list = e->pending;
+	e->pending = NULL;
 	for (x = list; x != NULL; x = x->next_pending) {
 		x->pending = 0;
 		x->busy = 1;
 	}
-	pthread_mutex_unlock(&engine.lock);
+	pthread_mutex_unlock(&e->lock);
 
 	for (x = list; x != NULL; x = next) {
 		int start, resume, cancel;
 
-		pthread_mutex_lock(&engine.lock);
+		pthread_mutex_lock(&e->lock);
 		next = x->next_pending;
 		start = x->want_start;
 		resume = x->want_resume;
 		cancel = x->want_cancel;
 		x->want_start = x->want_resume = x->want_cancel = 0;
-		pthread_mutex_unlock(&engine.lock);
+		pthread_mutex_unlock(&e->lock);
 
-		run_one(x, start, resume, cancel);
+		run_one(e, x, start, resume, cancel);
 
-		pthread_mutex_lock(&engine.lock);
+		pthread_mutex_lock(&e->lock);
 		x->busy = 0;
-		pthread_cond_broadcast(&engine.cond);
-		pthread_mutex_unlock(&engine.lock);
+		pthread_cond_broadcast(&e->cond);
+		pthread_mutex_unlock(&e->lock);
 	}
+	return list != NULL;
 }
 
-static void xfer_destroy(struct st_xfer *);
+/* ---------------------------------------------------------------- finish */
 
 static void
-finish(CURL *e, CURLcode code)
+finish(struct st_engine *e, CURL *h, CURLcode code)
 {
 	struct st_xfer_result r = { 0 };
 	struct st_xfer *x = NULL;
 	int destroy = 0;
 
-	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
-	curl_multi_remove_handle(engine.multi, e);
-	pthread_mutex_lock(&engine.lock);
+	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&x);
+	curl_multi_remove_handle(e->multi, h);
+	unlive(e, x);
+	pthread_mutex_lock(&e->lock);
 	if (x->state != X_RUNNING) {	/* cancelled meanwhile */
-		pthread_mutex_unlock(&engine.lock);
+		pthread_mutex_unlock(&e->lock);
 		return;
 	}
 	x->state = X_FINISHING;
-	pthread_mutex_unlock(&engine.lock);
+	pthread_mutex_unlock(&e->lock);
 
 	r.ok = code == CURLE_OK;
 	r.curl_code = (int)code;
@@ -430,95 +546,302 @@ finish(CURL *e, CURLcode code)
 
 	/* Once DONE is published, the owner may free x at any moment: decide
 	 * everything about x before letting go of the lock. */
-	pthread_mutex_lock(&engine.lock);
+	pthread_mutex_lock(&e->lock);
 	if (x->state == X_FINISHING) {
 		x->state = X_DONE;
-		easy_put(x->easy);
+		easy_put(e, x->easy);
 		x->easy = NULL;
 		destroy = x->detached;
 	}
-	pthread_cond_broadcast(&engine.cond);
-	pthread_mutex_unlock(&engine.lock);
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
 	if (destroy)
 		xfer_destroy(x);
 }
 
-static void *
-engine_main(void *arg)
+static void
+reap(struct st_engine *e)
 {
-	int still, left;
 	CURLMsg *m;
+	int left;
 
-	(void)arg;
-	for (;;) {
-		pthread_mutex_lock(&engine.lock);
-		if (engine.stop) {
-			pthread_mutex_unlock(&engine.lock);
-			break;
-		}
-		pthread_mutex_unlock(&engine.lock);
-		run_commands();
-		curl_multi_perform(engine.multi, &still);
-		while ((m = curl_multi_info_read(engine.multi, &left)) != NULL)
-			if (m->msg == CURLMSG_DONE)
-				finish(m->easy_handle, m->data.result);
-		run_commands();
-		curl_multi_poll(engine.multi, NULL, 0, due_delayed(1000), NULL);
+	while ((m = curl_multi_info_read(e->multi, &left)) != NULL)
+		if (m->msg == CURLMSG_DONE)
+			finish(e, m->easy_handle, m->data.result);
+}
+
+/* ---------------------------------------------------------------- curl's side */
+
+static int
+on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct st_engine *e = arg;
+	struct epoll_event ev = { 0 };
+
+	(void)h;
+	(void)sockp;
+	if (what == CURL_POLL_REMOVE) {
+		/* The socket may be closed already, which removed it. */
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+		return 0;
 	}
-	return NULL;
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
+	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	ev.data.u64 = ST_EV_DATA(ST_EV_CURL, fd);
+	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) == -1 && errno == ENOENT)
+		epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
+}
+
+static int
+on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct st_engine *e = arg;
+
+	(void)multi;
+	e->timer_at = timeout_ms < 0 ? -1 : st_now_ms() + timeout_ms;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- engine */
+
+struct st_engine *
+st_engine_new(int epfd)
+{
+	struct st_engine *e = calloc(1, sizeof(*e));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (e == NULL)
+		return NULL;
+	pthread_once(&share_once, share_init);
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cond, NULL);
+	e->epfd = epfd;
+	e->timer_at = -1;
+	e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	e->multi = curl_multi_init();
+	ev.data.u64 = ST_EV_DATA(ST_EV_ENGINE, e->wakefd);
+	if (e->wakefd == -1 || e->multi == NULL ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, e->wakefd, &ev) == -1) {
+		if (e->wakefd != -1)
+			close(e->wakefd);
+		if (e->multi != NULL)
+			curl_multi_cleanup(e->multi);
+		free(e);
+		return NULL;
+	}
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
+	/* Keep idle connections for every transfer that may run at once:
+	 * curl's default (4 x the transfers running now) closed and reopened
+	 * 47 of every 1,000 connections under a load of 64 small GETs. */
+	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, 512L);
+	return e;
+}
+
+void
+st_engine_bind(struct st_engine *e)
+{
+	e->owner = pthread_self();
+	e->bound = 1;
+	thread_engine = e;
+}
+
+void
+st_engine_event(struct st_engine *e, uint64_t data, uint32_t events)
+{
+	int still, mask = 0;
+	uint64_t count;
+
+	if (ST_EV_TAG(data) == ST_EV_ENGINE) {
+		while (read(e->wakefd, &count, sizeof(count)) > 0)
+			;
+		return;		/* st_engine_run carries out the commands */
+	}
+	if (events & EPOLLIN)
+		mask |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		mask |= CURL_CSELECT_OUT;
+	if (events & (EPOLLERR | EPOLLHUP))
+		mask |= CURL_CSELECT_ERR;
+	curl_multi_socket_action(e->multi, ST_EV_FD(data), mask, &still);
+	reap(e);
+}
+
+int
+st_engine_run(struct st_engine *e)
+{
+	long long now, wait, delayed;
+	int still, rounds;
+
+	/* A few rounds: a done hook may start its exchange again, and curl
+	 * asks for its timer at once for a handle just added. */
+	for (rounds = 0; rounds < 4; rounds++) {
+		int acted = run_commands(e);
+
+		now = st_now_ms();
+		if (e->timer_at != -1 && e->timer_at <= now) {
+			e->timer_at = -1;
+			curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT,
+			    0, &still);
+			reap(e);
+			acted = 1;
+		}
+		if (!acted && e->pending == NULL)
+			break;
+	}
+	now = st_now_ms();
+	delayed = due_delayed(e, now);
+	pthread_mutex_lock(&e->lock);
+	wait = e->pending != NULL ? 0 : -1;
+	pthread_mutex_unlock(&e->lock);
+	if (wait == -1 && e->timer_at != -1)
+		wait = e->timer_at > now ? e->timer_at - now : 0;
+	if (delayed != -1 && (wait == -1 || delayed < wait))
+		wait = delayed;
+	return wait > 60000 ? 60000 : (int)wait;
+}
+
+int
+st_engine_busy(struct st_engine *e)
+{
+	int busy;
+
+	pthread_mutex_lock(&e->lock);
+	busy = e->running > 0 || e->pending != NULL || e->delayed != NULL;
+	pthread_mutex_unlock(&e->lock);
+	return busy;
+}
+
+/* Frees what is left: detached exchanges the engine owns, and easy
+ * handles. Exchanges of others must have been cancelled by now. */
+void
+st_engine_free(struct st_engine *e)
+{
+	struct st_xfer *x;
+
+	if (e == NULL)
+		return;
+	while ((x = e->live) != NULL) {
+		unlive(e, x);
+		curl_multi_remove_handle(e->multi, x->easy);
+		leave(e, x);
+	}
+	while ((x = e->delayed) != NULL) {
+		undelay(e, x);
+		leave(e, x);
+	}
+	while ((x = e->pending) != NULL) {
+		unpost(e, x);
+		leave(e, x);
+	}
+	while (e->nspare > 0)
+		curl_easy_cleanup(e->spare[--e->nspare]);
+	curl_multi_cleanup(e->multi);
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->wakefd, NULL);
+	close(e->wakefd);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	if (thread_engine == e)
+		thread_engine = NULL;
+	free(e);
+}
+
+/* ---------------------------------------------------------------- fallback */
+
+/* The shared engine's thread: the smallest loop there is. */
+static void *
+fallback_main(void *arg)
+{
+	struct st_engine *e = arg;
+	struct epoll_event ev[32];
+	int n, i, timeout;
+
+	st_engine_bind(e);
+	for (;;) {
+		timeout = st_engine_run(e);
+		n = epoll_wait(fallback.epfd, ev, 32, timeout);
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.u64 == ST_EV_DATA(ST_EV_LOOP, fallback.stopfd))
+				return NULL;
+			st_engine_event(e, ev[i].data.u64, ev[i].events);
+		}
+	}
 }
 
 int
 st_transfer_init(void)
 {
-	int rc = 0;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int rc = -1;
 
-	pthread_mutex_lock(&engine.lock);
-	if (engine.running)
-		goto out;
-	engine.multi = curl_multi_init();
-	engine.share = curl_share_init();
-	if (engine.multi == NULL || engine.share == NULL) {
-		rc = -1;
-		goto out;
+	pthread_mutex_lock(&fallback.lock);
+	if (fallback.running) {
+		pthread_mutex_unlock(&fallback.lock);
+		return 0;
 	}
-	curl_share_setopt(engine.share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(engine.share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(engine.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(engine.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_multi_setopt(engine.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
-	/* Keep idle connections for every transfer that may run at once:
-	 * curl's default (4 x the transfers running now) closed and reopened
-	 * 47 of every 1,000 connections under a load of 64 small GETs. */
-	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS, 512L);
-	if (pthread_create(&engine.thread, NULL, engine_main, NULL) != 0) {
-		rc = -1;
-		goto out;
+	fallback.epfd = epoll_create1(EPOLL_CLOEXEC);
+	fallback.stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev.data.u64 = ST_EV_DATA(ST_EV_LOOP, fallback.stopfd);
+	if (fallback.epfd != -1 && fallback.stopfd != -1 &&
+	    epoll_ctl(fallback.epfd, EPOLL_CTL_ADD, fallback.stopfd, &ev) == 0 &&
+	    (fallback.engine = st_engine_new(fallback.epfd)) != NULL) {
+		if (pthread_create(&fallback.thread, NULL, fallback_main,
+		    fallback.engine) == 0) {
+			fallback.running = 1;
+			rc = 0;
+		}
 	}
-	engine.running = 1;
-out:
-	pthread_mutex_unlock(&engine.lock);
+	if (rc == -1) {
+		st_engine_free(fallback.engine);
+		fallback.engine = NULL;
+		if (fallback.stopfd != -1)
+			close(fallback.stopfd);
+		if (fallback.epfd != -1)
+			close(fallback.epfd);
+		fallback.epfd = fallback.stopfd = -1;
+	}
+	pthread_mutex_unlock(&fallback.lock);
 	return rc;
 }
 
 void
 st_transfer_shutdown(void)
 {
-	pthread_mutex_lock(&engine.lock);
-	if (!engine.running) {
-		pthread_mutex_unlock(&engine.lock);
-		return;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&fallback.lock);
+	if (fallback.running) {
+		if (write(fallback.stopfd, &one, sizeof(one)) == -1)
+			perror("stratusd: eventfd");
+		pthread_join(fallback.thread, NULL);
+		st_engine_free(fallback.engine);
+		close(fallback.stopfd);
+		close(fallback.epfd);
+		fallback.engine = NULL;
+		fallback.epfd = fallback.stopfd = -1;
+		fallback.running = 0;
 	}
-	engine.stop = 1;
-	pthread_mutex_unlock(&engine.lock);
-	curl_multi_wakeup(engine.multi);
-	pthread_join(engine.thread, NULL);
-	while (engine.nspare > 0)
-		curl_easy_cleanup(engine.spare[--engine.nspare]);
-	curl_multi_cleanup(engine.multi);
-	curl_share_cleanup(engine.share);
-	engine.running = 0;
-	engine.stop = 0;
+	pthread_mutex_unlock(&fallback.lock);
+}
+
+/* The engine an exchange started on this thread runs on. */
+static struct st_engine *
+engine_here(void)
+{
+	struct st_engine *e;
+
+	if (thread_engine != NULL)
+		return thread_engine;
+	if (st_transfer_init() == -1)
+		return NULL;
+	pthread_mutex_lock(&fallback.lock);
+	e = fallback.engine;
+	pthread_mutex_unlock(&fallback.lock);
+	return e;
 }
 
 /* ---------------------------------------------------------------- xfer */
@@ -641,57 +964,90 @@ st_xfer_start(struct st_xfer *x)
 int
 st_xfer_start_after(struct st_xfer *x, unsigned delay_ms)
 {
-	if (st_transfer_init() == -1)
-		return -1;
+	struct st_engine *e = x->engine;
+
+	/* A restart from a hook stays on its engine; a fresh start runs on
+	 * the engine of the thread that makes it. */
+	if (e == NULL || x->state == X_IDLE || x->state == X_DONE) {
+		if ((e = engine_here()) == NULL)
+			return -1;
+		x->engine = e;
+	}
 	x->not_before = delay_ms ? st_now_ms() + delay_ms : 0;
-	pthread_mutex_lock(&engine.lock);
+	pthread_mutex_lock(&e->lock);
 	x->state = X_QUEUED;
 	x->want_start = 1;
-	post(x);
-	pthread_mutex_unlock(&engine.lock);
-	curl_multi_wakeup(engine.multi);
+	post(e, x);
+	pthread_mutex_unlock(&e->lock);
+	wake(e);
 	return 0;
 }
 
 void
 st_xfer_resume(struct st_xfer *x)
 {
-	int wake = 0;
+	struct st_engine *e = x->engine;
+	int posted = 0;
 
-	pthread_mutex_lock(&engine.lock);
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&e->lock);
 	if (x->state == X_RUNNING || x->state == X_QUEUED) {
 		x->want_resume = 1;
-		post(x);
-		wake = 1;
+		post(e, x);
+		posted = 1;
 	}
-	pthread_mutex_unlock(&engine.lock);
-	if (wake)
-		curl_multi_wakeup(engine.multi);
+	pthread_mutex_unlock(&e->lock);
+	if (posted)
+		wake(e);
+}
+
+/* On the owner's thread, outside any hook: nothing else can hold x. */
+static void
+cancel_here(struct st_engine *e, struct st_xfer *x)
+{
+	int act;
+
+	pthread_mutex_lock(&e->lock);
+	act = x->state == X_RUNNING || x->state == X_QUEUED;
+	if (x->pending)
+		unpost(e, x);
+	x->want_start = x->want_resume = x->want_cancel = 0;
+	pthread_mutex_unlock(&e->lock);
+	if (act)
+		run_cancel(e, x);
 }
 
 void
 st_xfer_cancel(struct st_xfer *x)
 {
-	int wake = 0;
+	struct st_engine *e = x->engine;
+	int posted = 0;
 
-	pthread_mutex_lock(&engine.lock);
+	if (e == NULL)
+		return;
+	if (on_owner(e)) {
+		cancel_here(e, x);
+		return;
+	}
+	pthread_mutex_lock(&e->lock);
 	if (x->state == X_RUNNING || x->state == X_QUEUED) {
 		x->want_cancel = 1;
-		post(x);
-		wake = 1;
+		post(e, x);
+		posted = 1;
 	}
-	pthread_mutex_unlock(&engine.lock);
-	if (wake)
-		curl_multi_wakeup(engine.multi);
-	pthread_mutex_lock(&engine.lock);
+	pthread_mutex_unlock(&e->lock);
+	if (posted)
+		wake(e);
+	pthread_mutex_lock(&e->lock);
 	while ((x->state != X_IDLE && x->state != X_DONE) || x->busy)
-		pthread_cond_wait(&engine.cond, &engine.lock);
+		pthread_cond_wait(&e->cond, &e->lock);
 	if (x->pending)		/* finished before the command was seen */
-		unpost(x);
+		unpost(e, x);
 	if (x->delayed)
-		undelay(x);
+		undelay(e, x);
 	x->want_start = x->want_resume = x->want_cancel = 0;
-	pthread_mutex_unlock(&engine.lock);
+	pthread_mutex_unlock(&e->lock);
 }
 
 long

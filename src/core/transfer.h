@@ -1,10 +1,12 @@
 /*
- * transfer.h - HTTP exchanges with providers, run by one curl thread.
+ * transfer.h - HTTP exchanges with providers, run by event-loop engines.
  *
  * A backend describes a request (method, URL, headers, body), gives hooks,
- * and starts it. The transfer thread drives every exchange of the process
- * through one curl multi handle, so connections, TLS sessions and DNS
- * answers are shared and reused. Hooks run on the transfer thread:
+ * and starts it. The exchange runs on the engine of the thread that
+ * started it: an HTTP worker's own engine, driven by the worker's epoll
+ * loop, or else a shared engine with a thread of its own. An engine is one
+ * curl multi handle, so connections are kept and reused; TLS sessions and
+ * DNS answers are shared by all. Hooks run on the engine's thread:
  *
  *   headers(x)        the final response's status and headers are known
  *   body(x, p, n)     response bytes; return fewer than n to pause receiving
@@ -13,10 +15,10 @@
  *                     when the declared length has been given
  *   done(x, result)   the exchange is over, for good or ill
  *
- * From any other thread a backend may st_xfer_resume() a paused exchange
- * or st_xfer_cancel() it. Cancel returns once the transfer thread has let
- * go: no hook runs for that exchange afterwards. Never call cancel from a
- * hook, nor while holding a lock a hook takes.
+ * From any thread a backend may st_xfer_resume() a paused exchange or
+ * st_xfer_cancel() it. Cancel returns once the engine has let go: no hook
+ * runs for that exchange afterwards. Never call cancel from a hook, nor,
+ * from another thread than the engine's, while holding a lock a hook takes.
  *
  * An exchange may be started again after its done hook (a retry): it keeps
  * its request and forgets its response.
@@ -44,9 +46,38 @@ struct st_xfer_hooks {
 	void	(*done)(struct st_xfer *, const struct st_xfer_result *, void *ctx);
 };
 
-/* The engine: started once by the daemon (lazily by the first start). */
+/* The shared engine, for threads without one: started by the first
+ * exchange such a thread starts, stopped at exit. */
 int  st_transfer_init(void);
 void st_transfer_shutdown(void);
+
+/*
+ * An engine driven by an event loop. The engine puts curl's sockets
+ * (tagged ST_EV_CURL) and an eventfd of its own (ST_EV_ENGINE) into the
+ * loop's epoll set; each event's data.u64 says which. The loop owns the
+ * tags from ST_EV_LOOP up. A round of the loop: epoll_wait with the
+ * timeout st_engine_run last returned, st_engine_event for each event of
+ * the engine's, then st_engine_run.
+ */
+#define ST_EV_DATA(tag, fd)	(((uint64_t)(tag) << 32) | (uint32_t)(fd))
+#define ST_EV_TAG(u64)		((unsigned)((u64) >> 32))
+#define ST_EV_FD(u64)		((int)(uint32_t)(u64))
+enum { ST_EV_CURL = 1, ST_EV_ENGINE = 2, ST_EV_LOOP = 16 };
+
+struct st_engine;
+
+struct st_engine *st_engine_new(int epfd);
+/* The calling thread drives e from now on: exchanges it starts run on e. */
+void st_engine_bind(struct st_engine *);
+void st_engine_event(struct st_engine *, uint64_t data, uint32_t events);
+/* Runs commands and due timers; the milliseconds until it must run
+ * again, -1 when only an event can give it work. */
+int  st_engine_run(struct st_engine *);
+/* Exchanges running or waiting to start. */
+int  st_engine_busy(struct st_engine *);
+/* On the owner's thread, once every exchange of others is cancelled:
+ * frees detached exchanges and the engine. */
+void st_engine_free(struct st_engine *);
 
 struct st_xfer *st_xfer_new(const struct st_xfer_hooks *, void *ctx);
 /* Frees an exchange that is not running (never started, done, cancelled). */

@@ -3,14 +3,17 @@
  *
  * Design
  * ------
- * libmicrohttpd runs a pool of threads, each with its own epoll loop; no
- * thread is made per request. The access handler is called several times
+ * listen.threads workers (src/daemon/worker.c) each run an epoll loop
+ * with their own libmicrohttpd daemon per listening socket and their own
+ * transfer engine; no thread is made per request, and a request's
+ * provider exchanges run on its worker. The access handler is called several times
  * per request: first with the headers (we route, authenticate and start the
  * handler), then once per piece of body, then a last time with no data.
  * Handlers answer from any of those calls, or park the connection
- * (MHD_suspend_connection) while a backend works on another thread; the
- * backend's st_call_done/st_call_wake resumes it and libmicrohttpd calls
- * the handler again.
+ * (MHD_suspend_connection) while a backend works; the backend's
+ * st_call_done/st_call_wake resumes it and libmicrohttpd calls the handler
+ * again. That is usually from the same worker's thread, but need not be:
+ * a budget given back by another request wakes from that one's.
  *
  * Parking races with waking: a backend may finish between the handler's
  * decision to wait and the suspend. Each request has a small mutex and a
@@ -51,12 +54,15 @@
 #include "daemon/metrics.h"
 #include "daemon/reply.h"
 #include "daemon/server.h"
+#include "daemon/worker.h"
 #include "sign/hmac.h"
 
-#define MAX_DAEMONS 8
+#define MAX_LISTENERS 8
+#define MAX_WORKERS 256
 
-static struct MHD_Daemon *daemons[MAX_DAEMONS];
-static size_t ndaemons;
+static struct st_worker *workers[MAX_WORKERS];
+static size_t nworkers;
+static size_t nlisteners;
 static char *unix_path_made;	/* the socket file we created */
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -213,6 +219,7 @@ req_wake(struct st_req *req)
 	if (req->suspended) {
 		req->suspended = 0;
 		MHD_resume_connection(req->conn);
+		st_worker_wake(req->worker);
 	}
 	pthread_mutex_unlock(&req->lock);
 }
@@ -302,18 +309,53 @@ add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
 
 /* ---------------------------------------------------------------- life */
 
+/* A 64-bit mixer (splitmix64's finaliser): a bijection, so a counter
+ * run through it never repeats. */
+static uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/*
+ * Request ids must be unique, not secret. Each thread seeds two counters
+ * from OpenSSL once and mixes them: RAND_bytes per request cost 2% of a
+ * small GET, with a getpid() system call each time for fork safety.
+ */
+static void
+new_request_id(char *out)
+{
+	static __thread uint64_t counter[2];
+	static __thread int seeded;
+	unsigned char rnd[16];
+	uint64_t a, b;
+	int i;
+
+	if (!seeded) {
+		RAND_bytes((unsigned char *)counter, sizeof(counter));
+		seeded = 1;
+	}
+	a = mix64(counter[0] += 0x9e3779b97f4a7c15ULL);
+	b = mix64(counter[1] += 0x9e3779b97f4a7c15ULL);
+	for (i = 0; i < 8; i++) {
+		rnd[i] = (unsigned char)(a >> (i * 8));
+		rnd[8 + i] = (unsigned char)(b >> (i * 8));
+	}
+	st_hex(rnd, sizeof(rnd), out);
+}
+
 static void
 req_set_id(struct st_req *req)
 {
 	const char *given = st_req_header(req, "X-Request-Id");
-	unsigned char rnd[16];
 
 	if (given != NULL && st_valid_request_id(given)) {
 		snprintf(req->id, sizeof(req->id), "%s", given);
 		return;
 	}
-	RAND_bytes(rnd, sizeof(rnd));
-	st_hex(rnd, sizeof(rnd), req->id);
+	new_request_id(req->id);
 }
 
 static struct st_req *
@@ -324,6 +366,7 @@ req_new(struct MHD_Connection *conn, const char *method)
 	if (req == NULL)
 		return NULL;
 	req->conn = conn;
+	req->worker = st_worker_self();
 	req->method = method;
 	req->cfg = st_server_config();
 	pthread_mutex_init(&req->lock, NULL);
@@ -681,24 +724,27 @@ accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 	return stopping ? MHD_NO : MHD_YES;
 }
 
-static int
-start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
+static unsigned
+worker_count(const struct st_listen *l)
 {
-	unsigned threads = l->threads;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-	    MHD_USE_TURBO;
-	struct MHD_Daemon *d;
+	long n;
 
-	if (threads == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (l->threads > 0)
+		return l->threads > MAX_WORKERS ? MAX_WORKERS : l->threads;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 1 ? (unsigned)(n < MAX_WORKERS ? n : MAX_WORKERS) : 1;
+}
 
-		threads = n > 1 ? (unsigned)n : 1;
-	}
-	d = MHD_start_daemon(flags, 0, accept_policy, NULL, on_request, NULL,
+static struct MHD_Daemon *
+daemon_for(int fd, const struct st_listen *l, unsigned limit)
+{
+	/* No polling thread: the worker's loop drives it (MHD_run). */
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+
+	return MHD_start_daemon(flags, 0, accept_policy, NULL, on_request, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT, l->max_connections,
+	    MHD_OPTION_CONNECTION_LIMIT, limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, l->idle_timeout,
 	    /* MHD zeroes this pool before every request of a connection:
 	     * room for the headers and a body chunk, no more. */
@@ -710,11 +756,44 @@ start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
-	if (d == NULL) {
-		snprintf(err, errlen, "libmicrohttpd could not start");
+}
+
+/* Gives every worker a daemon on its own duplicate of the listening
+ * socket fd, which this closes. The socket is non-blocking, so that the
+ * workers that lose the race for a new connection are not stuck in
+ * accept(). */
+static int
+start_daemon(int fd, const struct st_listen *l, char *err, size_t errlen)
+{
+	unsigned limit = (l->max_connections + nworkers - 1) / nworkers;
+	struct MHD_Daemon *d;
+	size_t i;
+	int copy;
+
+	if (nlisteners == MAX_LISTENERS) {
+		snprintf(err, errlen, "too many listening sockets");
+		close(fd);
 		return -1;
 	}
-	daemons[ndaemons++] = d;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (i = 0; i < nworkers; i++) {
+		if ((copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1 ||
+		    (d = daemon_for(copy, l, limit ? limit : 1)) == NULL) {
+			if (copy != -1)
+				close(copy);
+			snprintf(err, errlen, "libmicrohttpd could not start");
+			close(fd);
+			return -1;
+		}
+		if (st_worker_add(workers[i], d) == -1) {
+			MHD_stop_daemon(d);
+			snprintf(err, errlen, "cannot poll libmicrohttpd");
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	nlisteners++;
 	return 0;
 }
 
@@ -724,7 +803,7 @@ systemd_sockets(const struct st_listen *l, char *err, size_t errlen)
 #ifdef HAVE_SYSTEMD
 	int n = sd_listen_fds(1), i;
 
-	for (i = 0; i < n && i < MAX_DAEMONS; i++) {
+	for (i = 0; i < n && i < MAX_LISTENERS; i++) {
 		if (start_daemon(SD_LISTEN_FDS_START + i, l, err, errlen) == -1)
 			return -1;
 		st_log_msg(ST_LOG_INFO, "listening", "systemd", "socket activation");
@@ -738,13 +817,43 @@ systemd_sockets(const struct st_listen *l, char *err, size_t errlen)
 #endif
 }
 
-int
-st_server_start(struct st_config *cfg, char *err, size_t errlen)
+static int
+make_workers(const struct st_listen *l, char *err, size_t errlen)
 {
-	const struct st_listen *l = &cfg->listen;
+	unsigned n = worker_count(l);
+
+	for (nworkers = 0; nworkers < n; nworkers++) {
+		if ((workers[nworkers] = st_worker_new()) == NULL) {
+			snprintf(err, errlen, "cannot make worker threads: %s",
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void abort_parked(void);
+
+static int
+start_workers(char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < nworkers; i++) {
+		if (st_worker_start(workers[i], abort_parked) == -1) {
+			snprintf(err, errlen, "cannot start worker threads: %s",
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+open_listeners(const struct st_listen *l, char *err, size_t errlen)
+{
 	int fd, n;
 
-	current = cfg;
 	if ((n = systemd_sockets(l, err, errlen)) != 0)
 		return n < 0 ? -1 : 0;
 	if ((fd = listen_tcp(l, err, errlen)) == -1 ||
@@ -754,6 +863,22 @@ st_server_start(struct st_config *cfg, char *err, size_t errlen)
 	    start_daemon(fd, l, err, errlen) == -1))
 		return -1;
 	return 0;
+}
+
+int
+st_server_start(struct st_config *cfg, char *err, size_t errlen)
+{
+	const struct st_listen *l = &cfg->listen;
+
+	current = cfg;
+	if (make_workers(l, err, errlen) == 0 &&
+	    open_listeners(l, err, errlen) == 0 &&
+	    start_workers(err, errlen) == 0)
+		return 0;
+	while (nworkers > 0)
+		st_worker_stop(workers[--nworkers]);
+	nlisteners = 0;
+	return -1;
 }
 
 /* Resumes every parked request so that libmicrohttpd can close it. */
@@ -769,6 +894,7 @@ abort_parked(void)
 		if (req->suspended) {
 			req->suspended = 0;
 			MHD_resume_connection(req->conn);
+			st_worker_wake(req->worker);
 		}
 		pthread_mutex_unlock(&req->lock);
 	}
@@ -793,10 +919,12 @@ st_server_stop(unsigned grace_seconds)
 	}
 	if (left > 0)
 		st_log_msg(ST_LOG_WARN, "stopping with requests in flight", NULL, NULL);
-	abort_parked();
-	for (i = 0; i < ndaemons; i++)
-		MHD_stop_daemon(daemons[i]);	/* closes the listening socket */
-	ndaemons = 0;
+	/* Each worker resumes what is parked (abort_parked), then closes
+	 * its connections and listening sockets on its own thread. */
+	for (i = 0; i < nworkers; i++)
+		st_worker_stop(workers[i]);
+	nworkers = 0;
+	nlisteners = 0;
 	if (unix_path_made != NULL) {
 		unlink(unix_path_made);
 		free(unix_path_made);

@@ -21,12 +21,14 @@
 #include "daemon/router.h"
 
 struct st_req;
+struct st_worker;
 struct st_copy_pump;
 typedef enum MHD_Result (*st_body_fn)(struct st_req *, const char *, size_t *);
 typedef enum MHD_Result (*st_end_fn)(struct st_req *);
 
 struct st_req {
 	struct MHD_Connection	*conn;
+	struct st_worker	*worker;	/* whose thread runs conn */
 	struct st_config	*cfg;		/* a reference, for the whole request */
 	char			 id[ST_REQUEST_ID_MAX + 1];
 	const char		*method;

@@ -1,0 +1,278 @@
+/*
+ * worker.c - one thread, one epoll loop: the application's connections and
+ * the provider exchanges made for them.
+ *
+ * Design
+ * ------
+ * stratusd runs listen.threads workers. Each has an epoll set, its own
+ * libmicrohttpd daemons (one per listening socket; every worker holds a
+ * duplicate of the socket, the kernel wakes them all on a new connection
+ * and one wins the accept) and its own transfer engine (a curl multi
+ * handle, src/core/transfer.c). The epoll set holds the daemons' own epoll
+ * descriptors, curl's sockets and two eventfds: the engine's, and the
+ * worker's own (stop, or a connection resumed from another thread).
+ *
+ * A request is therefore read, sent to the provider, answered and logged
+ * on one thread. Parking a connection while its exchange runs, and waking
+ * it when the exchange has an answer, costs an eventfd write and one more
+ * round of this loop instead of two trips between threads: on this kind
+ * of machine the trips cost more than the exchange itself.
+ *
+ * A round: wait for events or the nearest timeout (libmicrohttpd's idle
+ * timeouts, curl's timers, retry backoffs), hand curl its socket events,
+ * run the daemons that have work, then run the engine, which starts the
+ * exchanges the daemons' handlers asked for in the same round.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/transfer.h"
+#include "daemon/worker.h"
+
+#define MAX_DAEMONS 8
+#define DRAIN_MS 2000		/* for clean-up exchanges when stopping */
+
+enum { TAG_WAKE = ST_EV_LOOP, TAG_DAEMON };
+
+struct st_worker {
+	pthread_t		 thread;
+	int			 started;
+	int			 epfd;
+	int			 wakefd;	/* eventfd: stop, or a resume */
+	volatile int		 stop;
+	int			 resumed;	/* a parked connection woke */
+	struct st_engine	*engine;
+	struct MHD_Daemon	*daemons[MAX_DAEMONS];
+	long long		 due[MAX_DAEMONS];	/* MHD's timeout, ms; -1 */
+	size_t			 ndaemons;
+	void			(*before_stop)(void);
+};
+
+static __thread struct st_worker *this_worker;
+
+struct st_worker *
+st_worker_self(void)
+{
+	return this_worker;
+}
+
+/*
+ * libmicrohttpd has no wake-up channel of its own when the application
+ * runs its loop: after MHD_resume_connection somebody must call MHD_run.
+ * On the worker's own thread (the usual case: an exchange's hook) a flag
+ * is enough, since the round runs the daemons again before it sleeps;
+ * from another thread the eventfd wakes the loop.
+ */
+void
+st_worker_wake(struct st_worker *w)
+{
+	uint64_t one = 1;
+
+	if (w == this_worker) {
+		w->resumed = 1;
+		return;
+	}
+	if (write(w->wakefd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		perror("stratusd: eventfd");
+}
+
+struct st_worker *
+st_worker_new(void)
+{
+	struct st_worker *w = calloc(1, sizeof(*w));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (w == NULL)
+		return NULL;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev.data.u64 = ST_EV_DATA(TAG_WAKE, w->wakefd);
+	if (w->epfd == -1 || w->wakefd == -1 ||
+	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev) == -1 ||
+	    (w->engine = st_engine_new(w->epfd)) == NULL) {
+		st_worker_stop(w);
+		return NULL;
+	}
+	return w;
+}
+
+int
+st_worker_add(struct st_worker *w, struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *info;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (w->ndaemons == MAX_DAEMONS ||
+	    (info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)
+		return -1;
+	ev.data.u64 = ST_EV_DATA(TAG_DAEMON, w->ndaemons);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev) == -1)
+		return -1;
+	w->due[w->ndaemons] = -1;
+	w->daemons[w->ndaemons++] = d;
+	return 0;
+}
+
+/* The nearest deadline: the engine's (wait) or a daemon's. */
+static int
+round_timeout(struct st_worker *w, int wait)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+	long long now = st_now_ms();
+	size_t i;
+
+	for (i = 0; i < w->ndaemons; i++) {
+		if (MHD_get_timeout(w->daemons[i], &ms) != MHD_YES) {
+			w->due[i] = -1;
+			continue;
+		}
+		if (ms > 60000)
+			ms = 60000;
+		w->due[i] = now + (long long)ms;
+		if (wait == -1 || (int)ms < wait)
+			wait = (int)ms;
+	}
+	return wait;
+}
+
+static void
+run_daemons(struct st_worker *w, const int *ready)
+{
+	long long now = st_now_ms();
+	int all = w->resumed;
+	size_t d;
+
+	w->resumed = 0;
+	for (d = 0; d < w->ndaemons; d++)
+		if (all || ready[d] || (w->due[d] != -1 && w->due[d] <= now))
+			MHD_run(w->daemons[d]);
+}
+
+/* One round of the loop; returns the engine's next timeout. */
+static int
+run_round(struct st_worker *w, int engine_wait)
+{
+	struct epoll_event ev[64];
+	int ready[MAX_DAEMONS] = { 0 };
+	uint64_t count;
+	int n, i, wait, rounds;
+
+	n = epoll_wait(w->epfd, ev, 64, round_timeout(w, engine_wait));
+	for (i = 0; i < n; i++) {
+		uint64_t data = ev[i].data.u64;
+
+		switch (ST_EV_TAG(data)) {
+		case TAG_WAKE:
+			while (read(w->wakefd, &count, sizeof(count)) > 0)
+				;
+			w->resumed = 1;
+			break;
+		case TAG_DAEMON:
+			ready[ST_EV_FD(data)] = 1;
+			break;
+		default:
+			st_engine_event(w->engine, data, ev[i].events);
+			break;
+		}
+	}
+	run_daemons(w, ready);
+	wait = st_engine_run(w->engine);
+	/* Exchanges that ended in this round resumed their connections:
+	 * answer them now rather than after another epoll_wait. */
+	memset(ready, 0, sizeof(ready));
+	for (rounds = 0; w->resumed && rounds < 4; rounds++) {
+		run_daemons(w, ready);
+		wait = st_engine_run(w->engine);
+	}
+	return w->resumed ? 0 : wait;
+}
+
+/* Lets the exchanges the closing connections left behind (the abort of a
+ * multipart upload, say) finish, for a while. */
+static void
+drain(struct st_worker *w)
+{
+	struct epoll_event ev[64];
+	long long end = st_now_ms() + DRAIN_MS, left;
+	int n, i, wait;
+
+	while (st_engine_busy(w->engine) && (left = end - st_now_ms()) > 0) {
+		wait = st_engine_run(w->engine);
+		if (wait == -1 || wait > left)
+			wait = (int)left;
+		n = epoll_wait(w->epfd, ev, 64, wait);
+		for (i = 0; i < n; i++)
+			if (ST_EV_TAG(ev[i].data.u64) < ST_EV_LOOP)
+				st_engine_event(w->engine, ev[i].data.u64,
+				    ev[i].events);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct st_worker *w = arg;
+	int engine_wait = 0;
+	size_t d;
+
+	this_worker = w;
+	st_engine_bind(w->engine);
+	while (!w->stop)
+		engine_wait = run_round(w, engine_wait);
+	if (w->before_stop != NULL)
+		w->before_stop();
+	/* Here, on the engine's thread, closing a connection cancels its
+	 * exchanges at once. */
+	for (d = 0; d < w->ndaemons; d++)
+		MHD_stop_daemon(w->daemons[d]);
+	w->ndaemons = 0;
+	drain(w);
+	st_engine_free(w->engine);
+	w->engine = NULL;
+	this_worker = NULL;
+	return NULL;
+}
+
+int
+st_worker_start(struct st_worker *w, void (*before_stop)(void))
+{
+	w->before_stop = before_stop;
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		return -1;
+	w->started = 1;
+	return 0;
+}
+
+void
+st_worker_stop(struct st_worker *w)
+{
+	uint64_t one = 1;
+	size_t d;
+
+	if (w == NULL)
+		return;
+	if (w->started) {
+		w->stop = 1;
+		if (write(w->wakefd, &one, sizeof(one)) == -1)
+			perror("stratusd: eventfd");
+		pthread_join(w->thread, NULL);
+	}
+	for (d = 0; d < w->ndaemons; d++)	/* never started */
+		MHD_stop_daemon(w->daemons[d]);
+	if (w->engine != NULL) {
+		st_engine_bind(w->engine);
+		st_engine_free(w->engine);
+	}
+	if (w->wakefd != -1)
+		close(w->wakefd);
+	if (w->epfd != -1)
+		close(w->epfd);
+	free(w);
+}
