@@ -11,8 +11,8 @@
 
 #include "core/buf.h"
 
-static int
-buf_reserve(struct st_buf *b, size_t extra)
+int
+st_buf_reserve(struct st_buf *b, size_t extra)
 {
 	size_t need, cap;
 	char *p;
@@ -37,7 +37,7 @@ buf_reserve(struct st_buf *b, size_t extra)
 int
 st_buf_add(struct st_buf *b, const void *p, size_t n)
 {
-	if (buf_reserve(b, n) == -1)
+	if (st_buf_reserve(b, n) == -1)
 		return -1;
 	if (n > 0)
 		memcpy(b->data + b->len, p, n);
@@ -61,7 +61,7 @@ st_buf_printf(struct st_buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n) == -1)
+	if (n < 0 || st_buf_reserve(b, (size_t)n) == -1)
 		return -1;
 	va_start(ap, fmt);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

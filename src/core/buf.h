@@ -15,6 +15,8 @@ struct st_buf {
 	int	 failed;	/* an allocation failed: contents are cut */
 };
 
+/* Room for extra more bytes (and the NUL) without another allocation. */
+int  st_buf_reserve(struct st_buf *, size_t extra);
 int  st_buf_add(struct st_buf *, const void *, size_t);
 int  st_buf_adds(struct st_buf *, const char *);
 int  st_buf_printf(struct st_buf *, const char *, ...)

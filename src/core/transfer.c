@@ -65,6 +65,25 @@ struct st_engine {
 	CURL		*spare[64];	/* reusable easy handles */
 	int		 nspare;
 	int		 running;	/* easy handles in the multi */
+	struct sockstate *socks;	/* by descriptor number */
+	int		 nsocks;
+};
+
+/*
+ * What the epoll set holds for each of curl's sockets. curl drops its
+ * interest in a connection when the connection goes back to its cache,
+ * and wants it again for the next request on it: deregistering and
+ * registering each time cost two epoll_ctl calls per request. So a socket
+ * stays registered while it is idle; an event on it that curl does not
+ * want removes it then. Only connections opened and closed through
+ * on_open and on_close get this treatment, since only for them is the
+ * state known to be true; anything else curl watches (its resolver's
+ * wake-up descriptor) is registered and removed every time.
+ */
+struct sockstate {
+	uint32_t	 registered;	/* events the epoll set has, or 0 */
+	uint32_t	 wanted;	/* events curl asked for, or 0 */
+	int		 ours;		/* opened by on_open, not yet closed */
 };
 
 struct st_xfer {
@@ -233,6 +252,9 @@ on_read(char *buf, size_t size, size_t n, void *arg)
 
 /* ---------------------------------------------------------------- setup */
 
+static curl_socket_t on_open(void *, curlsocktype, struct curl_sockaddr *);
+static int on_close(void *, curl_socket_t);
+
 static CURL *
 easy_get(struct st_engine *e)
 {
@@ -268,6 +290,10 @@ easy_setup(struct st_xfer *x)
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	if (share != NULL)
 		curl_easy_setopt(h, CURLOPT_SHARE, share);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x->engine);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, x->engine);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->headers);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
@@ -572,25 +598,104 @@ reap(struct st_engine *e)
 
 /* ---------------------------------------------------------------- curl's side */
 
+static struct sockstate *
+sockstate(struct st_engine *e, int fd)
+{
+	if (fd < 0)
+		return NULL;
+	if (fd >= e->nsocks) {
+		int n = e->nsocks ? e->nsocks : 64;
+		struct sockstate *p;
+
+		while (n <= fd)
+			n *= 2;
+		if ((p = realloc(e->socks, (size_t)n * sizeof(*p))) == NULL)
+			return NULL;
+		memset(p + e->nsocks, 0, (size_t)(n - e->nsocks) * sizeof(*p));
+		e->socks = p;
+		e->nsocks = n;
+	}
+	return &e->socks[fd];
+}
+
+static void
+sock_register(struct st_engine *e, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events };
+
+	ev.data.u64 = ST_EV_DATA(ST_EV_CURL, fd);
+	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) == -1 && errno == ENOENT)
+		epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
 static int
 on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
 {
 	struct st_engine *e = arg;
-	struct epoll_event ev = { 0 };
+	struct sockstate *ss = fd < e->nsocks ? &e->socks[fd] : NULL;
+	uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
+	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
 
 	(void)h;
 	(void)sockp;
-	if (what == CURL_POLL_REMOVE) {
-		/* The socket may be closed already, which removed it. */
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (ss == NULL || !ss->ours) {
+		if (what == CURL_POLL_REMOVE)
+			epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+		else
+			sock_register(e, fd, events);
 		return 0;
 	}
-	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
-	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-	ev.data.u64 = ST_EV_DATA(ST_EV_CURL, fd);
-	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) == -1 && errno == ENOENT)
-		epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+	ss->wanted = what == CURL_POLL_REMOVE ? 0 : events;
+	if (ss->wanted != 0 && ss->registered != ss->wanted) {
+		sock_register(e, fd, ss->wanted);
+		ss->registered = ss->wanted;
+	}
 	return 0;
+}
+
+/* An event on a connection curl no longer watches (an idle connection
+ * that the server closed, say): stop watching it. */
+static int
+unwanted(struct st_engine *e, int fd)
+{
+	struct sockstate *ss = fd < e->nsocks ? &e->socks[fd] : NULL;
+
+	if (ss == NULL || !ss->ours || ss->wanted != 0)
+		return 0;
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+	ss->registered = 0;
+	return 1;
+}
+
+static curl_socket_t
+on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct st_engine *e = arg;
+	struct sockstate *ss;
+	int fd;
+
+	(void)purpose;
+	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+	if (fd == -1)
+		return CURL_SOCKET_BAD;
+	if ((ss = sockstate(e, fd)) != NULL) {
+		ss->registered = ss->wanted = 0;
+		ss->ours = 1;
+	}
+	return fd;
+}
+
+/* Closing drops the registration: the kernel removes a closed socket
+ * from every epoll set. */
+static int
+on_close(void *arg, curl_socket_t fd)
+{
+	struct st_engine *e = arg;
+
+	if (fd < e->nsocks)
+		e->socks[fd].registered = e->socks[fd].wanted =
+		    e->socks[fd].ours = 0;
+	return close(fd);
 }
 
 static int
@@ -667,6 +772,8 @@ st_engine_event(struct st_engine *e, uint64_t data, uint32_t events)
 		mask |= CURL_CSELECT_OUT;
 	if (events & (EPOLLERR | EPOLLHUP))
 		mask |= CURL_CSELECT_ERR;
+	if (unwanted(e, ST_EV_FD(data)))
+		return;
 	curl_multi_socket_action(e->multi, ST_EV_FD(data), mask, &still);
 	reap(e);
 }
@@ -741,6 +848,7 @@ st_engine_free(struct st_engine *e)
 	while (e->nspare > 0)
 		curl_easy_cleanup(e->spare[--e->nspare]);
 	curl_multi_cleanup(e->multi);
+	free(e->socks);
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->wakefd, NULL);
 	close(e->wakefd);
 	pthread_cond_destroy(&e->cond);

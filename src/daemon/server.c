@@ -443,6 +443,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	st_call_free(req->src_call, req->src_ops);
 	free(req->pump);
 	st_buf_free(&req->body);
+	st_buf_free(&req->head);
 	pthread_mutex_lock(&live_lock);
 	if (req->prev != NULL)
 		req->prev->next = req->next;

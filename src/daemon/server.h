@@ -54,6 +54,7 @@ struct st_req {
 	const struct st_blob_ops *src_ops;
 	struct st_copy_pump	*pump;
 	struct st_buf		 body;		/* small JSON request bodies */
+	struct st_buf		 head;		/* GET: body bytes taken early */
 	int			 discard;	/* swallow the rest of the body */
 	uint64_t		 discarded;
 	int			 ended;		/* on_end ran its first step */
