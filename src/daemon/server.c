@@ -756,6 +756,9 @@ daemon_for(int fd, const struct st_listen *l, unsigned limit)
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    /* main() ignores SIGPIPE. Without this, MHD in this mode would
+	     * not use sendfile() and send files 4 KiB at a time. */
+	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1,
 	    MHD_OPTION_END);
 }
 
