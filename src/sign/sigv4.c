@@ -14,7 +14,8 @@
  * values are trimmed and runs of whitespace folded to one space; repeated
  * headers are joined with ',' in the order given; query pairs are sorted
  * by encoded name, then encoded value; the S3 path is used as sent, never
- * normalised. Nothing here logs, and the secret only enters HMAC.
+ * normalised. Nothing here logs, and the secret only enters HMAC and the
+ * SHA-256 that finds its derived key in a per-thread cache.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -291,8 +292,8 @@ format_date(time_t now, char amz[17])
 }
 
 static void
-signing_key(const struct st_sigv4_request *r, const char *day,
-            unsigned char key[ST_SHA256_LEN])
+derive_key(const struct st_sigv4_request *r, const char *day,
+           unsigned char key[ST_SHA256_LEN])
 {
 	struct st_buf seed = { 0 };
 
@@ -303,6 +304,73 @@ signing_key(const struct st_sigv4_request *r, const char *day,
 	st_hmac_sha256(key, ST_SHA256_LEN, r->region, strlen(r->region), key);
 	st_hmac_sha256(key, ST_SHA256_LEN, r->service, strlen(r->service), key);
 	st_hmac_sha256(key, ST_SHA256_LEN, "aws4_request", 12, key);
+}
+
+/*
+ * Derived keys, kept per thread (so without a lock): a key depends only on
+ * the secret, the day, the region and the service, and deriving it is four
+ * HMACs, most of the cost of a signature. An entry is found by the day and
+ * a SHA-256 of secret, region and service, so the secret itself is never
+ * kept; the derived key is, and is worth the secret for that day only.
+ * A few entries cover the credentials and regions one daemon signs for.
+ */
+#define KEY_CACHE	4
+#define KEY_ID_MAX	256	/* longer secrets are derived every time */
+
+struct cached_key {
+	int		 used;
+	char		 day[8];
+	unsigned char	 id[ST_SHA256_LEN];
+	unsigned char	 key[ST_SHA256_LEN];
+};
+
+static __thread struct cached_key key_cache[KEY_CACHE];
+static __thread unsigned key_cache_next;
+
+/* SHA-256 of "secret\0region\0service", or -1 when it is too long. */
+static int
+key_id(const struct st_sigv4_request *r, unsigned char id[ST_SHA256_LEN])
+{
+	size_t ls = strlen(r->secret), lr = strlen(r->region);
+	size_t lv = strlen(r->service);
+	char buf[KEY_ID_MAX];
+
+	if (ls + lr + lv + 2 > sizeof(buf))
+		return -1;
+	memcpy(buf, r->secret, ls + 1);
+	memcpy(buf + ls + 1, r->region, lr + 1);
+	memcpy(buf + ls + lr + 2, r->service, lv);
+	st_sha256(buf, ls + lr + lv + 2, id);
+	st_wipe(buf, ls);
+	return 0;
+}
+
+static void
+signing_key(const struct st_sigv4_request *r, const char *day,
+            unsigned char key[ST_SHA256_LEN])
+{
+	unsigned char id[ST_SHA256_LEN];
+	struct cached_key *e;
+	size_t i;
+
+	if (key_id(r, id) == -1) {
+		derive_key(r, day, key);
+		return;
+	}
+	for (i = 0; i < KEY_CACHE; i++) {
+		e = &key_cache[i];
+		if (e->used && memcmp(e->day, day, sizeof(e->day)) == 0 &&
+		    memcmp(e->id, id, sizeof(id)) == 0) {
+			memcpy(key, e->key, ST_SHA256_LEN);
+			return;
+		}
+	}
+	derive_key(r, day, key);
+	e = &key_cache[key_cache_next++ % KEY_CACHE];
+	e->used = 1;
+	memcpy(e->day, day, sizeof(e->day));
+	memcpy(e->id, id, sizeof(id));
+	memcpy(e->key, key, ST_SHA256_LEN);
 }
 
 /* string to sign -> hex signature */

@@ -5,9 +5,11 @@ Generates random requests (fixed seed, so a failure can be replayed):
 methods, S3 keys with any UTF-8 and reserved characters, query strings
 with repeated, empty and valueless parameters, header values with runs of
 spaces and tabs, session tokens, signed and unsigned payloads, other
-services, and presigned URLs. Each goes to botocore and, through
-tests/sign/sigv4_driver, to src/sign/sigv4.c; every Authorization header
-and every presigned query string must be identical.
+services, presigned URLs, and a run of requests that share a few
+secrets, days and regions (for the signer's cache of signing keys).
+Each goes to botocore and, through tests/sign/sigv4_driver, to
+src/sign/sigv4.c; every Authorization header and every presigned query
+string must be identical.
 
 No local S3 emulator checks SigV4 signatures, so this test is what guards
 the signer. Run with /usr/bin/python3 (Debian's python3-botocore).
@@ -159,6 +161,25 @@ def rand_request(rng):
     return req
 
 
+def rand_cached(rng):
+    """A request whose credentials, day, region and service come from small
+    pools, so that in a row of them the signer's per-thread cache of
+    signing keys is hit, missed and evicted in every order."""
+    req = rand_request(rng)
+    req.update({"secret": rng.choice(CACHE_SECRETS),
+                "now": rng.choice(CACHE_DAYS) + rng.randint(0, 86399),
+                "region": rng.choice(["us-east-1", "eu-west-1"])})
+    if rng.random() < 0.3:
+        req.update({"service": "sqs", "bucket": "", "key": "",
+                    "body": req["body"] or ""})
+    return req
+
+
+CACHE_SECRETS = ["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                 "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ", "x"]
+CACHE_DAYS = [1369353600, 1369353600 + 86400]
+
+
 def rand_presign(rng):
     req = rand_request(rng)
     req.update({"service": "s3", "method": rng.choice(["GET", "PUT"]),
@@ -251,6 +272,9 @@ def run_driver(lines):
 def main():
     rng = random.Random(SEED)
     signs = [rand_request(rng) for _ in range(COUNT)]
+    # Its own generator, so that the requests above stay what they were.
+    cached_rng = random.Random(SEED + 1)
+    signs += [rand_cached(cached_rng) for _ in range(max(COUNT // 6, 1))]
     presigns = [rand_presign(rng) for _ in range(PRESIGN_COUNT)]
     lines = [driver_line("sign", r) for r in signs]
     lines += [driver_line("presign", r) for r in presigns]

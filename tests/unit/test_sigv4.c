@@ -3,8 +3,11 @@
  * encoding rules and the edges botocore agrees with (the broad check is
  * tests/sign/sigv4_diff.py).
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "sign/hmac.h"
 #include "sign/sigv4.h"
 #include "unit.h"
 
@@ -183,6 +186,178 @@ START_TEST(missing_fields)
 }
 END_TEST
 
+/* HMAC-SHA256 on RFC 4231's vectors, one key after another: each thread
+ * re-keys one context, which must never answer with the previous key. */
+START_TEST(hmac_rekeys)
+{
+	static const struct {
+		const char	*key;
+		size_t		 keylen;
+		const char	*msg;
+		const char	*mac;
+	} v[] = {
+		{ "Jefe", 4, "what do ya want for nothing?",
+		  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
+		{ NULL, 0, "",
+		  "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad" },
+		/* 131 bytes of 0xaa: big, below */
+		{ "", 131, "Test Using Larger Than Block-Size Key - Hash Key First",
+		  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54" },
+	};
+	unsigned char big[131], mac[ST_SHA256_LEN];
+	char hex[2 * ST_SHA256_LEN + 1];
+	size_t i, round;
+
+	memset(big, 0xaa, sizeof(big));
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+			const void *key = v[i].keylen == 131 ? big : (const void *)v[i].key;
+
+			st_hmac_sha256(key, v[i].keylen, v[i].msg, strlen(v[i].msg), mac);
+			st_hex(mac, sizeof(mac), hex);
+			ck_assert_str_eq(hex, v[i].mac);
+		}
+	}
+}
+END_TEST
+
+/*
+ * The signature a request should have, derived here without the signer's
+ * cache: the HMAC chain of the specification over the string to sign the
+ * signer made (its content is checked by the published examples).
+ */
+static void
+expected_signature(const struct st_sigv4_request *r,
+                   const struct st_sigv4_result *res, char *hex)
+{
+	unsigned char key[ST_SHA256_LEN], mac[ST_SHA256_LEN];
+	char seed[128];
+
+	snprintf(seed, sizeof(seed), "AWS4%s", r->secret);
+	st_hmac_sha256(seed, strlen(seed), res->amz_date, 8, key);
+	st_hmac_sha256(key, sizeof(key), r->region, strlen(r->region), key);
+	st_hmac_sha256(key, sizeof(key), r->service, strlen(r->service), key);
+	st_hmac_sha256(key, sizeof(key), "aws4_request", 12, key);
+	st_hmac_sha256(key, sizeof(key), res->string_to_sign.data,
+	    res->string_to_sign.len, mac);
+	st_hex(mac, sizeof(mac), hex);
+}
+
+/* Signs r and checks the signature against expected_signature(). */
+static int
+signs_right(const struct st_sigv4_request *r)
+{
+	struct st_sigv4_result res;
+	char want[2 * ST_SHA256_LEN + 1];
+	const char *got;
+	int ok;
+
+	if (st_sigv4_sign(r, &res) == -1)
+		return 0;
+	expected_signature(r, &res, want);
+	got = strstr(res.authorization.data, "Signature=");
+	ok = got != NULL && strcmp(got + 10, want) == 0;
+	st_sigv4_free(&res);
+	return ok;
+}
+
+struct key_case {
+	const char	*secret;
+	time_t		 now;
+	const char	*region;
+	const char	*service;
+};
+
+/* More combinations than the cache holds, each differing from the one
+ * before in one part: secret, day, region or service. */
+static const struct key_case key_cases[] = {
+	{ S3_DOC_SECRET, S3_DOC_TIME, "us-east-1", "s3" },
+	{ "secret-B", S3_DOC_TIME, "us-east-1", "s3" },
+	{ S3_DOC_SECRET, S3_DOC_TIME, "us-east-1", "s3" },
+	{ S3_DOC_SECRET, S3_DOC_TIME + 86400, "us-east-1", "s3" },
+	{ S3_DOC_SECRET, S3_DOC_TIME + 86399, "us-east-1", "s3" },
+	{ S3_DOC_SECRET, S3_DOC_TIME, "eu-west-1", "s3" },
+	{ S3_DOC_SECRET, S3_DOC_TIME, "us-east-1", "sqs" },
+	{ "secret-B", S3_DOC_TIME, "eu-west-1", "s3" },
+	{ "secret-C", S3_DOC_TIME + 86400, "us-east-1", "s3" },
+	{ S3_DOC_SECRET, S3_DOC_TIME, "us-east-1", "s3" },
+	{ "secret-B", S3_DOC_TIME, "us-east-1", "s3" },
+	/* The same bytes, cut differently between the parts. */
+	{ "secret-Bu", S3_DOC_TIME, "s-east-1", "s3" },
+	{ "secret-B", S3_DOC_TIME, "us-east-1s", "3" },
+	{ "", S3_DOC_TIME, "us-east-1", "s3" },
+};
+
+/*
+ * Signing with one secret, day, region or service after another never
+ * uses a signing key cached for another: A, then B, then A again, and so
+ * on past the size of the cache, twice over.
+ */
+START_TEST(signing_key_cache)
+{
+	struct st_sigv4_header h[] = { { "Range", "bytes=0-9" } };
+	struct st_sigv4_request r = s3_doc_request("GET", "/test.txt");
+	struct st_sigv4_result res;
+	size_t i, round;
+
+	r.headers = h;
+	r.nheaders = 1;
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+			r.secret = key_cases[i].secret;
+			r.now = key_cases[i].now;
+			r.region = key_cases[i].region;
+			r.service = key_cases[i].service;
+			ck_assert_msg(signs_right(&r), "case %zu, round %zu", i, round);
+		}
+		/* And the published example, after all of them. */
+		r = s3_doc_request("GET", "/test.txt");
+		r.headers = h;
+		r.nheaders = 1;
+		ck_assert_int_eq(st_sigv4_sign(&r, &res), 0);
+		ck_assert_str_eq(strstr(res.authorization.data, "Signature=") + 10,
+		    "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+		st_sigv4_free(&res);
+	}
+}
+END_TEST
+
+/* Threads signing at once, each with its own credentials and its own
+ * cache, all of them right. */
+static void *
+sign_many(void *arg)
+{
+	const struct key_case *k = arg;
+	struct st_sigv4_request r = s3_doc_request("GET", "/test.txt");
+	int i;
+
+	r.secret = k->secret;
+	r.region = k->region;
+	r.service = k->service;
+	for (i = 0; i < 200; i++) {
+		r.now = k->now + (i % 3) * 86400;
+		if (!signs_right(&r))
+			return (void *)"wrong";
+	}
+	return NULL;
+}
+
+START_TEST(signing_threads)
+{
+	pthread_t t[4];
+	void *rv;
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, sign_many,
+		    (void *)&key_cases[i * 2]), 0);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(t[i], &rv), 0);
+		ck_assert_ptr_null(rv);
+	}
+}
+END_TEST
+
 static Suite *
 sigv4_suite(void)
 {
@@ -197,6 +372,9 @@ sigv4_suite(void)
 	tcase_add_loop_test(tc, encoding, 0, sizeof(enc_cases) / sizeof(enc_cases[0]));
 	tcase_add_test(tc, query_string_for_url);
 	tcase_add_test(tc, missing_fields);
+	tcase_add_test(tc, hmac_rekeys);
+	tcase_add_test(tc, signing_key_cache);
+	tcase_add_test(tc, signing_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
