@@ -89,7 +89,7 @@
 #include "sign/hmac.h"
 
 #define AZ_VERSION "2021-12-02"		/* x-ms-version, as the SAS's sv */
-#define PIPE_SIZE (1024 * 1024)
+#define PIPE_SIZE (1024 * 1024)	/* uploads; downloads at most */
 #define BLOCKS_IN_FLIGHT 4
 #define MAX_BLOCKS 50000
 #define DEFAULT_THRESHOLD (16ULL << 20)
@@ -1188,6 +1188,14 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 			    ac->s->name);
 			return;
 		}
+		/* The pipe, now that the body's length is known: a small
+		 * blob no longer costs a 1 MiB ring. */
+		if (st_stream_open(&ac->stream, st_stream_pipe_size(cl,
+		    PIPE_SIZE)) == -1) {
+			st_stream_discard(&ac->stream);
+			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+			return;
+		}
 	} else {
 		c->body_length = c->info.size;
 	}
@@ -1562,10 +1570,7 @@ az_get(struct st_call *c)
 
 	if (ac == NULL)
 		return;
-	if (st_stream_open(&ac->stream, PIPE_SIZE) == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-		return;
-	}
+	/* The pipe is opened with the answer's headers (get_headers). */
 	if (c->range.set && c->range.suffix) {
 		start_suffix_head(ac);
 		return;

@@ -65,7 +65,7 @@
 #include "sign/hmac.h"
 #include "sign/sigv4.h"
 
-#define PIPE_SIZE (1024 * 1024)
+#define PIPE_SIZE (1024 * 1024)	/* uploads; downloads at most */
 #define PARTS_IN_FLIGHT 4
 #define MAX_PARTS 10000
 #define DEFAULT_THRESHOLD (16ULL << 20)
@@ -792,6 +792,13 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 			}
 			c->body_first = first;
 		}
+		/* The pipe, now that the body's length is known: a small
+		 * object no longer costs a 1 MiB ring. */
+		if (st_stream_open(&sc->stream, st_stream_pipe_size(cl,
+		    PIPE_SIZE)) == -1) {
+			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+			return;
+		}
 	} else {
 		c->body_length = c->info.size;
 	}
@@ -1063,10 +1070,7 @@ s3_get_common(struct st_call *c, const char *method)
 
 	if (sc == NULL)
 		return;
-	if (c->op == ST_OP_GET && st_stream_open(&sc->stream, PIPE_SIZE) == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-		return;
-	}
+	/* A GET's pipe is opened with the answer's headers (get_headers). */
 	add_range_header(c, range, sizeof(range));
 	if (range[0] != '\0' && c->op == ST_OP_GET) {
 		h[n++] = "Range";

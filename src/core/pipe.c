@@ -30,6 +30,28 @@ st_pipe_destroy(struct st_pipe *p)
 	pthread_mutex_destroy(&p->lock);
 }
 
+int
+st_pipe_grow(struct st_pipe *p, size_t cap)
+{
+	size_t first;
+	char *buf;
+
+	if (cap <= p->cap)	/* the writer's side alone changes cap */
+		return 0;
+	if ((buf = malloc(cap)) == NULL)
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	first = p->cap - p->head < p->len ? p->cap - p->head : p->len;
+	memcpy(buf, p->buf + p->head, first);
+	memcpy(buf + first, p->buf, p->len - first);
+	free(p->buf);
+	p->buf = buf;
+	p->cap = cap;
+	p->head = 0;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
 size_t
 st_pipe_write(struct st_pipe *p, const char *data, size_t n)
 {

@@ -24,6 +24,9 @@ struct st_pipe {
 
 int    st_pipe_init(struct st_pipe *, size_t cap);
 void   st_pipe_destroy(struct st_pipe *);
+/* Makes the ring at least cap bytes, keeping what it holds (-1: out of
+ * memory, the ring as it was). Only the writer's side may grow it. */
+int    st_pipe_grow(struct st_pipe *, size_t cap);
 /* Bytes taken (0 when full). */
 size_t st_pipe_write(struct st_pipe *, const char *, size_t);
 /* Bytes given (0 when empty; check st_pipe_done for the end). */

@@ -8,9 +8,14 @@
  * never lost and never sent twice. Wakes and resumes are made after the
  * lock is let go: st_xfer_resume and st_call_wake take locks of their own.
  *
- * A stream without a pipe (a HEAD, a PUT that holds its body) may still be
- * ended, left and destroyed: those do nothing to a pipe that is not open.
+ * A stream without a pipe (a HEAD, a PUT that holds its body, a GET whose
+ * answer was not the object) may still be ended, left and destroyed: those
+ * do nothing to a pipe that is not open. Bytes offered to it wait, as if
+ * discarded, and read() says ST_ERROR.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/stream.h"
@@ -27,10 +32,30 @@ st_stream_init(struct st_stream *st, struct st_call *c, struct st_xfer *x)
 int
 st_stream_open(struct st_stream *st, size_t cap)
 {
+	if (st->open)		/* a retried answer keeps its pipe */
+		return 0;
 	if (st_pipe_init(&st->pipe, cap) == -1)
 		return -1;
 	st->open = 1;
 	return 0;
+}
+
+#define PIPE_STEP 4096
+
+size_t
+st_stream_pipe_size(const char *content_length, size_t max)
+{
+	unsigned long long n;
+	char *end;
+
+	if (content_length == NULL || !isdigit((unsigned char)*content_length))
+		return max;
+	errno = 0;
+	n = strtoull(content_length, &end, 10);
+	if (errno != 0 || *end != '\0' || n >= max)
+		return max;
+	n = n < PIPE_STEP ? PIPE_STEP : (n + PIPE_STEP - 1) / PIPE_STEP * PIPE_STEP;
+	return n < max ? (size_t)n : max;
 }
 
 void
@@ -69,19 +94,42 @@ unpause(struct st_stream *st, size_t n)
 
 /* ---------------------------------------------------------------- download */
 
+/*
+ * A piece larger than the whole pipe would wait for room that never comes:
+ * a body longer than its answer said, in a pipe sized to what it said. The
+ * pipe grows to take it (pieces are small: curl hands at most 16 KiB).
+ * When it cannot, the body ends broken. Under the stream's lock.
+ */
+static int
+make_room(struct st_stream *st, size_t n)
+{
+	if (st_pipe_grow(&st->pipe, n) == 0)
+		return 0;
+	st->failed = 1;
+	st_pipe_close(&st->pipe);
+	return -1;
+}
+
 size_t
 st_stream_recv(struct st_stream *st, const char *p, size_t n)
 {
+	int broke = 0;
+
 	pthread_mutex_lock(&st->lock);
 	if (st->gone) {
 		pthread_mutex_unlock(&st->lock);
 		return n;	/* nobody reads: let the cancel come */
 	}
-	if (st->discard || st_pipe_space(&st->pipe) < n) {
-		/* Full, or answered without a body: wait (for read() or
-		 * for the release that cancels the exchange). */
+	if (!st->discard && st->open && !st->failed)
+		broke = make_room(st, n) == -1;
+	if (st->discard || !st->open || st->failed ||
+	    st_pipe_space(&st->pipe) < n) {
+		/* Full, answered without a body, or broken: wait (for
+		 * read() or for the release that cancels the exchange). */
 		st->paused = 1;
 		pthread_mutex_unlock(&st->lock);
+		if (broke)
+			st_call_wake(st->call);
 		return 0;
 	}
 	pthread_mutex_unlock(&st->lock);
@@ -125,9 +173,12 @@ st_stream_end(struct st_stream *st, int failed)
 long
 st_stream_read(struct st_stream *st, char *buf, size_t cap)
 {
-	size_t n = st_pipe_read(&st->pipe, buf, cap);
+	size_t n;
 	int failed;
 
+	if (!st->open)
+		return ST_ERROR;	/* no body came to it */
+	n = st_pipe_read(&st->pipe, buf, cap);
 	unpause(st, n);		/* room again: the exchange may go on */
 	if (n > 0)
 		return (long)n;
@@ -148,10 +199,24 @@ st_stream_fill(struct st_stream *st, const char *buf, size_t len)
 	return st_pipe_write(&st->pipe, buf, len);
 }
 
+/*
+ * An upload's exchange that paused for want of bytes goes on once a batch
+ * is waiting (or the pipe is full, or the body has ended). Resumed for
+ * each read from the application (24 KiB), a 256 MiB PUT cost 22,000
+ * epoll_ctl calls as curl dropped and took back its socket each time, and
+ * 11,000 failed reads (strace -c); now a handful. (Holding back a running
+ * exchange until a batch waits as well made fewer, larger sends but was
+ * slower: 0.5 against 0.8 GB/s, the two sides taking turns.)
+ */
+#define SEND_BATCH (128 * 1024)
+
 void
 st_stream_filled(struct st_stream *st, size_t n)
 {
-	unpause(st, n);
+	size_t held = st_pipe_held(&st->pipe);
+
+	if (held >= SEND_BATCH || st_pipe_space(&st->pipe) == 0)
+		unpause(st, n > 0 ? n : held);
 }
 
 long
@@ -166,8 +231,10 @@ st_stream_write(struct st_stream *st, const char *buf, size_t len)
 void
 st_stream_close(struct st_stream *st)
 {
-	if (st->open)
-		st_pipe_close(&st->pipe);
+	if (!st->open)
+		return;
+	st_pipe_close(&st->pipe);
+	unpause(st, 1);		/* the last, short batch (or none) */
 }
 
 size_t

@@ -50,10 +50,20 @@ struct st_stream {
 void   st_stream_init(struct st_stream *, struct st_call *, struct st_xfer *);
 int    st_stream_open(struct st_stream *, size_t cap);
 void   st_stream_destroy(struct st_stream *);
+/*
+ * The pipe for a download whose answer says content_length (the header's
+ * value, NULL when absent): that length rounded up to 4 KiB, at least
+ * 4 KiB, at most max; max when the length is absent or unreadable. A
+ * small body then costs a small pipe, and a large one the same as ever.
+ * Open it in the headers hook, before the call is done: nothing reads a
+ * download before that.
+ */
+size_t st_stream_pipe_size(const char *content_length, size_t max);
 /* The application went away: bytes still coming are swallowed. */
 void   st_stream_leave(struct st_stream *);
 
-/* Download, on the transfer thread: the body hook's answer for n bytes. */
+/* Download, on the transfer thread: the body hook's answer for n bytes.
+ * A piece larger than the whole pipe grows the pipe to hold it. */
 size_t st_stream_recv(struct st_stream *, const char *, size_t n);
 /* Take no more of this body (it was answered without it). */
 void   st_stream_discard(struct st_stream *);

@@ -13,7 +13,9 @@
 
 #include <microhttpd.h>
 
+#include "core/call.h"
 #include "core/pipe.h"
+#include "core/stream.h"
 #include "core/transfer.h"
 #include "unit.h"
 
@@ -424,6 +426,92 @@ START_TEST(pipe_wraps)
 }
 END_TEST
 
+/* A download's pipe is sized to the length its answer says. */
+START_TEST(stream_pipe_size)
+{
+	static const struct {
+		const char	*cl;
+		size_t		 size;
+	} v[] = {
+		{ NULL, 1 << 20 }, { "0", 4096 }, { "1", 4096 }, { "1024", 4096 },
+		{ "4096", 4096 }, { "4097", 8192 }, { "1048575", 1 << 20 },
+		{ "1048576", 1 << 20 }, { "5368709120", 1 << 20 },
+		{ "99999999999999999999999", 1 << 20 }, { "12x", 1 << 20 },
+		{ "-1", 1 << 20 }, { "", 1 << 20 }, { " 1", 1 << 20 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		ck_assert_msg(st_stream_pipe_size(v[i].cl, 1 << 20) == v[i].size,
+		    "Content-Length %s", v[i].cl ? v[i].cl : "(none)");
+}
+END_TEST
+
+/* Growing keeps what the ring holds, in order, wrapped or not. */
+START_TEST(pipe_grows)
+{
+	struct st_pipe p;
+	char out[32];
+
+	st_pipe_init(&p, 7);
+	ck_assert_uint_eq(st_pipe_write(&p, "abcde", 5), 5);
+	ck_assert_uint_eq(st_pipe_read(&p, out, 3), 3);
+	ck_assert_uint_eq(st_pipe_write(&p, "fghij", 5), 5);	/* wraps */
+	ck_assert_int_eq(st_pipe_grow(&p, 4), 0);		/* no smaller */
+	ck_assert_uint_eq(p.cap, 7);
+	ck_assert_int_eq(st_pipe_grow(&p, 20), 0);
+	ck_assert_uint_eq(p.cap, 20);
+	ck_assert_uint_eq(st_pipe_write(&p, "klmnopqrstuvwxyz", 16), 13);
+	ck_assert_uint_eq(st_pipe_read(&p, out, sizeof(out)), 20);
+	ck_assert_int_eq(memcmp(out, "defghijklmnopqrstuvw", 20), 0);
+	st_pipe_destroy(&p);
+}
+END_TEST
+
+/*
+ * A body longer than its answer said, in a pipe sized to what it said: a
+ * piece larger than the whole pipe is taken (the pipe grows) rather than
+ * waited on for good, and every byte comes out in order. A stream that
+ * never got a pipe takes nothing and reads as broken.
+ */
+START_TEST(stream_longer_than_said)
+{
+	struct st_call_hooks hooks = { NULL, NULL, NULL };
+	struct st_call *c = st_call_new(ST_OP_GET, &hooks);
+	struct st_stream st;
+	char in[10000], out[16384];
+	size_t i, got;
+	long n;
+
+	ck_assert_ptr_nonnull(c);
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (char)(i % 251);
+	st_stream_init(&st, c, NULL);
+	ck_assert_int_eq(st_stream_open(&st, st_stream_pipe_size("1000",
+	    1 << 20)), 0);
+	ck_assert_uint_eq(st.pipe.cap, 4096);
+	ck_assert_uint_eq(st_stream_recv(&st, in, 3000), 3000);
+	ck_assert_int_eq(st_stream_read(&st, out, 3000), 3000);
+	ck_assert_uint_eq(st_stream_recv(&st, in + 3000, 7000), 7000);
+	ck_assert_uint_eq(st.pipe.cap, 7000);
+	st_stream_end(&st, 0);
+	got = 3000;
+	while ((n = st_stream_read(&st, out + got, sizeof(out) - got)) > 0)
+		got += (size_t)n;
+	ck_assert_int_eq(n, ST_EOF);
+	ck_assert_uint_eq(got, sizeof(in));
+	ck_assert_int_eq(memcmp(in, out, sizeof(in)), 0);
+	st_stream_destroy(&st);
+
+	st_stream_init(&st, c, NULL);
+	ck_assert_uint_eq(st_stream_recv(&st, in, 100), 0);
+	ck_assert_int_eq(st_stream_read(&st, out, sizeof(out)), ST_ERROR);
+	st_stream_end(&st, 1);
+	st_stream_destroy(&st);
+	st_call_free(c, NULL);
+}
+END_TEST
+
 static Suite *
 transfer_suite(void)
 {
@@ -433,6 +521,9 @@ transfer_suite(void)
 	tcase_add_unchecked_fixture(tc, server_start, server_stop);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, pipe_wraps);
+	tcase_add_test(tc, pipe_grows);
+	tcase_add_test(tc, stream_pipe_size);
+	tcase_add_test(tc, stream_longer_than_said);
 	tcase_add_test(tc, get_with_backpressure);
 	tcase_add_test(tc, put_streamed);
 	tcase_add_test(tc, cancel_in_flight);
