@@ -112,6 +112,9 @@ serve(const char *path)
 			reload(path);
 			continue;
 		}
+		/* Ready says "stopping" before the log line does: whoever
+		 * acts on the line sees the state it announces. */
+		st_server_begin_stop();
 		st_log_msg(ST_LOG_INFO, "stopping", "signal",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		notify("STOPPING=1");

@@ -96,6 +96,9 @@ const char *st_req_arg(struct st_req *, const char *name);
 int  st_server_start(struct st_config *, char *err, size_t errlen);
 void st_server_swap_config(struct st_config *);
 void st_server_stop(unsigned grace_seconds);
+/* The first step of st_server_stop, on its own: from now on /v1/ready
+ * says "stopping" and new connections are refused. */
+void st_server_begin_stop(void);
 struct st_config *st_server_config(void);	/* a new reference */
 int  st_server_stopping(void);
 
