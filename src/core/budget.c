@@ -115,6 +115,12 @@ st_held_free(struct st_held *h, struct st_budget *b)
  * came out of per-thread heaps that kept the freed megabytes: eight
  * concurrent 1 GiB multipart uploads peaked at 104 MiB of RSS for a
  * 48 MiB budget (bench/run). Unmapped, the memory leaves with the part.
+ *
+ * A fresh mapping costs a page fault per 4 KiB page, and faults are dear
+ * on virtual machines: filling new 8 MiB parts was a third of a multipart
+ * upload's CPU. So the mapping asks for transparent huge pages (2 MiB, a
+ * fault each, where the system allows them on request) and is filled in
+ * one call (MADV_POPULATE_WRITE, Linux 5.14) instead of fault by fault.
  */
 #define BIG_BUFFER (1024 * 1024)
 
@@ -127,7 +133,15 @@ st_buffer_alloc(size_t n)
 		return malloc(n ? n : 1);
 	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 	    -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, n, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+	madvise(p, n, MADV_POPULATE_WRITE);
+#endif
+	return p;
 }
 
 void

@@ -201,6 +201,7 @@ drain(struct st_worker *w)
 {
 	struct epoll_event ev[64];
 	long long end = st_now_ms() + DRAIN_MS, left;
+	uint64_t count;
 	int n, i, wait;
 
 	while (st_engine_busy(w->engine) && (left = end - st_now_ms()) > 0) {
@@ -208,10 +209,15 @@ drain(struct st_worker *w)
 		if (wait == -1 || wait > left)
 			wait = (int)left;
 		n = epoll_wait(w->epfd, ev, 64, wait);
-		for (i = 0; i < n; i++)
-			if (ST_EV_TAG(ev[i].data.u64) < ST_EV_LOOP)
+		for (i = 0; i < n; i++) {
+			if (ST_EV_TAG(ev[i].data.u64) == TAG_WAKE)
+				while (read(w->wakefd, &count,
+				    sizeof(count)) > 0)
+					;	/* nothing to resume now */
+			else if (ST_EV_TAG(ev[i].data.u64) < ST_EV_LOOP)
 				st_engine_event(w->engine, ev[i].data.u64,
 				    ev[i].events);
+		}
 	}
 }
 

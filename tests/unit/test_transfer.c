@@ -1,5 +1,5 @@
 /*
- * test_transfer.c - the curl thread against a small in-process server:
+ * test_transfer.c - the transfer engine against a small in-process server:
  * streaming both ways with pause and resume through a bounded pipe,
  * cancel in the middle, restart from the done hook, delayed and detached
  * starts. Run under ASan, it also proves nothing leaks or races.
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -512,6 +513,128 @@ START_TEST(stream_longer_than_said)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- owned */
+
+/*
+ * An engine driven by the test's own loop, as an HTTP worker drives its
+ * own: commands made on the owner's thread wait for the end of the round,
+ * a cancel there acts at once, and freeing the engine frees what it owns.
+ */
+struct loop {
+	int			 epfd;
+	struct st_engine	*e;
+};
+
+static void
+loop_init(struct loop *l)
+{
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ck_assert_int_ge(l->epfd, 0);
+	l->e = st_engine_new(l->epfd);
+	ck_assert_ptr_nonnull(l->e);
+	st_engine_bind(l->e);
+}
+
+static void
+loop_round(struct loop *l)
+{
+	struct epoll_event ev[16];
+	int i, n, wait = st_engine_run(l->e);
+
+	if (wait == -1 || wait > 100)
+		wait = 100;
+	n = epoll_wait(l->epfd, ev, 16, wait);
+	for (i = 0; i < n; i++)
+		st_engine_event(l->e, ev[i].data.u64, ev[i].events);
+}
+
+static void
+loop_free(struct loop *l)
+{
+	st_engine_free(l->e);
+	close(l->epfd);
+}
+
+START_TEST(owned_get_with_backpressure)
+{
+	struct loop l;
+	struct probe p;
+	char u[128], buf[7000];
+	uint64_t got = 0, bad = 0;
+	size_t i, n;
+
+	loop_init(&l);
+	probe_init(&p);
+	url(u, sizeof(u), "/data");
+	p.x = st_xfer_new(&probe_hooks, &p);
+	st_xfer_set(p.x, "GET", u);
+	ck_assert_int_eq(st_xfer_start(p.x), 0);
+	while (!p.done || st_pipe_held(&p.pipe) > 0) {
+		loop_round(&l);
+		while ((n = st_pipe_read(&p.pipe, buf, sizeof(buf))) > 0) {
+			for (i = 0; i < n; i++)
+				bad += (unsigned char)buf[i] != (got + i) % 251;
+			got += n;
+		}
+		if (p.paused) {
+			p.paused = 0;
+			st_xfer_resume(p.x);	/* runs at the next round */
+		}
+	}
+	ck_assert_int_eq(p.ok, 1);
+	ck_assert_int_eq(p.status, 200);
+	ck_assert_uint_eq(got, 5 * 1024 * 1024 + 17);
+	ck_assert_uint_eq(bad, 0);
+	probe_destroy(&p);
+	loop_free(&l);
+}
+END_TEST
+
+START_TEST(owned_restart_cancel_free)
+{
+	static const struct st_xfer_hooks h = { NULL, NULL, NULL, count_done };
+	struct loop l;
+	struct probe busy, slow;
+	struct st_xfer *orphan;
+	char u[128];
+	int i;
+
+	loop_init(&l);
+	probe_init(&busy);
+	probe_init(&slow);
+	url(u, sizeof(u), "/busy");
+	busy.x = st_xfer_new(&probe_hooks, &busy);
+	st_xfer_set(busy.x, "GET", u);
+	ck_assert_int_eq(st_xfer_start(busy.x), 0);
+	url(u, sizeof(u), "/slow");
+	slow.x = st_xfer_new(&probe_hooks, &slow);
+	st_xfer_set(slow.x, "GET", u);
+	ck_assert_int_eq(st_xfer_start(slow.x), 0);
+	/* Restarted twice from its done hook, after 50 ms each. */
+	while (!busy.done)
+		loop_round(&l);
+	ck_assert_int_eq(busy.restarts, 2);
+	ck_assert_int_eq(busy.status, 503);
+	/* On the owner's thread a cancel returns at once, and no hook of
+	 * the exchange runs afterwards. */
+	st_xfer_cancel(slow.x);
+	ck_assert_int_eq(st_engine_busy(l.e), 0);
+	for (i = 0; i < 10; i++)
+		loop_round(&l);
+	ck_assert_int_eq(slow.done, 0);
+	/* An exchange nobody waits for, still running when the engine goes:
+	 * the engine frees it (ASan would see a leak or a double free). */
+	orphan = st_xfer_new(&h, NULL);
+	st_xfer_set(orphan, "GET", u);
+	ck_assert_int_eq(st_xfer_start_detached(orphan), 0);
+	for (i = 0; i < 3; i++)
+		loop_round(&l);
+	probe_destroy(&busy);
+	probe_destroy(&slow);
+	loop_free(&l);
+}
+END_TEST
+
 static Suite *
 transfer_suite(void)
 {
@@ -529,6 +652,8 @@ transfer_suite(void)
 	tcase_add_test(tc, cancel_in_flight);
 	tcase_add_test(tc, restart_from_done_hook);
 	tcase_add_test(tc, detached_cleans_itself);
+	tcase_add_test(tc, owned_get_with_backpressure);
+	tcase_add_test(tc, owned_restart_cancel_free);
 	suite_add_tcase(s, tc);
 	return s;
 }
