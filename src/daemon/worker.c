@@ -150,9 +150,29 @@ run_daemons(struct st_worker *w, const int *ready)
 	size_t d;
 
 	w->resumed = 0;
-	for (d = 0; d < w->ndaemons; d++)
-		if (all || ready[d] || (w->due[d] != -1 && w->due[d] <= now))
+	for (d = 0; d < w->ndaemons; d++) {
+		if (all || ready[d] || (w->due[d] != -1 && w->due[d] <= now)) {
 			MHD_run(w->daemons[d]);
+			w->due[d] = -1;		/* round_timeout sets it again */
+		}
+	}
+}
+
+/* Marks the daemons that want to run again at once (a connection with
+ * work pending: MHD moves a connection one step per run, and answering
+ * then logging then reading the next request are three); 0 when none. */
+static int
+due_now(struct st_worker *w, int *ready)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+	size_t d;
+	int n = 0;
+
+	for (d = 0; d < w->ndaemons; d++) {
+		ready[d] = MHD_get_timeout(w->daemons[d], &ms) == MHD_YES && ms == 0;
+		n += ready[d];
+	}
+	return n;
 }
 
 /* One round of the loop; returns the engine's next timeout. */
@@ -184,10 +204,11 @@ run_round(struct st_worker *w, int engine_wait)
 	}
 	run_daemons(w, ready);
 	wait = st_engine_run(w->engine);
-	/* Exchanges that ended in this round resumed their connections:
-	 * answer them now rather than after another epoll_wait. */
-	memset(ready, 0, sizeof(ready));
-	for (rounds = 0; w->resumed && rounds < 4; rounds++) {
+	/* Exchanges that ended in this round resumed their connections, and
+	 * connections may have steps left: run them now rather than after
+	 * another epoll_wait each (two fewer system calls per request). */
+	for (rounds = 0; rounds < 8 && (w->resumed || due_now(w, ready));
+	    rounds++) {
 		run_daemons(w, ready);
 		wait = st_engine_run(w->engine);
 	}
