@@ -182,7 +182,7 @@ run_round(struct st_worker *w, int engine_wait)
 	struct epoll_event ev[64];
 	int ready[MAX_DAEMONS] = { 0 };
 	uint64_t count;
-	int n, i, wait, rounds;
+	int n, i, wait, rounds, answered;
 
 	n = epoll_wait(w->epfd, ev, 64, round_timeout(w, engine_wait));
 	for (i = 0; i < n; i++) {
@@ -204,11 +204,21 @@ run_round(struct st_worker *w, int engine_wait)
 	}
 	run_daemons(w, ready);
 	wait = st_engine_run(w->engine);
-	/* Exchanges that ended in this round resumed their connections, and
-	 * connections may have steps left: run them now rather than after
-	 * another epoll_wait each (two fewer system calls per request). */
-	for (rounds = 0; rounds < 8 && (w->resumed || due_now(w, ready));
-	    rounds++) {
+	/*
+	 * Exchanges that ended in this round resumed their connections: run
+	 * them now rather than after another epoll_wait. An answered
+	 * connection then has steps left that need no new bytes (the end of
+	 * the request, its log line, a look for the next one): run those at
+	 * once too, two fewer system calls per small request. Not in rounds
+	 * that resumed nothing: an upload always has a step left (its next
+	 * read), and reading ahead of the client made smaller reads and cost
+	 * a 1 GiB PUT about 20% more CPU.
+	 */
+	for (rounds = 0, answered = 0; rounds < 8; rounds++) {
+		if (w->resumed)
+			answered = 1;
+		else if (!answered || !due_now(w, ready))
+			break;
 		run_daemons(w, ready);
 		wait = st_engine_run(w->engine);
 	}
