@@ -555,20 +555,29 @@ loop_free(struct loop *l)
 	close(l->epfd);
 }
 
+/* A probe with a GET of path started: on the engine of this thread. */
+static void
+probe_get(struct probe *p, const char *path)
+{
+	char u[128];
+
+	probe_init(p);
+	url(u, sizeof(u), path);
+	p->x = st_xfer_new(&probe_hooks, p);
+	st_xfer_set(p->x, "GET", u);
+	ck_assert_int_eq(st_xfer_start(p->x), 0);
+}
+
 START_TEST(owned_get_with_backpressure)
 {
 	struct loop l;
 	struct probe p;
-	char u[128], buf[7000];
+	char buf[7000];
 	uint64_t got = 0, bad = 0;
 	size_t i, n;
 
 	loop_init(&l);
-	probe_init(&p);
-	url(u, sizeof(u), "/data");
-	p.x = st_xfer_new(&probe_hooks, &p);
-	st_xfer_set(p.x, "GET", u);
-	ck_assert_int_eq(st_xfer_start(p.x), 0);
+	probe_get(&p, "/data");
 	while (!p.done || st_pipe_held(&p.pipe) > 0) {
 		loop_round(&l);
 		while ((n = st_pipe_read(&p.pipe, buf, sizeof(buf))) > 0) {
@@ -600,16 +609,8 @@ START_TEST(owned_restart_cancel_free)
 	int i;
 
 	loop_init(&l);
-	probe_init(&busy);
-	probe_init(&slow);
-	url(u, sizeof(u), "/busy");
-	busy.x = st_xfer_new(&probe_hooks, &busy);
-	st_xfer_set(busy.x, "GET", u);
-	ck_assert_int_eq(st_xfer_start(busy.x), 0);
-	url(u, sizeof(u), "/slow");
-	slow.x = st_xfer_new(&probe_hooks, &slow);
-	st_xfer_set(slow.x, "GET", u);
-	ck_assert_int_eq(st_xfer_start(slow.x), 0);
+	probe_get(&busy, "/busy");
+	probe_get(&slow, "/slow");
 	/* Restarted twice from its done hook, after 50 ms each. */
 	while (!busy.done)
 		loop_round(&l);
@@ -624,6 +625,7 @@ START_TEST(owned_restart_cancel_free)
 	ck_assert_int_eq(slow.done, 0);
 	/* An exchange nobody waits for, still running when the engine goes:
 	 * the engine frees it (ASan would see a leak or a double free). */
+	url(u, sizeof(u), "/slow");
 	orphan = st_xfer_new(&h, NULL);
 	st_xfer_set(orphan, "GET", u);
 	ck_assert_int_eq(st_xfer_start_detached(orphan), 0);
