@@ -38,7 +38,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +45,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/eventfd.h"
 #include "core/transfer.h"
 
 enum xstate { X_IDLE, X_QUEUED, X_RUNNING, X_FINISHING, X_DONE };
@@ -338,11 +338,8 @@ on_owner(const struct st_engine *e)
 static void
 wake(struct st_engine *e)
 {
-	uint64_t one = 1;
-
-	if (!on_owner(e) && write(e->wakefd, &one, sizeof(one)) == -1 &&
-	    errno != EAGAIN)
-		perror("stratusd: eventfd");
+	if (!on_owner(e))
+		st_eventfd_poke(e->wakefd);
 }
 
 static void
@@ -618,6 +615,13 @@ sockstate(struct st_engine *e, int fd)
 	return &e->socks[fd];
 }
 
+/* The state of a socket on_open made, or NULL. */
+static struct sockstate *
+known_sock(struct st_engine *e, int fd)
+{
+	return fd >= 0 && fd < e->nsocks ? &e->socks[fd] : NULL;
+}
+
 static void
 sock_register(struct st_engine *e, int fd, uint32_t events)
 {
@@ -632,7 +636,7 @@ static int
 on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
 {
 	struct st_engine *e = arg;
-	struct sockstate *ss = fd < e->nsocks ? &e->socks[fd] : NULL;
+	struct sockstate *ss = known_sock(e, fd);
 	uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
 	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
 
@@ -658,7 +662,7 @@ on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
 static int
 unwanted(struct st_engine *e, int fd)
 {
-	struct sockstate *ss = fd < e->nsocks ? &e->socks[fd] : NULL;
+	struct sockstate *ss = known_sock(e, fd);
 
 	if (ss == NULL || !ss->ours || ss->wanted != 0)
 		return 0;
@@ -690,11 +694,10 @@ on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 static int
 on_close(void *arg, curl_socket_t fd)
 {
-	struct st_engine *e = arg;
+	struct sockstate *ss = known_sock(arg, fd);
 
-	if (fd < e->nsocks)
-		e->socks[fd].registered = e->socks[fd].wanted =
-		    e->socks[fd].ours = 0;
+	if (ss != NULL)
+		ss->registered = ss->wanted = ss->ours = 0;
 	return close(fd);
 }
 
@@ -723,7 +726,7 @@ st_engine_new(int epfd)
 	pthread_cond_init(&e->cond, NULL);
 	e->epfd = epfd;
 	e->timer_at = -1;
-	e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	e->wakefd = st_eventfd_new();
 	e->multi = curl_multi_init();
 	ev.data.u64 = ST_EV_DATA(ST_EV_ENGINE, e->wakefd);
 	if (e->wakefd == -1 || e->multi == NULL ||
@@ -759,11 +762,9 @@ void
 st_engine_event(struct st_engine *e, uint64_t data, uint32_t events)
 {
 	int still, mask = 0;
-	uint64_t count;
 
 	if (ST_EV_TAG(data) == ST_EV_ENGINE) {
-		while (read(e->wakefd, &count, sizeof(count)) > 0)
-			;
+		st_eventfd_clear(e->wakefd);
 		return;		/* st_engine_run carries out the commands */
 	}
 	if (events & EPOLLIN)
@@ -892,7 +893,7 @@ st_transfer_init(void)
 		return 0;
 	}
 	fallback.epfd = epoll_create1(EPOLL_CLOEXEC);
-	fallback.stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	fallback.stopfd = st_eventfd_new();
 	ev.data.u64 = ST_EV_DATA(ST_EV_LOOP, fallback.stopfd);
 	if (fallback.epfd != -1 && fallback.stopfd != -1 &&
 	    epoll_ctl(fallback.epfd, EPOLL_CTL_ADD, fallback.stopfd, &ev) == 0 &&
@@ -919,12 +920,9 @@ st_transfer_init(void)
 void
 st_transfer_shutdown(void)
 {
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&fallback.lock);
 	if (fallback.running) {
-		if (write(fallback.stopfd, &one, sizeof(one)) == -1)
-			perror("stratusd: eventfd");
+		st_eventfd_poke(fallback.stopfd);
 		pthread_join(fallback.thread, NULL);
 		st_engine_free(fallback.engine);
 		close(fallback.stopfd);

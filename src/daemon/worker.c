@@ -23,16 +23,13 @@
  * run the daemons that have work, then run the engine, which starts the
  * exchanges the daemons' handlers asked for in the same round.
  */
-#include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/eventfd.h"
 #include "core/transfer.h"
 #include "daemon/worker.h"
 
@@ -73,14 +70,10 @@ st_worker_self(void)
 void
 st_worker_wake(struct st_worker *w)
 {
-	uint64_t one = 1;
-
-	if (w == this_worker) {
+	if (w == this_worker)
 		w->resumed = 1;
-		return;
-	}
-	if (write(w->wakefd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-		perror("stratusd: eventfd");
+	else
+		st_eventfd_poke(w->wakefd);
 }
 
 struct st_worker *
@@ -92,7 +85,7 @@ st_worker_new(void)
 	if (w == NULL)
 		return NULL;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->wakefd = st_eventfd_new();
 	ev.data.u64 = ST_EV_DATA(TAG_WAKE, w->wakefd);
 	if (w->epfd == -1 || w->wakefd == -1 ||
 	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev) == -1 ||
@@ -181,7 +174,6 @@ run_round(struct st_worker *w, int engine_wait)
 {
 	struct epoll_event ev[64];
 	int ready[MAX_DAEMONS] = { 0 };
-	uint64_t count;
 	int n, i, wait, rounds, answered;
 
 	n = epoll_wait(w->epfd, ev, 64, round_timeout(w, engine_wait));
@@ -190,8 +182,7 @@ run_round(struct st_worker *w, int engine_wait)
 
 		switch (ST_EV_TAG(data)) {
 		case TAG_WAKE:
-			while (read(w->wakefd, &count, sizeof(count)) > 0)
-				;
+			st_eventfd_clear(w->wakefd);
 			w->resumed = 1;
 			break;
 		case TAG_DAEMON:
@@ -232,7 +223,6 @@ drain(struct st_worker *w)
 {
 	struct epoll_event ev[64];
 	long long end = st_now_ms() + DRAIN_MS, left;
-	uint64_t count;
 	int n, i, wait;
 
 	while (st_engine_busy(w->engine) && (left = end - st_now_ms()) > 0) {
@@ -242,9 +232,7 @@ drain(struct st_worker *w)
 		n = epoll_wait(w->epfd, ev, 64, wait);
 		for (i = 0; i < n; i++) {
 			if (ST_EV_TAG(ev[i].data.u64) == TAG_WAKE)
-				while (read(w->wakefd, &count,
-				    sizeof(count)) > 0)
-					;	/* nothing to resume now */
+				st_eventfd_clear(w->wakefd);	/* no resume now */
 			else if (ST_EV_TAG(ev[i].data.u64) < ST_EV_LOOP)
 				st_engine_event(w->engine, ev[i].data.u64,
 				    ev[i].events);
@@ -290,15 +278,13 @@ st_worker_start(struct st_worker *w, void (*before_stop)(void))
 void
 st_worker_stop(struct st_worker *w)
 {
-	uint64_t one = 1;
 	size_t d;
 
 	if (w == NULL)
 		return;
 	if (w->started) {
 		w->stop = 1;
-		if (write(w->wakefd, &one, sizeof(one)) == -1)
-			perror("stratusd: eventfd");
+		st_eventfd_poke(w->wakefd);
 		pthread_join(w->thread, NULL);
 	}
 	for (d = 0; d < w->ndaemons; d++)	/* never started */
