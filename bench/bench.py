@@ -183,6 +183,17 @@ def closed_upstream(port):
     return set(" ".join(ln.split()[-2:]) for ln in out.splitlines())
 
 
+def stop_process(p):
+    """SIGTERM to a process started here, by its PID; SIGKILL after 20 s."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 class Daemon:
     """A process started here, stopped by its PID. For nginx the figures
     add up the master and its workers (the peak RSS is then the sum of
@@ -215,13 +226,7 @@ class Daemon:
         return sum(proc_ctxsw(p) for p in self.pids)
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        stop_process(self.p)
 
 
 # ---------------------------------------------------------------- configs
@@ -607,7 +612,6 @@ class Bench:
         self.raw[name] = res
 
     def scenario_rate(self):
-        a = self.args
         name = "GET 1KiB at 1000/s"
         res = {}
         # The S3 paths, then the local ones with a fresh daemon, so that
@@ -1175,13 +1179,7 @@ class Azurite:
                                                            AZ_ACCOUNT))
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        stop_process(self.p)
 
 
 def rss_mode(args):
