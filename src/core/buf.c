@@ -52,20 +52,37 @@ st_buf_adds(struct st_buf *b, const char *s)
 	return st_buf_add(b, s, strlen(s));
 }
 
+/*
+ * Formats straight into the free space when it fits, which is nearly
+ * always: vsnprintf runs once. Only a longer result grows the buffer and
+ * formats again.
+ */
 int
 st_buf_printf(struct st_buf *b, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || st_buf_reserve(b, (size_t)n) == -1)
+	if (st_buf_reserve(b, 128) == -1)
 		return -1;
+	room = b->cap - b->len;
 	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	n = vsnprintf(b->data + b->len, room, fmt, ap);
 	va_end(ap);
+	if (n < 0) {
+		b->data[b->len] = '\0';
+		return -1;
+	}
+	if ((size_t)n >= room) {
+		if (st_buf_reserve(b, (size_t)n) == -1) {
+			b->data[b->len] = '\0';
+			return -1;
+		}
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
 	return 0;
 }

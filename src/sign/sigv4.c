@@ -187,19 +187,20 @@ is_ws(unsigned char ch)
 static void
 add_trimmed(struct st_buf *b, const char *v)
 {
-	const unsigned char *p = (const unsigned char *)v;
-	int pending = 0, any = 0;
+	const unsigned char *p = (const unsigned char *)v, *word;
+	int first = 1;
 
-	for (; *p != '\0'; p++) {
-		if (is_ws(*p)) {
-			pending = any;
-			continue;
-		}
-		if (pending)
+	for (;;) {
+		while (*p != '\0' && is_ws(*p))
+			p++;
+		if (*p == '\0')
+			return;
+		if (!first)
 			st_buf_add(b, " ", 1);
-		st_buf_add(b, p, 1);
-		pending = 0;
-		any = 1;
+		for (word = p; *p != '\0' && !is_ws(*p); p++)
+			;
+		st_buf_add(b, word, (size_t)(p - word));
+		first = 0;
 	}
 }
 
