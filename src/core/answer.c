@@ -7,8 +7,12 @@
  * timeouts 504, and anything we did not expect from it (400 included:
  * our request was wrong) is 502.
  *
- * Times are read with strptime and timegm: both formats are UTC, and a
- * fraction of a second after ISO 8601's seconds is ignored.
+ * Times are UTC in both formats. The IMF-fixdate that every provider
+ * sends in Last-Modified ("Sun, 06 Nov 1994 08:49:37 GMT") is read by
+ * hand, since strptime spends a hundred string compares on the names of
+ * days and months, on every answer; any other spelling goes to strptime
+ * and timegm, and a fraction of a second after ISO 8601's seconds is
+ * ignored.
  *
  * An error answer's body is kept up to 64 KiB and parsed whole at the
  * end: error documents are small, and a code is only known for sure once
@@ -51,14 +55,73 @@ st_answer_status(long status)
 	}
 }
 
+/* Two digits at s, or -1. */
+static int
+two_digits(const char *s)
+{
+	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+		return -1;
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar. */
+static long
+days_from_civil(long y, int m, int d)
+{
+	long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" exactly, or -1. */
+static time_t
+imf_fixdate(const char *s)
+{
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *hit;
+	int day, mon, hh, mm, ss, y1, y2;
+
+	if (strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' ||
+	    s[11] != ' ' || s[16] != ' ' || s[19] != ':' || s[22] != ':' ||
+	    strcmp(s + 25, " GMT") != 0)
+		return -1;
+	hit = strstr(days, (char[]){ s[0], s[1], s[2], '\0' });
+	if (hit == NULL || (hit - days) % 3 != 0)
+		return -1;
+	hit = strstr(months, (char[]){ s[8], s[9], s[10], '\0' });
+	if (hit == NULL || (hit - months) % 3 != 0)
+		return -1;
+	mon = (int)(hit - months) / 3 + 1;
+	day = two_digits(s + 5);
+	y1 = two_digits(s + 12);
+	y2 = two_digits(s + 14);
+	hh = two_digits(s + 17);
+	mm = two_digits(s + 20);
+	ss = two_digits(s + 23);
+	if (day < 1 || day > 31 || y1 < 0 || y2 < 0 || hh < 0 || hh > 23 ||
+	    mm < 0 || mm > 59 || ss < 0 || ss > 60)
+		return -1;
+	return (time_t)days_from_civil(y1 * 100 + y2, mon, day) * 86400 +
+	    hh * 3600 + mm * 60 + ss;
+}
+
 time_t
 st_answer_time(const char *s)
 {
 	struct tm tm;
+	time_t t;
 
-	memset(&tm, 0, sizeof(tm));
 	if (s == NULL)
 		return 0;
+	if ((t = imf_fixdate(s)) != -1)
+		return t;
+	memset(&tm, 0, sizeof(tm));
 	if (strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL ||
 	    strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) != NULL)
 		return timegm(&tm);
