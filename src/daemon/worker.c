@@ -21,7 +21,8 @@
  * A round: wait for events or the nearest timeout (libmicrohttpd's idle
  * timeouts, curl's timers, retry backoffs), hand curl its socket events,
  * run the daemons that have work, then run the engine, which starts the
- * exchanges the daemons' handlers asked for in the same round.
+ * exchanges the daemons' handlers asked for in the same round; last, write
+ * the round's log lines with one write(2) (log.c).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "core/clock.h"
 #include "core/eventfd.h"
 #include "core/transfer.h"
+#include "daemon/log.h"
 #include "daemon/worker.h"
 
 #define MAX_DAEMONS 8
@@ -213,6 +215,7 @@ run_round(struct st_worker *w, int engine_wait)
 		run_daemons(w, ready);
 		wait = st_engine_run(w->engine);
 	}
+	st_log_flush();
 	return w->resumed ? 0 : wait;
 }
 
@@ -249,8 +252,10 @@ worker_main(void *arg)
 
 	this_worker = w;
 	st_engine_bind(w->engine);
+	st_log_hold(1);
 	while (!w->stop)
 		engine_wait = run_round(w, engine_wait);
+	st_log_hold(0);		/* what stopping logs goes out at once */
 	if (w->before_stop != NULL)
 		w->before_stop();
 	/* Here, on the engine's thread, closing a connection cancels its
