@@ -22,7 +22,7 @@ st_buf_reserve(struct st_buf *b, size_t extra)
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
-	cap = b->cap ? b->cap : 64;
+	cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap *= 2;
 	if ((p = realloc(b->data, cap)) == NULL) {
