@@ -156,6 +156,39 @@ START_TEST(held_until_flushed)
 }
 END_TEST
 
+struct num_case {
+	long long	 i;
+	double		 d;
+	const char	*want;	/* "i":I,"d":D as written */
+};
+
+static const struct num_case num_cases[] = {
+	{ 0, 0, "\"i\":0,\"d\":0.000" },
+	{ 7, 1.5, "\"i\":7,\"d\":1.500" },
+	{ -42, -2.25, "\"i\":-42,\"d\":-2.250" },
+	{ 1234567890123LL, 0.0004, "\"i\":1234567890123,\"d\":0.000" },
+	{ LLONG_MAX, 0.0006, "\"i\":9223372036854775807,\"d\":0.001" },
+	{ LLONG_MIN, 12345.6789, "\"i\":-9223372036854775808,\"d\":12345.679" },
+	{ 1, 1e20, "\"i\":1,\"d\":100000000000000000000.000" },
+};
+
+START_TEST(numbers)
+{
+	const struct num_case *t = &num_cases[_i];
+	struct st_logrec r;
+	char *line;
+
+	capture();
+	st_log_begin(&r, ST_LOG_ERROR, "n");
+	st_log_int(&r, "i", t->i);
+	st_log_double(&r, "d", t->d);
+	st_log_end(&r);
+	line = written();
+	ck_assert_msg(strstr(line, t->want) != NULL, "%s in %s", t->want, line);
+	release();
+}
+END_TEST
+
 START_TEST(below_level_skipped)
 {
 	capture();
@@ -177,6 +210,8 @@ log_suite(void)
 
 	tcase_add_loop_test(tc, escaping, 0,
 	    (int)(sizeof(esc_cases) / sizeof(esc_cases[0])));
+	tcase_add_loop_test(tc, numbers, 0,
+	    (int)(sizeof(num_cases) / sizeof(num_cases[0])));
 	tcase_add_test(tc, long_value_cut);
 	tcase_add_test(tc, held_until_flushed);
 	tcase_add_test(tc, below_level_skipped);
