@@ -126,6 +126,11 @@ static pthread_once_t share_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t share_mutex = PTHREAD_MUTEX_INITIALIZER;
 static CURLSH *share;
 
+/* Whether the environment names a proxy, read with the share. curl looks
+ * for one in five variables on every exchange; without any, it is told
+ * there is none and skips the look. */
+static int env_proxy;
+
 /* The engine of threads that have none (see the design note). */
 static struct {
 	pthread_mutex_t	 lock;
@@ -159,9 +164,23 @@ share_unlock(CURL *h, curl_lock_data data, void *u)
 	pthread_mutex_unlock(&share_mutex);
 }
 
+static int
+proxy_in_env(void)
+{
+	static const char *names[] = { "http_proxy", "https_proxy", "HTTPS_PROXY",
+	    "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (getenv(names[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 static void
 share_init(void)
 {
+	env_proxy = proxy_in_env();
 	if ((share = curl_share_init()) == NULL)
 		return;
 	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
@@ -290,6 +309,10 @@ easy_setup(struct st_xfer *x)
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	if (share != NULL)
 		curl_easy_setopt(h, CURLOPT_SHARE, share);
+	if (!env_proxy) {
+		curl_easy_setopt(h, CURLOPT_PROXY, "");
+		curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+	}
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x->engine);
 	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close);
