@@ -1115,7 +1115,7 @@ st_xfer_start_after(struct st_xfer *x, unsigned delay_ms)
 void
 st_xfer_resume(struct st_xfer *x)
 {
-	struct st_engine *e = x->engine;
+	struct st_engine *e = x != NULL ? x->engine : NULL;
 	int posted = 0;
 
 	if (e == NULL)

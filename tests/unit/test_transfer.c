@@ -513,6 +513,39 @@ START_TEST(stream_longer_than_said)
 }
 END_TEST
 
+/*
+ * A download paused for want of room goes on once the pipe is half empty,
+ * not at the first byte read (each pause and resume costs curl system
+ * calls); an empty pipe always lets it go on.
+ */
+START_TEST(stream_resumes_half_empty)
+{
+	struct st_call_hooks hooks = { NULL, NULL, NULL };
+	struct st_call *c = st_call_new(ST_OP_GET, &hooks);
+	struct st_stream st;
+	char in[4096], out[4096];
+
+	ck_assert_ptr_nonnull(c);
+	memset(in, 'x', sizeof(in));
+	st_stream_init(&st, c, NULL);
+	ck_assert_int_eq(st_stream_open(&st, 4096), 0);
+	ck_assert_uint_eq(st_stream_recv(&st, in, 4096), 4096);
+	ck_assert_uint_eq(st_stream_recv(&st, in, 1000), 0);
+	ck_assert_int_eq(st.paused, 1);
+	ck_assert_int_eq(st_stream_read(&st, out, 1000), 1000);
+	ck_assert_int_eq(st.paused, 1);		/* 3096 held, 1000 free */
+	ck_assert_int_eq(st_stream_read(&st, out, 1096), 1096);
+	ck_assert_int_eq(st.paused, 0);		/* 2000 held, 2096 free */
+	ck_assert_uint_eq(st_stream_recv(&st, in, 2096), 2096);
+	ck_assert_uint_eq(st_stream_recv(&st, in, 4000), 0);
+	ck_assert_int_eq(st_stream_read(&st, out, 4096), 4096);
+	ck_assert_int_eq(st.paused, 0);		/* empty */
+	st_stream_end(&st, 0);
+	st_stream_destroy(&st);
+	st_call_free(c, NULL);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- owned */
 
 /*
@@ -649,6 +682,7 @@ transfer_suite(void)
 	tcase_add_test(tc, pipe_grows);
 	tcase_add_test(tc, stream_pipe_size);
 	tcase_add_test(tc, stream_longer_than_said);
+	tcase_add_test(tc, stream_resumes_half_empty);
 	tcase_add_test(tc, get_with_backpressure);
 	tcase_add_test(tc, put_streamed);
 	tcase_add_test(tc, cancel_in_flight);
