@@ -199,7 +199,8 @@ class Daemon:
     add up the master and its workers (the peak RSS is then the sum of
     each process's peak, an upper bound)."""
 
-    def __init__(self, name, argv, port, env=None, logfile=None, cwd=None):
+    def __init__(self, name, argv, port, env=None, logfile=None, cwd=None,
+                 timeout=15):
         self.name = name
         self.port = port
         self.logfile = logfile
@@ -209,7 +210,7 @@ class Daemon:
                                   stdout=out, stderr=out)
         if logfile:
             out.close()
-        wait_port(port, self.p)
+        wait_port(port, self.p, timeout)
         time.sleep(0.1)
         self.pids = [self.p.pid] + proc_children(self.p.pid)
 
@@ -385,7 +386,7 @@ class Bench:
                                             self.dir], port)
 
     def start_stratusd(self, threshold=1536 * MiB, extra_creds="",
-                       extra_stores=""):
+                       extra_stores="", wrap=None):
         if self.st:
             self.st.stop()
         port = free_port()
@@ -398,9 +399,17 @@ class Bench:
                                     "extra_stores": extra_stores})
         env = dict(os.environ)
         env["STRATUS_BACKEND_DIR"] = self.backend_dir
-        self.st = Daemon("stratusd", [self.stratusd, "--config", conf], port,
-                         env=env, logfile=os.path.join(self.dir,
-                                                       "stratusd.log"))
+        argv = [self.stratusd, "--config", conf]
+        if wrap:
+            # A tool such as valgrind runs the program itself, not
+            # libtool's wrapper script around it.
+            build = os.path.dirname(os.path.dirname(self.stratusd))
+            argv = wrap + [os.path.join(os.path.dirname(self.stratusd),
+                                        ".libs", "stratusd"), "--config", conf]
+            env["LD_LIBRARY_PATH"] = os.path.join(build, ".libs")
+        self.st = Daemon("stratusd", argv, port, env=env,
+                         logfile=os.path.join(self.dir, "stratusd.log"),
+                         timeout=60 if wrap else 15)
 
     def fresh(self):
         """A new nginx-proxy and stratusd, so that peak RSS is this
@@ -1316,10 +1325,141 @@ def parse_size(s):
         m.group(2).upper()]
     return int(float(m.group(1)) * mult)
 
+# ---------------------------------------------------------------- cost mode
+
+COST_REQUESTS = 2000
+COST_CONNS = 8
+
+
+def keepalive_gets(port, path, n, conns=COST_CONNS):
+    """n GETs of path over conns keep-alive connections; fails on any
+    answer but 200."""
+    import http.client
+    errors = []
+
+    def run(count):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            for _ in range(count):
+                c.request("GET", path)
+                r = c.getresponse()
+                r.read()
+                if r.status != 200:
+                    errors.append(r.status)
+                    return
+        finally:
+            c.close()
+    ts = [threading.Thread(target=run, args=(n // conns,))
+          for _ in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError("GET %s answered %s" % (path, errors[0]))
+    return n // conns * conns
+
+
+def strace_counts(path):
+    """{syscall: calls} from an strace -c summary."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$",
+                         line)
+            if m and m.group(2) != "total":
+                counts[m.group(2)] = int(m.group(1))
+    return counts
+
+
+def cost_mode(args):
+    """Instructions (callgrind) and system calls (strace) per keep-alive
+    1 KiB GET through the S3 store: figures that do not depend on how busy
+    the machine is, to compare two builds."""
+    b = Bench(args)
+    os.makedirs(args.out, exist_ok=True)
+    path = "/v1/blobs/nx/k1k"
+    lines = []
+    try:
+        b.start_backend()
+        with open(os.path.join(b.dir, "store", "bucket", "k1k"), "wb") as f:
+            f.write(os.urandom(1024))
+
+        # System calls: strace attached to a normal daemon.
+        b.start_stratusd()
+        keepalive_gets(b.st.port, path, 400)
+        summary = os.path.join(b.dir, "strace.txt")
+        tracer = subprocess.Popen(["strace", "-c", "-f", "-o", summary,
+                                   "-p", str(b.st.p.pid)],
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        n = keepalive_gets(b.st.port, path, COST_REQUESTS)
+        time.sleep(0.5)
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=30)
+        counts = strace_counts(summary)
+        b.st.stop()
+        total = sum(counts.values())
+        lines.append("system calls per request (strace -c -f, %d GETs over "
+                     "%d connections): %.1f" % (n, COST_CONNS, total / n))
+        for name, c in sorted(counts.items(), key=lambda kv: -kv[1]):
+            if c / n >= 0.05:
+                lines.append("  %-14s %5.2f" % (name, c / n))
+
+        # Instructions: callgrind, counting only the measured requests.
+        out = os.path.join(b.dir, "callgrind.out")
+        b.start_stratusd(wrap=["valgrind", "--tool=callgrind",
+                               "--instr-atstart=no",
+                               "--callgrind-out-file=" + out])
+        keepalive_gets(b.st.port, path, 400)
+        subprocess.run(["callgrind_control", "-i", "on", str(b.st.p.pid)],
+                       stdout=subprocess.DEVNULL, check=True)
+        n = keepalive_gets(b.st.port, path, COST_REQUESTS)
+        b.st.stop()
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+                             capture_output=True, text=True).stdout
+        total = 0
+        m = re.search(r"^\s*([\d,]+) \S*\s*PROGRAM TOTALS", ann, re.M)
+        if m:
+            total = int(m.group(1).replace(",", ""))
+        lines.append("")
+        lines.append("instructions per request (callgrind, %d GETs): %d" % (
+            n, total // n))
+        lines.append("largest inclusive costs, instructions per request:")
+        seen = set(["worker_main", "run_round", "start_thread", "clone3"])
+        shown = 0
+        for line in ann.splitlines():
+            m = re.match(r"^\s*([\d,]+) \([\d. %]+\)\s+(\S+)", line)
+            if not m or "PROGRAM TOTALS" in line:
+                continue
+            # One function can be listed under two spellings of its
+            # file's path; anonymous addresses say nothing.
+            name = m.group(2).split(":")[-1]
+            if name.startswith("0x") or name in seen:
+                continue
+            seen.add(name)
+            lines.append("  %9d  %s" % (int(m.group(1).replace(",", "")) // n,
+                                        name))
+            shown += 1
+            if shown == 30:
+                break
+    finally:
+        b.stop_all()
+        shutil.rmtree(b.dir, ignore_errors=True)
+    text = "\n".join(["stratus cost per request, %s" %
+                      datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                      "command: %s" % args.command,
+                      "stratusd: %s" % tree_state(), ""] + lines)
+    print(text)
+    with open(os.path.join(args.out, "cost.txt"), "w") as f:
+        f.write(text + "\n")
+    log("wrote %s" % os.path.join(args.out, "cost.txt"))
+    return 0
+
 
 def main():
     ap = argparse.ArgumentParser(prog="bench")
-    ap.add_argument("mode", choices=["run", "rss"])
+    ap.add_argument("mode", choices=["run", "rss", "cost"])
     ap.add_argument("size", nargs="?", type=parse_size, default=5 * GiB)
     ap.add_argument("--stratusd", required=True)
     ap.add_argument("--backend-dir", required=True)
@@ -1338,6 +1478,8 @@ def main():
     args.loadavg = " ".join(args.loadavg)
     if args.mode == "rss":
         return rss_mode(args)
+    if args.mode == "cost":
+        return cost_mode(args)
     if args.quick:
         args.big, args.reps_big = 256 * MiB, 3
         args.reps_small, args.wrk_secs = 3, 2
