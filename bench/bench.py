@@ -1347,6 +1347,8 @@ def keepalive_gets(port, path, n, conns=COST_CONNS):
                 if r.status != 200:
                     errors.append(r.status)
                     return
+        except (OSError, http.client.HTTPException) as e:
+            errors.append(repr(e))
         finally:
             c.close()
     ts = [threading.Thread(target=run, args=(n // conns,))
@@ -1372,6 +1374,45 @@ def strace_counts(path):
     return counts
 
 
+def wait_traced(pid, timeout=30):
+    """Until every thread of pid has a tracer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tids = os.listdir("/proc/%d/task" % pid)
+        if all(proc_status_field(pid, t, "TracerPid") not in ("", "0")
+               for t in tids):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("strace did not attach to %d" % pid)
+
+
+def proc_status_field(pid, tid, name):
+    try:
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return line.split()[1]
+    except OSError:
+        pass
+    return ""
+
+
+def callgrind_dump(pid, path, timeout=60):
+    """Asks callgrind for a dump and waits until the file is whole."""
+    subprocess.run(["callgrind_control", "-d", str(pid)],
+                   stdout=subprocess.DEVNULL, check=True, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                if "\ntotals:" in f.read():	# its last line
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("no callgrind dump %s" % path)
+
+
 def cost_mode(args):
     """Instructions (callgrind) and system calls (strace) per keep-alive
     1 KiB GET through the S3 store: figures that do not depend on how busy
@@ -1385,16 +1426,16 @@ def cost_mode(args):
         with open(os.path.join(b.dir, "store", "bucket", "k1k"), "wb") as f:
             f.write(os.urandom(1024))
 
-        # System calls: strace attached to a normal daemon.
+        # System calls: strace attached to a normal daemon, once it has
+        # seized every thread (attaching is not instant).
         b.start_stratusd()
         keepalive_gets(b.st.port, path, 400)
         summary = os.path.join(b.dir, "strace.txt")
         tracer = subprocess.Popen(["strace", "-c", "-f", "-o", summary,
                                    "-p", str(b.st.p.pid)],
                                   stderr=subprocess.DEVNULL)
-        time.sleep(1)
+        wait_traced(b.st.p.pid)
         n = keepalive_gets(b.st.port, path, COST_REQUESTS)
-        time.sleep(0.5)
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=30)
         counts = strace_counts(summary)
@@ -1406,17 +1447,20 @@ def cost_mode(args):
             if c / n >= 0.05:
                 lines.append("  %-14s %5.2f" % (name, c / n))
 
-        # Instructions: callgrind, counting only the measured requests.
+        # Instructions: callgrind. A dump writes the counts since the last
+        # one and zeroes them; the measured requests are exactly those
+        # between two dumps (valgrind takes commands when it gets to them,
+        # so each dump is waited for before going on).
         out = os.path.join(b.dir, "callgrind.out")
         b.start_stratusd(wrap=["valgrind", "--tool=callgrind",
-                               "--instr-atstart=no",
                                "--callgrind-out-file=" + out])
         keepalive_gets(b.st.port, path, 400)
-        subprocess.run(["callgrind_control", "-i", "on", str(b.st.p.pid)],
-                       stdout=subprocess.DEVNULL, check=True)
+        callgrind_dump(b.st.p.pid, out + ".1")
         n = keepalive_gets(b.st.port, path, COST_REQUESTS)
+        callgrind_dump(b.st.p.pid, out + ".2")
         b.st.stop()
-        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes",
+                              out + ".2"],
                              capture_output=True, text=True).stdout
         total = 0
         m = re.search(r"^\s*([\d,]+) \S*\s*PROGRAM TOTALS", ann, re.M)
