@@ -1470,7 +1470,8 @@ def cost_mode(args):
         lines.append("instructions per request (callgrind, %d GETs): %d" % (
             n, total // n))
         lines.append("largest inclusive costs, instructions per request:")
-        seen = set(["worker_main", "run_round", "start_thread", "clone3"])
+        seen = set(["worker_main", "run_round", "start_thread", "clone",
+                    "clone3"])
         shown = 0
         for line in ann.splitlines():
             m = re.match(r"^\s*([\d,]+) \([\d. %]+\)\s+(\S+)", line)
