@@ -97,7 +97,8 @@ unpause(struct st_stream *st, size_t n)
 /*
  * A piece larger than the whole pipe would wait for room that never comes:
  * a body longer than its answer said, in a pipe sized to what it said. The
- * pipe grows to take it (pieces are small: curl hands at most 16 KiB).
+ * pipe grows to take it (by a piece at most: curl hands up to its
+ * buffer, 128 KiB, at a time).
  * When it cannot, the body ends broken. Under the stream's lock.
  */
 static int

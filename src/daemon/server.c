@@ -212,16 +212,24 @@ st_reply_call_error(struct st_req *req, struct st_call *c)
 
 /* ---------------------------------------------------------------- parking */
 
+/* Under req->lock: a parked connection goes on, and its worker's loop
+ * runs it (libmicrohttpd has no wake-up of its own in that mode). */
 static void
-req_wake(struct st_req *req)
+resume_parked(struct st_req *req)
 {
-	pthread_mutex_lock(&req->lock);
-	req->woken = 1;
 	if (req->suspended) {
 		req->suspended = 0;
 		MHD_resume_connection(req->conn);
 		st_worker_wake(req->worker);
 	}
+}
+
+static void
+req_wake(struct st_req *req)
+{
+	pthread_mutex_lock(&req->lock);
+	req->woken = 1;
+	resume_parked(req);
 	pthread_mutex_unlock(&req->lock);
 }
 
@@ -906,11 +914,7 @@ abort_parked(void)
 	for (req = live; req != NULL; req = req->next) {
 		pthread_mutex_lock(&req->lock);
 		req->aborted = 1;
-		if (req->suspended) {
-			req->suspended = 0;
-			MHD_resume_connection(req->conn);
-			st_worker_wake(req->worker);
-		}
+		resume_parked(req);
 		pthread_mutex_unlock(&req->lock);
 	}
 	pthread_mutex_unlock(&live_lock);
