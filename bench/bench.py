@@ -18,6 +18,12 @@ PID. Three ways to one backend:
 and, for the local store: stratusd-local (provider = "local" on tmpfs)
 against nginx-local (the same nginx serving that store's own data files).
 
+For small GETs one more path, the floor of the libraries stratusd is built
+on: relay (bench/relay.c), a bare libmicrohttpd + libcurl relay with
+stratusd's design (a thread per CPU, each an epoll loop with its own
+daemon and curl multi handle, connections parked while curl fetches) and
+none of its work (no routing, signing, logging, metrics or streaming).
+
 The backend also plays just enough of S3 multipart upload for the daemon's
 default multipart path: CreateMultipartUpload and Complete answer canned
 XML and part bodies are read and dropped (nothing is assembled).
@@ -172,6 +178,15 @@ def proc_ctxsw(pid):
         except OSError:
             pass
     return n
+
+
+def own(v, path, kind):
+    """A path's figures of the process that serves it (kind "cpu",
+    "cores" or "cs"): stratusd, nginx-proxy or relay; [] for the others."""
+    who = ("st" if path.startswith("stratusd") else
+           "px" if path == "nginx-proxy" else
+           "rl" if path == "relay" else None)
+    return v.get("%s_%s" % (kind, who), []) if who else []
 
 
 def closed_upstream(port):
@@ -351,6 +366,7 @@ class Bench:
         self.stratusd = args.stratusd
         self.backend_dir = args.backend_dir
         self.loadgen = args.loadgen
+        self.relay_bin = args.relay
         base = "/dev/shm" if os.path.isdir("/dev/shm") else None
         self.dir = tempfile.mkdtemp(prefix="stratus-bench.", dir=base)
         os.makedirs(os.path.join(self.dir, "store", "bucket"))
@@ -361,6 +377,7 @@ class Bench:
         self.backend = None
         self.proxy = None
         self.st = None
+        self.relay = None
         self.results = {}
         self.raw = {}
 
@@ -384,6 +401,15 @@ class Bench:
                                   "backend": self.backend.port})
         self.proxy = Daemon("nginx-proxy", ["nginx", "-c", conf, "-p",
                                             self.dir], port)
+
+    def start_relay(self):
+        if self.relay:
+            self.relay.stop()
+        port = free_port()
+        self.relay = Daemon("relay", [
+            self.relay_bin, "epoll", str(port),
+            "http://127.0.0.1:%d" % self.backend.port,
+            str(os.cpu_count() or 1)], port)
 
     def start_stratusd(self, threshold=1536 * MiB, extra_creds="",
                        extra_stores="", wrap=None):
@@ -418,7 +444,7 @@ class Bench:
         self.start_stratusd()
 
     def stop_all(self):
-        for d in (self.st, self.proxy, self.backend):
+        for d in (self.st, self.relay, self.proxy, self.backend):
             if d:
                 d.stop()
 
@@ -429,6 +455,8 @@ class Bench:
             return self.backend.port, "/bucket/" + key
         if path == "nginx-proxy":
             return self.proxy.port, "/bucket/" + key
+        if path == "relay":
+            return self.relay.port, "/bucket/" + key
         if path == "stratusd":
             return self.st.port, "/v1/blobs/nx/" + key
         if path == "stratusd-mp":
@@ -451,7 +479,10 @@ class Bench:
         raise RuntimeError("no local data file of %d bytes" % size)
 
     def cpu_of(self):
-        return {"stratusd": self.st.cpu(), "nginx-proxy": self.proxy.cpu()}
+        cpu = {"stratusd": self.st.cpu(), "nginx-proxy": self.proxy.cpu()}
+        if self.relay:
+            cpu["relay"] = self.relay.cpu()
+        return cpu
 
     # -- tools
 
@@ -589,8 +620,9 @@ class Bench:
         a = self.args
         name = "%s 1KiB x64" % method
         if method == "GET":
-            paths = ["direct", "nginx-proxy", "stratusd", "nginx-local",
-                     "stratusd-local"]
+            paths = ["direct", "nginx-proxy", "relay", "stratusd",
+                     "nginx-local", "stratusd-local"]
+            self.start_relay()
         else:
             paths = ["direct", "nginx-proxy", "stratusd", "stratusd-local"]
         reps = a.reps_small if method == "GET" else max(1, a.reps_small - 2)
@@ -598,7 +630,8 @@ class Bench:
                                         ", ".join(paths)))
         self.fresh()
         res = {p: {"rps": [], "p50": [], "p90": [], "p99": [], "cpu_st": [],
-                   "cpu_px": [], "reqs": [], "closed": []} for p in paths}
+                   "cpu_px": [], "cpu_rl": [], "reqs": [], "closed": []}
+               for p in paths}
         for path in paths:          # warm up connections and caches
             self.wrk(path, "small" if method == "GET" else "sput-" + path, 1,
                      method=method)
@@ -617,6 +650,8 @@ class Bench:
                 res[path]["cpu_st"].append(c1["stratusd"] - c0["stratusd"])
                 res[path]["cpu_px"].append(c1["nginx-proxy"] -
                                            c0["nginx-proxy"])
+                if "relay" in c0:
+                    res[path]["cpu_rl"].append(c1["relay"] - c0["relay"])
         res["hwm"] = {"stratusd": self.st.hwm(), "nginx-proxy": self.proxy.hwm()}
         self.raw[name] = res
 
@@ -625,7 +660,7 @@ class Bench:
         res = {}
         # The S3 paths, then the local ones with a fresh daemon, so that
         # each peak RSS is that of its own store.
-        for paths in (["direct", "nginx-proxy", "stratusd"],
+        for paths in (["direct", "nginx-proxy", "relay", "stratusd"],
                       ["nginx-local", "stratusd-local"]):
             self.rate_group(name, paths, res)
             res["hwm" if "stratusd" in paths else "hwm_local"] = {
@@ -637,27 +672,36 @@ class Bench:
         log("%s x %d, %d s each: %s" % (name, a.reps_rate, a.rate_secs,
                                         ", ".join(paths)))
         self.fresh()
+        if "relay" in paths:
+            self.start_relay()
         res.update({p: {"p50": [], "p90": [], "p99": [], "cores_st": [],
-                        "cores_px": [], "cs_st": [], "cs_px": []}
+                        "cores_px": [], "cores_rl": [], "cs_st": [],
+                        "cs_px": [], "cs_rl": []}
                     for p in paths})
         for rep in range(a.reps_rate):
             for path in self.order(paths, rep):
                 c0 = self.cpu_of()
-                s0 = (self.st.ctxsw(), self.proxy.ctxsw())
+                s0 = (self.st.ctxsw(), self.proxy.ctxsw(),
+                      self.relay.ctxsw() if self.relay else 0)
                 t0 = time.monotonic()
                 r = self.rate(path, "small", a.rate_secs, a.rate)
                 wall = time.monotonic() - t0
                 c1 = self.cpu_of()
-                s1 = (self.st.ctxsw(), self.proxy.ctxsw())
+                s1 = (self.st.ctxsw(), self.proxy.ctxsw(),
+                      self.relay.ctxsw() if self.relay else 0)
                 sent = a.rate * (a.rate_secs + 1)     # with the warm-up
                 res[path]["cs_st"].append((s1[0] - s0[0]) / sent)
                 res[path]["cs_px"].append((s1[1] - s0[1]) / sent)
+                res[path]["cs_rl"].append((s1[2] - s0[2]) / sent)
                 for k in ("p50", "p90", "p99"):
                     res[path][k].append(r[k + "_us"] / 1000)
                 res[path]["cores_st"].append((c1["stratusd"] -
                                               c0["stratusd"]) / wall)
                 res[path]["cores_px"].append((c1["nginx-proxy"] -
                                               c0["nginx-proxy"]) / wall)
+                if "relay" in c0:
+                    res[path]["cores_rl"].append((c1["relay"] -
+                                                  c0["relay"]) / wall)
 
     def concurrent(self, path, method, n, size):
         procs = []
@@ -814,12 +858,7 @@ class Bench:
             for path, v in r.items():
                 if path in ("hwm", "size"):
                     continue
-                if path.startswith("stratusd"):
-                    cpu, cs = v["cpu_st"], v["cs_st"]
-                elif path == "nginx-proxy":
-                    cpu, cs = v["cpu_px"], v["cs_px"]
-                else:
-                    cpu, cs = None, None
+                cpu, cs = own(v, path, "cpu"), own(v, path, "cs")
                 L.append("%-15s %-24s %-22s %s" % (
                     path, spread(v["mbs"], "%.0f"),
                     spread([c / gib for c in cpu]) if cpu else "",
@@ -858,15 +897,13 @@ class Bench:
             L.append("%-15s %-26s %-22s %-22s %-22s %-16s %s" % (
                 "path", "req/s", "p50 ms", "p90 ms", "p99 ms", "CPU us/req",
                 "upstream conns closed/1k req"))
+            per_req = {}
             for path, v in r.items():
                 if path == "hwm":
                     continue
-                if path.startswith("stratusd"):
-                    cpu = [c / n * 1e6 for c, n in zip(v["cpu_st"], v["reqs"])]
-                elif path == "nginx-proxy":
-                    cpu = [c / n * 1e6 for c, n in zip(v["cpu_px"], v["reqs"])]
-                else:
-                    cpu = []
+                cpu = [c / n * 1e6 for c, n in zip(own(v, path, "cpu"),
+                                                    v["reqs"])]
+                per_req[path] = cpu
                 closed = [c * 1000 / n for c, n in zip(v["closed"], v["reqs"])]
                 L.append("%-15s %-26s %-22s %-22s %-22s %-16s %s" % (
                     path, spread(v["rps"], "%.0f"), spread(v["p50"]),
@@ -879,6 +916,16 @@ class Bench:
             L.append("ratio stratusd / nginx-proxy req/s: %s" % spread(rr))
             L.append("ratio nginx-proxy / direct req/s:   %s" %
                      spread(ratio(px["rps"], d["rps"])))
+            if "relay" in r:
+                rl = r["relay"]
+                L.append("ratio relay / nginx-proxy req/s:    %s  (the floor "
+                         "of libmicrohttpd + libcurl)" %
+                         spread(ratio(rl["rps"], px["rps"])))
+                L.append("ratio stratusd / relay req/s:       %s" %
+                         spread(ratio(st["rps"], rl["rps"])))
+                L.append("stratusd's own CPU per request over the relay's: "
+                         "%s us" % spread([x - y for x, y in zip(
+                             per_req["stratusd"], per_req["relay"])], "%.0f"))
             base = "nginx-local" if method == "GET" else "direct"
             L.append("local store: stratusd-local / %s req/s: %s" % (
                 base, spread(ratio(r["stratusd-local"]["rps"],
@@ -908,10 +955,8 @@ class Bench:
                     continue
                 basis = dn if path == "stratusd-local" else d
                 added = [x - y for x, y in zip(v["p90"], basis["p90"])]
-                cores = v["cores_st"] if path.startswith("stratusd") else (
-                    v["cores_px"] if path == "nginx-proxy" else [])
-                cs = v["cs_st"] if path.startswith("stratusd") else (
-                    v["cs_px"] if path == "nginx-proxy" else [])
+                cores = own(v, path, "cores")
+                cs = own(v, path, "cs")
                 L.append("%-15s %-22s %-22s %-22s %-22s %-22s %s" % (
                     path, spread(v["p50"], "%.3f"), spread(v["p90"], "%.3f"),
                     spread(v["p99"], "%.3f"),
@@ -926,6 +971,11 @@ class Bench:
             L.append("added p90 over direct: stratusd %s ms, nginx-proxy "
                      "%s ms" % (spread(added, "%.3f"),
                                 spread(added_px, "%.3f")))
+            if "relay" in r:
+                L.append("relay (the libraries' floor): added p90 %s ms, "
+                         "%s cores" % (spread([x - y for x, y in zip(
+                             r["relay"]["p90"], d["p90"])], "%.3f"),
+                             spread(r["relay"]["cores_rl"], "%.3f")))
             hwm = r["hwm"]["stratusd"] / MiB
             L.append("peak RSS: stratusd %.1f MiB (S3 store), nginx-proxy "
                      "%.1f MiB; stratusd %.1f MiB serving the local store" % (
@@ -1543,6 +1593,7 @@ def main():
     ap.add_argument("--stratusd", required=True)
     ap.add_argument("--backend-dir", required=True)
     ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--relay", help="bench/relay.c, built (run mode)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profile", action="store_true")
