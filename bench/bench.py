@@ -18,11 +18,15 @@ PID. Three ways to one backend:
 and, for the local store: stratusd-local (provider = "local" on tmpfs)
 against nginx-local (the same nginx serving that store's own data files).
 
-For small GETs one more path, the floor of the libraries stratusd is built
-on: relay (bench/relay.c), a bare libmicrohttpd + libcurl relay with
+For small GETs two more paths, bare relays built from bench/relay.c with
 stratusd's design (a thread per CPU, each an epoll loop with its own
-daemon and curl multi handle, connections parked while curl fetches) and
-none of its work (no routing, signing, logging, metrics or streaming).
+libmicrohttpd daemon, connections parked while the upstream answers) and
+none of its work (no routing, signing, logging, metrics or streaming):
+
+  relay         libcurl fetches (a multi handle per thread): the floor of
+                the libraries stratusd is built on
+  relay-raw     a few lines of HTTP/1.1 client instead of libcurl: what an
+                own client for provider exchanges would be worth
 
 The backend also plays just enough of S3 multipart upload for the daemon's
 default multipart path: CreateMultipartUpload and Complete answer canned
@@ -182,10 +186,11 @@ def proc_ctxsw(pid):
 
 def own(v, path, kind):
     """A path's figures of the process that serves it (kind "cpu",
-    "cores" or "cs"): stratusd, nginx-proxy or relay; [] for the others."""
+    "cores" or "cs"): stratusd, nginx-proxy or a relay; [] for the
+    others."""
     who = ("st" if path.startswith("stratusd") else
            "px" if path == "nginx-proxy" else
-           "rl" if path == "relay" else None)
+           "rl" if path.startswith("relay") else None)
     return v.get("%s_%s" % (kind, who), []) if who else []
 
 
@@ -377,7 +382,7 @@ class Bench:
         self.backend = None
         self.proxy = None
         self.st = None
-        self.relay = None
+        self.relays = {}        # path -> Daemon
         self.results = {}
         self.raw = {}
 
@@ -402,14 +407,15 @@ class Bench:
         self.proxy = Daemon("nginx-proxy", ["nginx", "-c", conf, "-p",
                                             self.dir], port)
 
-    def start_relay(self):
-        if self.relay:
-            self.relay.stop()
-        port = free_port()
-        self.relay = Daemon("relay", [
-            self.relay_bin, "epoll", str(port),
-            "http://127.0.0.1:%d" % self.backend.port,
-            str(os.cpu_count() or 1)], port)
+    def start_relays(self):
+        for path, mode in (("relay", "epoll"), ("relay-raw", "raw")):
+            if path in self.relays:
+                self.relays[path].stop()
+            port = free_port()
+            self.relays[path] = Daemon(path, [
+                self.relay_bin, mode, str(port),
+                "http://127.0.0.1:%d" % self.backend.port,
+                str(os.cpu_count() or 1)], port)
 
     def start_stratusd(self, threshold=1536 * MiB, extra_creds="",
                        extra_stores="", wrap=None):
@@ -444,7 +450,8 @@ class Bench:
         self.start_stratusd()
 
     def stop_all(self):
-        for d in (self.st, self.relay, self.proxy, self.backend):
+        for d in [self.st] + list(self.relays.values()) + [self.proxy,
+                                                           self.backend]:
             if d:
                 d.stop()
 
@@ -455,8 +462,8 @@ class Bench:
             return self.backend.port, "/bucket/" + key
         if path == "nginx-proxy":
             return self.proxy.port, "/bucket/" + key
-        if path == "relay":
-            return self.relay.port, "/bucket/" + key
+        if path in self.relays:
+            return self.relays[path].port, "/bucket/" + key
         if path == "stratusd":
             return self.st.port, "/v1/blobs/nx/" + key
         if path == "stratusd-mp":
@@ -480,8 +487,8 @@ class Bench:
 
     def cpu_of(self):
         cpu = {"stratusd": self.st.cpu(), "nginx-proxy": self.proxy.cpu()}
-        if self.relay:
-            cpu["relay"] = self.relay.cpu()
+        for path, d in self.relays.items():
+            cpu[path] = d.cpu()
         return cpu
 
     # -- tools
@@ -620,9 +627,9 @@ class Bench:
         a = self.args
         name = "%s 1KiB x64" % method
         if method == "GET":
-            paths = ["direct", "nginx-proxy", "relay", "stratusd",
-                     "nginx-local", "stratusd-local"]
-            self.start_relay()
+            paths = ["direct", "nginx-proxy", "relay", "relay-raw",
+                     "stratusd", "nginx-local", "stratusd-local"]
+            self.start_relays()
         else:
             paths = ["direct", "nginx-proxy", "stratusd", "stratusd-local"]
         reps = a.reps_small if method == "GET" else max(1, a.reps_small - 2)
@@ -650,8 +657,8 @@ class Bench:
                 res[path]["cpu_st"].append(c1["stratusd"] - c0["stratusd"])
                 res[path]["cpu_px"].append(c1["nginx-proxy"] -
                                            c0["nginx-proxy"])
-                if "relay" in c0:
-                    res[path]["cpu_rl"].append(c1["relay"] - c0["relay"])
+                if path in self.relays:
+                    res[path]["cpu_rl"].append(c1[path] - c0[path])
         res["hwm"] = {"stratusd": self.st.hwm(), "nginx-proxy": self.proxy.hwm()}
         self.raw[name] = res
 
@@ -660,7 +667,8 @@ class Bench:
         res = {}
         # The S3 paths, then the local ones with a fresh daemon, so that
         # each peak RSS is that of its own store.
-        for paths in (["direct", "nginx-proxy", "relay", "stratusd"],
+        for paths in (["direct", "nginx-proxy", "relay", "relay-raw",
+                       "stratusd"],
                       ["nginx-local", "stratusd-local"]):
             self.rate_group(name, paths, res)
             res["hwm" if "stratusd" in paths else "hwm_local"] = {
@@ -673,7 +681,7 @@ class Bench:
                                         ", ".join(paths)))
         self.fresh()
         if "relay" in paths:
-            self.start_relay()
+            self.start_relays()
         res.update({p: {"p50": [], "p90": [], "p99": [], "cores_st": [],
                         "cores_px": [], "cores_rl": [], "cs_st": [],
                         "cs_px": [], "cs_rl": []}
@@ -682,13 +690,13 @@ class Bench:
             for path in self.order(paths, rep):
                 c0 = self.cpu_of()
                 s0 = (self.st.ctxsw(), self.proxy.ctxsw(),
-                      self.relay.ctxsw() if self.relay else 0)
+                      self.relays[path].ctxsw() if path in self.relays else 0)
                 t0 = time.monotonic()
                 r = self.rate(path, "small", a.rate_secs, a.rate)
                 wall = time.monotonic() - t0
                 c1 = self.cpu_of()
                 s1 = (self.st.ctxsw(), self.proxy.ctxsw(),
-                      self.relay.ctxsw() if self.relay else 0)
+                      self.relays[path].ctxsw() if path in self.relays else 0)
                 sent = a.rate * (a.rate_secs + 1)     # with the warm-up
                 res[path]["cs_st"].append((s1[0] - s0[0]) / sent)
                 res[path]["cs_px"].append((s1[1] - s0[1]) / sent)
@@ -699,9 +707,9 @@ class Bench:
                                               c0["stratusd"]) / wall)
                 res[path]["cores_px"].append((c1["nginx-proxy"] -
                                               c0["nginx-proxy"]) / wall)
-                if "relay" in c0:
-                    res[path]["cores_rl"].append((c1["relay"] -
-                                                  c0["relay"]) / wall)
+                if path in self.relays:
+                    res[path]["cores_rl"].append((c1[path] - c0[path]) /
+                                                 wall)
 
     def concurrent(self, path, method, n, size):
         procs = []
@@ -798,6 +806,70 @@ class Bench:
             os.unlink(os.path.join(self.dir, "store", "bucket", "put-prof"))
         except FileNotFoundError:
             pass
+        self.profile_against_relay()
+
+    def flat_profile(self, path, pid):
+        """CPU microseconds per small GET through `path` (served by process
+        `pid`), by shared object and by symbol, from perf samples."""
+        hz = 2999
+        data = os.path.join(self.dir, "perf-flat.data")
+        self.wrk(path, "small", 1)
+        rec = subprocess.Popen(["perf", "record", "-q", "-F", str(hz), "-p",
+                                str(pid), "-o", data],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        r = self.wrk(path, "small", self.args.wrk_secs)
+        rec.send_signal(signal.SIGINT)
+        rec.wait(60)
+        reqs = r["rps"] * self.args.wrk_secs
+        cost = {}
+        for key in ("dso", "dso,sym"):
+            out = subprocess.run(
+                ["perf", "report", "-i", data, "--stdio", "--no-children",
+                 "--sort", key, "-F", "sample," + key],
+                capture_output=True, text=True).stdout
+            cost[key] = {}
+            for ln in out.splitlines():
+                m = re.match(r"\s*(\d+)\s+(.*\S)\s*$", ln)
+                if m and not ln.startswith("#"):
+                    cost[key][m.group(2)] = int(m.group(1)) / hz / reqs * 1e6
+        os.unlink(data)
+        return r["rps"], cost
+
+    def profile_against_relay(self):
+        """Where stratusd's CPU per small GET goes beyond the relay's:
+        both profiled under the same wrk load, side by side."""
+        self.fresh()
+        self.start_relays()
+        log("profiling stratusd against the relay: get1k")
+        st_rps, st = self.flat_profile("stratusd", self.st.p.pid)
+        rl_rps, rl = self.flat_profile("relay", self.relays["relay"].p.pid)
+        L = ["perf record -F 2999 on stratusd, then on bench/relay, each "
+             "under wrk (64 connections, 1 KiB GETs)",
+             "CPU microseconds per request; stratusd %.0f req/s, relay "
+             "%.0f req/s" % (st_rps, rl_rps), ""]
+        for key, title, limit in (("dso", "by shared object", 0.05),
+                                  ("dso,sym", "by symbol, largest "
+                                   "differences", 0.25)):
+            rows = sorted(set(st[key]) | set(rl[key]),
+                          key=lambda k: rl[key].get(k, 0) -
+                          st[key].get(k, 0))
+            L.append("-- %s --" % title)
+            L.append("%9s %9s %9s  %s" % ("stratusd", "relay", "more",
+                                          "where"))
+            for k in rows:
+                a, b = st[key].get(k, 0), rl[key].get(k, 0)
+                if a - b >= limit or (key == "dso" and max(a, b) >= limit):
+                    L.append("%9.1f %9.1f %+9.1f  %s" % (a, b, a - b, k))
+            if key == "dso":
+                L.append("%9.1f %9.1f %+9.1f  total" % (
+                    sum(st[key].values()), sum(rl[key].values()),
+                    sum(st[key].values()) - sum(rl[key].values())))
+            L.append("")
+        with open(os.path.join(self.args.out, "perf-get1k-relay.txt"),
+                  "w") as f:
+            f.write("\n".join(L))
 
     @staticmethod
     def write_profile(data, what, path):
@@ -917,10 +989,13 @@ class Bench:
             L.append("ratio nginx-proxy / direct req/s:   %s" %
                      spread(ratio(px["rps"], d["rps"])))
             if "relay" in r:
-                rl = r["relay"]
+                rl, raw = r["relay"], r["relay-raw"]
                 L.append("ratio relay / nginx-proxy req/s:    %s  (the floor "
                          "of libmicrohttpd + libcurl)" %
                          spread(ratio(rl["rps"], px["rps"])))
+                L.append("ratio relay-raw / nginx-proxy req/s: %s  "
+                         "(libmicrohttpd + an own HTTP/1.1 client)" %
+                         spread(ratio(raw["rps"], px["rps"])))
                 L.append("ratio stratusd / relay req/s:       %s" %
                          spread(ratio(st["rps"], rl["rps"])))
                 L.append("stratusd's own CPU per request over the relay's: "
@@ -971,11 +1046,12 @@ class Bench:
             L.append("added p90 over direct: stratusd %s ms, nginx-proxy "
                      "%s ms" % (spread(added, "%.3f"),
                                 spread(added_px, "%.3f")))
-            if "relay" in r:
-                L.append("relay (the libraries' floor): added p90 %s ms, "
-                         "%s cores" % (spread([x - y for x, y in zip(
-                             r["relay"]["p90"], d["p90"])], "%.3f"),
-                             spread(r["relay"]["cores_rl"], "%.3f")))
+            for path in ("relay", "relay-raw"):
+                if path in r:
+                    L.append("%s: added p90 %s ms, %s cores" % (
+                        path, spread([x - y for x, y in zip(
+                            r[path]["p90"], d["p90"])], "%.3f"),
+                        spread(r[path]["cores_rl"], "%.3f")))
             hwm = r["hwm"]["stratusd"] / MiB
             L.append("peak RSS: stratusd %.1f MiB (S3 store), nginx-proxy "
                      "%.1f MiB; stratusd %.1f MiB serving the local store" % (

@@ -11,11 +11,17 @@
  *       curl fetches UPSTREAM/path, and is resumed with the answer.
  *   relay tpc PORT UPSTREAM             a thread per connection, each with
  *       its own easy handle, blocking in curl_easy_perform.
+ *   relay raw PORT UPSTREAM THREADS     as epoll, with a few lines of HTTP/1.1
+ *       client instead of libcurl: keep-alive connections that stay in
+ *       the epoll set, one send and one recv per exchange. It answers
+ *       what an own client for provider exchanges would be worth.
  *
- * GET and HEAD only; the answer is held whole in memory (it is meant for
- * the 1 KiB objects of the small-request scenario). Not installed.
+ * GET only; the answer is held whole in memory (it is meant for the
+ * 1 KiB objects of the small-request scenario), and the raw client knows
+ * only answers with a Content-Length. Not installed.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +37,8 @@
 #include <microhttpd.h>
 
 #define MAX_BODY (1024 * 1024)	/* larger answers fail (502) */
+
+struct upstream;
 
 struct loop {
 	int		 epfd;
@@ -39,12 +48,15 @@ struct loop {
 	int		 resumed;	/* a connection came back this round */
 	CURL		*spare[256];	/* easy handles to reuse */
 	int		 nspare;
+	int		 raw;		/* raw client instead of curl */
+	struct upstream	*idle;		/* raw: connections free for use */
 };
 
 struct exchange {
 	struct loop	*loop;
 	struct MHD_Connection *conn;
 	CURL		*easy;
+	struct upstream	*up;		/* raw: the connection it uses */
 	char		*body;
 	size_t		 len;
 	long		 status;
@@ -52,22 +64,29 @@ struct exchange {
 };
 
 static const char *upstream;
+static struct sockaddr_in upstream_addr;	/* raw */
+static char upstream_host[64];
+
+/* Appends n bytes to x's answer; -1 when it is too long. */
+static int
+keep_body(struct exchange *x, const char *p, size_t n)
+{
+	char *body;
+
+	if (x->len + n > MAX_BODY)
+		return -1;
+	if ((body = realloc(x->body, x->len + n + 1)) == NULL)
+		return -1;
+	x->body = body;
+	memcpy(x->body + x->len, p, n);
+	x->len += n;
+	return 0;
+}
 
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
-	struct exchange *x = arg;
-	char *body;
-
-	n *= size;
-	if (x->len + n > MAX_BODY)
-		return 0;
-	if ((body = realloc(x->body, x->len + n)) == NULL)
-		return 0;
-	x->body = body;
-	memcpy(x->body + x->len, p, n);
-	x->len += n;
-	return n;
+	return keep_body(arg, p, size * n) == 0 ? size * n : 0;
 }
 
 /* Points easy handle h at UPSTREAM/path, answering into x. */
@@ -113,6 +132,10 @@ exchange_new(struct loop *loop, struct MHD_Connection *conn)
 	return x;
 }
 
+static void upstream_close(struct upstream *);
+static void upstream_event(struct upstream *, uint32_t);
+static int raw_start(struct exchange *, const char *);
+
 static void
 on_done(void *cls, struct MHD_Connection *c, void **ctx,
         enum MHD_RequestTerminationCode why)
@@ -122,6 +145,8 @@ on_done(void *cls, struct MHD_Connection *c, void **ctx,
 	(void)cls; (void)c; (void)why;
 	if (x == NULL)
 		return;
+	if (x->up != NULL)		/* gone mid-answer: not reusable */
+		upstream_close(x->up);
 	if (x->easy != NULL) {
 		struct loop *loop = x->loop;
 
@@ -160,12 +185,17 @@ on_request_epoll(void *cls, struct MHD_Connection *conn, const char *url,
 		return answer(x);
 	if (x->started)
 		return MHD_YES;
-	x->easy = easy_for(loop->nspare > 0 ? loop->spare[--loop->nspare] :
-	    curl_easy_init(), x, url);
-	if (x->easy == NULL)
-		return MHD_NO;
+	if (loop->raw) {
+		if (raw_start(x, url) == -1)
+			return MHD_NO;
+	} else {
+		x->easy = easy_for(loop->nspare > 0 ?
+		    loop->spare[--loop->nspare] : curl_easy_init(), x, url);
+		if (x->easy == NULL)
+			return MHD_NO;
+		curl_multi_add_handle(loop->multi, x->easy);
+	}
 	x->started = 1;
-	curl_multi_add_handle(loop->multi, x->easy);
 	MHD_suspend_connection(conn);
 	return MHD_YES;
 }
@@ -177,7 +207,7 @@ on_socket(CURL *e, curl_socket_t s, int what, void *cls, void *sp)
 	struct epoll_event ev = { 0 };
 
 	(void)e;
-	ev.data.fd = s;
+	ev.data.u64 = (uint64_t)s + 1;	/* never NULL */
 	if (what == CURL_POLL_REMOVE) {
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s, NULL);
 		curl_multi_assign(loop->multi, s, NULL);
@@ -240,12 +270,12 @@ loop_main(void *arg)
 	struct loop *loop = arg;
 	const union MHD_DaemonInfo *info;
 	struct epoll_event ev = { .events = EPOLLIN }, evs[64];
-	int mhd_fd;
 
+	/* The daemon's epoll set is marked NULL; curl's sockets by their
+	 * descriptor, the raw client's connections by their struct. */
 	info = MHD_get_daemon_info(loop->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	mhd_fd = info->epoll_fd;
-	ev.data.fd = mhd_fd;
-	epoll_ctl(loop->epfd, EPOLL_CTL_ADD, mhd_fd, &ev);
+	ev.data.ptr = NULL;
+	epoll_ctl(loop->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev);
 	for (;;) {
 		MHD_UNSIGNED_LONG_LONG mhd_ms;
 		long wait = -1;
@@ -259,13 +289,17 @@ loop_main(void *arg)
 		for (i = 0; i < n; i++) {
 			int bits = 0;
 
-			if (evs[i].data.fd == mhd_fd)
+			if (evs[i].data.ptr == NULL)
 				continue;
+			if (loop->raw) {
+				upstream_event(evs[i].data.ptr, evs[i].events);
+				continue;
+			}
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				bits |= CURL_CSELECT_IN;
 			if (evs[i].events & EPOLLOUT)
 				bits |= CURL_CSELECT_OUT;
-			curl_run(loop, evs[i].data.fd, bits);
+			curl_run(loop, (curl_socket_t)(evs[i].data.u64 - 1), bits);
 		}
 		if (n == 0 && loop->curl_ms >= 0)
 			curl_run(loop, CURL_SOCKET_TIMEOUT, 0);
@@ -300,7 +334,7 @@ listen_on(int port)
 }
 
 static void
-run_epoll(int port, int threads)
+run_epoll(int port, int threads, int raw)
 {
 	pthread_t t;
 	int i;
@@ -309,6 +343,7 @@ run_epoll(int port, int threads)
 		struct loop *loop = calloc(1, sizeof(*loop));
 
 		loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+		loop->raw = raw;
 		loop->curl_ms = -1;
 		loop->multi = curl_multi_init();
 		curl_multi_setopt(loop->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
@@ -327,6 +362,208 @@ run_epoll(int port, int threads)
 		}
 		pthread_create(&t, NULL, loop_main, loop);
 	}
+}
+
+/* ---------------------------------------------------------------- raw */
+
+struct upstream {
+	int		 fd;
+	struct loop	*loop;
+	struct upstream	*next;		/* in loop->idle */
+	struct exchange	*x;		/* NULL while idle */
+	char		 out[2048];	/* the request, until it has left */
+	size_t		 outlen;
+	char		 head[8192];	/* the answer's status line, headers */
+	size_t		 headlen;
+	size_t		 want;		/* body bytes still to come */
+	long		 status;
+	int		 in_body;
+};
+
+static void
+upstream_close(struct upstream *u)
+{
+	struct upstream **pp;
+
+	for (pp = &u->loop->idle; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == u) {
+			*pp = u->next;
+			break;
+		}
+	}
+	if (u->x != NULL)
+		u->x->up = NULL;
+	close(u->fd);			/* leaves the epoll set with it */
+	free(u);
+}
+
+static struct upstream *
+upstream_open(struct loop *loop)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET };
+	struct upstream *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return NULL;
+	u->loop = loop;
+	u->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ev.data.ptr = u;
+	if (u->fd == -1 ||
+	    (connect(u->fd, (struct sockaddr *)&upstream_addr,
+	    sizeof(upstream_addr)) == -1 && errno != EINPROGRESS) ||
+	    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, u->fd, &ev) == -1) {
+		if (u->fd != -1)
+			close(u->fd);
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* Ends u's exchange with status and hands its connection back to MHD. */
+static void
+exchange_end(struct upstream *u, long status)
+{
+	struct exchange *x = u->x;
+
+	u->x = NULL;
+	u->headlen = u->want = 0;
+	u->in_body = 0;
+	if (x == NULL)
+		return;
+	x->up = NULL;
+	x->status = status;
+	x->done = 1;
+	MHD_resume_connection(x->conn);
+	x->loop->resumed = 1;
+}
+
+static void
+upstream_fail(struct upstream *u)
+{
+	exchange_end(u, 502);
+	upstream_close(u);
+}
+
+/* Sends what is left of the request; until connected, EPOLLOUT says when. */
+static int
+upstream_flush(struct upstream *u)
+{
+	while (u->outlen > 0) {
+		ssize_t n = send(u->fd, u->out, u->outlen, MSG_NOSIGNAL);
+
+		if (n == -1)
+			return errno == EAGAIN || errno == ENOTCONN ? 0 : -1;
+		memmove(u->out, u->out + n, u->outlen - (size_t)n);
+		u->outlen -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Status and Content-Length from a complete head; -1 without them. */
+static int
+parse_head(struct upstream *u)
+{
+	const char *line = strstr(u->head, "\r\n");
+
+	if (strncmp(u->head, "HTTP/1.", 7) != 0 || line == NULL)
+		return -1;
+	u->status = strtol(u->head + 9, NULL, 10);
+	for (; line != NULL; line = strstr(line + 2, "\r\n")) {
+		if (strncasecmp(line + 2, "content-length:", 15) == 0) {
+			u->want = strtoul(line + 17, NULL, 10);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Takes n bytes of the answer; -1 when it is not one we understand. */
+static int
+upstream_take(struct upstream *u, const char *p, size_t n)
+{
+	if (!u->in_body) {
+		size_t room = sizeof(u->head) - 1 - u->headlen, take, used;
+		char *end;
+
+		take = n < room ? n : room;
+		memcpy(u->head + u->headlen, p, take);
+		u->head[u->headlen + take] = '\0';
+		if ((end = strstr(u->head, "\r\n\r\n")) == NULL) {
+			u->headlen += take;
+			return take == n ? 0 : -1;
+		}
+		used = (size_t)(end + 4 - u->head) - u->headlen;
+		if (parse_head(u) == -1)
+			return -1;
+		u->in_body = 1;
+		p += used;
+		n -= used;
+	}
+	if (n > u->want || keep_body(u->x, p, n) == -1)
+		return -1;
+	u->want -= n;
+	if (u->want == 0) {
+		struct loop *loop = u->loop;
+
+		exchange_end(u, u->status);
+		u->next = loop->idle;
+		loop->idle = u;
+	}
+	return 0;
+}
+
+static void
+upstream_event(struct upstream *u, uint32_t events)
+{
+	char buf[65536];
+	ssize_t n;
+
+	if ((events & EPOLLOUT) && upstream_flush(u) == -1) {
+		upstream_fail(u);
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	/* Edge-triggered: read until it would block or the answer is whole
+	 * (an idle connection that reads anything is closed). */
+	while (u->x != NULL || (events & (EPOLLHUP | EPOLLERR))) {
+		n = recv(u->fd, buf, sizeof(buf), 0);
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0 || u->x == NULL || upstream_take(u, buf, (size_t)n)) {
+			upstream_fail(u);
+			return;
+		}
+	}
+}
+
+/* Sends GET url on an idle connection, or a new one. */
+static int
+raw_start(struct exchange *x, const char *url)
+{
+	struct loop *loop = x->loop;
+	struct upstream *u = loop->idle;
+	int len;
+
+	if (u != NULL)
+		loop->idle = u->next;
+	else if ((u = upstream_open(loop)) == NULL)
+		return -1;
+	len = snprintf(u->out, sizeof(u->out), "GET %s HTTP/1.1\r\nHost: %s\r\n"
+	    "\r\n", url, upstream_host);
+	u->x = x;
+	x->up = u;
+	if (len < 0 || (size_t)len >= sizeof(u->out)) {
+		upstream_fail(u);
+		return -1;
+	}
+	u->outlen = (size_t)len;
+	if (upstream_flush(u) == -1) {
+		upstream_fail(u);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- tpc */
@@ -381,18 +618,30 @@ run_tpc(int port)
 int
 main(int argc, char **argv)
 {
-	int port;
+	int port, up_port;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: relay epoll|tpc PORT UPSTREAM [THREADS]\n");
+		fprintf(stderr, "usage: relay epoll|raw|tpc PORT UPSTREAM "
+		    "[THREADS]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	port = atoi(argv[2]);
 	upstream = argv[3];
-	if (strcmp(argv[1], "epoll") == 0)
-		run_epoll(port, argc > 4 ? atoi(argv[4]) : 2);
+	if (sscanf(upstream, "http://%63[^:/]:%d", upstream_host, &up_port) != 2) {
+		fprintf(stderr, "relay: UPSTREAM is http://IPV4:PORT\n");
+		return 2;
+	}
+	upstream_addr.sin_family = AF_INET;
+	upstream_addr.sin_port = htons((unsigned short)up_port);
+	if (inet_pton(AF_INET, upstream_host, &upstream_addr.sin_addr) != 1) {
+		fprintf(stderr, "relay: UPSTREAM is http://IPV4:PORT\n");
+		return 2;
+	}
+	if (strcmp(argv[1], "epoll") == 0 || strcmp(argv[1], "raw") == 0)
+		run_epoll(port, argc > 4 ? atoi(argv[4]) : 2,
+		    strcmp(argv[1], "raw") == 0);
 	else
 		run_tpc(port);
 	for (;;)
