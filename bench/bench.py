@@ -640,6 +640,8 @@ class Bench:
                    "cpu_px": [], "cpu_rl": [], "reqs": [], "closed": []}
                for p in paths}
         for path in paths:          # warm up connections and caches
+            if path in self.relays:     # and check that the relays answer
+                self.curl(path, "small", size=KiB)
             self.wrk(path, "small" if method == "GET" else "sput-" + path, 1,
                      method=method)
         for rep in range(reps):

@@ -1,16 +1,15 @@
 /*
- * relay.c - the floor of the libraries: a bare libmicrohttpd + libcurl
- * relay, with none of stratusd (no routing, signing, logging, metrics,
- * streaming or retries). bench/run measures it beside stratusd, so that
- * the small-request figures say how much of stratusd's cost per request
- * is its own and how much the two libraries take on this machine.
+ * relay.c - bare relays, the floor under stratusd: libmicrohttpd in front,
+ * libcurl (or a few lines of client) behind, and none of stratusd's work
+ * (no routing, signing, logging, metrics, streaming or retries).
+ * bench/run measures them beside stratusd, so that the small-request
+ * figures say how much of stratusd's cost per request is its own and how
+ * much its libraries take on this machine.
  *
  *   relay epoll PORT UPSTREAM THREADS   stratusd's design: each thread
  *       runs one epoll loop over its own libmicrohttpd daemon and its own
  *       curl multi handle; a request parks (MHD_suspend_connection) while
  *       curl fetches UPSTREAM/path, and is resumed with the answer.
- *   relay tpc PORT UPSTREAM             a thread per connection, each with
- *       its own easy handle, blocking in curl_easy_perform.
  *   relay raw PORT UPSTREAM THREADS     as epoll, with a few lines of HTTP/1.1
  *       client instead of libcurl: keep-alive connections that stay in
  *       the epoll set, one send and one recv per exchange. It answers
@@ -28,8 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -271,8 +270,8 @@ loop_main(void *arg)
 	const union MHD_DaemonInfo *info;
 	struct epoll_event ev = { .events = EPOLLIN }, evs[64];
 
-	/* The daemon's epoll set is marked NULL; curl's sockets by their
-	 * descriptor, the raw client's connections by their struct. */
+	/* The daemon's epoll set is marked NULL, curl's sockets by their
+	 * descriptor plus one, the raw client's connections by their struct. */
 	info = MHD_get_daemon_info(loop->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	ev.data.ptr = NULL;
 	epoll_ctl(loop->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev);
@@ -566,62 +565,13 @@ raw_start(struct exchange *x, const char *url)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- tpc */
-
-static __thread CURL *thread_easy;
-
-static enum MHD_Result
-on_request_tpc(void *cls, struct MHD_Connection *conn, const char *url,
-               const char *method, const char *version, const char *data,
-               size_t *size, void **ctx)
-{
-	struct exchange *x = *ctx;
-
-	(void)cls; (void)method; (void)version; (void)data;
-	if (x == NULL) {
-		*ctx = x = exchange_new(NULL, conn);
-		return x != NULL ? MHD_YES : MHD_NO;
-	}
-	if (*size > 0) {
-		*size = 0;
-		return MHD_YES;
-	}
-	/* The easy handle stays with the thread, and so does its
-	 * connection to the upstream. */
-	if (thread_easy == NULL)
-		thread_easy = curl_easy_init();
-	else
-		curl_easy_reset(thread_easy);
-	if (easy_for(thread_easy, x, url) == NULL)
-		return MHD_NO;
-	x->easy = thread_easy;
-	curl_easy_perform(x->easy);
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-	x->easy = NULL;
-	return answer(x);
-}
-
-static void
-run_tpc(int port)
-{
-	if (MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-	    on_request_tpc, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, listen_on(port),
-	    MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-	    MHD_OPTION_END) == NULL) {
-		fprintf(stderr, "relay: MHD_start_daemon failed\n");
-		exit(1);
-	}
-}
-
 int
 main(int argc, char **argv)
 {
 	int port, up_port;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: relay epoll|raw|tpc PORT UPSTREAM "
+		fprintf(stderr, "usage: relay epoll|raw PORT UPSTREAM "
 		    "[THREADS]\n");
 		return 2;
 	}
@@ -639,11 +589,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "relay: UPSTREAM is http://IPV4:PORT\n");
 		return 2;
 	}
-	if (strcmp(argv[1], "epoll") == 0 || strcmp(argv[1], "raw") == 0)
-		run_epoll(port, argc > 4 ? atoi(argv[4]) : 2,
-		    strcmp(argv[1], "raw") == 0);
-	else
-		run_tpc(port);
+	if (strcmp(argv[1], "epoll") != 0 && strcmp(argv[1], "raw") != 0) {
+		fprintf(stderr, "relay: mode is epoll or raw\n");
+		return 2;
+	}
+	run_epoll(port, argc > 4 ? atoi(argv[4]) : 2,
+	    strcmp(argv[1], "raw") == 0);
 	for (;;)
 		pause();
 }
