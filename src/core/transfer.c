@@ -23,8 +23,11 @@
  * Costs on the hot path are kept off: signals are never used
  * (CURLOPT_NOSIGNAL, SIGPIPE is ignored by the daemon), easy handles are
  * reused from a free list so connections stay warm, every engine keeps up
- * to 512 idle connections, and one share object holds DNS answers and TLS
- * sessions for all engines.
+ * to 512 idle connections, and one share object holds the TLS sessions of
+ * all engines. DNS answers stay in each engine's multi handle: shared, a
+ * cached answer cost every exchange a trip through the share's lock, which
+ * every worker takes (three per exchange), for a look-up a worker makes
+ * about once a minute per host.
  *
  * An exchange's state lives under its engine's mutex:
  *   IDLE -> QUEUED (start) -> RUNNING (added to curl) -> FINISHING (done
@@ -121,7 +124,7 @@ struct st_xfer {
 	struct st_xfer		*live_prev, *live_next;	/* on engine->live */
 };
 
-/* Shared by every engine: DNS answers and TLS sessions. */
+/* Shared by every engine: TLS sessions. */
 static pthread_once_t share_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t share_mutex = PTHREAD_MUTEX_INITIALIZER;
 static CURLSH *share;
@@ -185,7 +188,6 @@ share_init(void)
 		return;
 	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 }
 /* ---------------------------------------------------------------- hooks */
