@@ -24,10 +24,10 @@
  * (CURLOPT_NOSIGNAL, SIGPIPE is ignored by the daemon), easy handles are
  * reused from a free list so connections stay warm, every engine keeps up
  * to 512 idle connections, and one share object holds the TLS sessions of
- * all engines. DNS answers stay in each engine's multi handle: shared, a
- * cached answer cost every exchange a trip through the share's lock, which
- * every worker takes (three per exchange), for a look-up a worker makes
- * about once a minute per host.
+ * all engines. The share's lock is taken by every worker, so an exchange
+ * over plain HTTP should not take it: DNS answers stay in each engine's
+ * multi handle (a worker looks a host up about once a minute), and an
+ * easy handle is attached to the share once, when it is made.
  *
  * An exchange's state lives under its engine's mutex:
  *   IDLE -> QUEUED (start) -> RUNNING (added to curl) -> FINISHING (done
@@ -279,7 +279,15 @@ static int on_close(void *, curl_socket_t);
 static CURL *
 easy_get(struct st_engine *e)
 {
-	return e->nspare > 0 ? e->spare[--e->nspare] : curl_easy_init();
+	CURL *h;
+
+	if (e->nspare > 0)
+		return e->spare[--e->nspare];
+	/* Set once: the share survives curl_easy_reset, and setting it
+	 * takes the share's lock twice. */
+	if ((h = curl_easy_init()) != NULL && share != NULL)
+		curl_easy_setopt(h, CURLOPT_SHARE, share);
+	return h;
 }
 
 static void
@@ -309,8 +317,6 @@ easy_setup(struct st_xfer *x)
 	curl_easy_setopt(h, CURLOPT_URL, x->url);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (share != NULL)
-		curl_easy_setopt(h, CURLOPT_SHARE, share);
 	if (!env_proxy) {
 		curl_easy_setopt(h, CURLOPT_PROXY, "");
 		curl_easy_setopt(h, CURLOPT_NOPROXY, "");

@@ -5,8 +5,8 @@
  * and starts it. The exchange runs on the engine of the thread that
  * started it: an HTTP worker's own engine, driven by the worker's epoll
  * loop, or else a shared engine with a thread of its own. An engine is one
- * curl multi handle, so connections are kept and reused; TLS sessions and
- * DNS answers are shared by all. Hooks run on the engine's thread:
+ * curl multi handle, so connections are kept and reused, and DNS answers
+ * cached; TLS sessions are shared by all. Hooks run on the engine's thread:
  *
  *   headers(x)        the final response's status and headers are known
  *   body(x, p, n)     response bytes; return fewer than n to pause receiving
