@@ -230,7 +230,11 @@ class Daemon:
                                   stdout=out, stderr=out)
         if logfile:
             out.close()
-        wait_port(port, self.p, timeout)
+        try:
+            wait_port(port, self.p, timeout)
+        except Exception:
+            stop_process(self.p)    # not left running when it never came up
+            raise
         time.sleep(0.1)
         self.pids = [self.p.pid] + proc_children(self.p.pid)
 
@@ -637,7 +641,8 @@ class Bench:
                                         ", ".join(paths)))
         self.fresh()
         res = {p: {"rps": [], "p50": [], "p90": [], "p99": [], "cpu_st": [],
-                   "cpu_px": [], "cpu_rl": [], "reqs": [], "closed": []}
+                   "cpu_px": [], "cpu_rl": [], "reqs": [], "closed": [],
+                   "errors": []}
                for p in paths}
         for path in paths:          # warm up connections and caches
             if path in self.relays:     # and check that the relays answer
@@ -656,6 +661,7 @@ class Bench:
                 for k in ("rps", "p50", "p90", "p99"):
                     res[path][k].append(r[k])
                 res[path]["reqs"].append(r["rps"] * a.wrk_secs)
+                res[path]["errors"].append(r["errors"])
                 res[path]["cpu_st"].append(c1["stratusd"] - c0["stratusd"])
                 res[path]["cpu_px"].append(c1["nginx-proxy"] -
                                            c0["nginx-proxy"])
@@ -820,10 +826,12 @@ class Bench:
                                 str(pid), "-o", data],
                                stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        r = self.wrk(path, "small", self.args.wrk_secs)
-        rec.send_signal(signal.SIGINT)
-        rec.wait(60)
+        try:
+            time.sleep(0.5)
+            r = self.wrk(path, "small", self.args.wrk_secs)
+        finally:
+            rec.send_signal(signal.SIGINT)
+            rec.wait(60)
         reqs = r["rps"] * self.args.wrk_secs
         cost = {}
         for key in ("dso", "dso,sym"):
@@ -835,7 +843,9 @@ class Bench:
             for ln in out.splitlines():
                 m = re.match(r"\s*(\d+)\s+(.*\S)\s*$", ln)
                 if m and not ln.startswith("#"):
-                    cost[key][m.group(2)] = int(m.group(1)) / hz / reqs * 1e6
+                    # Column widths differ from one report to the other.
+                    name = " ".join(m.group(2).split())
+                    cost[key][name] = int(m.group(1)) / hz / reqs * 1e6
         os.unlink(data)
         return r["rps"], cost
 
@@ -985,6 +995,11 @@ class Bench:
                     spread(cpu, "%.0f") if cpu else "",
                     spread(closed, "%.1f") if path in (
                         "stratusd", "nginx-proxy") else ""))
+            bad = ["%s %d" % (p, sum(v["errors"])) for p, v in r.items()
+                   if p != "hwm" and sum(v.get("errors", [])) > 0]
+            if bad:
+                L.append("ANSWERS OTHER THAN 2xx/3xx (these figures are "
+                         "not comparable): " + ", ".join(bad))
             st, px, d = r["stratusd"], r["nginx-proxy"], r["direct"]
             rr = ratio(st["rps"], px["rps"])
             L.append("ratio stratusd / nginx-proxy req/s: %s" % spread(rr))
@@ -1681,6 +1696,8 @@ def main():
                     help="comma list of: big,small,rate,conc")
     ap.add_argument("--command", default="bench/run")
     args = ap.parse_intermixed_args()
+    if args.mode == "run" and not args.relay:
+        ap.error("run needs --relay (bench/run builds bench/relay.c)")
     args.rate = 1000
     args.loadavg = open("/proc/loadavg").read().split()[0:3]
     args.loadavg = " ".join(args.loadavg)

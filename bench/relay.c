@@ -36,6 +36,7 @@
 #include <microhttpd.h>
 
 #define MAX_BODY (1024 * 1024)	/* larger answers fail (502) */
+#define MAX_FD 65536		/* curl's sockets are tracked below this */
 
 struct upstream;
 
@@ -48,6 +49,10 @@ struct loop {
 	CURL		*spare[256];	/* easy handles to reuse */
 	int		 nspare;
 	int		 raw;		/* raw client instead of curl */
+	/* curl's sockets as stratusd keeps them: registered while idle,
+	 * so that the next exchange on a kept connection costs no
+	 * epoll_ctl. Events for each: registered, and wanted by curl. */
+	uint32_t	 reg[MAX_FD], want[MAX_FD];
 	struct upstream	*idle;		/* raw: connections free for use */
 };
 
@@ -88,6 +93,8 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	return keep_body(arg, p, size * n) == 0 ? size * n : 0;
 }
 
+static int on_close(void *, curl_socket_t);
+
 /* Points easy handle h at UPSTREAM/path, answering into x. */
 static CURL *
 easy_for(CURL *h, struct exchange *x, const char *path)
@@ -99,6 +106,12 @@ easy_for(CURL *h, struct exchange *x, const char *path)
 	snprintf(url, sizeof(url), "%s%s", upstream, path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* As stratusd does when the environment names no proxy: without
+	 * these curl reads the proxy variables on every transfer. */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, x->loop);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
@@ -205,22 +218,31 @@ on_socket(CURL *e, curl_socket_t s, int what, void *cls, void *sp)
 	struct loop *loop = cls;
 	struct epoll_event ev = { 0 };
 
-	(void)e;
-	ev.data.u64 = (uint64_t)s + 1;	/* never NULL */
-	if (what == CURL_POLL_REMOVE) {
-		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s, NULL);
-		curl_multi_assign(loop->multi, s, NULL);
-		return 0;
-	}
-	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
+	(void)e; (void)sp;
+	if (s < 0 || s >= MAX_FD)
+		abort();
+	loop->want[s] = what == CURL_POLL_REMOVE ? 0 :
+	    (what & CURL_POLL_IN ? EPOLLIN : 0) |
 	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-	if (sp == NULL) {
-		epoll_ctl(loop->epfd, EPOLL_CTL_ADD, s, &ev);
-		curl_multi_assign(loop->multi, s, loop);
-	} else {
-		epoll_ctl(loop->epfd, EPOLL_CTL_MOD, s, &ev);
-	}
+	if (loop->want[s] == 0 || loop->reg[s] == loop->want[s])
+		return 0;
+	ev.events = loop->want[s];
+	ev.data.u64 = (uint64_t)s + 1;	/* never NULL */
+	epoll_ctl(loop->epfd, loop->reg[s] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s,
+	    &ev);
+	loop->reg[s] = loop->want[s];
 	return 0;
+}
+
+/* The kernel drops a closed socket from the epoll set. */
+static int
+on_close(void *cls, curl_socket_t s)
+{
+	struct loop *loop = cls;
+
+	if (s >= 0 && s < MAX_FD)
+		loop->reg[s] = loop->want[s] = 0;
+	return close(s);
 }
 
 static int
@@ -286,6 +308,7 @@ loop_main(void *arg)
 			wait = loop->curl_ms;
 		n = epoll_wait(loop->epfd, evs, 64, (int)wait);
 		for (i = 0; i < n; i++) {
+			curl_socket_t fd;
 			int bits = 0;
 
 			if (evs[i].data.ptr == NULL)
@@ -294,11 +317,17 @@ loop_main(void *arg)
 				upstream_event(evs[i].data.ptr, evs[i].events);
 				continue;
 			}
+			fd = (curl_socket_t)(evs[i].data.u64 - 1);
+			if (loop->want[fd] == 0) {	/* idle: curl is not asking */
+				epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+				loop->reg[fd] = 0;
+				continue;
+			}
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				bits |= CURL_CSELECT_IN;
 			if (evs[i].events & EPOLLOUT)
 				bits |= CURL_CSELECT_OUT;
-			curl_run(loop, (curl_socket_t)(evs[i].data.u64 - 1), bits);
+			curl_run(loop, fd, bits);
 		}
 		if (n == 0 && loop->curl_ms >= 0)
 			curl_run(loop, CURL_SOCKET_TIMEOUT, 0);
@@ -399,7 +428,8 @@ upstream_close(struct upstream *u)
 static struct upstream *
 upstream_open(struct loop *loop)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET };
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
 	struct upstream *u = calloc(1, sizeof(*u));
 
 	if (u == NULL)
@@ -441,6 +471,17 @@ static void
 upstream_fail(struct upstream *u)
 {
 	exchange_end(u, 502);
+	upstream_close(u);
+}
+
+/* For an exchange that has not been parked yet: no resume. */
+static void
+upstream_abandon(struct upstream *u)
+{
+	if (u->x != NULL) {
+		u->x->up = NULL;
+		u->x = NULL;
+	}
 	upstream_close(u);
 }
 
@@ -522,15 +563,22 @@ upstream_event(struct upstream *u, uint32_t events)
 		upstream_fail(u);
 		return;
 	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		return;
-	/* Edge-triggered: read until it would block or the answer is whole
-	 * (an idle connection that reads anything is closed). */
-	while (u->x != NULL || (events & (EPOLLHUP | EPOLLERR))) {
+	/* An idle connection that the server closed, or that has bytes
+	 * nobody asked for, is of no more use. (There is no retry: a request
+	 * sent on a connection closed in that instant gets a 502.) */
+	if (u->x == NULL) {
+		upstream_close(u);
+		return;
+	}
+	/* Edge-triggered: read until it would block or the answer is
+	 * whole. */
+	while (u->x != NULL) {
 		n = recv(u->fd, buf, sizeof(buf), 0);
 		if (n == -1 && errno == EAGAIN)
 			return;
-		if (n <= 0 || u->x == NULL || upstream_take(u, buf, (size_t)n)) {
+		if (n <= 0 || upstream_take(u, buf, (size_t)n) == -1) {
 			upstream_fail(u);
 			return;
 		}
@@ -554,12 +602,12 @@ raw_start(struct exchange *x, const char *url)
 	u->x = x;
 	x->up = u;
 	if (len < 0 || (size_t)len >= sizeof(u->out)) {
-		upstream_fail(u);
+		upstream_abandon(u);
 		return -1;
 	}
 	u->outlen = (size_t)len;
 	if (upstream_flush(u) == -1) {
-		upstream_fail(u);
+		upstream_abandon(u);
 		return -1;
 	}
 	return 0;
