@@ -5,8 +5,9 @@ test_blob_s3.py - the blob contract on the S3 backend, against s3rver.
 The same conformance table the local store passes (blob_conformance.py),
 on stores mapped to s3rver buckets, then what is particular to S3:
 multipart uploads (over the 16 MiB threshold, and of unknown length),
-a client that leaves in the middle of a multipart upload, and a wrong
-secret, which s3rver refuses as a real S3 would (it checks SigV4).
+a client that leaves in the middle of a multipart upload, a wrong
+secret, which s3rver refuses as a real S3 would (it checks SigV4), and an
+endpoint given by host name.
 """
 
 import hashlib
@@ -179,6 +180,36 @@ def cross_provider_copy(tap, s3, workdir):
         d.stop_check(tap, "the copy daemon exits cleanly")
 
 
+def endpoint_by_name(tap, s3, workdir):
+    """An endpoint given by host name: each worker's engine resolves it
+    and keeps the answer (DNS answers are not shared between workers).
+    Several connections open at once, so that more than one worker
+    serves them."""
+    named = stratus.store_conf("named", {
+        "provider": "s3", "bucket": "small", "region": "us-east-1",
+        "credentials": "emu",
+        "endpoint": s3.endpoint.replace("127.0.0.1", "localhost")})
+    with stratus.Daemon(s3_config(s3, extra_store=named),
+                        name="s3-named") as d:
+        data = b"reached by name"
+        r = d.request("PUT", "/v1/blobs/named/by-name", body=data,
+                      token=TOKEN)
+        tap.ok(r.status == 201, "PUT to an endpoint given as localhost: 201",
+               repr(r))
+        conns = [d.connection() for _ in range(6)]
+        got = []
+        for _ in range(3):
+            for c in conns:
+                r = d.request("GET", "/v1/blobs/named/by-name", token=TOKEN,
+                              conn=c)
+                got.append((r.status, r.body == data))
+        for c in conns:
+            c.close()
+        tap.ok(got == [(200, True)] * len(got),
+               "18 GETs over 6 connections at once read it back", repr(got))
+        d.stop_check(tap, "the named-endpoint daemon exits cleanly")
+
+
 def guarded(tap, name, fn, *args):
     """Runs a group of checks; an exception fails the group."""
     import traceback
@@ -202,6 +233,7 @@ def main():
                 d.stop_check(tap, "the S3 daemon exits 0, no sanitizer report")
             guarded(tap, "wrong credentials", wrong_credentials, tap, s3, work)
             guarded(tap, "cross-provider copy", cross_provider_copy, tap, s3, work)
+            guarded(tap, "endpoint by name", endpoint_by_name, tap, s3, work)
         finally:
             s3.stop()
     tap.done()
