@@ -186,8 +186,10 @@ START_TEST(missing_fields)
 }
 END_TEST
 
-/* HMAC-SHA256 on RFC 4231's vectors, one key after another: each thread
- * re-keys one context, which must never answer with the previous key. */
+/* HMAC-SHA256 on RFC 4231's vectors, one key after another and each key
+ * twice in a row: each thread keeps one context and sets its key only when
+ * the key changes, so it must never answer with the previous key, nor miss
+ * a key that changed in place. */
 START_TEST(hmac_rekeys)
 {
 	static const struct {
@@ -205,17 +207,81 @@ START_TEST(hmac_rekeys)
 		  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54" },
 	};
 	unsigned char big[131], mac[ST_SHA256_LEN];
-	char hex[2 * ST_SHA256_LEN + 1];
-	size_t i, round;
+	char hex[2 * ST_SHA256_LEN + 1], jefe[5] = "Jefe";
+	size_t i, round, again;
 
 	memset(big, 0xaa, sizeof(big));
 	for (round = 0; round < 2; round++) {
 		for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 			const void *key = v[i].keylen == 131 ? big : (const void *)v[i].key;
 
-			st_hmac_sha256(key, v[i].keylen, v[i].msg, strlen(v[i].msg), mac);
-			st_hex(mac, sizeof(mac), hex);
-			ck_assert_str_eq(hex, v[i].mac);
+			for (again = 0; again < 2; again++) {
+				st_hmac_sha256(key, v[i].keylen, v[i].msg,
+				    strlen(v[i].msg), mac);
+				st_hex(mac, sizeof(mac), hex);
+				ck_assert_str_eq(hex, v[i].mac);
+			}
+		}
+	}
+	/* The same buffer, other content: a new key. */
+	st_hmac_sha256(jefe, 4, v[0].msg, strlen(v[0].msg), mac);
+	jefe[0] = 'j';
+	st_hmac_sha256(jefe, 4, v[0].msg, strlen(v[0].msg), mac);
+	st_hex(mac, sizeof(mac), hex);
+	ck_assert_str_ne(hex, v[0].mac);
+	jefe[0] = 'J';
+	st_hmac_sha256(jefe, 4, v[0].msg, strlen(v[0].msg), mac);
+	st_hex(mac, sizeof(mac), hex);
+	ck_assert_str_eq(hex, v[0].mac);
+}
+END_TEST
+
+/* A chain in place, as signers derive keys: the output overwrites the
+ * key it was made with, and the next MAC is keyed by it. (Values from
+ * Python's hmac module.) */
+START_TEST(hmac_chains_in_place)
+{
+	static const char *want[] = {
+		"4db858e484f57951299319d6e1db1ac96eb80e6e1ecac11fa14226bc11b82cf8",
+		"3885961e0427dbe5b5f7b6937d0a6bb4c5908c47312234bf458fc50c6602071d",
+		"25aa9e6f8872b4ae20240c4e348edfc03e9568843057f8105f29d2aa858faa88",
+	};
+	unsigned char k[ST_SHA256_LEN];
+	char hex[2 * ST_SHA256_LEN + 1];
+
+	st_hmac_sha256("Jefe", 4, "one", 3, k);
+	st_hex(k, sizeof(k), hex);
+	ck_assert_str_eq(hex, want[0]);
+	st_hmac_sha256(k, sizeof(k), "two", 3, k);
+	st_hex(k, sizeof(k), hex);
+	ck_assert_str_eq(hex, want[1]);
+	st_hmac_sha256(k, sizeof(k), "two", 3, k);
+	st_hex(k, sizeof(k), hex);
+	ck_assert_str_eq(hex, want[2]);
+}
+END_TEST
+
+/* SHA-256 from the thread's one digest context, used again and again. */
+START_TEST(sha256_reuses)
+{
+	static const struct {
+		const char	*msg;
+		const char	*sum;
+	} v[] = {
+		{ "abc",
+		  "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ "",
+		  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+	};
+	unsigned char sum[ST_SHA256_LEN];
+	char hex[2 * ST_SHA256_LEN + 1];
+	size_t i, round;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+			st_sha256(v[i].msg, strlen(v[i].msg), sum);
+			st_hex(sum, sizeof(sum), hex);
+			ck_assert_str_eq(hex, v[i].sum);
 		}
 	}
 }
@@ -373,6 +439,8 @@ sigv4_suite(void)
 	tcase_add_test(tc, query_string_for_url);
 	tcase_add_test(tc, missing_fields);
 	tcase_add_test(tc, hmac_rekeys);
+	tcase_add_test(tc, hmac_chains_in_place);
+	tcase_add_test(tc, sha256_reuses);
 	tcase_add_test(tc, signing_key_cache);
 	tcase_add_test(tc, signing_threads);
 	suite_add_tcase(s, tc);
