@@ -132,6 +132,16 @@ answer(struct exchange *x)
 	return rc;
 }
 
+/* The answer is in: the parked connection goes on with it. */
+static void
+exchange_done(struct exchange *x, long status)
+{
+	x->status = status;
+	x->done = 1;
+	MHD_resume_connection(x->conn);
+	x->loop->resumed = 1;
+}
+
 static struct exchange *
 exchange_new(struct loop *loop, struct MHD_Connection *conn)
 {
@@ -261,15 +271,14 @@ collect(struct loop *loop)
 
 	while ((msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
 		struct exchange *x;
+		long status = 0;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
-		    &x->status);
-		x->done = 1;
-		MHD_resume_connection(x->conn);
-		loop->resumed = 1;
+		    &status);
+		exchange_done(x, status);
 	}
 }
 
@@ -461,10 +470,7 @@ exchange_end(struct upstream *u, long status)
 	if (x == NULL)
 		return;
 	x->up = NULL;
-	x->status = status;
-	x->done = 1;
-	MHD_resume_connection(x->conn);
-	x->loop->resumed = 1;
+	exchange_done(x, status);
 }
 
 static void

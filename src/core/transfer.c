@@ -129,9 +129,9 @@ static pthread_once_t share_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t share_mutex = PTHREAD_MUTEX_INITIALIZER;
 static CURLSH *share;
 
-/* Whether the environment names a proxy, read with the share. curl looks
- * for one in five variables on every exchange; without any, it is told
- * there is none and skips the look. */
+/* Whether the environment names a proxy, read with the share. curl reads
+ * the proxy variables (the seven names proxy_in_env checks) on every
+ * exchange; without any, it is told there is none and skips the look. */
 static int env_proxy;
 
 /* The engine of threads that have none (see the design note). */
