@@ -25,6 +25,9 @@ none of its work (no routing, signing, logging, metrics or streaming):
 
   relay         libcurl fetches (a multi handle per thread): the floor of
                 the libraries stratusd is built on
+  relay-128k    relay with stratusd's memory per connection (128 KiB,
+                which libmicrohttpd zeroes for every request; libmicrohttpd's
+                default, which relay uses, is 32 KiB)
   relay-raw     a few lines of HTTP/1.1 client instead of libcurl: what an
                 own client for provider exchanges would be worth
 
@@ -56,6 +59,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 CLK = os.sysconf("SC_CLK_TCK")
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+# libmicrohttpd's memory per connection: its default, and stratusd's
+# (POOL_MIN in src/daemon/server.c)
+MHD_POOL, STRATUS_POOL = 32 * KiB, 128 * KiB
 
 TARGETS = {
     "big_ratio": 1.0,       # 1 GiB GET/PUT throughput, stratusd / nginx-proxy
@@ -412,14 +418,16 @@ class Bench:
                                             self.dir], port)
 
     def start_relays(self):
-        for path, mode in (("relay", "epoll"), ("relay-raw", "raw")):
+        for path, mode, pool in (("relay", "epoll", MHD_POOL),
+                                 ("relay-128k", "epoll", STRATUS_POOL),
+                                 ("relay-raw", "raw", MHD_POOL)):
             if path in self.relays:
                 self.relays[path].stop()
             port = free_port()
             self.relays[path] = Daemon(path, [
                 self.relay_bin, mode, str(port),
                 "http://127.0.0.1:%d" % self.backend.port,
-                str(os.cpu_count() or 1)], port)
+                str(os.cpu_count() or 1), str(pool)], port)
 
     def start_stratusd(self, threshold=1536 * MiB, extra_creds="",
                        extra_stores="", wrap=None):
@@ -631,7 +639,8 @@ class Bench:
         a = self.args
         name = "%s 1KiB x64" % method
         if method == "GET":
-            paths = ["direct", "nginx-proxy", "relay", "relay-raw",
+            paths = ["direct", "nginx-proxy", "relay", "relay-128k",
+                     "relay-raw",
                      "stratusd", "nginx-local", "stratusd-local"]
             self.start_relays()
         else:
@@ -675,7 +684,8 @@ class Bench:
         res = {}
         # The S3 paths, then the local ones with a fresh daemon, so that
         # each peak RSS is that of its own store.
-        for paths in (["direct", "nginx-proxy", "relay", "relay-raw",
+        for paths in (["direct", "nginx-proxy", "relay", "relay-128k",
+                       "relay-raw",
                        "stratusd"],
                       ["nginx-local", "stratusd-local"]):
             self.rate_group(name, paths, res)
@@ -1010,14 +1020,23 @@ class Bench:
                 L.append("ratio relay / nginx-proxy req/s:    %s  (the floor "
                          "of libmicrohttpd + libcurl)" %
                          spread(ratio(rl["rps"], px["rps"])))
+                L.append("ratio relay-128k / nginx-proxy req/s: %s  (the "
+                         "same with stratusd's connection memory)" %
+                         spread(ratio(r["relay-128k"]["rps"], px["rps"])))
                 L.append("ratio relay-raw / nginx-proxy req/s: %s  "
                          "(libmicrohttpd + an own HTTP/1.1 client)" %
                          spread(ratio(raw["rps"], px["rps"])))
                 L.append("ratio stratusd / relay req/s:       %s" %
                          spread(ratio(st["rps"], rl["rps"])))
+                L.append("ratio stratusd / relay-128k req/s:  %s" %
+                         spread(ratio(st["rps"], r["relay-128k"]["rps"])))
                 L.append("stratusd's own CPU per request over the relay's: "
                          "%s us" % spread([x - y for x, y in zip(
                              per_req["stratusd"], per_req["relay"])], "%.0f"))
+                L.append("stratusd's own CPU per request over relay-128k's: "
+                         "%s us" % spread([x - y for x, y in zip(
+                             per_req["stratusd"], per_req["relay-128k"])],
+                             "%.0f"))
             base = "nginx-local" if method == "GET" else "direct"
             L.append("local store: stratusd-local / %s req/s: %s" % (
                 base, spread(ratio(r["stratusd-local"]["rps"],
@@ -1063,7 +1082,7 @@ class Bench:
             L.append("added p90 over direct: stratusd %s ms, nginx-proxy "
                      "%s ms" % (spread(added, "%.3f"),
                                 spread(added_px, "%.3f")))
-            for path in ("relay", "relay-raw"):
+            for path in ("relay", "relay-128k", "relay-raw"):
                 if path in r:
                     L.append("%s: added p90 %s ms, %s cores" % (
                         path, spread([x - y for x, y in zip(

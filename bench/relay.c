@@ -15,6 +15,11 @@
  *       the epoll set, one send and one recv per exchange. It answers
  *       what an own client for provider exchanges would be worth.
  *
+ * A fifth argument sets libmicrohttpd's memory per connection in bytes
+ * (else 32 KiB, its own default). libmicrohttpd zeroes all of it for
+ * every request; stratusd uses 128 KiB so that uploads are read 64 KiB at
+ * a time, and a relay given the same shows what that costs.
+ *
  * GET only; the answer is held whole in memory (it is meant for the
  * 1 KiB objects of the small-request scenario), and the raw client knows
  * only answers with a Content-Length. Not installed.
@@ -37,6 +42,7 @@
 
 #define MAX_BODY (1024 * 1024)	/* larger answers fail (502) */
 #define MAX_FD 65536		/* curl's sockets are tracked below this */
+#define MHD_DEFAULT_POOL (32 * 1024)	/* libmicrohttpd's own default */
 
 struct upstream;
 
@@ -371,7 +377,7 @@ listen_on(int port)
 }
 
 static void
-run_epoll(int port, int threads, int raw)
+run_epoll(int port, int threads, int raw, size_t pool)
 {
 	pthread_t t;
 	int i;
@@ -392,6 +398,7 @@ run_epoll(int port, int threads, int raw)
 		    on_request_epoll, loop,
 		    MHD_OPTION_LISTEN_SOCKET, listen_on(port),
 		    MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
 		    MHD_OPTION_END);
 		if (loop->mhd == NULL) {
 			fprintf(stderr, "relay: MHD_start_daemon failed\n");
@@ -626,7 +633,7 @@ main(int argc, char **argv)
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: relay epoll|raw PORT UPSTREAM "
-		    "[THREADS]\n");
+		    "[THREADS [CONNECTION_MEMORY]]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -648,7 +655,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	run_epoll(port, argc > 4 ? atoi(argv[4]) : 2,
-	    strcmp(argv[1], "raw") == 0);
+	    strcmp(argv[1], "raw") == 0,
+	    argc > 5 ? (size_t)strtoul(argv[5], NULL, 10) : MHD_DEFAULT_POOL);
 	for (;;)
 		pause();
 }
