@@ -1045,13 +1045,18 @@ st_xfer_add_header(struct st_xfer *x, const char *name, const char *value)
 	struct st_buf line = { 0 };
 
 	/* "Name:" stops curl from sending a header of its own (Expect,
-	 * Content-Type); "Name;" sends a header with an empty value. */
-	if (value == NULL)
-		st_buf_printf(&line, "%s:", name);
-	else if (value[0] == '\0')
-		st_buf_printf(&line, "%s;", name);
-	else
-		st_buf_printf(&line, "%s: %s", name, value);
+	 * Content-Type); "Name;" sends a header with an empty value.
+	 * Appended, not formatted: curl_slist_append copies the line, and
+	 * a request adds several (bench/cost). */
+	st_buf_adds(&line, name);
+	if (value == NULL) {
+		st_buf_adds(&line, ":");
+	} else if (value[0] == '\0') {
+		st_buf_adds(&line, ";");
+	} else {
+		st_buf_adds(&line, ": ");
+		st_buf_adds(&line, value);
+	}
 	if (line.failed || (l = curl_slist_append(x->headers, line.data)) == NULL) {
 		st_buf_free(&line);
 		return -1;
