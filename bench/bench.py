@@ -60,7 +60,7 @@ TOP = os.path.dirname(HERE)
 CLK = os.sysconf("SC_CLK_TCK")
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 # libmicrohttpd's memory per connection: its default, and stratusd's
-# (POOL_MIN in src/daemon/server.c)
+# (CONNECTION_MEMORY in src/daemon/config.c)
 MHD_POOL, STRATUS_POOL = 32 * KiB, 128 * KiB
 
 TARGETS = {

@@ -51,6 +51,7 @@ struct st_listen {
 	unsigned	 max_connections;
 	unsigned	 idle_timeout;
 	unsigned	 max_header_size;
+	size_t		 connection_memory;	/* libmicrohttpd's, per connection */
 	char		*public_url;
 };
 

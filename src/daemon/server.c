@@ -59,7 +59,6 @@
 
 #define MAX_LISTENERS 8
 #define MAX_WORKERS 256
-#define POOL_MIN (128 * 1024)	/* libmicrohttpd's memory per connection */
 
 static struct st_worker *workers[MAX_WORKERS];
 static size_t nworkers;
@@ -745,14 +744,6 @@ worker_count(const struct st_listen *l)
 	return n > 1 ? (unsigned)(n < MAX_WORKERS ? n : MAX_WORKERS) : 1;
 }
 
-static size_t
-pool_size(const struct st_listen *l)
-{
-	size_t need = (size_t)l->max_header_size * 2;
-
-	return need > POOL_MIN ? need : POOL_MIN;
-}
-
 static struct MHD_Daemon *
 daemon_for(int fd, const struct st_listen *l, unsigned limit)
 {
@@ -764,12 +755,8 @@ daemon_for(int fd, const struct st_listen *l, unsigned limit)
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_CONNECTION_LIMIT, limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, l->idle_timeout,
-	    /* Each connection's memory: the request's headers, and the
-	     * buffer a body is read into (half of it). MHD zeroes it for
-	     * every request, so it costs small requests; 128 KiB lets a
-	     * PUT read 64 KiB at a time, which took a streamed 256 MiB PUT
-	     * from 0.6 to 1.0 GB/s (48 KiB before; bench/run). */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(l),
+	    /* headers and body reads (config.c says why 128 KiB) */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, l->connection_memory,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 	    /* HTTP/1.1 without Host, or a space in the URL: 400 */
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,

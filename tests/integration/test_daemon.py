@@ -101,6 +101,9 @@ BAD_CONFIGS = [
      r"port"),
     ("unknown listen setting",
      'listen = {\n  address = "127.0.0.1";\n  prot = 1;\n};\n', 3, r"prot"),
+    ("connection memory under twice the header limit",
+     'listen = {\n  address = "127.0.0.1";\n  max_header_size = 32768;\n'
+     '  connection_memory = 32768;\n};\n', 4, r"at least twice"),
     ("wrong type",
      'listen = { port = 0; };\nallow_anonymous = "yes";\n', 2,
      r"allow_anonymous"),
@@ -814,6 +817,38 @@ def check_idle_timeout(tap):
             d.cleanup()
 
 
+def check_connection_memory(tap):
+    """The smallest connection memory still takes headers up to
+    max_header_size, and bodies larger than itself, on kept connections."""
+    with tempfile.TemporaryDirectory(prefix="stratus-mem-") as root:
+        d = stratus.Daemon(make_config([local(root, "m",
+                                              allow_anonymous=True)],
+                                       listen={"connection_memory": 32768}),
+                           name="memory", tmpdir=root)
+        try:
+            body = os.urandom(3 * 1024 * 1024 + 17)
+            conn = d.connection()
+            r = d.request("PUT", "/v1/blobs/m/big", body=body, conn=conn)
+            tap.ok(r.status == 201, "32 KiB connection memory: a 3 MiB PUT",
+                   repr(r))
+            r = d.request("GET", "/v1/blobs/m/big", conn=conn)
+            tap.ok(r.status == 200 and r.body == body, "32 KiB connection "
+                   "memory: the same bytes back on the same connection",
+                   "status %r, %d bytes" % (r.status, len(r.body)))
+            r = d.request("GET", "/v1/health", conn=conn,
+                          headers={"X-Big": "b" * 16000})
+            tap.ok(r.status == 200, "32 KiB connection memory: 16000 bytes "
+                   "of headers (the limit is 16 KiB)", repr(r))
+            conn.close()
+            r = d.request("GET", "/v1/health", headers={"X-Big": "b" * 16384})
+            ok, why = is_json_error(r, 431)
+            tap.ok(ok, "32 KiB connection memory: headers over the limit "
+                   "get the 431 JSON error", why)
+        finally:
+            d.stop_check(tap, "connection memory: daemon exits cleanly")
+            d.cleanup()
+
+
 def check_graceful_stop(tap):
     with tempfile.TemporaryDirectory(prefix="stratus-stop-") as root:
         cfg = make_config([local(root, "g", allow_anonymous=True)])
@@ -947,6 +982,7 @@ def main():
 
     guarded(tap, "unix socket", check_unix_socket, tap)
     guarded(tap, "idle timeout", check_idle_timeout, tap)
+    guarded(tap, "connection memory", check_connection_memory, tap)
     guarded(tap, "graceful stop", check_graceful_stop, tap)
     tap.done()
 

@@ -52,6 +52,10 @@ static const struct conf_case conf_cases[] = {
 	{ "allow_anonymous = 1;\n", 1, "true or false" },
 	{ "lisen = { port = 1; };\n", 1, "unknown setting 'lisen'" },
 	{ "log = { level = \"loud\"; };\n", 1, "log.level" },
+	{ "listen = { connection_memory = 65536; };\n", 0, NULL },
+	{ "listen = { connection_memory = 16384; };\n", 1, "between" },
+	{ "listen = { max_header_size = 32768;\n connection_memory = 32768; };\n",
+	  2, "at least twice" },
 };
 
 static char dir[] = "/tmp/stratus-test-config-XXXXXX";
@@ -62,20 +66,30 @@ setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
+/* Writes text to DIR/NAME.conf (path receives it) and loads it. */
+static struct st_config *
+load_text(const char *name, const char *text, char path[512], char *err,
+          size_t errlen)
+{
+	FILE *f;
+
+	snprintf(path, 512, "%s/%s.conf", dir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	err[0] = '\0';
+	return st_config_load(path, 1, err, errlen);
+}
+
 START_TEST(configs)
 {
 	const struct conf_case *t = &conf_cases[_i];
-	char path[512], err[1024], want[600];
+	char path[512], err[1024], want[600], name[32];
 	struct st_config *cfg;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/case%d.conf", dir, _i);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(t->text, f);
-	fclose(f);
-	err[0] = '\0';
-	cfg = st_config_load(path, 1, err, sizeof(err));
+	snprintf(name, sizeof(name), "case%d", _i);
+	cfg = load_text(name, t->text, path, err, sizeof(err));
 	if (t->line == 0 && t->reason == NULL) {
 		ck_assert_msg(cfg != NULL, "case %d refused: %s", _i, err);
 		st_config_unref(cfg);
@@ -87,6 +101,29 @@ START_TEST(configs)
 	    "case %d: '%s' does not start with '%s'", _i, err, want);
 	ck_assert_msg(strstr(err, t->reason) != NULL, "case %d: '%s' lacks '%s'",
 	    _i, err, t->reason);
+}
+END_TEST
+
+/* libmicrohttpd's memory per connection: 128 KiB, or twice the header
+ * limit when that is more, unless set. */
+static const struct { const char *text; size_t memory; } memory_cases[] = {
+	{ "", 131072 },
+	{ "listen = { max_header_size = 131072; };\n", 262144 },
+	{ "listen = { connection_memory = 32768; };\n", 32768 },
+	{ "listen = { max_header_size = 1024; connection_memory = 40000; };\n",
+	  40000 },
+};
+
+START_TEST(connection_memory)
+{
+	char path[512], err[1024], name[32];
+	struct st_config *cfg;
+
+	snprintf(name, sizeof(name), "memory%d", _i);
+	cfg = load_text(name, memory_cases[_i].text, path, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "memory case %d refused: %s", _i, err);
+	ck_assert_uint_eq(cfg->listen.connection_memory, memory_cases[_i].memory);
+	st_config_unref(cfg);
 }
 END_TEST
 
@@ -131,6 +168,8 @@ config_suite(void)
 	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_add_loop_test(tc, configs, 0,
 	    (int)(sizeof(conf_cases) / sizeof(conf_cases[0])));
+	tcase_add_loop_test(tc, connection_memory, 0,
+	    sizeof(memory_cases) / sizeof(memory_cases[0]));
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, secret_file_modes);
 	suite_add_tcase(s, tc);
