@@ -346,7 +346,7 @@ http {
 """
 
 STRATUS_CONF = r"""
-listen = { address = "127.0.0.1"; port = %(port)d; };
+listen = { address = "127.0.0.1"; port = %(port)d; %(listen_extra)s};
 allow_anonymous = true;
 log = { level = "info"; requests = true; };
 credentials = {
@@ -392,6 +392,7 @@ class Bench:
         self.backend = None
         self.proxy = None
         self.st = None
+        self.st_small = None    # memory mode: at 32 KiB connection memory
         self.relays = {}        # path -> Daemon
         self.results = {}
         self.raw = {}
@@ -433,12 +434,20 @@ class Bench:
                        extra_stores="", wrap=None):
         if self.st:
             self.st.stop()
+        self.st = self.stratusd_daemon("stratus", threshold=threshold,
+                                       extra_creds=extra_creds,
+                                       extra_stores=extra_stores, wrap=wrap)
+
+    def stratusd_daemon(self, name, listen_extra="", threshold=1536 * MiB,
+                        extra_creds="", extra_stores="", wrap=None):
+        """A stratusd with STRATUS_CONF in NAME.conf, logging to NAMEd.log."""
         port = free_port()
-        conf = os.path.join(self.dir, "stratus.conf")
+        conf = os.path.join(self.dir, name + ".conf")
         with open(conf, "w") as f:
             f.write(STRATUS_CONF % {"dir": self.dir, "port": port,
                                     "backend": self.backend.port,
                                     "threshold": threshold,
+                                    "listen_extra": listen_extra,
                                     "extra_creds": extra_creds,
                                     "extra_stores": extra_stores})
         env = dict(os.environ)
@@ -451,9 +460,9 @@ class Bench:
             argv = wrap + [os.path.join(os.path.dirname(self.stratusd),
                                         ".libs", "stratusd"), "--config", conf]
             env["LD_LIBRARY_PATH"] = os.path.join(build, ".libs")
-        self.st = Daemon("stratusd", argv, port, env=env,
-                         logfile=os.path.join(self.dir, "stratusd.log"),
-                         timeout=60 if wrap else 15)
+        return Daemon(name + "d", argv, port, env=env,
+                      logfile=os.path.join(self.dir, name + "d.log"),
+                      timeout=60 if wrap else 15)
 
     def fresh(self):
         """A new nginx-proxy and stratusd, so that peak RSS is this
@@ -462,8 +471,8 @@ class Bench:
         self.start_stratusd()
 
     def stop_all(self):
-        for d in [self.st] + list(self.relays.values()) + [self.proxy,
-                                                           self.backend]:
+        for d in [self.st, self.st_small] + list(self.relays.values()) + [
+                self.proxy, self.backend]:
             if d:
                 d.stop()
 
@@ -478,6 +487,8 @@ class Bench:
             return self.relays[path].port, "/bucket/" + key
         if path == "stratusd":
             return self.st.port, "/v1/blobs/nx/" + key
+        if path == "stratusd-32k":
+            return self.st_small.port, "/v1/blobs/nx/" + key
         if path == "stratusd-mp":
             return self.st.port, "/v1/blobs/mp/" + key
         if path == "stratusd-local":
@@ -1698,10 +1709,129 @@ def cost_mode(args):
     return 0
 
 
+# ---------------------------------------------------------------- memory mode
+
+MEMORY_SMALL = 32 * KiB        # the smallest listen.connection_memory
+MEMORY_REPS = 5
+MEMORY_CONNS = 800             # under the default max_connections, 1024
+
+
+def held_connections_rss(d, upath, n):
+    """d's RSS growth while n connections each have made one GET and
+    stay open (keep-alive), in bytes."""
+    before = d.rss()
+    socks = []
+    req = ("GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % upath).encode()
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+            socks.append(s)
+            s.sendall(req)
+        for s in socks:         # each answer is 1 KiB and its headers
+            got = b""
+            while b"\r\n\r\n" not in got or len(got) < KiB:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise RuntimeError("connection closed before its answer")
+                got += chunk
+        time.sleep(0.5)
+        return d.rss() - before
+    finally:
+        for s in socks:
+            s.close()
+
+
+def memory_mode(args):
+    """listen.connection_memory, both ways: stratusd at its default against
+    a second stratusd at 32 KiB, on one nginx backend, taking turns. Each
+    repetition runs 1 KiB GETs over 64 connections (wrk) and PUTs an
+    object of args.size (curl) through both; last, each holds
+    MEMORY_CONNS connections open after one GET on each, and its RSS
+    growth is reported."""
+    b = Bench(args)
+    os.makedirs(args.out, exist_ok=True)
+    paths = ["stratusd", "stratusd-32k"]
+    res = {p: {"rps": [], "get_us": [], "put_mibs": [], "put_cpu": []}
+           for p in paths}
+    held = {}
+    try:
+        b.start_backend()
+        b.make_file(os.path.join(b.dir, "store", "bucket", "small"), KiB)
+        src = os.path.join(b.dir, "src.bin")
+        b.make_file(src, args.size)
+        b.start_stratusd()
+        b.st_small = b.stratusd_daemon(
+            "small", listen_extra="connection_memory = %d; " % MEMORY_SMALL)
+        daemon = {"stratusd": b.st, "stratusd-32k": b.st_small}
+        for path in paths:
+            b.wrk(path, "small", 1)     # warm up connections and caches
+        log("memory: %d x (GET 1 KiB x64 %d s, PUT %d MiB): %s" % (
+            MEMORY_REPS, args.wrk_secs, args.size // MiB, ", ".join(paths)))
+        for rep in range(MEMORY_REPS):
+            for path in b.order(paths, rep):
+                d = daemon[path]
+                c0 = d.cpu()
+                r = b.wrk(path, "small", args.wrk_secs)
+                c1 = d.cpu()
+                res[path]["rps"].append(r["rps"])
+                res[path]["get_us"].append((c1 - c0) * 1e6 /
+                                           (r["rps"] * args.wrk_secs))
+                secs = b.curl(path, "put-" + path, "PUT", src, args.size)
+                c2 = d.cpu()
+                res[path]["put_mibs"].append(args.size / MiB / secs)
+                res[path]["put_cpu"].append((c2 - c1) * GiB / args.size)
+        for path in paths:
+            held[path] = held_connections_rss(daemon[path], b.url(
+                path, "small")[1], MEMORY_CONNS)
+    finally:
+        b.stop_all()
+        shutil.rmtree(b.dir, ignore_errors=True)
+
+    def ratio(k):
+        return [x / y for x, y in zip(res["stratusd-32k"][k],
+                                      res["stratusd"][k])]
+    L = ["stratus connection memory, %s" %
+         datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+         "command: %s" % args.command,
+         "machine: %d CPUs; load average before: %s" % (os.cpu_count(),
+                                                        args.loadavg),
+         "stratusd: %s" % tree_state(),
+         "stratusd: the default listen.connection_memory (128 KiB); "
+         "stratusd-32k: connection_memory = %d" % MEMORY_SMALL,
+         "%d repetitions; figures are median [min-max]" % MEMORY_REPS, "",
+         "%-14s %-24s %-18s %-22s %s" % ("path", "GET 1 KiB x64 req/s",
+                                        "CPU us/GET", "PUT %d MiB MiB/s" % (
+                                            args.size // MiB),
+                                        "CPU s/GiB PUT")]
+    for path in paths:
+        v = res[path]
+        L.append("%-14s %-24s %-18s %-22s %s" % (
+            path, spread(v["rps"], "%.0f"), spread(v["get_us"], "%.0f"),
+            spread(v["put_mibs"], "%.0f"), spread(v["put_cpu"])))
+    L += ["",
+          "ratio stratusd-32k / stratusd, GET req/s:   %s" % spread(
+              ratio("rps")),
+          "ratio stratusd-32k / stratusd, PUT MiB/s:   %s" % spread(
+              ratio("put_mibs")),
+          "ratio stratusd-32k / stratusd, PUT CPU/GiB: %s" % spread(
+              ratio("put_cpu")), "",
+          "RSS growth while %d connections stay open after one GET each: "
+          "stratusd %.1f MiB, stratusd-32k %.1f MiB" % (
+              MEMORY_CONNS, held["stratusd"] / MiB,
+              held["stratusd-32k"] / MiB)]
+    text = "\n".join(L)
+    print(text)
+    with open(os.path.join(args.out, "memory.txt"), "w") as f:
+        f.write(text + "\n")
+    log("wrote %s" % os.path.join(args.out, "memory.txt"))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(prog="bench")
-    ap.add_argument("mode", choices=["run", "rss", "cost"])
-    ap.add_argument("size", nargs="?", type=parse_size, default=5 * GiB)
+    ap.add_argument("mode", choices=["run", "rss", "cost", "memory"])
+    ap.add_argument("size", nargs="?", type=parse_size,
+                    help="rss: the object (5GiB); memory: the PUT (256MiB)")
     ap.add_argument("--stratusd", required=True)
     ap.add_argument("--backend-dir", required=True)
     ap.add_argument("--loadgen", required=True)
@@ -1721,9 +1851,14 @@ def main():
     args.loadavg = open("/proc/loadavg").read().split()[0:3]
     args.loadavg = " ".join(args.loadavg)
     if args.mode == "rss":
+        args.size = args.size or 5 * GiB
         return rss_mode(args)
     if args.mode == "cost":
         return cost_mode(args)
+    if args.mode == "memory":
+        args.size = args.size or 256 * MiB
+        args.wrk_secs = 4
+        return memory_mode(args)
     if args.quick:
         args.big, args.reps_big = 256 * MiB, 3
         args.reps_small, args.wrk_secs = 3, 2

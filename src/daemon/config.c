@@ -31,9 +31,10 @@
  * and the buffer its body is read into (half of what is free). It zeroes
  * all of it for every request, so it costs small requests; 128 KiB lets a
  * PUT read 64 KiB at a time, which took a streamed 256 MiB PUT from 0.6
- * to 1.0 GB/s (48 KiB before). At 32 KiB small GETs at 64 connections
- * were about 10% faster and a large PUT cost twice the CPU: the setting
- * lets an operator choose (docs/configuration.md).
+ * to 1.0 GB/s (48 KiB before). At 32 KiB a connection held open costs a
+ * quarter of the memory and a large PUT 1.7 times the CPU, while small
+ * requests gain little (bench/memory); listen.connection_memory lets an
+ * operator choose.
  */
 #define CONNECTION_MEMORY (128 * 1024)
 
