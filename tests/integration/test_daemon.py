@@ -710,6 +710,14 @@ def check_reload_under_load(tap, d, root):
 
 # ---------------------------------------------------------------- others
 
+def one_store_daemon(root, store, name, listen):
+    """A daemon with one local store open to anonymous clients and the
+    given listen settings."""
+    return stratus.Daemon(make_config([local(root, store,
+                                             allow_anonymous=True)],
+                                      listen=listen), name=name, tmpdir=root)
+
+
 def check_unix_socket(tap):
     with tempfile.TemporaryDirectory(prefix="stratus-unix-") as root:
         for mode, want in ((None, 0o660), (0o600, 0o600)):
@@ -717,10 +725,7 @@ def check_unix_socket(tap):
             listen = {"unix": sock}
             if mode is not None:
                 listen["unix_mode"] = mode
-            d = stratus.Daemon(make_config([local(root, "u",
-                                                  allow_anonymous=True)],
-                                           listen=listen), name="unix",
-                               tmpdir=root)
+            d = one_store_daemon(root, "u", "unix", listen)
             try:
                 st = os.stat(sock)
                 tap.ok(stat.S_ISSOCK(st.st_mode) and
@@ -763,10 +768,7 @@ def check_unix_socket(tap):
 
 def check_idle_timeout(tap):
     with tempfile.TemporaryDirectory(prefix="stratus-idle-") as root:
-        d = stratus.Daemon(make_config([local(root, "i",
-                                              allow_anonymous=True)],
-                                       listen={"idle_timeout": 1}),
-                           name="idle", tmpdir=root)
+        d = one_store_daemon(root, "i", "idle", {"idle_timeout": 1})
         try:
             def closed_by_peer(s, limit=60):
                 s.settimeout(limit)
@@ -821,10 +823,8 @@ def check_connection_memory(tap):
     """The smallest connection memory still takes headers up to
     max_header_size, and bodies larger than itself, on kept connections."""
     with tempfile.TemporaryDirectory(prefix="stratus-mem-") as root:
-        d = stratus.Daemon(make_config([local(root, "m",
-                                              allow_anonymous=True)],
-                                       listen={"connection_memory": 32768}),
-                           name="memory", tmpdir=root)
+        d = one_store_daemon(root, "m", "memory",
+                             {"connection_memory": 32768})
         try:
             body = os.urandom(3 * 1024 * 1024 + 17)
             conn = d.connection()
