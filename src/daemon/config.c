@@ -32,11 +32,21 @@
  * all of it for every request, so it costs small requests; 128 KiB lets a
  * PUT read 64 KiB at a time, which took a streamed 256 MiB PUT from 0.6
  * to 1.0 GB/s (48 KiB before). At 32 KiB a connection held open costs a
- * quarter of the memory and a large PUT 1.7 times the CPU, while small
- * requests gain little (bench/memory); listen.connection_memory lets an
- * operator choose.
+ * quarter of the memory and a large PUT about 1.6 times the CPU, while
+ * small requests gain little (bench/memory); listen.connection_memory
+ * lets an operator choose.
  */
 #define CONNECTION_MEMORY (128 * 1024)
+
+/*
+ * Besides the bytes of the headers, libmicrohttpd keeps about 64 bytes per
+ * header in the same memory, and answers 431 itself (in HTML) or closes
+ * the connection when they do not fit, before the daemon sees the request.
+ * At four times max_header_size, a request of that size fits when its
+ * header lines average 22 bytes or more (measured on libmicrohttpd
+ * 0.9.75); at twice, only when they average 64 or more.
+ */
+#define HEADER_ROOM 4
 
 static unsigned char default_presign_key[32];
 static int have_default_presign_key;
@@ -312,6 +322,27 @@ get_string(const config_setting_t *g, const char *name, const char **out,
 	return 0;
 }
 
+/* The connection memory: as set, or by default CONNECTION_MEMORY, raised
+ * to the room that headers of max_header_size bytes need. */
+static int
+resolve_memory(struct st_config *cfg, const config_setting_t *g,
+               unsigned long long hdr, unsigned long long *mem, char *err,
+               size_t errlen)
+{
+	unsigned long long room = st_config_header_room((unsigned)hdr);
+
+	if (*mem == 0)
+		*mem = room > CONNECTION_MEMORY ? room : CONNECTION_MEMORY;
+	if (*mem < room) {
+		conf_error(err, errlen, cfg, config_setting_get_member(g,
+		    "connection_memory"), "listen.connection_memory (%llu) must "
+		    "be at least four times listen.max_header_size (%llu)",
+		    *mem, hdr);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
             size_t errlen)
@@ -339,16 +370,8 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 	    errlen) ||
 	    get_string(g, "public_url", &url, cfg, err, errlen))
 		return -1;
-	/* Headers are read into the same memory, and the body is read into
-	 * what they leave. */
-	if (mem == 0)
-		mem = hdr * 2 > CONNECTION_MEMORY ? hdr * 2 : CONNECTION_MEMORY;
-	if (mem < hdr * 2) {
-		conf_error(err, errlen, cfg, config_setting_get_member(g,
-		    "connection_memory"), "listen.connection_memory (%llu) must "
-		    "be at least twice listen.max_header_size (%llu)", mem, hdr);
+	if (resolve_memory(cfg, g, hdr, &mem, err, errlen) == -1)
 		return -1;
-	}
 	if (strlen(addr) >= sizeof(l->address)) {
 		conf_error(err, errlen, cfg, g, "listen.address is too long");
 		return -1;
@@ -732,4 +755,62 @@ st_config_store(const struct st_config *cfg, const char *name)
 		if (strcmp(cfg->stores[i].name, name) == 0)
 			return &cfg->stores[i];
 	return NULL;
+}
+
+size_t
+st_config_header_room(unsigned max_header_size)
+{
+	return (size_t)max_header_size * HEADER_ROOM;
+}
+
+/* Appends name to the space-separated list in out if the setting differs. */
+static void
+note_change(char *out, size_t cap, const char *name, int differs)
+{
+	size_t len = strlen(out);
+
+	if (differs)
+		snprintf(out + len, cap - len, "%s%s", len ? " " : "", name);
+}
+
+static int
+same_string(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int
+st_config_check_reload(const struct st_listen *started,
+                       const struct st_config *next, char *err, size_t errlen,
+                       char *changed, size_t changedlen)
+{
+	const struct st_listen *l = &next->listen;
+
+	if (st_config_header_room(l->max_header_size) >
+	    started->connection_memory) {
+		snprintf(err, errlen, "%s: listen.max_header_size (%u) needs "
+		    "%zu bytes of connection memory, and the daemon started "
+		    "with %zu (listen.connection_memory takes effect at a "
+		    "restart)", next->path, l->max_header_size,
+		    st_config_header_room(l->max_header_size),
+		    started->connection_memory);
+		return -1;
+	}
+	changed[0] = '\0';
+	note_change(changed, changedlen, "listen.address",
+	    strcmp(l->address, started->address) != 0);
+	note_change(changed, changedlen, "listen.port", l->port != started->port);
+	note_change(changed, changedlen, "listen.unix",
+	    !same_string(l->unix_path, started->unix_path));
+	note_change(changed, changedlen, "listen.unix_mode",
+	    l->unix_mode != started->unix_mode);
+	note_change(changed, changedlen, "listen.threads",
+	    l->threads != started->threads);
+	note_change(changed, changedlen, "listen.max_connections",
+	    l->max_connections != started->max_connections);
+	note_change(changed, changedlen, "listen.idle_timeout",
+	    l->idle_timeout != started->idle_timeout);
+	note_change(changed, changedlen, "listen.connection_memory",
+	    l->connection_memory != started->connection_memory);
+	return 0;
 }

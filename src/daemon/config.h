@@ -79,6 +79,18 @@ void st_config_ref(struct st_config *);
 void st_config_unref(struct st_config *);
 struct st_store *st_config_store(const struct st_config *, const char *name);
 
+/* The least connection memory that takes max_header_size bytes of headers
+ * (config.c says why). */
+size_t st_config_header_room(unsigned max_header_size);
+/* Checks a configuration read for a reload against the listen settings the
+ * server started with, which only a restart changes. Returns -1 with the
+ * reason in err if the server cannot take next's max_header_size; else 0,
+ * with the restart-only settings that differ in changed ("listen.port
+ * listen.threads", or empty). */
+int st_config_check_reload(const struct st_listen *started,
+                           const struct st_config *next, char *err,
+                           size_t errlen, char *changed, size_t changedlen);
+
 /* The presign key used when no presign_key_file is configured: random,
  * made once per process so that a reload keeps issued URLs valid. */
 void st_config_set_default_presign_key(const unsigned char key[32]);

@@ -65,16 +65,25 @@ static void
 reload(const char *path)
 {
 	struct st_config *cfg;
-	char err[1024];
+	char err[1024], changed[256];
 
 	notify("RELOADING=1");
 	cfg = st_config_load(path, 0, err, sizeof(err));
+	if (cfg != NULL && st_config_check_reload(st_server_listen(), cfg, err,
+	    sizeof(err), changed, sizeof(changed)) == -1) {
+		st_config_unref(cfg);
+		cfg = NULL;
+	}
 	if (cfg == NULL) {
 		st_log_msg(ST_LOG_ERROR, "reload failed", "error", err);
 	} else {
 		st_log_set_level(cfg->log_level);
 		st_server_swap_config(cfg);
 		st_log_msg(ST_LOG_INFO, "reloaded", "config", path);
+		/* Said after "reloaded": the rest of the file took effect. */
+		if (changed[0] != '\0')
+			st_log_msg(ST_LOG_WARN, "needs a restart", "settings",
+			    changed);
 	}
 	notify("READY=1");
 }

@@ -67,6 +67,8 @@ static char *unix_path_made;	/* the socket file we created */
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct st_config *current;
+/* The listen settings the server was set up with: a reload keeps them. */
+static struct st_listen started;
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct st_req *live;
@@ -97,6 +99,12 @@ st_server_swap_config(struct st_config *cfg)
 	current = cfg;
 	pthread_mutex_unlock(&config_lock);
 	st_config_unref(old);
+}
+
+const struct st_listen *
+st_server_listen(void)
+{
+	return &started;
 }
 
 int
@@ -879,12 +887,23 @@ int
 st_server_start(struct st_config *cfg, char *err, size_t errlen)
 {
 	const struct st_listen *l = &cfg->listen;
+	struct st_logrec r;
 
 	current = cfg;
+	started = *l;
+	started.unix_path = l->unix_path ? strdup(l->unix_path) : NULL;
+	started.public_url = NULL;	/* reloadable: never compared */
 	if (make_workers(l, err, errlen) == 0 &&
 	    open_listeners(l, err, errlen) == 0 &&
-	    start_workers(err, errlen) == 0)
+	    start_workers(err, errlen) == 0) {
+		st_log_begin(&r, ST_LOG_INFO, "http server");
+		st_log_int(&r, "workers", (long long)nworkers);
+		st_log_int(&r, "max_connections", l->max_connections);
+		st_log_int(&r, "connection_memory",
+		    (long long)l->connection_memory);
+		st_log_end(&r);
 		return 0;
+	}
 	while (nworkers > 0)
 		st_worker_stop(workers[--nworkers]);
 	nlisteners = 0;
@@ -944,4 +963,6 @@ st_server_stop(unsigned grace_seconds)
 	}
 	st_config_unref(current);
 	current = NULL;
+	free(started.unix_path);
+	started.unix_path = NULL;
 }

@@ -54,8 +54,12 @@ static const struct conf_case conf_cases[] = {
 	{ "log = { level = \"loud\"; };\n", 1, "log.level" },
 	{ "listen = { connection_memory = 65536; };\n", 0, NULL },
 	{ "listen = { connection_memory = 16384; };\n", 1, "between" },
-	{ "listen = { max_header_size = 32768;\n connection_memory = 32768; };\n",
-	  2, "at least twice" },
+	{ "listen = { connection_memory = 16777217; };\n", 1, "between" },
+	{ "listen = { connection_memory = 32768; };\n", 1, "four times" },
+	{ "listen = { max_header_size = 32768;\n connection_memory = 131072; };\n",
+	  0, NULL },
+	{ "listen = { max_header_size = 32768;\n connection_memory = 131071; };\n",
+	  2, "at least four times" },
 };
 
 static char dir[] = "/tmp/stratus-test-config-XXXXXX";
@@ -104,12 +108,15 @@ START_TEST(configs)
 }
 END_TEST
 
-/* libmicrohttpd's memory per connection: 128 KiB, or twice the header
+/* libmicrohttpd's memory per connection: 128 KiB, or four times the header
  * limit when that is more, unless set. */
 static const struct { const char *text; size_t memory; } memory_cases[] = {
 	{ "", 131072 },
-	{ "listen = { max_header_size = 131072; };\n", 262144 },
-	{ "listen = { connection_memory = 32768; };\n", 32768 },
+	{ "listen = { max_header_size = 32768; };\n", 131072 },
+	{ "listen = { max_header_size = 131072; };\n", 524288 },
+	{ "listen = { max_header_size = 1048576; };\n", 4194304 },
+	{ "listen = { max_header_size = 8192; connection_memory = 32768; };\n",
+	  32768 },
 	{ "listen = { max_header_size = 1024; connection_memory = 40000; };\n",
 	  40000 },
 };
@@ -124,6 +131,57 @@ START_TEST(connection_memory)
 	ck_assert_msg(cfg != NULL, "memory case %d refused: %s", _i, err);
 	ck_assert_uint_eq(cfg->listen.connection_memory, memory_cases[_i].memory);
 	st_config_unref(cfg);
+}
+END_TEST
+
+/* A reload against the listen settings the daemon started with: refused
+ * when its headers need more connection memory than the daemon has, and
+ * else the restart-only settings that differ. */
+static const struct {
+	const char *started, *next;
+	int rc;
+	const char *want;	/* the changed list, or a part of the error */
+} reload_cases[] = {
+	{ "", "", 0, "" },
+	{ "", "listen = { max_header_size = 32768; };\n", 0, "" },
+	{ "", "listen = { max_header_size = 65536; };\n", -1,
+	  "needs 262144 bytes of connection memory, and the daemon started "
+	  "with 131072" },
+	{ "", "listen = { port = 1; threads = 2; idle_timeout = 5; };\n", 0,
+	  "listen.port listen.threads listen.idle_timeout" },
+	{ "listen = { unix = \"/tmp/s.sock\"; unix_mode = 0x180; };\n", "", 0,
+	  "listen.unix listen.unix_mode" },
+	{ "", "listen = { address = \"::1\"; max_connections = 9; };\n", 0,
+	  "listen.address listen.max_connections" },
+	{ "", "listen = { connection_memory = 65536; };\n", 0,
+	  "listen.connection_memory" },
+	{ "listen = { max_header_size = 65536; };\n",
+	  "listen = { max_header_size = 65536; };\n", 0, "" },
+};
+
+START_TEST(reload_check)
+{
+	char path[512], err[1024], changed[256], name[32];
+	struct st_config *a, *b;
+	int rc;
+
+	snprintf(name, sizeof(name), "started%d", _i);
+	a = load_text(name, reload_cases[_i].started, path, err, sizeof(err));
+	ck_assert_msg(a != NULL, "reload case %d: %s", _i, err);
+	snprintf(name, sizeof(name), "next%d", _i);
+	b = load_text(name, reload_cases[_i].next, path, err, sizeof(err));
+	ck_assert_msg(b != NULL, "reload case %d: %s", _i, err);
+	err[0] = '\0';
+	rc = st_config_check_reload(&a->listen, b, err, sizeof(err), changed,
+	    sizeof(changed));
+	ck_assert_int_eq(rc, reload_cases[_i].rc);
+	if (rc == 0)
+		ck_assert_str_eq(changed, reload_cases[_i].want);
+	else
+		ck_assert_msg(strstr(err, reload_cases[_i].want) != NULL,
+		    "reload case %d: '%s'", _i, err);
+	st_config_unref(a);
+	st_config_unref(b);
 }
 END_TEST
 
@@ -169,7 +227,9 @@ config_suite(void)
 	tcase_add_loop_test(tc, configs, 0,
 	    (int)(sizeof(conf_cases) / sizeof(conf_cases[0])));
 	tcase_add_loop_test(tc, connection_memory, 0,
-	    sizeof(memory_cases) / sizeof(memory_cases[0]));
+	    (int)(sizeof(memory_cases) / sizeof(memory_cases[0])));
+	tcase_add_loop_test(tc, reload_check, 0,
+	    (int)(sizeof(reload_cases) / sizeof(reload_cases[0])));
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, secret_file_modes);
 	suite_add_tcase(s, tc);
