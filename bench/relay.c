@@ -42,7 +42,7 @@
 
 #define MAX_BODY (1024 * 1024)	/* larger answers fail (502) */
 #define MAX_FD 65536		/* curl's sockets are tracked below this */
-#define MHD_DEFAULT_POOL (32 * 1024)	/* libmicrohttpd's own default */
+#define POOL_DEFAULT (32 * 1024)	/* libmicrohttpd's own default */
 
 struct upstream;
 
@@ -629,6 +629,7 @@ raw_start(struct exchange *x, const char *url)
 int
 main(int argc, char **argv)
 {
+	unsigned long pool = POOL_DEFAULT;
 	int port, up_port;
 
 	if (argc < 4) {
@@ -654,9 +655,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "relay: mode is epoll or raw\n");
 		return 2;
 	}
+	if (argc > 5) {
+		char *end;
+
+		errno = 0;
+		pool = strtoul(argv[5], &end, 10);
+		if (errno != 0 || end == argv[5] || *end != '\0' ||
+		    pool < 4096) {
+			fprintf(stderr, "relay: CONNECTION_MEMORY is a number "
+			    "of bytes, 4096 or more\n");
+			return 2;
+		}
+	}
 	run_epoll(port, argc > 4 ? atoi(argv[4]) : 2,
-	    strcmp(argv[1], "raw") == 0,
-	    argc > 5 ? (size_t)strtoul(argv[5], NULL, 10) : MHD_DEFAULT_POOL);
+	    strcmp(argv[1], "raw") == 0, (size_t)pool);
 	for (;;)
 		pause();
 }
