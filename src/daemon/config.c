@@ -334,10 +334,10 @@ resolve_memory(struct st_config *cfg, const config_setting_t *g,
 	if (*mem == 0)
 		*mem = room > CONNECTION_MEMORY ? room : CONNECTION_MEMORY;
 	if (*mem < room) {
-		conf_error(err, errlen, cfg, config_setting_get_member(g,
-		    "connection_memory"), "listen.connection_memory (%llu) must "
-		    "be at least four times listen.max_header_size (%llu)",
-		    *mem, hdr);
+		conf_error(err, errlen, cfg,
+		    config_setting_get_member(g, "connection_memory"),
+		    "listen.connection_memory (%llu) must be at least four "
+		    "times listen.max_header_size (%llu)", *mem, hdr);
 		return -1;
 	}
 	return 0;
@@ -779,8 +779,24 @@ same_string(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* The settings that say where to listen: systemd's sockets replace them. */
+static void
+note_address_changes(const struct st_listen *started,
+                     const struct st_listen *l, char *changed, size_t cap)
+{
+	note_change(changed, cap, "listen.address",
+	    strcmp(l->address, started->address) != 0);
+	note_change(changed, cap, "listen.port", l->port != started->port);
+	note_change(changed, cap, "listen.unix",
+	    !same_string(l->unix_path, started->unix_path));
+	/* The mode means something only with a socket file. */
+	note_change(changed, cap, "listen.unix_mode",
+	    (l->unix_path != NULL || started->unix_path != NULL) &&
+	    l->unix_mode != started->unix_mode);
+}
+
 int
-st_config_check_reload(const struct st_listen *started,
+st_config_check_reload(const struct st_listen *started, int systemd_sockets,
                        const struct st_config *next, char *err, size_t errlen,
                        char *changed, size_t changedlen)
 {
@@ -788,6 +804,7 @@ st_config_check_reload(const struct st_listen *started,
 
 	if (st_config_header_room(l->max_header_size) >
 	    started->connection_memory) {
+		/* No line: the limit comes from the running daemon. */
 		snprintf(err, errlen, "%s: listen.max_header_size (%u) needs "
 		    "%zu bytes of connection memory, and the daemon started "
 		    "with %zu (listen.connection_memory takes effect at a "
@@ -797,13 +814,8 @@ st_config_check_reload(const struct st_listen *started,
 		return -1;
 	}
 	changed[0] = '\0';
-	note_change(changed, changedlen, "listen.address",
-	    strcmp(l->address, started->address) != 0);
-	note_change(changed, changedlen, "listen.port", l->port != started->port);
-	note_change(changed, changedlen, "listen.unix",
-	    !same_string(l->unix_path, started->unix_path));
-	note_change(changed, changedlen, "listen.unix_mode",
-	    l->unix_mode != started->unix_mode);
+	if (!systemd_sockets)
+		note_address_changes(started, l, changed, changedlen);
 	note_change(changed, changedlen, "listen.threads",
 	    l->threads != started->threads);
 	note_change(changed, changedlen, "listen.max_connections",

@@ -86,10 +86,12 @@ size_t st_config_header_room(unsigned max_header_size);
  * server started with, which only a restart changes. Returns -1 with the
  * reason in err if the server cannot take next's max_header_size; else 0,
  * with the restart-only settings that differ in changed ("listen.port
- * listen.threads", or empty). */
+ * listen.threads", or empty). With systemd_sockets, where to listen is
+ * systemd's and is not compared. */
 int st_config_check_reload(const struct st_listen *started,
-                           const struct st_config *next, char *err,
-                           size_t errlen, char *changed, size_t changedlen);
+                           int systemd_sockets, const struct st_config *next,
+                           char *err, size_t errlen, char *changed,
+                           size_t changedlen);
 
 /* The presign key used when no presign_key_file is configured: random,
  * made once per process so that a reload keeps issued URLs valid. */

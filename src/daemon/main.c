@@ -69,8 +69,9 @@ reload(const char *path)
 
 	notify("RELOADING=1");
 	cfg = st_config_load(path, 0, err, sizeof(err));
-	if (cfg != NULL && st_config_check_reload(st_server_listen(), cfg, err,
-	    sizeof(err), changed, sizeof(changed)) == -1) {
+	if (cfg != NULL && st_config_check_reload(st_server_listen(),
+	    st_server_systemd_sockets(), cfg, err, sizeof(err), changed,
+	    sizeof(changed)) == -1) {
 		st_config_unref(cfg);
 		cfg = NULL;
 	}

@@ -67,8 +67,11 @@ static char *unix_path_made;	/* the socket file we created */
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct st_config *current;
-/* The listen settings the server was set up with: a reload keeps them. */
+/* The listen settings the server was set up with: a reload keeps them.
+ * The socket path is copied (config.c keeps it under 108 bytes). */
 static struct st_listen started;
+static char started_unix[108];
+static int sockets_from_systemd;
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct st_req *live;
@@ -105,6 +108,12 @@ const struct st_listen *
 st_server_listen(void)
 {
 	return &started;
+}
+
+int
+st_server_systemd_sockets(void)
+{
+	return sockets_from_systemd;
 }
 
 int
@@ -872,8 +881,10 @@ open_listeners(const struct st_listen *l, char *err, size_t errlen)
 {
 	int fd, n;
 
-	if ((n = systemd_sockets(l, err, errlen)) != 0)
+	if ((n = systemd_sockets(l, err, errlen)) != 0) {
+		sockets_from_systemd = n > 0;
 		return n < 0 ? -1 : 0;
+	}
 	if ((fd = listen_tcp(l, err, errlen)) == -1 ||
 	    start_daemon(fd, l, err, errlen) == -1)
 		return -1;
@@ -891,7 +902,12 @@ st_server_start(struct st_config *cfg, char *err, size_t errlen)
 
 	current = cfg;
 	started = *l;
-	started.unix_path = l->unix_path ? strdup(l->unix_path) : NULL;
+	started.unix_path = NULL;
+	if (l->unix_path != NULL) {
+		snprintf(started_unix, sizeof(started_unix), "%s",
+		    l->unix_path);
+		started.unix_path = started_unix;
+	}
 	started.public_url = NULL;	/* reloadable: never compared */
 	if (make_workers(l, err, errlen) == 0 &&
 	    open_listeners(l, err, errlen) == 0 &&
@@ -963,6 +979,4 @@ st_server_stop(unsigned grace_seconds)
 	}
 	st_config_unref(current);
 	current = NULL;
-	free(started.unix_path);
-	started.unix_path = NULL;
 }

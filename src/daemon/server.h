@@ -100,8 +100,10 @@ void st_server_stop(unsigned grace_seconds);
  * says "stopping" and new connections are refused. */
 void st_server_begin_stop(void);
 struct st_config *st_server_config(void);	/* a new reference */
-/* The listen settings the server started with (a reload keeps them). */
+/* The listen settings the server started with (a reload keeps them), and
+ * whether its sockets came from systemd instead of them. */
 const struct st_listen *st_server_listen(void);
+int  st_server_systemd_sockets(void);
 int  st_server_stopping(void);
 
 #endif

@@ -515,8 +515,8 @@ def check_header_limits(tap, d):
         ("X-Many-%03d" % i, "v" * 100) for i in range(200)])
     ok, why = is_json_error(r, 431)
     tap.ok(ok, "many headers over max_header_size: 431 JSON error", why)
-    r = d.request("GET", "/v1/health", headers=short_headers(1600))
-    tap.ok(r.status == 200, "1600 short headers within max_header_size are "
+    r = d.request("GET", "/v1/health", headers=short_headers(1200))
+    tap.ok(r.status == 200, "1200 short headers within max_header_size are "
            "served at the default connection memory", repr(r))
     out, closed = d.raw(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Huge: " +
                         b"h" * 300000 + b"\r\n\r\n", timeout=30)
@@ -740,6 +740,22 @@ def one_store_daemon(root, store, name, listen):
                                       listen=listen), name=name, tmpdir=root)
 
 
+def check_quiet_reloads(tap, d, what):
+    """Two reloads of an unchanged file: each one 'reloaded', and no
+    'needs a restart' warning."""
+    mark = d.log_mark()
+    for _ in range(2):
+        m = d.log_mark()
+        d.send_signal(signal.SIGHUP)
+        d.wait_log(lambda x: x.get("msg") in ("reloaded", "reload failed"),
+                   timeout=60, since=m)
+    d.request("GET", "/v1/health")     # the warning would be logged by now
+    msgs = [r.get("msg") for r in d.records(mark)]
+    tap.ok(msgs.count("reloaded") == 2 and "needs a restart" not in msgs,
+           "%s: an unchanged file reloads without a warning" % what,
+           repr(msgs))
+
+
 def check_unix_socket(tap):
     with tempfile.TemporaryDirectory(prefix="stratus-unix-") as root:
         for mode, want in ((None, 0o660), (0o600, 0o600)):
@@ -769,6 +785,7 @@ def check_unix_socket(tap):
                 r = d.request("GET", "/v1/blobs/u/k")
                 tap.ok(r.status == 200 and r.body == b"abc",
                        "unix socket: TCP serves the same stores", repr(r))
+                check_quiet_reloads(tap, d, "unix socket")
             finally:
                 d.stop_check(tap, "unix socket: daemon exits cleanly")
                 d.cleanup()
@@ -841,9 +858,9 @@ def check_idle_timeout(tap):
             d.cleanup()
 
 
-def short_headers(n):
-    """n header lines of 10 bytes each ("X0001: v\\r\\n")."""
-    return [("X%04d" % i, "v") for i in range(n)]
+def short_headers(n, size=10):
+    """n header lines of size bytes each ("X0001: v\\r\\n" for 10)."""
+    return [("X%04d" % i, "v" * (size - 9)) for i in range(n)]
 
 
 def check_connection_memory(tap):
@@ -880,17 +897,39 @@ def check_connection_memory(tap):
             ok, why = is_json_error(r, 431)
             tap.ok(ok, "32 KiB connection memory: headers over the limit "
                    "get the 431 JSON error", why)
-            # 450 lines of 10 bytes need about 33 KiB in libmicrohttpd (64
+            # 600 lines of 10 bytes need about 44 KiB in libmicrohttpd (64
             # bytes each besides their own), which answers 431 itself; at
             # the default memory the same request is served (see
             # check_header_limits).
-            r = d.request("GET", "/v1/health", headers=short_headers(450))
+            r = d.request("GET", "/v1/health", headers=short_headers(600))
             tap.ok(r.status == 431, "32 KiB connection memory: the HTTP "
                    "library holds no more than that", repr(r))
-            tap.ok(d.request("GET", "/v1/health").status == 200,
-                   "32 KiB connection memory: served after that", repr(r))
+            r = d.request("GET", "/v1/health")
+            tap.ok(r.status == 200, "32 KiB connection memory: served after "
+                   "that", repr(r))
         finally:
             d.stop_check(tap, "connection memory: daemon exits cleanly")
+            d.cleanup()
+
+
+def check_header_room(tap):
+    """A larger max_header_size raises the default connection memory to
+    four times itself, room for its headers in libmicrohttpd."""
+    with tempfile.TemporaryDirectory(prefix="stratus-room-") as root:
+        d = one_store_daemon(root, "h", "room", {"max_header_size": 65536})
+        try:
+            rec = d.wait_log(lambda x: x.get("msg") == "http server")
+            tap.ok(rec is not None and rec.get("connection_memory") == 262144,
+                   "max_header_size 65536: connection memory 256 KiB",
+                   repr(rec))
+            # 52,800 bytes in 2400 lines need about 206 KiB: more than
+            # twice max_header_size would give.
+            r = d.request("GET", "/v1/health",
+                          headers=short_headers(2400, size=22))
+            tap.ok(r.status == 200, "max_header_size 65536: 2400 header "
+                   "lines of 22 bytes are served", repr(r))
+        finally:
+            d.stop_check(tap, "header room: daemon exits cleanly")
             d.cleanup()
 
 
@@ -1028,6 +1067,7 @@ def main():
     guarded(tap, "unix socket", check_unix_socket, tap)
     guarded(tap, "idle timeout", check_idle_timeout, tap)
     guarded(tap, "connection memory", check_connection_memory, tap)
+    guarded(tap, "header room", check_header_room, tap)
     guarded(tap, "graceful stop", check_graceful_stop, tap)
     tap.done()
 

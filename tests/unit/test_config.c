@@ -56,10 +56,10 @@ static const struct conf_case conf_cases[] = {
 	{ "listen = { connection_memory = 16384; };\n", 1, "between" },
 	{ "listen = { connection_memory = 16777217; };\n", 1, "between" },
 	{ "listen = { connection_memory = 32768; };\n", 1, "four times" },
-	{ "listen = { max_header_size = 32768;\n connection_memory = 131072; };\n",
-	  0, NULL },
-	{ "listen = { max_header_size = 32768;\n connection_memory = 131071; };\n",
-	  2, "at least four times" },
+	{ "listen = { max_header_size = 32768;\n"
+	  " connection_memory = 131072; };\n", 0, NULL },
+	{ "listen = { max_header_size = 32768;\n"
+	  " connection_memory = 131071; };\n", 2, "at least four times" },
 };
 
 static char dir[] = "/tmp/stratus-test-config-XXXXXX";
@@ -139,24 +139,30 @@ END_TEST
  * else the restart-only settings that differ. */
 static const struct {
 	const char *started, *next;
+	int systemd;		/* the sockets came from systemd */
 	int rc;
 	const char *want;	/* the changed list, or a part of the error */
 } reload_cases[] = {
-	{ "", "", 0, "" },
-	{ "", "listen = { max_header_size = 32768; };\n", 0, "" },
-	{ "", "listen = { max_header_size = 65536; };\n", -1,
+	{ "", "", 0, 0, "" },
+	{ "", "listen = { max_header_size = 32768; };\n", 0, 0, "" },
+	{ "", "listen = { max_header_size = 65536; };\n", 0, -1,
 	  "needs 262144 bytes of connection memory, and the daemon started "
 	  "with 131072" },
-	{ "", "listen = { port = 1; threads = 2; idle_timeout = 5; };\n", 0,
+	{ "", "listen = { port = 1; threads = 2; idle_timeout = 5; };\n", 0, 0,
 	  "listen.port listen.threads listen.idle_timeout" },
 	{ "listen = { unix = \"/tmp/s.sock\"; unix_mode = 0x180; };\n", "", 0,
-	  "listen.unix listen.unix_mode" },
-	{ "", "listen = { address = \"::1\"; max_connections = 9; };\n", 0,
+	  0, "listen.unix listen.unix_mode" },
+	{ "", "listen = { address = \"::1\"; max_connections = 9; };\n", 0, 0,
 	  "listen.address listen.max_connections" },
-	{ "", "listen = { connection_memory = 65536; };\n", 0,
+	{ "", "listen = { connection_memory = 65536; };\n", 0, 0,
 	  "listen.connection_memory" },
 	{ "listen = { max_header_size = 65536; };\n",
-	  "listen = { max_header_size = 65536; };\n", 0, "" },
+	  "listen = { max_header_size = 65536; };\n", 0, 0, "" },
+	/* the mode of a socket file that is not there */
+	{ "", "listen = { unix_mode = 0x180; };\n", 0, 0, "" },
+	/* with systemd's sockets, where to listen is not compared */
+	{ "", "listen = { port = 1; unix = \"/tmp/s.sock\"; threads = 2; };\n",
+	  1, 0, "listen.threads" },
 };
 
 START_TEST(reload_check)
@@ -172,8 +178,8 @@ START_TEST(reload_check)
 	b = load_text(name, reload_cases[_i].next, path, err, sizeof(err));
 	ck_assert_msg(b != NULL, "reload case %d: %s", _i, err);
 	err[0] = '\0';
-	rc = st_config_check_reload(&a->listen, b, err, sizeof(err), changed,
-	    sizeof(changed));
+	rc = st_config_check_reload(&a->listen, reload_cases[_i].systemd, b,
+	    err, sizeof(err), changed, sizeof(changed));
 	ck_assert_int_eq(rc, reload_cases[_i].rc);
 	if (rc == 0)
 		ck_assert_str_eq(changed, reload_cases[_i].want);
