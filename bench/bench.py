@@ -1719,26 +1719,50 @@ MEMORY_REPS = 5
 MEMORY_CONNS = 800             # under the default max_connections, 1024
 
 
+def read_answer(s):
+    """One HTTP answer with a Content-Length from socket s: (status line,
+    body length)."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed before its answer")
+        got += chunk
+    head, body = got.split(b"\r\n\r\n", 1)
+    status = head.split(b"\r\n")[0]
+    if not status.startswith(b"HTTP/1.1 200 "):
+        raise RuntimeError("answered %r" % status)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed in the body")
+        body += chunk
+    return status, len(body)
+
+
 def held_connections_rss(d, upath, n):
     """d's RSS growth while n connections each have made one GET and
-    stay open (keep-alive), in bytes."""
+    stay open (keep-alive), in bytes. One GET on a connection closed
+    first, so that what the first request sets up is not counted."""
+    req = ("GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % upath).encode()
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        s.sendall(req)
+        read_answer(s)
+    time.sleep(0.2)
     before = d.rss()
     socks = []
-    req = ("GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % upath).encode()
     try:
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
             socks.append(s)
             s.sendall(req)
-        for s in socks:         # each answer is 1 KiB and its headers
-            got = b""
-            while b"\r\n\r\n" not in got or len(got) < KiB:
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise RuntimeError("connection closed before its answer")
-                got += chunk
-            if not got.startswith(b"HTTP/1.1 200 "):
-                raise RuntimeError("answered %r" % got.split(b"\r\n")[0])
+        for s in socks:
+            read_answer(s)
         time.sleep(0.5)
         return d.rss() - before
     finally:
