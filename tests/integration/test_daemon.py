@@ -7,6 +7,7 @@ Unix socket and idle timeouts.
 """
 
 import json
+import contextlib
 import os
 import re
 import signal
@@ -858,6 +859,24 @@ def check_idle_timeout(tap):
             d.cleanup()
 
 
+@contextlib.contextmanager
+def stopped_after(tap, d, what):
+    """Runs the block with daemon d, then stops it (checking its exit and
+    log) and removes its files."""
+    try:
+        yield d
+    finally:
+        d.stop_check(tap, "%s: daemon exits cleanly" % what)
+        d.cleanup()
+
+
+def check_memory_logged(tap, d, want, what):
+    rec = d.wait_log(lambda x: x.get("msg") == "http server")
+    tap.ok(rec is not None and rec.get("connection_memory") == want,
+           "%s: connection memory %d logged at start" % (what, want),
+           repr(rec))
+
+
 def short_headers(n, size=10):
     """n header lines of size bytes each ("X0001: v\\r\\n" for 10)."""
     return [("X%04d" % i, "v" * (size - 9)) for i in range(n)]
@@ -871,10 +890,8 @@ def check_connection_memory(tap):
         d = one_store_daemon(root, "m", "memory",
                              {"connection_memory": 32768,
                               "max_header_size": 8192})
-        try:
-            rec = d.wait_log(lambda x: x.get("msg") == "http server")
-            tap.ok(rec is not None and rec.get("connection_memory") == 32768,
-                   "32 KiB connection memory: logged at start", repr(rec))
+        with stopped_after(tap, d, "connection memory"):
+            check_memory_logged(tap, d, 32768, "32 KiB connection memory")
             body = os.urandom(3 * 1024 * 1024 + 17)
             conn = d.connection()
             r = d.request("PUT", "/v1/blobs/m/big", body=body, conn=conn)
@@ -907,9 +924,6 @@ def check_connection_memory(tap):
             r = d.request("GET", "/v1/health")
             tap.ok(r.status == 200, "32 KiB connection memory: served after "
                    "that", repr(r))
-        finally:
-            d.stop_check(tap, "connection memory: daemon exits cleanly")
-            d.cleanup()
 
 
 def check_header_room(tap):
@@ -917,20 +931,14 @@ def check_header_room(tap):
     four times itself, room for its headers in libmicrohttpd."""
     with tempfile.TemporaryDirectory(prefix="stratus-room-") as root:
         d = one_store_daemon(root, "h", "room", {"max_header_size": 65536})
-        try:
-            rec = d.wait_log(lambda x: x.get("msg") == "http server")
-            tap.ok(rec is not None and rec.get("connection_memory") == 262144,
-                   "max_header_size 65536: connection memory 256 KiB",
-                   repr(rec))
+        with stopped_after(tap, d, "header room"):
+            check_memory_logged(tap, d, 262144, "max_header_size 65536")
             # 52,800 bytes in 2400 lines need about 206 KiB: more than
             # twice max_header_size would give.
             r = d.request("GET", "/v1/health",
                           headers=short_headers(2400, size=22))
             tap.ok(r.status == 200, "max_header_size 65536: 2400 header "
                    "lines of 22 bytes are served", repr(r))
-        finally:
-            d.stop_check(tap, "header room: daemon exits cleanly")
-            d.cleanup()
 
 
 def check_graceful_stop(tap):
