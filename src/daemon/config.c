@@ -376,7 +376,7 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 		conf_error(err, errlen, cfg, g, "listen.address is too long");
 		return -1;
 	}
-	if (unix_path != NULL && strlen(unix_path) >= 108) {
+	if (unix_path != NULL && strlen(unix_path) >= ST_UNIX_PATH_MAX) {
 		conf_error(err, errlen, cfg, g, "listen.unix is longer than a "
 		    "socket path may be");
 		return -1;
@@ -801,15 +801,14 @@ st_config_check_reload(const struct st_listen *started, int systemd_sockets,
                        char *changed, size_t changedlen)
 {
 	const struct st_listen *l = &next->listen;
+	size_t room = st_config_header_room(l->max_header_size);
 
-	if (st_config_header_room(l->max_header_size) >
-	    started->connection_memory) {
+	if (room > started->connection_memory) {
 		/* No line: the limit comes from the running daemon. */
 		snprintf(err, errlen, "%s: listen.max_header_size (%u) needs "
 		    "%zu bytes of connection memory, and the daemon started "
 		    "with %zu (listen.connection_memory takes effect at a "
-		    "restart)", next->path, l->max_header_size,
-		    st_config_header_room(l->max_header_size),
+		    "restart)", next->path, l->max_header_size, room,
 		    started->connection_memory);
 		return -1;
 	}

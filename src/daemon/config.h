@@ -42,6 +42,9 @@ struct st_client {
 	size_t		 nrules;
 };
 
+/* The longest listen.unix, with its NUL: sun_path of struct sockaddr_un. */
+#define ST_UNIX_PATH_MAX 108
+
 struct st_listen {
 	char		 address[64];
 	unsigned	 port;

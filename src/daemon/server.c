@@ -67,10 +67,10 @@ static char *unix_path_made;	/* the socket file we created */
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct st_config *current;
-/* The listen settings the server was set up with: a reload keeps them.
- * The socket path is copied (config.c keeps it under 108 bytes). */
+/* The listen settings the server was set up with: a reload keeps them,
+ * with a copy of the socket path (the configuration goes at a reload). */
 static struct st_listen started;
-static char started_unix[108];
+static char started_unix[ST_UNIX_PATH_MAX];
 static int sockets_from_systemd;
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
