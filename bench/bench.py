@@ -1720,8 +1720,8 @@ MEMORY_CONNS = 800             # under the default max_connections, 1024
 
 
 def read_answer(s):
-    """One HTTP answer with a Content-Length from socket s: (status line,
-    body length)."""
+    """Reads one HTTP answer with a Content-Length from socket s; raises
+    RuntimeError unless it is a whole 200."""
     got = b""
     while b"\r\n\r\n" not in got:
         chunk = s.recv(65536)
@@ -1742,7 +1742,6 @@ def read_answer(s):
         if not chunk:
             raise RuntimeError("connection closed in the body")
         body += chunk
-    return status, len(body)
 
 
 def held_connections_rss(d, upath, n):

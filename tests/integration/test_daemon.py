@@ -6,8 +6,8 @@ stores, metrics, authentication, request ids, bad HTTP, header limits, the
 Unix socket and idle timeouts.
 """
 
-import json
 import contextlib
+import json
 import os
 import re
 import signal
@@ -561,6 +561,17 @@ def check_keepalive(tap, d):
 
 # ---------------------------------------------------------------- reload
 
+RELOAD_ENDS = ("reloaded", "reload failed")
+
+
+def sighup(d, msgs=RELOAD_ENDS):
+    """Sends d SIGHUP and waits for the first log record after it whose
+    msg is one of msgs: returns it, or None."""
+    mark = d.log_mark()
+    d.send_signal(signal.SIGHUP)
+    return d.wait_log(lambda x: x.get("msg") in msgs, timeout=60, since=mark)
+
+
 def check_reload(tap, d, root):
     conn = d.connection()
     try:
@@ -585,10 +596,7 @@ def check_reload(tap, d, root):
         stratus.wait_until(lambda: os.listdir(tmpdir), 60)
 
         d.write_config(main_config(root, reload=True, metrics_token=True))
-        mark = d.log_mark()
-        d.send_signal(signal.SIGHUP)
-        rec = d.wait_log(lambda x: x.get("msg") in ("reloaded", "reload failed"),
-                         timeout=60, since=mark)
+        rec = sighup(d)
         tap.ok(rec is not None and rec["msg"] == "reloaded",
                "reload: SIGHUP with a good file logs 'reloaded'", repr(rec))
 
@@ -644,11 +652,7 @@ def check_reload(tap, d, root):
                 os.unlink(d.config_path)
             else:
                 d.write_config(text)
-            mark = d.log_mark()
-            d.send_signal(signal.SIGHUP)
-            rec = d.wait_log(lambda x: x.get("msg") in ("reloaded",
-                                                        "reload failed"),
-                             timeout=60, since=mark)
+            rec = sighup(d)
             tap.ok(rec is not None and rec["msg"] == "reload failed" and
                    d.config_path in rec.get("error", ""),
                    "reload: %s is logged with the file name" % what, repr(rec))
@@ -664,10 +668,7 @@ def check_reload(tap, d, root):
         d.write_config(main_config(root, reload=True,
                                    listen={"idle_timeout": 5,
                                            "max_header_size": 32768}))
-        mark = d.log_mark()
-        d.send_signal(signal.SIGHUP)
-        rec = d.wait_log(lambda x: x.get("msg") == "needs a restart",
-                         timeout=60, since=mark)
+        rec = sighup(d, ("needs a restart",))
         tap.ok(rec is not None and rec.get("settings") ==
                "listen.idle_timeout", "reload: a restart-only setting "
                "changed is named in a warning", repr(rec))
@@ -709,11 +710,7 @@ def check_reload_under_load(tap, d, root):
     try:
         for k in range(10):
             d.write_config(main_config(root, reload=k % 2 == 0))
-            mark = d.log_mark()
-            d.send_signal(signal.SIGHUP)
-            rec = d.wait_log(lambda x: x.get("msg") in ("reloaded",
-                                                        "reload failed"),
-                             timeout=60, since=mark)
+            rec = sighup(d)
             if rec is not None and rec["msg"] == "reloaded":
                 reloaded += 1
             # let the clients do some work on each configuration
@@ -741,15 +738,23 @@ def one_store_daemon(root, store, name, listen):
                                       listen=listen), name=name, tmpdir=root)
 
 
+@contextlib.contextmanager
+def stopped_after(tap, d, what):
+    """Runs the block with daemon d, then stops it (checking its exit and
+    log) and removes its files."""
+    try:
+        yield d
+    finally:
+        d.stop_check(tap, "%s: daemon exits cleanly" % what)
+        d.cleanup()
+
+
 def check_quiet_reloads(tap, d, what):
     """Two reloads of an unchanged file: each one 'reloaded', and no
     'needs a restart' warning."""
     mark = d.log_mark()
     for _ in range(2):
-        m = d.log_mark()
-        d.send_signal(signal.SIGHUP)
-        d.wait_log(lambda x: x.get("msg") in ("reloaded", "reload failed"),
-                   timeout=60, since=m)
+        sighup(d)
     d.request("GET", "/v1/health")     # the warning would be logged by now
     msgs = [r.get("msg") for r in d.records(mark)]
     tap.ok(msgs.count("reloaded") == 2 and "needs a restart" not in msgs,
@@ -765,7 +770,7 @@ def check_unix_socket(tap):
             if mode is not None:
                 listen["unix_mode"] = mode
             d = one_store_daemon(root, "u", "unix", listen)
-            try:
+            with stopped_after(tap, d, "unix socket"):
                 st = os.stat(sock)
                 tap.ok(stat.S_ISSOCK(st.st_mode) and
                        stat.S_IMODE(st.st_mode) == want,
@@ -787,9 +792,6 @@ def check_unix_socket(tap):
                 tap.ok(r.status == 200 and r.body == b"abc",
                        "unix socket: TCP serves the same stores", repr(r))
                 check_quiet_reloads(tap, d, "unix socket")
-            finally:
-                d.stop_check(tap, "unix socket: daemon exits cleanly")
-                d.cleanup()
             tap.ok(not os.path.exists(sock),
                    "unix socket: the socket file is removed at exit")
         # A non-socket file at the path is not removed.
@@ -809,7 +811,7 @@ def check_unix_socket(tap):
 def check_idle_timeout(tap):
     with tempfile.TemporaryDirectory(prefix="stratus-idle-") as root:
         d = one_store_daemon(root, "i", "idle", {"idle_timeout": 1})
-        try:
+        with stopped_after(tap, d, "idle timeout"):
             def closed_by_peer(s, limit=60):
                 s.settimeout(limit)
                 try:
@@ -854,20 +856,6 @@ def check_idle_timeout(tap):
             conn.close()
             tap.ok(d.request("GET", "/v1/health").status == 200,
                    "idle timeout: new connections are served")
-        finally:
-            d.stop_check(tap, "idle timeout: daemon exits cleanly")
-            d.cleanup()
-
-
-@contextlib.contextmanager
-def stopped_after(tap, d, what):
-    """Runs the block with daemon d, then stops it (checking its exit and
-    log) and removes its files."""
-    try:
-        yield d
-    finally:
-        d.stop_check(tap, "%s: daemon exits cleanly" % what)
-        d.cleanup()
 
 
 def check_memory_logged(tap, d, want, what):
@@ -905,8 +893,8 @@ def check_connection_memory(tap):
                           headers={"X-Big": "b" * 8000})
             tap.ok(r.status == 200, "32 KiB connection memory: 8000 bytes "
                    "of headers (the limit is 8 KiB)", repr(r))
-            r = d.request("GET", "/v1/health", conn=conn, headers=[
-                ("X-Many-%03d" % i, "v" * 20) for i in range(200)])
+            r = d.request("GET", "/v1/health", conn=conn,
+                          headers=short_headers(200, size=34))
             tap.ok(r.status == 200, "32 KiB connection memory: 200 headers "
                    "of 34 bytes, under the limit", repr(r))
             conn.close()
