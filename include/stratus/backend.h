@@ -53,8 +53,9 @@
 
 #include <libconfig.h>
 
-/* Bumped whenever this file changes incompatibly; checked at load. */
-#define ST_BACKEND_VERSION 1
+/* Bumped whenever this file changes incompatibly; checked at load.
+ * 2: queue and table services (struct st_queue_ops, struct st_table_ops). */
+#define ST_BACKEND_VERSION 2
 
 /* Store kinds a backend may serve (bit set). */
 #define ST_KIND_BLOB  0x1
@@ -91,7 +92,21 @@ enum st_op {
 	ST_OP_DELETE,
 	ST_OP_LIST,
 	ST_OP_COPY,
-	ST_OP_PRESIGN
+	ST_OP_PRESIGN,
+	/* queues */
+	ST_OP_QUEUE_CREATE,
+	ST_OP_QUEUE_DELETE,
+	ST_OP_QUEUE_SEND,
+	ST_OP_QUEUE_RECEIVE,
+	ST_OP_QUEUE_ACK,
+	ST_OP_QUEUE_VISIBILITY,
+	/* tables */
+	ST_OP_TABLE_CREATE,
+	ST_OP_TABLE_DELETE,
+	ST_OP_TABLE_PUT,
+	ST_OP_TABLE_GET,
+	ST_OP_TABLE_REMOVE,	/* one entity */
+	ST_OP_TABLE_QUERY
 };
 
 struct st_meta {
@@ -119,6 +134,115 @@ struct st_blob_info {
 
 struct st_store;		/* one configured store, owned by the core */
 struct st_call;
+
+/* ---------------------------------------------------------------- queues */
+
+/* The portable limits of the queue API, checked by the core. */
+#define ST_QUEUE_BODY_MAX	(48 * 1024)
+#define ST_QUEUE_RECEIVE_MAX	32
+#define ST_QUEUE_WAIT_MAX	20
+#define ST_QUEUE_VISIBILITY_MAX	43200
+#define ST_QUEUE_DELAY_MAX	900
+/* A provider's own receipt handle, at most (the core wraps it). */
+#define ST_QUEUE_RECEIPT_MAX	2048
+
+/*
+ * The queue part of a call. Request fields are validated by the core.
+ * Receipts: the backend hands out and takes back its own handle (SQS's
+ * receipt handle, Azure's message id and pop receipt, a row and a token);
+ * the core wraps it in the API's opaque, URL-safe, checked form, so a
+ * malformed receipt never reaches a backend.
+ */
+struct st_queue_part {
+	/* request */
+	const char	*body;		/* SEND: valid UTF-8, 1..48 KiB */
+	size_t		 bodylen;
+	unsigned	 delay;		/* SEND: seconds, 0..900 */
+	unsigned	 max;		/* RECEIVE: 1..32 */
+	unsigned	 visibility;	/* RECEIVE 1..43200, VISIBILITY 0..43200 */
+	unsigned	 wait;		/* RECEIVE: 0..20 s; answer as soon as
+					 * a message is there, else at the end */
+	const char	*receipt;	/* ACK, VISIBILITY: the backend's handle */
+	size_t		 receiptlen;
+	/* result */
+	int		 existed;	/* CREATE: it was there already (204) */
+	const char	*id;		/* SEND: the new message's id */
+	const char	*new_receipt;	/* VISIBILITY: replaces the old one */
+};
+
+/* RECEIVE: adds one received message to the answer (copied). */
+int st_call_queue_message(struct st_call *, const char *id,
+                          const char *receipt, const char *body,
+                          size_t bodylen, unsigned dequeue_count,
+                          time_t enqueued_at);
+unsigned st_call_queue_count(struct st_call *);
+/* Forgets the messages added so far (a receive retried from the start). */
+void st_call_queue_reset(struct st_call *);
+
+/* ---------------------------------------------------------------- tables */
+
+#define ST_TABLE_KEY_MAX	255	/* bytes of a partition or row key */
+#define ST_TABLE_PROPS_MAX	250
+#define ST_TABLE_ENTITY_MAX	(400 * 1024)	/* bytes of the JSON object */
+#define ST_TABLE_NAME_MAX	255	/* property name */
+#define ST_TABLE_LIMIT_MAX	1000
+/* Integers within +-2^53 keep their exact value on every provider. */
+#define ST_TABLE_INT_MAX	9007199254740992LL
+
+enum st_value_type {
+	ST_VALUE_STRING,
+	ST_VALUE_INT,
+	ST_VALUE_DOUBLE,
+	ST_VALUE_BOOL
+};
+
+/* One property of an entity: [A-Za-z_][A-Za-z0-9_]{0,254}, never starting
+ * with '_' in what an application sends (the daemon's own names do). */
+struct st_prop {
+	const char		*name;
+	enum st_value_type	 type;
+	const char		*s;	/* STRING: valid UTF-8 */
+	size_t			 slen;
+	int64_t			 i;	/* INT: |i| <= 2^53 */
+	double			 d;	/* DOUBLE: finite */
+	int			 b;	/* BOOL */
+};
+
+/*
+ * The table part of a call. ETags: the backend hands out and takes back
+ * its own version string (a counter, Azure's ETag, a version attribute);
+ * the core wraps it in the API's opaque quoted form and unwraps what the
+ * application sends in If-Match.
+ */
+struct st_table_part {
+	/* request */
+	const char	*pk;		/* PUT, GET, REMOVE, QUERY */
+	size_t		 pklen;
+	const char	*rk;		/* PUT, GET, REMOVE */
+	size_t		 rklen;
+	const struct st_prop *props;	/* PUT: validated, unique names */
+	size_t		 nprops;
+	const char	*if_match;	/* PUT, REMOVE: a backend ETag, or "*";
+					 * NULL: none. Missing entity: 412 */
+	int		 if_none_match;	/* PUT: insert only; exists: 412 */
+	const char	*prefix;	/* QUERY: row key prefix, "" for all */
+	size_t		 prefixlen;
+	unsigned	 limit;		/* QUERY: 1..1000 */
+	const char	*cursor;	/* QUERY: the backend's own, or NULL */
+	/* result */
+	int		 existed;	/* CREATE: 204; PUT: replaced (200) */
+	const char	*etag;		/* PUT, GET: the backend's ETag */
+	const char	*next_cursor;	/* QUERY: NULL when complete */
+};
+
+/* GET and QUERY: adds one entity to the answer (row key and ETag copied),
+ * then its properties one by one (copied) with st_call_table_prop. */
+int st_call_table_row(struct st_call *, const char *rk, size_t rklen,
+                      const char *etag);
+int st_call_table_prop(struct st_call *, const struct st_prop *);
+unsigned st_call_table_count(struct st_call *);
+/* Forgets the entities added so far (a query retried from the start). */
+void st_call_table_reset(struct st_call *);
 
 /*
  * What the backend answers in a listing: items and common prefixes in
@@ -190,6 +314,10 @@ struct st_call {
 	 * Azure PUT's x-ms-blob-type), allocated with the call; or none. */
 	struct st_meta	*url_headers;
 	size_t		 nurl_headers;
+
+	/* ---- version 2: the queue and table services ---- */
+	struct st_queue_part queue;
+	struct st_table_part table;
 };
 
 /* Services of the core that a backend calls. */
@@ -230,9 +358,51 @@ struct st_blob_ops {
 	void (*release)(struct st_call *);
 };
 
+/*
+ * Queue operations; all are mandatory for a backend that serves queues.
+ * Each ends with st_call_done (or st_call_fail), at once or later from any
+ * thread. A RECEIVE with a wait answers as soon as it has a message, or
+ * when the wait is over with none: the application's connection stays
+ * parked meanwhile and no thread may be held for it.
+ *
+ * Outcomes: CREATE on a queue being deleted ST_CONFLICT (with
+ * retry_after); SEND to a missing queue ST_NOT_FOUND; DELETE of a missing
+ * queue ST_OK; ACK or VISIBILITY with an unknown receipt ST_NOT_FOUND,
+ * with a stale one (received again since) ST_PRECONDITION where the
+ * provider can tell.
+ */
+struct st_queue_ops {
+	void (*create)(struct st_call *);
+	void (*destroy)(struct st_call *);
+	void (*send)(struct st_call *);
+	void (*receive)(struct st_call *);
+	void (*ack)(struct st_call *);
+	void (*visibility)(struct st_call *);
+	void (*release)(struct st_call *);
+};
+
+/*
+ * Table operations; all are mandatory for a backend that serves tables.
+ * PUT answers existed = 1 when it replaced an entity. A stale or
+ * unmatched If-Match, or If-None-Match on an existing entity:
+ * ST_PRECONDITION and nothing changes. REMOVE of a missing entity without
+ * a condition: ST_OK. A value the provider cannot store: ST_BAD_REQUEST
+ * (provider_code says why) or ST_TOO_LARGE.
+ */
+struct st_table_ops {
+	void (*create)(struct st_call *);
+	void (*destroy)(struct st_call *);
+	void (*put)(struct st_call *);
+	void (*get)(struct st_call *);
+	void (*remove)(struct st_call *);
+	void (*query)(struct st_call *);
+	void (*release)(struct st_call *);
+};
+
 /* Where a store's configuration comes from, for relative paths and errors. */
 struct st_store_env {
 	const char	*name;		/* the store's name */
+	unsigned	 kind;		/* ST_KIND_* of this store */
 	const char	*config_dir;	/* directory of the configuration file */
 	int		 check_only;	/* --check-config: validate, no side effects */
 	const unsigned char *presign_key; /* daemon's HMAC key for local URLs */
@@ -253,7 +423,11 @@ struct st_backend {
 	/* Stores that can copy between each other server-side. */
 	int  (*same_account)(void *a, void *b);
 
-	const struct st_blob_ops *blob;
+	/* One set per kind in `kinds`; the core checks at load that the
+	 * kinds a backend declares have their mandatory operations. */
+	const struct st_blob_ops  *blob;
+	const struct st_queue_ops *queue;
+	const struct st_table_ops *table;
 };
 
 /* A shared-object backend exports this symbol. */

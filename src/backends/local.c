@@ -53,11 +53,13 @@
 #include "core/registry.h"
 #include "core/validate.h"
 #include "daemon/config.h"
+#include "providers/local/local.h"
 #include "sign/hmac.h"
 
 #define ID_HEX 32
 
 struct local_store {
+	struct local_kind kind;		/* first: ST_KIND_BLOB (local.h) */
 	char		 name[ST_STORE_NAME_MAX + 1];
 	char		 dir[PATH_MAX - 128];	/* room for the names below it */
 	int		 fsync;
@@ -317,6 +319,7 @@ local_open(const config_setting_t *conf, const struct st_store_env *env,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	s->kind.kind = ST_KIND_BLOB;
 	snprintf(s->name, sizeof(s->name), "%s", env->name);
 	st_conf_path(env, path, sub, sizeof(sub));
 	if (strlen(sub) >= sizeof(s->dir)) {
@@ -1037,12 +1040,45 @@ static const struct st_blob_ops local_blob_ops = {
 	.release = local_release,
 };
 
+/* Each kind's store goes to its own service (local.h). */
+static int
+local_open_any(const config_setting_t *conf, const struct st_store_env *env,
+               void **out, char *err, size_t errlen)
+{
+	switch (env->kind) {
+	case ST_KIND_QUEUE:
+		return st_local_queue_open(conf, env, out, err, errlen);
+	case ST_KIND_TABLE:
+		return st_local_table_open(conf, env, out, err, errlen);
+	default:
+		return local_open(conf, env, out, err, errlen);
+	}
+}
+
+static void
+local_close_any(void *p)
+{
+	const struct local_kind *k = p;
+
+	if (k == NULL)
+		return;
+	if (k->kind == ST_KIND_QUEUE)
+		st_local_queue_close(p);
+	else if (k->kind == ST_KIND_TABLE)
+		st_local_table_close(p);
+	else
+		local_close(p);
+}
+
+/* Blob copies only: queue and table handles never reach it. */
 const struct st_backend st_backend_local = {
 	.version = ST_BACKEND_VERSION,
 	.name = "local",
-	.kinds = ST_KIND_BLOB,
-	.store_open = local_open,
-	.store_close = local_close,
+	.kinds = ST_KIND_BLOB | ST_KIND_QUEUE | ST_KIND_TABLE,
+	.store_open = local_open_any,
+	.store_close = local_close_any,
 	.same_account = local_same_account,
 	.blob = &local_blob_ops,
+	.queue = &st_local_queue_ops,
+	.table = &st_local_table_ops,
 };

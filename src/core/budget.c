@@ -2,9 +2,10 @@
  * budget.c - a shared memory budget with a first-come-first-served line.
  *
  * One mutex per budget covers the count and the line; the work under it
- * is an addition or a short memmove. The line is a fixed array of
- * ST_BUDGET_WAITERS calls; a call is in it at most once, and a call that
- * finds it full is not put in it.
+ * is an addition or a short memmove. The line is an array that grows as
+ * calls come (it once had a fixed size, and the call that found it full
+ * was neither queued nor woken: an upload parked for ever); a call is in
+ * it at most once.
  *
  * A waiter is woken under the lock, so that it cannot be released in
  * between: release takes the same lock through st_budget_forget first.
@@ -34,6 +35,24 @@ unqueue(struct st_budget *b, unsigned i)
 	b->nwaiters--;
 }
 
+/* Puts c at the end of the line: 0, or -1 when out of memory. */
+static int
+queue(struct st_budget *b, struct st_call *c)
+{
+	struct st_call **w;
+	unsigned cap;
+
+	if (b->nwaiters == b->capwaiters) {
+		cap = b->capwaiters ? b->capwaiters * 2 : 64;
+		if ((w = realloc(b->waiters, cap * sizeof(*w))) == NULL)
+			return -1;
+		b->waiters = w;
+		b->capwaiters = cap;
+	}
+	b->waiters[b->nwaiters++] = c;
+	return 0;
+}
+
 int
 st_budget_take(struct st_budget *b, struct st_call *c, uint64_t size)
 {
@@ -41,10 +60,10 @@ st_budget_take(struct st_budget *b, struct st_call *c, uint64_t size)
 
 	pthread_mutex_lock(&b->lock);
 	ok = b->used == 0 || b->used + size <= b->limit;
+	if (!ok && !waiting(b, c) && queue(b, c) == -1)
+		ok = 1;		/* over the budget rather than lost */
 	if (ok)
 		b->used += size;
-	else if (b->nwaiters < ST_BUDGET_WAITERS && !waiting(b, c))
-		b->waiters[b->nwaiters++] = c;
 	pthread_mutex_unlock(&b->lock);
 	return ok;
 }

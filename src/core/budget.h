@@ -23,14 +23,13 @@
 
 #include <stratus/backend.h>
 
-#define ST_BUDGET_WAITERS 256
-
 struct st_budget {
 	pthread_mutex_t	 lock;
 	uint64_t	 limit;
 	uint64_t	 used;
-	struct st_call	*waiters[ST_BUDGET_WAITERS];	/* first come first */
+	struct st_call	**waiters;	/* first come first; grows as needed */
 	unsigned	 nwaiters;
+	unsigned	 capwaiters;
 };
 
 #define ST_BUDGET_INIT(bytes) \
@@ -38,7 +37,8 @@ struct st_budget {
 
 /* Takes size bytes: 1, or 0 when the budget is spent, and then the call
  * waits in line to be woken when memory comes back. The first taker of
- * an idle budget always gets it, however large. */
+ * an idle budget always gets it, however large; so does a call that
+ * cannot be put in line for want of memory (it must never wait unseen). */
 int  st_budget_take(struct st_budget *, struct st_call *, uint64_t size);
 /* Takes the call out of the line (before it is released). */
 void st_budget_forget(struct st_budget *, struct st_call *);

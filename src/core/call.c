@@ -30,6 +30,12 @@ struct st_call_core {
 	yajl_gen		 items;
 	yajl_gen		 prefixes;
 	unsigned		 nlisted;
+	/* queue RECEIVE, table GET and QUERY (malloc'ed, grown by doubling;
+	 * their strings live in the arena) */
+	struct st_call_message	*msgs;
+	size_t			 nmsgs, msgs_cap;
+	struct st_call_row	*rows;
+	size_t			 nrows, rows_cap;
 };
 
 struct st_call *
@@ -52,12 +58,32 @@ st_call_new(enum st_op op, const struct st_call_hooks *hooks)
 void
 st_call_free(struct st_call *c, const struct st_blob_ops *ops)
 {
+	st_call_free_with(c, ops != NULL ? ops->release : NULL);
+}
+
+static void
+free_rows(struct st_call_core *core)
+{
+	size_t i;
+
+	for (i = 0; i < core->nrows; i++)
+		free(core->rows[i].props);
+	free(core->rows);
+	core->rows = NULL;
+	core->nrows = core->rows_cap = 0;
+}
+
+void
+st_call_free_with(struct st_call *c, void (*release)(struct st_call *))
+{
 	struct arena_block *b, *next;
 
 	if (c == NULL)
 		return;
-	if (ops != NULL && ops->release != NULL)
-		ops->release(c);
+	if (release != NULL)
+		release(c);
+	free(c->core->msgs);
+	free_rows(c->core);
 	for (b = c->core->blocks; b != NULL; b = next) {
 		next = b->next;
 		free(b);
@@ -221,4 +247,135 @@ st_call_list_json(struct st_call *c, struct st_buf *out)
 	yajl_gen_free(g);
 	rc |= st_buf_adds(out, "}");
 	return rc == 0 && !out->failed ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- queues */
+
+/* Makes room for one more element of size `size` in *v (count n, capacity
+ * *cap). 0, or -1 out of memory. */
+static int
+grow(void **v, size_t n, size_t *cap, size_t size)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	if ((p = realloc(*v, ncap * size)) == NULL)
+		return -1;
+	*v = p;
+	*cap = ncap;
+	return 0;
+}
+
+int
+st_call_queue_message(struct st_call *c, const char *id, const char *receipt,
+                      const char *body, size_t bodylen, unsigned dequeue_count,
+                      time_t enqueued_at)
+{
+	struct st_call_core *core = c->core;
+	struct st_call_message *m;
+
+	if (grow((void **)&core->msgs, core->nmsgs, &core->msgs_cap,
+	    sizeof(*m)) == -1)
+		return -1;
+	m = &core->msgs[core->nmsgs];
+	m->id = st_call_strdup(c, id);
+	m->receipt = st_call_strdup(c, receipt);
+	m->body = st_call_strndup(c, body, bodylen);
+	m->bodylen = bodylen;
+	m->dequeue_count = dequeue_count;
+	m->enqueued_at = enqueued_at;
+	if (m->id == NULL || m->receipt == NULL || m->body == NULL)
+		return -1;
+	core->nmsgs++;
+	return 0;
+}
+
+unsigned
+st_call_queue_count(struct st_call *c)
+{
+	return (unsigned)c->core->nmsgs;
+}
+
+void
+st_call_queue_reset(struct st_call *c)
+{
+	c->core->nmsgs = 0;
+}
+
+const struct st_call_message *
+st_call_queue_messages(struct st_call *c, size_t *n)
+{
+	*n = c->core->nmsgs;
+	return c->core->msgs;
+}
+
+/* ---------------------------------------------------------------- tables */
+
+int
+st_call_table_row(struct st_call *c, const char *rk, size_t rklen,
+                  const char *etag)
+{
+	struct st_call_core *core = c->core;
+	struct st_call_row *r;
+
+	if (grow((void **)&core->rows, core->nrows, &core->rows_cap,
+	    sizeof(*r)) == -1)
+		return -1;
+	r = &core->rows[core->nrows];
+	memset(r, 0, sizeof(*r));
+	r->rk = st_call_strndup(c, rk, rklen);
+	r->rklen = rklen;
+	r->etag = st_call_strdup(c, etag);
+	if (r->rk == NULL || r->etag == NULL)
+		return -1;
+	core->nrows++;
+	return 0;
+}
+
+int
+st_call_table_prop(struct st_call *c, const struct st_prop *p)
+{
+	struct st_call_core *core = c->core;
+	struct st_call_row *r;
+	struct st_prop *q;
+	size_t cap;
+
+	if (core->nrows == 0)
+		return -1;
+	r = &core->rows[core->nrows - 1];
+	cap = r->nprops;	/* grown one at a time: at most 250 */
+	if ((q = realloc(r->props, (cap + 1) * sizeof(*q))) == NULL)
+		return -1;
+	r->props = q;
+	q = &r->props[r->nprops];
+	*q = *p;
+	q->name = st_call_strdup(c, p->name);
+	if (p->type == ST_VALUE_STRING)
+		q->s = st_call_strndup(c, p->s, p->slen);
+	if (q->name == NULL || (p->type == ST_VALUE_STRING && q->s == NULL))
+		return -1;
+	r->nprops++;
+	return 0;
+}
+
+unsigned
+st_call_table_count(struct st_call *c)
+{
+	return (unsigned)c->core->nrows;
+}
+
+void
+st_call_table_reset(struct st_call *c)
+{
+	free_rows(c->core);
+}
+
+const struct st_call_row *
+st_call_table_rows(struct st_call *c, size_t *n)
+{
+	*n = c->core->nrows;
+	return c->core->rows;
 }

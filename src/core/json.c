@@ -107,3 +107,24 @@ st_json_error(struct st_buf *out, const char *code, const char *message,
 	yajl_gen_free(g);
 	return rc;
 }
+
+int
+st_json_has_nul(const char *s, size_t n)
+{
+	int in_string = 0;
+	size_t i;
+
+	if (memchr(s, '\0', n) != NULL)
+		return 1;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && s[i] == '\\' && i + 1 < n) {
+			if (n - i >= 6 && s[i + 1] == 'u' &&
+			    memcmp(s + i + 2, "0000", 4) == 0)
+				return 1;
+			i++;	/* the escaped character */
+		}
+	}
+	return 0;
+}

@@ -22,6 +22,10 @@ void st_json_key_bool(yajl_gen, const char *key, int value);
 /* Appends what g has generated so far to out, and clears g. */
 int  st_json_flush(yajl_gen, struct st_buf *out);
 
+/* Does a JSON text hold a NUL, raw or as the escape \u0000? yajl's tree
+ * parser keeps strings NUL-terminated, so either would cut a value short. */
+int st_json_has_nul(const char *, size_t);
+
 /* {"error":{"code","message","store","provider_code","request_id"}} */
 int st_json_error(struct st_buf *out, const char *code, const char *message,
                   const char *store, const char *provider_code,

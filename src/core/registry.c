@@ -22,6 +22,42 @@ static void *handles[MAX_BACKENDS];
 static size_t nhandles;
 static char names[256];
 
+/*
+ * A backend must have the operations of every kind it declares: the core
+ * calls them without looking. Optional blob operations (get_fd, copy,
+ * presign) may be NULL; the core then answers or works around them.
+ */
+int
+st_registry_check(const struct st_backend *b, char *err, size_t errlen)
+{
+	const struct st_blob_ops *bo = b->blob;
+	const struct st_queue_ops *q = b->queue;
+	const struct st_table_ops *t = b->table;
+	const char *missing = NULL;
+
+	if (b->name == NULL || b->store_open == NULL || b->store_close == NULL ||
+	    (b->kinds & ~(unsigned)(ST_KIND_BLOB | ST_KIND_QUEUE | ST_KIND_TABLE)) ||
+	    b->kinds == 0)
+		missing = "name, kinds, store_open or store_close";
+	else if ((b->kinds & ST_KIND_BLOB) && (bo == NULL || !bo->head ||
+	    !bo->get || !bo->read || !bo->put_begin || !bo->write ||
+	    !bo->put_end || !bo->del || !bo->list || !bo->release))
+		missing = "a blob operation";
+	else if ((b->kinds & ST_KIND_QUEUE) && (q == NULL || !q->create ||
+	    !q->destroy || !q->send || !q->receive || !q->ack ||
+	    !q->visibility || !q->release))
+		missing = "a queue operation";
+	else if ((b->kinds & ST_KIND_TABLE) && (t == NULL || !t->create ||
+	    !t->destroy || !t->put || !t->get || !t->remove || !t->query ||
+	    !t->release))
+		missing = "a table operation";
+	if (missing == NULL)
+		return 0;
+	snprintf(err, errlen, "backend '%s' lacks %s", b->name ? b->name : "?",
+	    missing);
+	return -1;
+}
+
 static int
 load_one(const char *path, char *err, size_t errlen)
 {
@@ -36,6 +72,10 @@ load_one(const char *path, char *err, size_t errlen)
 	if (b == NULL || b->version != ST_BACKEND_VERSION) {
 		snprintf(err, errlen, "%s: no backend of interface version %d",
 		    path, ST_BACKEND_VERSION);
+		dlclose(h);
+		return -1;
+	}
+	if (st_registry_check(b, err, errlen) == -1) {
 		dlclose(h);
 		return -1;
 	}

@@ -11,6 +11,9 @@
  * reason in err when a file there is not a valid backend. */
 int st_registry_load(const char *dir, char *err, size_t errlen);
 const struct st_backend *st_registry_find(const char *provider);
+/* 0 when b has the mandatory operations of each kind it declares; else
+ * -1 with the first one missing in err. */
+int st_registry_check(const struct st_backend *b, char *err, size_t errlen);
 /* Comma-separated names of the known providers, for error messages. */
 const char *st_registry_names(void);
 void st_registry_unload(void);

@@ -456,6 +456,7 @@ load_store(struct st_config *cfg, const config_setting_t *g,
 	}
 	st->max_object_size = maxsize;
 	env.name = st->name;
+	env.kind = st->kind;
 	env.config_dir = cfg->dir;
 	env.check_only = check_only;
 	env.presign_key = cfg->presign_key;

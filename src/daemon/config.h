@@ -16,6 +16,35 @@
 
 #include "core/validate.h"
 
+/*
+ * Rights on a store, by kind (a rule "KIND:STORE:RIGHTS"). One bit per
+ * right; a right's name means one bit in each kind that has it ("get" is
+ * blob get and table get).
+ *
+ *   blob   get (GET, HEAD)  list  put (PUT, copy target)  delete  presign
+ *   queue  send  receive (receive, change visibility)  ack  admin
+ *   table  get  query  put  delete  admin
+ */
+#define ST_RIGHT_GET		0x001
+#define ST_RIGHT_LIST		0x002	/* blob list; table query */
+#define ST_RIGHT_PUT		0x004
+#define ST_RIGHT_DELETE		0x008
+#define ST_RIGHT_PRESIGN	0x010
+#define ST_RIGHT_SEND		0x020
+#define ST_RIGHT_RECEIVE	0x040
+#define ST_RIGHT_ACK		0x080
+#define ST_RIGHT_ADMIN		0x100	/* create, delete a queue or table */
+#define ST_RIGHT_QUERY		ST_RIGHT_LIST
+
+/* Every right a store of each kind has. */
+#define ST_RIGHTS_BLOB	(ST_RIGHT_GET | ST_RIGHT_LIST | ST_RIGHT_PUT | \
+			 ST_RIGHT_DELETE | ST_RIGHT_PRESIGN)
+#define ST_RIGHTS_QUEUE	(ST_RIGHT_SEND | ST_RIGHT_RECEIVE | ST_RIGHT_ACK | \
+			 ST_RIGHT_ADMIN)
+#define ST_RIGHTS_TABLE	(ST_RIGHT_GET | ST_RIGHT_QUERY | ST_RIGHT_PUT | \
+			 ST_RIGHT_DELETE | ST_RIGHT_ADMIN)
+
+/* Until the rights land everywhere: the old read/write bits. */
 #define ST_PERM_READ  0x1
 #define ST_PERM_WRITE 0x2
 #define ST_PERM_ALL   0x3

@@ -39,7 +39,7 @@ static const struct conf_case conf_cases[] = {
 	{ "stores = ( { name = \"s1\"; kind = \"bucket\"; provider = \"local\";"
 	  " path = \"a\"; } );\n", 1, "kind" },
 	{ "stores = ( { name = \"s1\"; kind = \"queue\"; provider = \"local\";"
-	  " path = \"a\"; } );\n", 1, "does not serve" },
+	  " } );\n", 1, "path" },
 	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
 	  " path = \"a\"; colour = 1; } );\n", 1, "unknown setting" },
 	{ "clients = ( { name = \"app\"; token_sha256 = \"abc\";"
