@@ -41,7 +41,7 @@ static const struct prefix_route prefixed[] = {
 	  "GET, HEAD, PUT, DELETE" },
 	{ "/v1/queues/", ST_ROUTE_QUEUE, ST_ROUTE_QUEUE, "PUT, DELETE",
 	  "GET, POST, DELETE, PATCH" },
-	{ "/v1/tables/", ST_ROUTE_TABLE, ST_ROUTE_TABLE, "GET",
+	{ "/v1/tables/", ST_ROUTE_TABLE, ST_ROUTE_TABLE, "PUT, DELETE",
 	  "GET, PUT, DELETE" },
 };
 

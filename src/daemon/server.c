@@ -52,7 +52,9 @@
 #include "daemon/blob_api.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "daemon/queue_api.h"
 #include "daemon/reply.h"
+#include "daemon/table_api.h"
 #include "daemon/server.h"
 #include "daemon/worker.h"
 #include "sign/hmac.h"
@@ -299,9 +301,17 @@ st_req_new_call(struct st_req *req, enum st_op op)
 		return NULL;
 	c->request_id = req->id;
 	if (req->store != NULL) {
+		const struct st_backend *b = req->store->backend;
+
 		c->store = req->store->handle;
 		c->store_name = req->store->name;
-		req->ops = req->store->backend->blob;
+		/* The call ends with the release of its own service. */
+		if (req->store->kind == ST_KIND_QUEUE)
+			req->release = b->queue->release;
+		else if (req->store->kind == ST_KIND_TABLE)
+			req->release = b->table->release;
+		else
+			req->ops = b->blob;
 	}
 	req->call = c;
 	return c;
@@ -464,9 +474,14 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	    req->bytes_in, req->bytes_out);
 	/* Release tells the backend to cancel and clean up (a partial upload
 	 * is deleted there), and it never touches the call afterwards. */
-	st_call_free(req->call, req->ops);
+	if (req->release != NULL)
+		st_call_free_with(req->call, req->release);
+	else
+		st_call_free(req->call, req->ops);
 	st_call_free(req->src_call, req->src_ops);
 	free(req->pump);
+	if (req->api_free != NULL)
+		req->api_free(req->api_data);
 	st_buf_free(&req->body);
 	st_buf_free(&req->head);
 	pthread_mutex_lock(&live_lock);
@@ -485,29 +500,42 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---------------------------------------------------------------- access */
 
-static enum MHD_Result
-reply_not_found_route(struct st_req *req, enum st_route_error e)
+enum MHD_Result
+st_reply_method_not_allowed(struct st_req *req)
 {
 	struct MHD_Response *resp;
 	struct st_buf body = { 0 };
 
+	req->error_code = "method_not_allowed";
+	st_json_error(&body, "method_not_allowed", "method not allowed here",
+	    NULL, NULL, req->id);
+	resp = MHD_create_response_from_buffer(body.len, body.data,
+	    MHD_RESPMEM_MUST_COPY);
+	req->bytes_out += body.len;
+	st_buf_free(&body);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Allow", req->route.allow);
+	return st_reply(req, 405, resp);
+}
+
+enum MHD_Result
+st_reply_empty(struct st_req *req, int status)
+{
+	return st_reply(req, status, MHD_create_response_from_buffer(0, NULL,
+	    MHD_RESPMEM_PERSISTENT));
+}
+
+static enum MHD_Result
+reply_not_found_route(struct st_req *req, enum st_route_error e)
+{
 	switch (e) {
 	case ST_ROUTE_BAD_STORE:
 		return st_reply_error(req, 404, "no_such_store",
 		    "no such store (store names match [a-z0-9][a-z0-9_-]{0,62})");
 	case ST_ROUTE_BAD_METHOD:
-		req->error_code = "method_not_allowed";
-		st_json_error(&body, "method_not_allowed", "method not allowed here",
-		    NULL, NULL, req->id);
-		resp = MHD_create_response_from_buffer(body.len, body.data,
-		    MHD_RESPMEM_MUST_COPY);
-		req->bytes_out += body.len;
-		st_buf_free(&body);
-		if (resp == NULL)
-			return MHD_NO;
-		MHD_add_response_header(resp, "Content-Type", "application/json");
-		MHD_add_response_header(resp, "Allow", req->route.allow);
-		return st_reply(req, 405, resp);
+		return st_reply_method_not_allowed(req);
 	default:
 		return st_reply_error(req, 404, "not_found", "no such endpoint");
 	}
@@ -572,12 +600,10 @@ dispatch(struct st_req *req, const char *url)
 	case ST_ROUTE_BLOB:
 	case ST_ROUTE_BLOB_LIST:
 		return st_blob_start(req);
+	case ST_ROUTE_QUEUE:
+		return st_queue_start(req);
 	default:
-		/* Queues and tables: no backend serves them yet, so no
-		 * store of theirs can be configured. */
-		return st_reply_error(req, 404, "no_such_store",
-		    "no %s store '%s'", req->route.id == ST_ROUTE_QUEUE ?
-		    "queue" : "table", req->route.store);
+		return st_table_start(req);
 	}
 }
 

@@ -50,10 +50,15 @@ struct st_req {
 	st_end_fn		 on_end;
 	struct st_call		*call;
 	const struct st_blob_ops *ops;
+	void			(*release)(struct st_call *); /* queue, table */
 	struct st_call		*src_call;	/* streamed copy: the source */
 	const struct st_blob_ops *src_ops;
 	struct st_copy_pump	*pump;
 	struct st_buf		 body;		/* small JSON request bodies */
+	size_t			 api_body_max;	/* st_api_take_body's bound */
+	unsigned		 api_arg;	/* a checked query number */
+	void			*api_data;	/* a codec's own, freed with */
+	void			(*api_free)(void *);	/* the request */
 	struct st_buf		 head;		/* GET: body bytes taken early */
 	int			 discard;	/* swallow the rest of the body */
 	uint64_t		 discarded;
@@ -76,6 +81,10 @@ enum MHD_Result st_reply_json(struct st_req *, int status, struct st_buf *);
 enum MHD_Result st_reply_error(struct st_req *, int status, const char *code,
                                const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* 405 with Allow: req->route.allow. */
+enum MHD_Result st_reply_method_not_allowed(struct st_req *);
+/* A status with no body (204). */
+enum MHD_Result st_reply_empty(struct st_req *, int status);
 /* 401 with WWW-Authenticate: Bearer. */
 enum MHD_Result st_reply_unauthorized(struct st_req *, const char *why);
 /* The reply for a failed backend call (status, provider code, message). */
