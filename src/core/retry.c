@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
+#include "core/confval.h"
 #include "core/retry.h"
 
 static const char *const throttle_codes[] = {
@@ -40,27 +41,62 @@ read_uint(const config_setting_t *g, const char *name, unsigned min,
           unsigned max, unsigned *out, char *err, size_t errlen)
 {
 	const config_setting_t *s = config_setting_get_member(g, name);
+	char why[400];
 	long long v;
 
 	if (s == NULL)
 		return 0;
-	v = config_setting_get_int64(s);
-	if ((config_setting_type(s) != CONFIG_TYPE_INT &&
-	    config_setting_type(s) != CONFIG_TYPE_INT64) || v < min || v > max) {
-		snprintf(err, errlen, "retry.%s must be a whole number from %u "
-		    "to %u", name, min, max);
+	if (st_confval_int(s, min, max, &v, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "line %d: retry: %s",
+		    (int)config_setting_source_line(s), why);
 		return -1;
 	}
 	*out = (unsigned)v;
 	return 0;
 }
 
+/* The first setting of g not named in keys, or NULL. */
+static const config_setting_t *
+unknown_setting(const config_setting_t *g, const char *const *keys)
+{
+	int i, n = config_setting_length(g);
+	const char *const *k;
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g,
+		    (unsigned)i);
+
+		for (k = keys; *k != NULL; k++)
+			if (strcmp(*k, config_setting_name(s)) == 0)
+				break;
+		if (*k == NULL)
+			return s;
+	}
+	return NULL;
+}
+
 int
 st_retry_from_config(const config_setting_t *g, struct st_retry_policy *p,
                      char *err, size_t errlen)
 {
+	static const char *const keys[] = { "max_attempts", "base_delay_ms",
+	    "max_delay_ms", "attempt_timeout_ms", "deadline_ms",
+	    "breaker_failures", "breaker_open_ms", NULL };
+	const config_setting_t *bad;
+
 	if (g == NULL)
 		return 0;
+	if (!config_setting_is_group(g)) {
+		snprintf(err, errlen, "line %d: retry must be a group { ... }",
+		    (int)config_setting_source_line(g));
+		return -1;
+	}
+	if ((bad = unknown_setting(g, keys)) != NULL) {
+		snprintf(err, errlen, "line %d: retry: unknown setting '%s'",
+		    (int)config_setting_source_line(bad),
+		    config_setting_name(bad));
+		return -1;
+	}
 	if (read_uint(g, "max_attempts", 1, 20, &p->max_attempts, err, errlen) ||
 	    read_uint(g, "base_delay_ms", 1, 60000, &p->base_delay_ms, err, errlen) ||
 	    read_uint(g, "max_delay_ms", 1, 600000, &p->max_delay_ms, err, errlen) ||

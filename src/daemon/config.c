@@ -22,7 +22,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "core/confval.h"
 #include "core/registry.h"
+#include "core/retry.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 
@@ -193,21 +195,16 @@ int
 st_conf_size(const config_setting_t *conf, const char *name, uint64_t min,
              uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
-	long long v;
+	const config_setting_t *s = config_setting_get_member(conf, name);
+	char why[400];
 
-	if (!config_setting_lookup_int64(conf, name, &v)) {
-		int iv;
-
-		if (!config_setting_lookup_int(conf, name, &iv))
-			return 0;
-		v = iv;
-	}
-	if (v < (long long)min || (uint64_t)v > max) {
-		snprintf(err, errlen, "%s must be from %llu to %llu bytes", name,
-		    (unsigned long long)min, (unsigned long long)max);
+	if (s == NULL)
+		return 0;
+	if (st_confval_bytes(s, min, max, out, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "line %d: %s",
+		    (int)config_setting_source_line(s), why);
 		return -1;
 	}
-	*out = (uint64_t)v;
 	return 0;
 }
 
@@ -264,29 +261,43 @@ st_parse_rule(const char *s, struct st_rule *r)
 	return parse_perms(perms, &r->perms);
 }
 
-/* Optional unsigned integer setting within [min, max]. */
+/* Optional whole number setting within [min, max]. */
 static int
 get_uint(const config_setting_t *g, const char *name, long long min,
          long long max, unsigned long long *out, struct st_config *cfg,
          char *err, size_t errlen)
 {
 	const config_setting_t *s = g ? config_setting_get_member(g, name) : NULL;
+	char why[400];
 	long long v;
 
 	if (s == NULL)
 		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_INT &&
-	    config_setting_type(s) != CONFIG_TYPE_INT64) {
-		conf_error(err, errlen, cfg, s, "'%s' must be an integer", name);
-		return -1;
-	}
-	v = config_setting_get_int64(s);
-	if (v < min || v > max) {
-		conf_error(err, errlen, cfg, s, "'%s' must be between %lld and %lld",
-		    name, min, max);
+	if (st_confval_int(s, min, max, &v, why, sizeof(why)) == -1) {
+		conf_error(err, errlen, cfg, s, "%s", why);
 		return -1;
 	}
 	*out = (unsigned long long)v;
+	return 0;
+}
+
+/* Optional byte size setting within [min, max]: a number or "64 MiB". */
+static int
+get_bytes(const config_setting_t *g, const char *name, uint64_t min,
+          uint64_t max, unsigned long long *out, struct st_config *cfg,
+          char *err, size_t errlen)
+{
+	const config_setting_t *s = g ? config_setting_get_member(g, name) : NULL;
+	char why[400];
+	uint64_t v;
+
+	if (s == NULL)
+		return 0;
+	if (st_confval_bytes(s, min, max, &v, why, sizeof(why)) == -1) {
+		conf_error(err, errlen, cfg, s, "%s", why);
+		return -1;
+	}
+	*out = v;
 	return 0;
 }
 
@@ -365,8 +376,9 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 	    get_uint(g, "threads", 0, 256, &threads, cfg, err, errlen) ||
 	    get_uint(g, "max_connections", 1, 1000000, &maxconn, cfg, err, errlen) ||
 	    get_uint(g, "idle_timeout", 1, 86400, &idle, cfg, err, errlen) ||
-	    get_uint(g, "max_header_size", 1024, 1048576, &hdr, cfg, err, errlen) ||
-	    get_uint(g, "connection_memory", 32768, 16777216, &mem, cfg, err,
+	    get_bytes(g, "max_header_size", 1024, 1048576, &hdr, cfg, err,
+	    errlen) ||
+	    get_bytes(g, "connection_memory", 32768, 16777216, &mem, cfg, err,
 	    errlen) ||
 	    get_string(g, "public_url", &url, cfg, err, errlen))
 		return -1;
@@ -425,7 +437,8 @@ load_store(struct st_config *cfg, const config_setting_t *g,
 	if (get_string(g, "name", &name, cfg, err, errlen) ||
 	    get_string(g, "kind", &kind, cfg, err, errlen) ||
 	    get_string(g, "provider", &provider, cfg, err, errlen) ||
-	    get_uint(g, "max_object_size", 0, INT64_MAX, &maxsize, cfg, err, errlen) ||
+	    get_bytes(g, "max_object_size", 0, INT64_MAX, &maxsize, cfg, err,
+	    errlen) ||
 	    get_bool(g, "allow_anonymous", &st->allow_anonymous, cfg, err, errlen))
 		return -1;
 	if (name == NULL || !st_valid_store_name(name, strlen(name))) {
@@ -626,6 +639,27 @@ load_presign_key(struct st_config *cfg, const config_setting_t *root,
 	return 0;
 }
 
+/* An optional group with only the listed settings. */
+static int
+group_only(struct st_config *cfg, const config_setting_t *g, const char *what,
+           const char *const *allowed, char *err, size_t errlen)
+{
+	const config_setting_t *bad;
+
+	if (g == NULL)
+		return 0;
+	if (!config_setting_is_group(g)) {
+		conf_error(err, errlen, cfg, g, "%s must be a group { ... }", what);
+		return -1;
+	}
+	if ((bad = unknown_member(g, allowed)) != NULL) {
+		conf_error(err, errlen, cfg, bad, "%s: unknown setting '%s'", what,
+		    config_setting_name(bad));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 load_misc(struct st_config *cfg, const config_setting_t *root, char *err,
           size_t errlen)
@@ -634,8 +668,25 @@ load_misc(struct st_config *cfg, const config_setting_t *root, char *err,
 	const config_setting_t *log = config_setting_get_member(root, "log");
 	const char *level = "info";
 
+	static const char *const metrics_keys[] = { "require_token", NULL };
+	static const char *const log_keys[] = { "level", "requests", NULL };
+	struct st_retry_policy retry;
+	char why[400];
+
 	cfg->log_level = ST_LOG_INFO;
 	cfg->log_requests = 1;
+	if (group_only(cfg, metrics, "metrics", metrics_keys, err, errlen) ||
+	    group_only(cfg, log, "log", log_keys, err, errlen))
+		return -1;
+	/* Each cloud store reads the retry group; check it here as well, so
+	 * that a mistake there is found with local stores only, too. */
+	st_retry_defaults(&retry);
+	if (st_retry_from_config(config_setting_get_member(root, "retry"),
+	    &retry, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s:%s", cfg->path, why + (strncmp(why,
+		    "line ", 5) == 0 ? 5 : 0));
+		return -1;
+	}
 	if (get_bool(root, "allow_anonymous", &cfg->allow_anonymous, cfg, err, errlen) ||
 	    get_bool(metrics, "require_token", &cfg->metrics_require_token, cfg, err, errlen) ||
 	    get_string(log, "level", &level, cfg, err, errlen) ||

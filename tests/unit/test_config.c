@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/confval.h"
 #include "daemon/config.h"
 #include "unit.h"
 
@@ -60,7 +61,63 @@ static const struct conf_case conf_cases[] = {
 	  " connection_memory = 131072; };\n", 0, NULL },
 	{ "listen = { max_header_size = 32768;\n"
 	  " connection_memory = 131071; };\n", 2, "at least four times" },
+	/* numbers: sizes with units, literals libconfig would wrap, types */
+	{ "listen = { connection_memory = \"256 KiB\"; };\n", 0, NULL },
+	{ "listen = { max_header_size = \"16 KiB\"; };\n", 0, NULL },
+	{ "listen = {\n connection_memory = 2147483648; };\n", 2, "too large" },
+	{ "listen = { threads = 4294967296; };\n", 1, "too large" },
+	{ "listen = { connection_memory = \"12 parsecs\"; };\n", 1,
+	  "must be a size" },
+	{ "listen = { connection_memory = \"1.5 MiB\"; };\n", 1,
+	  "must be a size" },
+	{ "listen = { connection_memory = \"16 TiB\"; };\n", 1, "between" },
+	{ "listen = { port = \"80\"; };\n", 1, "whole number" },
+	{ "listen = { port = 80.0; };\n", 1, "whole number" },
+	{ "listen = { port = true; };\n", 1, "whole number" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\";\n max_object_size = 5000000000; } );\n", 2,
+	  "too large" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\"; max_object_size = \"5 GiB\"; } );\n", 0, NULL },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\"; max_object_size = 5000000000L; } );\n", 0, NULL },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\"; max_object_size = \"1 TiB\"; } );\n", 0, NULL },
+	/* unknown settings in every group */
+	{ "metrics = { require_tokn = true; };\n", 1, "unknown setting" },
+	{ "metrics = 1;\n", 1, "group" },
+	{ "log = {\n levle = \"info\"; };\n", 2, "unknown setting 'levle'" },
+	{ "retry = { max_attempts = 3;\n colour = 1; };\n", 2,
+	  "unknown setting 'colour'" },
+	{ "retry = { max_attempts = 0; };\n", 1, "between" },
+	{ "retry = { attempt_timeout_ms = \"5\"; };\n", 1, "whole number" },
+	{ "retry = { max_attempts = 3; deadline_ms = 60000; };\n", 0, NULL },
 };
+
+/* Byte sizes as text. */
+static const struct { const char *text; long long want; } bytes_cases[] = {
+	{ "0", 0 }, { "512", 512 }, { "512 B", 512 }, { "512 KiB", 524288 },
+	{ "64 MiB", 67108864 }, { "5 GiB", 5368709120LL },
+	{ "1 TiB", 1099511627776LL }, { "1TiB", 1099511627776LL },
+	{ "", -1 }, { "KiB", -1 }, { "-1 KiB", -1 }, { "1 kib", -1 },
+	{ "1 KB", -1 }, { "1.5 GiB", -1 }, { "99999999999 TiB", -1 },
+	{ "1 KiB x", -1 }, { " 1", -1 },
+};
+
+START_TEST(bytes_text)
+{
+	uint64_t v = 0;
+	int rc = st_parse_bytes(bytes_cases[_i].text, &v);
+
+	if (bytes_cases[_i].want < 0) {
+		ck_assert_msg(rc == -1, "'%s' read as %llu", bytes_cases[_i].text,
+		    (unsigned long long)v);
+		return;
+	}
+	ck_assert_msg(rc == 0 && v == (uint64_t)bytes_cases[_i].want,
+	    "'%s': %d %llu", bytes_cases[_i].text, rc, (unsigned long long)v);
+}
+END_TEST
 
 static char dir[] = "/tmp/stratus-test-config-XXXXXX";
 
@@ -230,6 +287,8 @@ config_suite(void)
 	TCase *tc = tcase_create("load");
 
 	tcase_add_unchecked_fixture(tc, setup, NULL);
+	tcase_add_loop_test(tc, bytes_text, 0,
+	    sizeof(bytes_cases) / sizeof(bytes_cases[0]));
 	tcase_add_loop_test(tc, configs, 0,
 	    (int)(sizeof(conf_cases) / sizeof(conf_cases[0])));
 	tcase_add_loop_test(tc, connection_memory, 0,
