@@ -52,6 +52,8 @@ method_allowed(const char *method, const char *allow)
 	size_t n = strlen(method);
 	const char *p = allow;
 
+	if (n == 0)
+		return 0;	/* strstr would find "" everywhere, for ever */
 	while ((p = strstr(p, method)) != NULL) {
 		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
 			return 1;

@@ -15,6 +15,7 @@
 #include "core/entity.h"
 #include "core/json.h"
 #include "daemon/api.h"
+#include "daemon/router.h"
 #include "unit.h"
 
 /* ---------------------------------------------------------------- budget */
@@ -244,6 +245,55 @@ START_TEST(etags_are_quoted_tokens)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- routes */
+
+struct route_case {
+	const char		*method;
+	const char		*path;
+	enum st_route_error	 want;
+	enum st_route_id	 id;
+	const char		*raw_key;	/* NULL: none */
+};
+
+static const struct route_case route_cases[] = {
+	{ "PUT", "/v1/queues/jobs", ST_ROUTE_OK, ST_ROUTE_QUEUE, NULL },
+	{ "POST", "/v1/queues/jobs", ST_ROUTE_BAD_METHOD, ST_ROUTE_QUEUE, NULL },
+	{ "POST", "/v1/queues/jobs/messages", ST_ROUTE_OK, ST_ROUTE_QUEUE,
+	  "messages" },
+	{ "PATCH", "/v1/queues/jobs/messages/abc", ST_ROUTE_OK, ST_ROUTE_QUEUE,
+	  "messages/abc" },
+	{ "DELETE", "/v1/tables/users", ST_ROUTE_OK, ST_ROUTE_TABLE, NULL },
+	{ "GET", "/v1/tables/users", ST_ROUTE_BAD_METHOD, ST_ROUTE_TABLE, NULL },
+	{ "GET", "/v1/tables/users/eu", ST_ROUTE_OK, ST_ROUTE_TABLE, "eu" },
+	{ "PUT", "/v1/tables/users/eu/ann", ST_ROUTE_OK, ST_ROUTE_TABLE,
+	  "eu/ann" },
+	{ "GET", "/v1/tables/Users/eu", ST_ROUTE_BAD_STORE, ST_ROUTE_OTHER,
+	  NULL },
+	{ "GET", "/v1/blobs/photos/a/b", ST_ROUTE_OK, ST_ROUTE_BLOB, "a/b" },
+	{ "GET", "/v1/health", ST_ROUTE_OK, ST_ROUTE_HEALTH, NULL },
+	{ "GET", "/v2/health", ST_ROUTE_NOT_FOUND, ST_ROUTE_OTHER, NULL },
+	/* found by fuzz_request: an empty method looped for ever */
+	{ "", "/v1/blobs/photos/a", ST_ROUTE_BAD_METHOD, ST_ROUTE_BLOB, "a" },
+	{ "", "/v1/health", ST_ROUTE_BAD_METHOD, ST_ROUTE_HEALTH, NULL },
+	{ "GE", "/v1/health", ST_ROUTE_BAD_METHOD, ST_ROUTE_HEALTH, NULL },
+};
+
+START_TEST(route_table)
+{
+	const struct route_case *tc = &route_cases[_i];
+	struct st_route r;
+
+	ck_assert_int_eq(st_route_match(tc->method, tc->path, &r), tc->want);
+	if (tc->want == ST_ROUTE_BAD_STORE || tc->want == ST_ROUTE_NOT_FOUND)
+		return;
+	ck_assert_int_eq(r.id, tc->id);
+	if (tc->raw_key == NULL)
+		ck_assert_ptr_null(r.raw_key);
+	else
+		ck_assert_str_eq(r.raw_key, tc->raw_key);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- call */
 
 START_TEST(call_gathers_messages_and_rows)
@@ -295,6 +345,8 @@ services_suite(void)
 	tcase_add_test(tc, tokens_round_trip_and_refuse);
 	tcase_add_test(tc, etags_are_quoted_tokens);
 	tcase_add_test(tc, call_gathers_messages_and_rows);
+	tcase_add_loop_test(tc, route_table, 0,
+	    sizeof(route_cases) / sizeof(route_cases[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }
