@@ -48,6 +48,7 @@
 #include <stratus/backend.h>
 
 #include "core/buf.h"
+#include "core/iopool.h"
 #include "core/json.h"
 #include "core/presign.h"
 #include "core/registry.h"
@@ -84,6 +85,11 @@ struct row {
 };
 
 struct local_call {
+	/* A commit running on the I/O pool (busy), and release waiting for
+	 * it: the job's last touch of the call is under jlock. */
+	pthread_mutex_t	 jlock;
+	pthread_cond_t	 jdone;
+	int		 busy;
 	int		 fd;		/* upload temp file, or object for GET */
 	char		 tmp[PATH_MAX];	/* temp file to remove on release */
 	char		 id[ID_HEX + 1];
@@ -91,6 +97,7 @@ struct local_call {
 	EVP_MD_CTX	*md5;
 	uint64_t	 pos;		/* GET: next byte for read() */
 	uint64_t	 end;
+	const char	*meta_json;	/* PUT: metadata, for the commit */
 };
 
 static const char *const local_keys[] = {
@@ -107,6 +114,8 @@ lc_get(struct st_call *c)
 
 	if (lc == NULL && (lc = st_call_alloc(c, sizeof(*lc))) != NULL) {
 		lc->fd = -1;
+		pthread_mutex_init(&lc->jlock, NULL);
+		pthread_cond_init(&lc->jdone, NULL);
 		c->backend_data = lc;
 	}
 	return lc;
@@ -502,6 +511,70 @@ local_read(struct st_call *c, char *buf, size_t cap)
 	return n;
 }
 
+/* ---------------------------------------------------------------- off the loop */
+
+/*
+ * Tests only: STRATUS_TEST_SLOW_COMMIT_MS makes every job of a local blob
+ * store on the I/O pool (commits of PUT, copy, DELETE) sleep that long
+ * first, standing in for a slow disk, so that
+ * a test can show that other requests of the same worker go on meanwhile.
+ */
+static void
+slow_commit_for_tests(void)
+{
+	static long ms = -1;
+	const char *v;
+
+	if (ms < 0)
+		ms = (v = getenv("STRATUS_TEST_SLOW_COMMIT_MS")) ? atol(v) : 0;
+	if (ms > 0)
+		usleep((useconds_t)ms * 1000);
+}
+
+struct job {
+	struct st_call	*call;
+	void		(*work)(struct st_call *);
+};
+
+static void
+run_job(void *arg)
+{
+	struct job *j = arg;
+	struct st_call *c = j->call;
+	struct local_call *lc = c->backend_data;
+
+	slow_commit_for_tests();
+	j->work(c);		/* ends the call: done or failed */
+	pthread_mutex_lock(&lc->jlock);
+	lc->busy = 0;
+	pthread_cond_broadcast(&lc->jdone);
+	pthread_mutex_unlock(&lc->jlock);
+}
+
+/*
+ * Runs work (which ends the call) on the I/O pool: fsync, renames and
+ * SQLite commits never stall the worker's other connections. When no
+ * pool thread can be had, the work runs here, as before.
+ */
+static void
+off_loop(struct st_call *c, void (*work)(struct st_call *))
+{
+	struct local_call *lc = c->backend_data;
+	struct job *j = st_call_alloc(c, sizeof(*j));
+
+	if (j == NULL) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	j->call = c;
+	j->work = work;
+	lc->busy = 1;
+	if (st_iopool_run(run_job, j) == -1) {
+		lc->busy = 0;
+		work(c);
+	}
+}
+
 /* ---------------------------------------------------------------- write */
 
 /* Early check of conditions, so that a doomed upload is refused before its
@@ -693,33 +766,53 @@ publish(struct st_call *c, struct local_call *lc, uint64_t size,
 	st_call_done(c);
 }
 
+/*
+ * The blocking part of a PUT, on the I/O pool: flush the file, move it
+ * into place, commit the index. An event loop never waits for a disk.
+ */
 static void
-local_put_end(struct st_call *c)
+put_commit(struct st_call *c)
 {
 	struct local_call *lc = c->backend_data;
 	int fd = lc->fd;
 
 	lc->fd = -1;
-	if (!md5_matches(c, lc)) {
-		close(fd);
-		st_call_fail(c, ST_BAD_DIGEST, NULL, "the body does not match "
-		    "Content-MD5");
-		return;
-	}
-	if ((c->content_length >= 0 && lc->written != (uint64_t)c->content_length) ||
-	    (((struct local_store *)c->store)->fsync && fdatasync(fd) == -1) || close(fd) == -1) {
+	if ((((struct local_store *)c->store)->fsync && fdatasync(fd) == -1) ||
+	    close(fd) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the upload could not be "
 		    "written completely");
 		return;
 	}
-	publish(c, lc, lc->written, c->content_type,
-	    meta_to_json(c, c->meta, c->nmeta));
+	publish(c, lc, lc->written, c->content_type, lc->meta_json);
+}
+
+static void
+local_put_end(struct st_call *c)
+{
+	struct local_call *lc = c->backend_data;
+
+	if (!md5_matches(c, lc)) {
+		close(lc->fd);
+		lc->fd = -1;
+		st_call_fail(c, ST_BAD_DIGEST, NULL, "the body does not match "
+		    "Content-MD5");
+		return;
+	}
+	if (c->content_length >= 0 && lc->written != (uint64_t)c->content_length) {
+		close(lc->fd);
+		lc->fd = -1;
+		st_call_fail(c, ST_INTERNAL, NULL, "the upload could not be "
+		    "written completely");
+		return;
+	}
+	lc->meta_json = meta_to_json(c, c->meta, c->nmeta);
+	off_loop(c, put_commit);
 }
 
 /* ---------------------------------------------------------------- delete */
 
 static void
-local_delete(struct st_call *c)
+delete_work(struct st_call *c)
 {
 	struct local_store *s = c->store;
 	struct row r = { 0 };
@@ -751,6 +844,15 @@ local_delete(struct st_call *c)
 		c->status = ST_OK;
 		st_call_done(c);
 	}
+}
+
+static void
+local_delete(struct st_call *c)
+{
+	if (lc_get(c) == NULL)
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+	else
+		off_loop(c, delete_work);
 }
 
 /* ---------------------------------------------------------------- list */
@@ -933,10 +1035,10 @@ copy_into_tmp(struct local_store *src, const struct row *r, int srcfd,
 }
 
 static void
-local_copy(struct st_call *c)
+copy_work(struct st_call *c)
 {
 	struct local_store *src = c->src_store;
-	struct local_call *lc = lc_get(c);
+	struct local_call *lc = c->backend_data;
 	struct row r = { 0 };
 	int found, fd = -1;
 
@@ -966,6 +1068,16 @@ local_copy(struct st_call *c)
 	}
 	close(fd);
 	publish(c, lc, r.size, r.content_type, r.meta_json);
+}
+
+/* A copy reads and writes whole files: on the I/O pool. */
+static void
+local_copy(struct st_call *c)
+{
+	if (lc_get(c) == NULL)
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+	else
+		off_loop(c, copy_work);
 }
 
 /* ---------------------------------------------------------------- presign */
@@ -1016,6 +1128,12 @@ local_release(struct st_call *c)
 
 	if (lc == NULL)
 		return;
+	pthread_mutex_lock(&lc->jlock);
+	while (lc->busy)		/* a commit on the I/O pool */
+		pthread_cond_wait(&lc->jdone, &lc->jlock);
+	pthread_mutex_unlock(&lc->jlock);
+	pthread_mutex_destroy(&lc->jlock);
+	pthread_cond_destroy(&lc->jdone);
 	if (lc->fd != -1)
 		close(lc->fd);
 	if (lc->tmp[0] != '\0')

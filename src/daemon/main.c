@@ -24,6 +24,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "core/iopool.h"
 #include "core/registry.h"
 #include "core/transfer.h"
 #include "daemon/config.h"
@@ -195,6 +196,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	rc = serve(path);
+	st_iopool_shutdown();		/* every request has ended: no job left */
 	st_transfer_shutdown();
 	st_registry_unload();
 	curl_global_cleanup();
