@@ -774,11 +774,12 @@ static void
 put_commit(struct st_call *c)
 {
 	struct local_call *lc = c->backend_data;
-	int fd = lc->fd;
+	int fd = lc->fd, bad;
 
 	lc->fd = -1;
-	if ((((struct local_store *)c->store)->fsync && fdatasync(fd) == -1) ||
-	    close(fd) == -1) {
+	bad = ((struct local_store *)c->store)->fsync && fdatasync(fd) == -1;
+	/* Closed even when the flush failed: lc->fd no longer holds it. */
+	if (close(fd) == -1 || bad) {
 		st_call_fail(c, ST_INTERNAL, NULL, "the upload could not be "
 		    "written completely");
 		return;
@@ -1008,6 +1009,7 @@ copy_into_tmp(struct local_store *src, const struct row *r, int srcfd,
 	char from[PATH_MAX];
 	off_t off = 0;
 	ssize_t n;
+	int bad;
 
 	data_path(src, r->id, from, sizeof(from));
 	new_id(lc->id);
@@ -1026,12 +1028,12 @@ copy_into_tmp(struct local_store *src, const struct row *r, int srcfd,
 		if (n <= 0)
 			return -1;
 	}
-	if (fdatasync(lc->fd) == -1 || close(lc->fd) == -1) {
-		lc->fd = -1;
-		return -1;
-	}
+	bad = fdatasync(lc->fd) == -1;
+	/* Closed even when the flush failed: lc->fd no longer holds it. */
+	if (close(lc->fd) == -1)
+		bad = 1;
 	lc->fd = -1;
-	return 0;
+	return bad ? -1 : 0;
 }
 
 static void

@@ -189,6 +189,32 @@ st_reply_error(struct st_req *req, int status, const char *code,
 	return reply_error_body(req, status, code, message, NULL);
 }
 
+/* An error after which the connection cannot carry another request:
+ * the answer says so, and libmicrohttpd closes it once sent. */
+static enum MHD_Result
+reply_error_close(struct st_req *req, int status, const char *code,
+                  const char *message)
+{
+	struct st_buf body = { 0 };
+	struct MHD_Response *resp;
+
+	req->error_code = code;
+	if (st_json_error(&body, code, message, NULL, NULL, req->id) == -1) {
+		st_buf_free(&body);
+		return MHD_NO;
+	}
+	resp = MHD_create_response_from_buffer(body.len, body.data,
+	    MHD_RESPMEM_MUST_COPY);
+	req->bytes_out += body.len;
+	st_buf_free(&body);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	return st_reply(req, status, resp);
+}
+
 enum MHD_Result
 st_reply_call_error(struct st_req *req, struct st_call *c)
 {
@@ -616,6 +642,20 @@ has_body(struct st_req *req)
 	return (cl != NULL && strcmp(cl, "0") != 0) || te != NULL;
 }
 
+/*
+ * A body framed both by Content-Length and by Transfer-Encoding: a
+ * smuggling attempt or a broken proxy. libmicrohttpd reads it as chunked,
+ * and a store would get a length that the body contradicts. RFC 9112 6.1
+ * lets us refuse it, and wants the connection closed after the answer,
+ * since where the body ends is in doubt.
+ */
+static int
+framed_twice(struct st_req *req)
+{
+	return st_req_header(req, "Content-Length") != NULL &&
+	    st_req_header(req, "Transfer-Encoding") != NULL;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload_data,
@@ -630,6 +670,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		*con_cls = req;
 		req->url = url;
+		if (framed_twice(req)) {
+			req->dispatched = 1;
+			return reply_error_close(req, 400, "bad_request",
+			    "Content-Length and Transfer-Encoding together");
+		}
 		/* libmicrohttpd 0.9.75 closes the connection after any answer
 		 * queued in this first call. A request without a body is
 		 * therefore started on the next call, which comes at once, so
@@ -665,6 +710,26 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return st_reply_error(req, 500, "internal", "no handler finished "
 		    "this request");
 	return req->on_end(req);
+}
+
+/*
+ * At its connection limit libmicrohttpd takes its listening socket out of
+ * its epoll set, and puts it back only at the start of a later MHD_run.
+ * When the last connection closes, nothing would make that run happen (no
+ * event, no timeout) and the worker would accept nothing more: a close
+ * makes the worker run its daemons once more in this round.
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+	struct st_worker *w = st_worker_self();
+
+	(void)cls;
+	(void)conn;
+	(void)socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED && w != NULL)
+		st_worker_wake(w);
 }
 
 static size_t
@@ -804,6 +869,7 @@ daemon_for(int fd, const struct st_listen *l, unsigned limit)
 	    /* HTTP/1.1 without Host, or a space in the URL: 400 */
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    /* main() ignores SIGPIPE. Without this, MHD in this mode would
 	     * not use sendfile() and send files 4 KiB at a time. */

@@ -16,8 +16,8 @@ struct st_worker *st_worker_new(void);
 int  st_worker_add(struct st_worker *, struct MHD_Daemon *);
 /* The worker whose thread this is (NULL elsewhere). */
 struct st_worker *st_worker_self(void);
-/* After MHD_resume_connection of one of w's connections, from any thread:
- * makes w run its daemons. */
+/* After MHD_resume_connection of one of w's connections, from any thread,
+ * or after one closes (server.c says why): makes w run its daemons. */
 void st_worker_wake(struct st_worker *);
 /* before_stop runs on the worker's thread just before it stops its
  * daemons (the server resumes parked requests there). */
