@@ -315,12 +315,14 @@ hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
 	    DEFAULT_ANSWER_MAX;
 
 	(void)x;
-	if (pc->answer.len + n > max) {
+	if (pc->too_big || pc->answer.len + n > max ||
+	    st_buf_add(&pc->answer, p, n) == -1) {
+		/* Taking part of a piece aborts the exchange (taking none
+		 * would pause it); a piece of one byte is swallowed and the
+		 * answer judged by the flag. */
 		pc->too_big = 1;
-		return 0;		/* stops the exchange */
+		return n > 1 ? n - 1 : n;
 	}
-	if (st_buf_add(&pc->answer, p, n) == -1)
-		return 0;
 	return n;
 }
 
