@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "daemon/admin_api.h"
 #include "daemon/auth.h"
+#include "daemon/rights.h"
 #include "daemon/metrics.h"
 
 static enum MHD_Result
@@ -71,12 +72,33 @@ kind_name(unsigned kind)
 	    "table";
 }
 
+/* The old summary of rights: "read" when the caller can only look
+ * (and take from a queue), "write" when it can only change, else
+ * "read-write". */
 static const char *
-access_name(unsigned perms)
+access_name(unsigned rights)
 {
-	if ((perms & ST_PERM_ALL) == ST_PERM_ALL)
+	unsigned reading = ST_RIGHT_GET | ST_RIGHT_LIST | ST_RIGHT_RECEIVE |
+	    ST_RIGHT_ACK;
+	unsigned writing = ST_RIGHT_PUT | ST_RIGHT_DELETE | ST_RIGHT_SEND |
+	    ST_RIGHT_ADMIN;
+
+	if ((rights & reading) && (rights & writing))
 		return "read-write";
-	return perms & ST_PERM_READ ? "read" : "write";
+	return rights & writing ? "write" : "read";
+}
+
+static void
+gen_rights(yajl_gen g, unsigned kind, unsigned rights)
+{
+	const char *names[16];
+	size_t i, n = st_rights_names(kind, rights, names, 16);
+
+	st_json_str(g, "rights");
+	yajl_gen_array_open(g);
+	for (i = 0; i < n; i++)
+		st_json_str(g, names[i]);
+	yajl_gen_array_close(g);
 }
 
 enum MHD_Result
@@ -103,6 +125,7 @@ st_admin_stores(struct st_req *req)
 		st_json_key_str(g, "kind", kind_name(st->kind));
 		st_json_key_str(g, "provider", st->backend->name);
 		st_json_key_str(g, "access", access_name(perms));
+		gen_rights(g, st->kind, perms);
 		yajl_gen_map_close(g);
 		shown++;
 	}

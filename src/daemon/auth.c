@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon/auth.h"
+#include "daemon/rights.h"
 #include "sign/hmac.h"
 
 enum st_auth_result
@@ -52,7 +53,7 @@ st_auth_perms(const struct st_config *cfg, const struct st_client *client,
 		int allowed = store->allow_anonymous >= 0 ?
 		    store->allow_anonymous : cfg->allow_anonymous;
 
-		return allowed ? ST_PERM_ALL : 0;
+		return allowed ? st_rights_of_kind(store->kind) : 0;
 	}
 	if (client == NULL)
 		return 0;
@@ -65,5 +66,5 @@ st_auth_perms(const struct st_config *cfg, const struct st_client *client,
 			continue;
 		perms |= r->perms;
 	}
-	return perms;
+	return perms & st_rights_of_kind(store->kind);
 }

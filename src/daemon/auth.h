@@ -17,9 +17,9 @@ enum st_auth_result st_auth_identify(const struct st_config *,
                                      const char *authorization,
                                      const struct st_client **client);
 
-/* The permissions (ST_PERM_*) the caller has on a store. An anonymous
- * caller has all of them where anonymous access is configured, none
- * elsewhere. */
+/* The rights (ST_RIGHT_*) the caller has on a store, within its kind's.
+ * An anonymous caller has all of them where anonymous access is
+ * configured, none elsewhere. */
 unsigned st_auth_perms(const struct st_config *, const struct st_client *,
                        int anonymous, const struct st_store *);
 

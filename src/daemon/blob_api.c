@@ -7,9 +7,11 @@
  * when a backend has not finished, st_req_suspend() parks the connection
  * and libmicrohttpd calls the same step again after the backend wakes it.
  *
- * Permissions: reading (GET, HEAD, listing, the source of a copy) needs
- * `r` on the store; writing (PUT, DELETE, the target of a copy) needs `w`.
- * A presigned URL grants exactly the one method and object it was made for.
+ * Rights (rights.c): GET and HEAD need get, a listing list, PUT put (and
+ * get on the source of a copy), DELETE delete, a presign presign and the
+ * right of the method it signs. A caller with no right on a store sees it
+ * as absent. A presigned URL grants exactly the one method and object it
+ * was made for.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #include "daemon/auth.h"
 #include "daemon/blob_api.h"
 #include "daemon/reply.h"
+#include "daemon/rights.h"
 #include "sign/hmac.h"
 
 #define PRESIGN_BODY_MAX 16384
@@ -35,41 +38,51 @@
 /* ---------------------------------------------------------------- access */
 
 /* 401 for a caller with no token where anonymous access is not given,
- * 403 for a token without the permission. */
+ * 403 for a token without the right. */
 static enum MHD_Result
 deny(struct st_req *req, unsigned need)
 {
 	if (req->anonymous && req->perms == 0)
 		return st_reply_unauthorized(req, "a bearer token is required");
-	return st_reply_error(req, 403, "forbidden", "this token may not %s "
-	    "store '%s'", need == ST_PERM_READ ? "read" : "write",
+	return st_reply_error(req, 403, "forbidden", "this token lacks the "
+	    "'%s' right on store '%s'", st_right_name(ST_KIND_BLOB, need),
 	    req->store->name);
 }
 
-/* Finds the route's blob store and the caller's permissions on it. */
+/*
+ * Finds the route's blob store and the caller's rights on it. A caller
+ * with no right at all on it sees it as absent (404), as /v1/stores does;
+ * a presigned URL carries its own grant, judged later.
+ */
 static enum MHD_Result
 find_store(struct st_req *req, int *ok)
 {
 	struct st_store *st = st_config_store(req->cfg, req->route.store);
 
 	*ok = 0;
-	if (st == NULL || st->kind != ST_KIND_BLOB) {
-		if (req->anonymous && !req->cfg->allow_anonymous)
-			return st_reply_unauthorized(req, "a bearer token is required");
-		return st_reply_error(req, 404, "no_such_store", "no blob store "
-		    "'%s'", req->route.store);
+	if (st != NULL && st->kind == ST_KIND_BLOB) {
+		req->store = st;
+		req->perms = st_auth_perms(req->cfg, req->client,
+		    req->anonymous, st);
+		if (req->perms != 0 || (req->anonymous &&
+		    !req->cfg->allow_anonymous) || st_blob_is_presigned(req)) {
+			*ok = 1;
+			return MHD_YES;
+		}
 	}
-	req->store = st;
-	req->perms = st_auth_perms(req->cfg, req->client, req->anonymous, st);
-	*ok = 1;
-	return MHD_YES;
+	if (req->anonymous && !req->cfg->allow_anonymous)
+		return st_reply_unauthorized(req, "a bearer token is required");
+	return st_reply_error(req, 404, "no_such_store", "no blob store "
+	    "'%s'", req->route.store);
 }
 
+/* The right a request on one blob needs. */
 static unsigned
 method_needs(const char *method)
 {
-	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ?
-	    ST_PERM_READ : ST_PERM_WRITE;
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		return ST_RIGHT_GET;
+	return strcmp(method, "DELETE") == 0 ? ST_RIGHT_DELETE : ST_RIGHT_PUT;
 }
 
 int
@@ -81,7 +94,7 @@ st_blob_is_presigned(struct st_req *req)
 static int
 presign_grants(struct st_req *req)
 {
-	const char *m = method_needs(req->method) == ST_PERM_READ ? "GET" : "PUT";
+	const char *m = method_needs(req->method) == ST_RIGHT_GET ? "GET" : "PUT";
 
 	if (strcmp(req->method, "DELETE") == 0)
 		return 0;
@@ -693,9 +706,9 @@ blob_copy(struct st_req *req, const char *source)
 		return st_reply_error(req, 404, "no_such_store", "no blob store "
 		    "'%.63s' to copy from", name);
 	if (!(st_auth_perms(req->cfg, req->client, req->anonymous, src) &
-	    ST_PERM_READ))
-		return st_reply_error(req, 403, "forbidden", "this token may not "
-		    "read store '%s'", name);
+	    ST_RIGHT_GET))
+		return st_reply_error(req, 403, "forbidden", "this token lacks "
+		    "the 'get' right on store '%s', the copy's source", name);
 	if ((key = malloc(ST_KEY_MAX + 1)) == NULL)
 		return MHD_NO;
 	keylen = st_decode_key(slash + 1, strlen(slash + 1), key);
@@ -852,8 +865,8 @@ st_blob_start(struct st_req *req)
 	if (!ok)
 		return rc;
 	if (req->route.id == ST_ROUTE_BLOB_LIST) {
-		if (!(req->perms & ST_PERM_READ))
-			return deny(req, ST_PERM_READ);
+		if (!(req->perms & ST_RIGHT_LIST))
+			return deny(req, ST_RIGHT_LIST);
 		return blob_list(req);
 	}
 	n = st_decode_key(req->route.raw_key, req->route.raw_keylen, req->key);
@@ -985,7 +998,10 @@ presign_call(struct st_req *req, yajl_val obj)
 		if (!ok)
 			return rc;
 	}
-	need = strcmp(method, "GET") == 0 ? ST_PERM_READ : ST_PERM_WRITE;
+	/* Presigning needs its own right and that of the method signed. */
+	need = strcmp(method, "GET") == 0 ? ST_RIGHT_GET : ST_RIGHT_PUT;
+	if (!(req->perms & ST_RIGHT_PRESIGN))
+		return deny(req, ST_RIGHT_PRESIGN);
 	if (!(req->perms & need))
 		return deny(req, need);
 	if ((c = st_req_new_call(req, ST_OP_PRESIGN)) == NULL)

@@ -27,6 +27,7 @@
 #include "core/retry.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/rights.h"
 
 /*
  * libmicrohttpd's memory per connection, by default: a request's headers,
@@ -208,27 +209,6 @@ st_conf_size(const config_setting_t *conf, const char *name, uint64_t min,
 	return 0;
 }
 
-static int
-parse_perms(const char *p, unsigned *perms)
-{
-	static const struct { const char *name; unsigned perms; } table[] = {
-		{ "r", ST_PERM_READ }, { "read", ST_PERM_READ },
-		{ "receive", ST_PERM_READ },
-		{ "w", ST_PERM_WRITE }, { "write", ST_PERM_WRITE },
-		{ "send", ST_PERM_WRITE },
-		{ "rw", ST_PERM_ALL }, { "*", ST_PERM_ALL },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		if (strcmp(p, table[i].name) == 0) {
-			*perms = table[i].perms;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 int
 st_parse_rule(const char *s, struct st_rule *r)
 {
@@ -258,7 +238,7 @@ st_parse_rule(const char *s, struct st_rule *r)
 	if (strcmp(store, "*") != 0 && !st_valid_store_name(store, strlen(store)))
 		return -1;
 	strcpy(r->store, store);
-	return parse_perms(perms, &r->perms);
+	return st_parse_rights(r->kinds, perms, &r->perms, NULL);
 }
 
 /* Optional whole number setting within [min, max]. */

@@ -44,10 +44,6 @@
 #define ST_RIGHTS_TABLE	(ST_RIGHT_GET | ST_RIGHT_QUERY | ST_RIGHT_PUT | \
 			 ST_RIGHT_DELETE | ST_RIGHT_ADMIN)
 
-/* Until the rights land everywhere: the old read/write bits. */
-#define ST_PERM_READ  0x1
-#define ST_PERM_WRITE 0x2
-#define ST_PERM_ALL   0x3
 
 struct st_store {
 	char			 name[ST_STORE_NAME_MAX + 1];
@@ -61,7 +57,7 @@ struct st_store {
 struct st_rule {
 	unsigned kinds;			/* ST_KIND_* set; all for "*" */
 	char	 store[ST_STORE_NAME_MAX + 1];	/* "*" for every store */
-	unsigned perms;
+	unsigned perms;			/* ST_RIGHT_* (rights.c) */
 };
 
 struct st_client {

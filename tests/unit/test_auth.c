@@ -4,28 +4,93 @@
 #include <string.h>
 
 #include "daemon/auth.h"
+#include "daemon/rights.h"
 #include "unit.h"
 
+#define B_GET ST_RIGHT_GET
+#define B_LIST ST_RIGHT_LIST
+#define B_PUT ST_RIGHT_PUT
+#define B_DEL ST_RIGHT_DELETE
+#define B_PRE ST_RIGHT_PRESIGN
+#define Q_SEND ST_RIGHT_SEND
+#define Q_RECV ST_RIGHT_RECEIVE
+#define Q_ACK ST_RIGHT_ACK
+#define ADMIN ST_RIGHT_ADMIN
+#define T_QUERY ST_RIGHT_QUERY
+#define B_READ (B_GET | B_LIST | B_PRE)
+#define B_WRITE (B_PUT | B_DEL | B_PRE)
+#define T_READ (B_GET | T_QUERY)
+#define T_WRITE (B_PUT | B_DEL)
+#define ALL3 (ST_KIND_BLOB | ST_KIND_QUEUE | ST_KIND_TABLE)
+
+/* A rule and the rights it gives on a blob, a queue and a table store. */
 struct rule_case {
 	const char	*rule;
 	int		 ok;
 	unsigned	 kinds;
 	const char	*store;
-	unsigned	 perms;
+	unsigned	 blob, queue, table;
 };
 
 static const struct rule_case rule_cases[] = {
-	{ "blob:photos:rw", 1, ST_KIND_BLOB, "photos", ST_PERM_ALL },
-	{ "blob:photos:r", 1, ST_KIND_BLOB, "photos", ST_PERM_READ },
-	{ "blob:*:w", 1, ST_KIND_BLOB, "*", ST_PERM_WRITE },
-	{ "*:*:rw", 1, ST_KIND_BLOB | ST_KIND_QUEUE | ST_KIND_TABLE, "*", ST_PERM_ALL },
-	{ "queue:jobs:send", 1, ST_KIND_QUEUE, "jobs", ST_PERM_WRITE },
-	{ "queue:jobs:receive", 1, ST_KIND_QUEUE, "jobs", ST_PERM_READ },
-	{ "blob:photos", 0, 0, NULL, 0 },
-	{ "blob:photos:x", 0, 0, NULL, 0 },
-	{ "bucket:photos:r", 0, 0, NULL, 0 },
-	{ "blob:Photos:r", 0, 0, NULL, 0 },
-	{ "", 0, 0, NULL, 0 },
+	/* the shorthands keep their meaning */
+	{ "blob:photos:rw", 1, ST_KIND_BLOB, "photos", B_READ | B_WRITE, 0, 0 },
+	{ "blob:photos:r", 1, ST_KIND_BLOB, "photos", B_READ, 0, 0 },
+	{ "blob:photos:read", 1, ST_KIND_BLOB, "photos", B_READ, 0, 0 },
+	{ "blob:*:w", 1, ST_KIND_BLOB, "*", B_WRITE, 0, 0 },
+	{ "blob:*:write", 1, ST_KIND_BLOB, "*", B_WRITE, 0, 0 },
+	{ "blob:*:receive", 1, ST_KIND_BLOB, "*", B_READ, 0, 0 },
+	{ "blob:*:send", 1, ST_KIND_BLOB, "*", B_WRITE, 0, 0 },
+	{ "*:*:rw", 1, ALL3, "*", B_READ | B_WRITE, Q_SEND | Q_RECV | Q_ACK,
+	  T_READ | T_WRITE },
+	{ "*:*:*", 1, ALL3, "*", ST_RIGHTS_BLOB, ST_RIGHTS_QUEUE,
+	  ST_RIGHTS_TABLE },
+	{ "queue:jobs:read", 1, ST_KIND_QUEUE, "jobs", 0, Q_RECV | Q_ACK, 0 },
+	{ "queue:jobs:w", 1, ST_KIND_QUEUE, "jobs", 0, Q_SEND, 0 },
+	{ "table:users:r", 1, ST_KIND_TABLE, "users", 0, 0, T_READ },
+	{ "table:users:rw", 1, ST_KIND_TABLE, "users", 0, 0, T_READ | T_WRITE },
+	/* every right on every kind */
+	{ "blob:a:get", 1, ST_KIND_BLOB, "a", B_GET, 0, 0 },
+	{ "blob:a:list", 1, ST_KIND_BLOB, "a", B_LIST, 0, 0 },
+	{ "blob:a:put", 1, ST_KIND_BLOB, "a", B_PUT, 0, 0 },
+	{ "blob:a:delete", 1, ST_KIND_BLOB, "a", B_DEL, 0, 0 },
+	{ "blob:a:presign", 1, ST_KIND_BLOB, "a", B_PRE, 0, 0 },
+	{ "blob:a:get,list,presign", 1, ST_KIND_BLOB, "a", B_READ, 0, 0 },
+	{ "blob:a:*", 1, ST_KIND_BLOB, "a", ST_RIGHTS_BLOB, 0, 0 },
+	{ "queue:q:send", 1, ST_KIND_QUEUE, "q", 0, Q_SEND, 0 },
+	{ "queue:q:receive", 1, ST_KIND_QUEUE, "q", 0, Q_RECV, 0 },
+	{ "queue:q:ack", 1, ST_KIND_QUEUE, "q", 0, Q_ACK, 0 },
+	{ "queue:q:admin", 1, ST_KIND_QUEUE, "q", 0, ADMIN, 0 },
+	{ "queue:q:receive,ack", 1, ST_KIND_QUEUE, "q", 0, Q_RECV | Q_ACK, 0 },
+	{ "queue:q:*", 1, ST_KIND_QUEUE, "q", 0, ST_RIGHTS_QUEUE, 0 },
+	{ "table:t:get", 1, ST_KIND_TABLE, "t", 0, 0, B_GET },
+	{ "table:t:query", 1, ST_KIND_TABLE, "t", 0, 0, T_QUERY },
+	{ "table:t:put", 1, ST_KIND_TABLE, "t", 0, 0, B_PUT },
+	{ "table:t:delete", 1, ST_KIND_TABLE, "t", 0, 0, B_DEL },
+	{ "table:t:admin", 1, ST_KIND_TABLE, "t", 0, 0, ADMIN },
+	{ "table:t:*", 1, ST_KIND_TABLE, "t", 0, 0, ST_RIGHTS_TABLE },
+	/* a name on KIND "*" applies where a kind has it */
+	{ "*:*:get", 1, ALL3, "*", B_GET, 0, B_GET },
+	{ "*:x:admin", 1, ALL3, "x", 0, ADMIN, ADMIN },
+	{ "*:x:send", 1, ALL3, "x", B_WRITE, Q_SEND, T_WRITE },
+	/* names a kind does not have */
+	{ "blob:a:admin", 0, 0, NULL, 0, 0, 0 },
+	{ "blob:a:ack", 0, 0, NULL, 0, 0, 0 },
+	{ "queue:q:get", 0, 0, NULL, 0, 0, 0 },
+	{ "queue:q:presign", 0, 0, NULL, 0, 0, 0 },
+	{ "table:t:list", 0, 0, NULL, 0, 0, 0 },
+	{ "table:t:ack", 0, 0, NULL, 0, 0, 0 },
+	{ "queue:q:send,", 0, 0, NULL, 0, 0, 0 },
+	{ "queue:q:,send", 0, 0, NULL, 0, 0, 0 },
+	{ "queue:q:send,,ack", 0, 0, NULL, 0, 0, 0 },
+	{ "queue:q:", 0, 0, NULL, 0, 0, 0 },
+	/* malformed */
+	{ "blob:photos", 0, 0, NULL, 0, 0, 0 },
+	{ "blob:photos:x", 0, 0, NULL, 0, 0, 0 },
+	{ "blob:photos:rwx", 0, 0, NULL, 0, 0, 0 },
+	{ "bucket:photos:r", 0, 0, NULL, 0, 0, 0 },
+	{ "blob:Photos:r", 0, 0, NULL, 0, 0, 0 },
+	{ "", 0, 0, NULL, 0, 0, 0 },
 };
 
 START_TEST(rules)
@@ -33,12 +98,44 @@ START_TEST(rules)
 	const struct rule_case *t = &rule_cases[_i];
 	struct st_rule r;
 
-	ck_assert_int_eq(st_parse_rule(t->rule, &r) == 0, t->ok);
+	ck_assert_msg((st_parse_rule(t->rule, &r) == 0) == t->ok, "%s",
+	    t->rule);
 	if (!t->ok)
 		return;
 	ck_assert_uint_eq(r.kinds, t->kinds);
 	ck_assert_str_eq(r.store, t->store);
-	ck_assert_uint_eq(r.perms, t->perms);
+	/* A store of a kind the rule does not name sees none of it. */
+	if (t->kinds & ST_KIND_BLOB)
+		ck_assert_msg((r.perms & ST_RIGHTS_BLOB) == t->blob, "%s: blob "
+		    "%#x", t->rule, r.perms & ST_RIGHTS_BLOB);
+	if (t->kinds & ST_KIND_QUEUE)
+		ck_assert_msg((r.perms & ST_RIGHTS_QUEUE) == t->queue, "%s: "
+		    "queue %#x", t->rule, r.perms & ST_RIGHTS_QUEUE);
+	if (t->kinds & ST_KIND_TABLE)
+		ck_assert_msg((r.perms & ST_RIGHTS_TABLE) == t->table, "%s: "
+		    "table %#x", t->rule, r.perms & ST_RIGHTS_TABLE);
+}
+END_TEST
+
+/* The names /v1/stores shows, in order. */
+START_TEST(names)
+{
+	const char *n[16];
+	size_t k;
+
+	k = st_rights_names(ST_KIND_BLOB, ~0u, n, 16);
+	ck_assert_uint_eq(k, 5);
+	ck_assert_str_eq(n[0], "get");
+	ck_assert_str_eq(n[4], "presign");
+	k = st_rights_names(ST_KIND_QUEUE, ST_RIGHT_SEND | ST_RIGHT_GET, n, 16);
+	ck_assert_uint_eq(k, 1);
+	ck_assert_str_eq(n[0], "send");
+	k = st_rights_names(ST_KIND_TABLE, ST_RIGHT_QUERY | ST_RIGHT_ADMIN, n, 16);
+	ck_assert_uint_eq(k, 2);
+	ck_assert_str_eq(n[0], "query");
+	ck_assert_str_eq(n[1], "admin");
+	ck_assert_str_eq(st_right_name(ST_KIND_BLOB, ST_RIGHT_LIST), "list");
+	ck_assert_str_eq(st_right_name(ST_KIND_TABLE, ST_RIGHT_QUERY), "query");
 }
 END_TEST
 
@@ -107,12 +204,16 @@ END_TEST
 
 START_TEST(permissions)
 {
-	ck_assert_uint_eq(st_auth_perms(&cfg, &clients[0], 0, &stores[0]), ST_PERM_ALL);
-	ck_assert_uint_eq(st_auth_perms(&cfg, &clients[0], 0, &stores[1]), ST_PERM_READ);
+	ck_assert_uint_eq(st_auth_perms(&cfg, &clients[0], 0, &stores[0]),
+	    B_READ | B_WRITE);
+	ck_assert_uint_eq(st_auth_perms(&cfg, &clients[0], 0, &stores[1]),
+	    B_READ);
 	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[0]), 0);
-	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[2]), ST_PERM_ALL);
+	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[2]),
+	    ST_RIGHTS_BLOB);
 	cfg.allow_anonymous = 1;
-	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[0]), ST_PERM_ALL);
+	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[0]),
+	    ST_RIGHTS_BLOB);
 	/* a store's own "allow_anonymous = false" wins over the global one */
 	ck_assert_uint_eq(st_auth_perms(&cfg, NULL, 1, &stores[1]), 0);
 	cfg.allow_anonymous = 0;
@@ -131,6 +232,7 @@ auth_suite(void)
 	tcase_add_loop_test(tc, identify, 0,
 	    (int)(sizeof(ident_cases) / sizeof(ident_cases[0])));
 	tcase_add_test(tc, permissions);
+	tcase_add_test(tc, names);
 	suite_add_tcase(s, tc);
 	return s;
 }
