@@ -331,11 +331,11 @@ def _cases():
              [fn_redelivery(False)]),
         Case("a stale receipt is refused", [fn_redelivery(True)],
              requires=["stale_receipt"]),
-        Case("change visibility", [fn_visibility_change]),
-        Case("delay", [fn_delay]),
+        Case("change visibility", [Fn(fn_visibility_change)]),
+        Case("delay", [Fn(fn_delay)]),
         Case("max takes several provider calls", [fn_many(25, 32)]),
-        Case("long poll woken by a send", [fn_long_poll_woken]),
-        Case("long poll on an empty queue", [fn_long_poll_empty]),
+        Case("long poll woken by a send", [Fn(fn_long_poll_woken)]),
+        Case("long poll on an empty queue", [Fn(fn_long_poll_empty)]),
         Case("rights: send only, receive only, none", [
             send("r1", 201, token="send"),
             recv([], Err(403, "forbidden"), token="send"),
@@ -355,7 +355,7 @@ def _cases():
             R("DELETE", "/v1/queues/${Q}", [204]),
             send("gone", Err(404, "not_found")),
         ]),
-        Case("listed in /v1/stores as a queue", [fn_stores_lists_queue]),
+        Case("listed in /v1/stores as a queue", [Fn(fn_stores_lists_queue)]),
     ]
 
 
