@@ -461,17 +461,21 @@ void
 st_local_queue_close(void *p)
 {
 	struct queue_store *s = p;
-	sqlite3_stmt **sts[] = { &s->st_exists, &s->st_create,
-	    &s->st_drop_meta, &s->st_drop_all, &s->st_send, &s->st_visible,
-	    &s->st_take, &s->st_token, &s->st_delete, &s->st_hide,
-	    &s->st_next_due };
-	size_t i;
 
 	if (s == NULL)
 		return;
 	lsql_stop(&s->sql);		/* before the statements go */
-	for (i = 0; i < sizeof(sts) / sizeof(sts[0]); i++)
-		sqlite3_finalize(*sts[i]);
+	sqlite3_finalize(s->st_exists);
+	sqlite3_finalize(s->st_create);
+	sqlite3_finalize(s->st_drop_meta);
+	sqlite3_finalize(s->st_drop_all);
+	sqlite3_finalize(s->st_send);
+	sqlite3_finalize(s->st_visible);
+	sqlite3_finalize(s->st_take);
+	sqlite3_finalize(s->st_token);
+	sqlite3_finalize(s->st_delete);
+	sqlite3_finalize(s->st_hide);
+	sqlite3_finalize(s->st_next_due);
 	lsql_close(&s->sql);
 	free(s);
 }

@@ -1,23 +1,622 @@
-/* table.c - placeholder while the local table service is written. */
+/*
+ * table.c - the local table service: one SQLite database (WAL) per table
+ * store, table.db in the store's own directory.
+ *
+ *   meta(k, v)       "created" while the table exists; "version", the
+ *                    store's last version number
+ *   entities(pk, rk, version, props)   WITHOUT ROWID, keyed by (pk, rk)
+ *
+ * Keys are BLOBs, so rows of a partition come in UTF-8 byte order. The
+ * version of an entity is the store's counter at its last write: it never
+ * repeats, not even after a delete and a new insert, and it is the ETag
+ * handed out (the core wraps it). Conditions are checked in the same
+ * transaction as the write, on the store's one thread: of racing writers
+ * with the same ETag exactly one wins.
+ *
+ * Properties are kept as a typed JSON array, [[name, type, value], ...],
+ * type one of "s", "i", "d", "b"; a double is written in the shortest
+ * form that reads back to the same bits, so every value returns with its
+ * type and exact value.
+ *
+ * The cursor of a listing is the hex of the last row key given.
+ */
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "core/buf.h"
+#include "core/entity.h"
+#include "core/json.h"
 #include "providers/local/local.h"
+#include "providers/local/lsql.h"
+#include "sign/hmac.h"
+
+struct table_store {
+	struct local_kind kind;		/* first: ST_KIND_TABLE */
+	char		 name[64];
+	struct lsql	 sql;
+	int		 exists;
+	int64_t		 version;	/* the store's last version */
+	sqlite3_stmt	*st_meta, *st_set_meta, *st_drop_meta, *st_drop_all;
+	sqlite3_stmt	*st_lookup, *st_get, *st_put, *st_delete, *st_query;
+};
+
+static const char *const table_keys[] = {
+	"name", "kind", "provider", "path", "fsync", "allow_anonymous", NULL
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER);"
+	"CREATE TABLE IF NOT EXISTS entities(pk BLOB NOT NULL, rk BLOB NOT NULL,"
+	" version INTEGER NOT NULL, props BLOB NOT NULL,"
+	" PRIMARY KEY(pk, rk)) WITHOUT ROWID;";
+
+/* Above every row key (keys are at most 255 bytes). */
+static unsigned char key_ceiling[ST_TABLE_KEY_MAX + 1];
+
+/* ---------------------------------------------------------------- props */
+
+static int
+encode_props(const struct st_table_part *t, struct st_buf *out)
+{
+	yajl_gen g = st_json_new();
+	char num[32];
+	size_t i;
+	int rc;
+
+	if (g == NULL)
+		return -1;
+	yajl_gen_array_open(g);
+	for (i = 0; i < t->nprops; i++) {
+		const struct st_prop *p = &t->props[i];
+
+		yajl_gen_array_open(g);
+		st_json_str(g, p->name);
+		switch (p->type) {
+		case ST_VALUE_STRING:
+			st_json_str(g, "s");
+			st_json_strn(g, p->s, p->slen);
+			break;
+		case ST_VALUE_INT:
+			st_json_str(g, "i");
+			yajl_gen_integer(g, p->i);
+			break;
+		case ST_VALUE_DOUBLE:
+			st_json_str(g, "d");
+			st_double_text(p->d, num);
+			yajl_gen_number(g, num, strlen(num));
+			break;
+		case ST_VALUE_BOOL:
+			st_json_str(g, "b");
+			yajl_gen_bool(g, p->b);
+			break;
+		}
+		yajl_gen_array_close(g);
+	}
+	yajl_gen_array_close(g);
+	rc = st_json_flush(g, out);
+	yajl_gen_free(g);
+	return rc;
+}
+
+/* One stored [name, type, value] into a property; -1 if damaged. */
+static int
+decode_prop(yajl_val item, struct st_prop *p)
+{
+	yajl_val name, type, v;
+	const char *t;
+
+	if (!YAJL_IS_ARRAY(item) || YAJL_GET_ARRAY(item)->len != 3)
+		return -1;
+	name = YAJL_GET_ARRAY(item)->values[0];
+	type = YAJL_GET_ARRAY(item)->values[1];
+	v = YAJL_GET_ARRAY(item)->values[2];
+	if (!YAJL_IS_STRING(name) || !YAJL_IS_STRING(type))
+		return -1;
+	memset(p, 0, sizeof(*p));
+	p->name = YAJL_GET_STRING(name);
+	t = YAJL_GET_STRING(type);
+	if (strcmp(t, "s") == 0 && YAJL_IS_STRING(v)) {
+		p->type = ST_VALUE_STRING;
+		p->s = YAJL_GET_STRING(v);
+		p->slen = strlen(p->s);
+	} else if (strcmp(t, "i") == 0 && YAJL_IS_INTEGER(v)) {
+		p->type = ST_VALUE_INT;
+		p->i = YAJL_GET_INTEGER(v);
+	} else if (strcmp(t, "d") == 0 && YAJL_IS_NUMBER(v)) {
+		p->type = ST_VALUE_DOUBLE;
+		p->d = strtod(YAJL_GET_NUMBER(v), NULL);
+	} else if (strcmp(t, "b") == 0 && (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))) {
+		p->type = ST_VALUE_BOOL;
+		p->b = YAJL_IS_TRUE(v);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* Adds a row and its stored properties to the call's answer. */
+static int
+add_row(struct st_call *c, const void *rk, size_t rklen, int64_t version,
+        const void *props, size_t len)
+{
+	char etag[32], *text;
+	struct st_prop p;
+	yajl_val v;
+	size_t i;
+	int rc = 0;
+
+	snprintf(etag, sizeof(etag), "%" PRId64, version);
+	if (st_call_table_row(c, rk, rklen, etag) == -1 ||
+	    (text = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(text, props, len);
+	text[len] = '\0';
+	v = yajl_tree_parse(text, NULL, 0);
+	free(text);
+	if (v == NULL || !YAJL_IS_ARRAY(v))
+		rc = -1;
+	for (i = 0; rc == 0 && i < YAJL_GET_ARRAY(v)->len; i++)
+		if (decode_prop(YAJL_GET_ARRAY(v)->values[i], &p) == -1 ||
+		    st_call_table_prop(c, &p) == -1)
+			rc = -1;
+	yajl_tree_free(v);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int
+missing(struct table_store *s, struct st_call *c)
+{
+	if (s->exists)
+		return 0;
+	lsql_fail(c, ST_NOT_FOUND, "table '%s' does not exist (create it "
+	    "with PUT /v1/tables/%s)", s->name, s->name);
+	return 1;
+}
+
+static int
+step_ok(struct st_call *c, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	lsql_done_stmt(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	lsql_fail(c, ST_INTERNAL, "the table's database failed");
+	return -1;
+}
+
+static int
+set_meta(struct table_store *s, struct st_call *c, const char *k, int64_t v)
+{
+	sqlite3_bind_text(s->st_set_meta, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->st_set_meta, 2, v);
+	return step_ok(c, s->st_set_meta);
+}
+
+/* The entity's current version: 1 found, 0 not, -1 error. */
+static int
+lookup(struct table_store *s, struct st_call *c, int64_t *version)
+{
+	sqlite3_stmt *st = s->st_lookup;
+	int rc;
+
+	sqlite3_bind_blob(st, 1, c->table.pk, (int)c->table.pklen, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, c->table.rk, (int)c->table.rklen, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int64(st, 0);
+	lsql_done_stmt(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	lsql_fail(c, ST_INTERNAL, "the table's database failed");
+	return -1;
+}
+
+/* Do If-Match / If-None-Match hold for the entity as it is? */
+static int
+conditions_hold(const struct st_call *c, int exists, int64_t version)
+{
+	char *end;
+	long long want;
+
+	if (c->table.if_none_match && exists)
+		return 0;
+	if (c->table.if_match == NULL)
+		return 1;
+	if (!exists)
+		return 0;
+	if (strcmp(c->table.if_match, "*") == 0)
+		return 1;
+	want = strtoll(c->table.if_match, &end, 10);
+	return *end == '\0' && want == version;
+}
+
+static void
+precondition(struct st_call *c)
+{
+	lsql_fail(c, ST_PRECONDITION, "%s", c->table.if_none_match ?
+	    "the entity already exists (If-None-Match)" :
+	    "If-Match names no current version of the entity");
+}
+
+/* ---------------------------------------------------------------- operations */
+
+static void
+do_create(struct table_store *s, struct st_call *c)
+{
+	c->table.existed = s->exists;
+	if (!s->exists && set_meta(s, c, "created", 1) == 0)
+		s->exists = 1;
+}
+
+static void
+do_destroy(struct table_store *s, struct st_call *c)
+{
+	if (step_ok(c, s->st_drop_all) == 0 &&
+	    step_ok(c, s->st_drop_meta) == 0)
+		s->exists = 0;
+}
+
+static void
+do_put(struct table_store *s, struct st_call *c)
+{
+	struct st_buf props = { 0 };
+	int64_t current = 0, next = s->version + 1;
+	char etag[32];
+	int found;
+
+	if (missing(s, c) || (found = lookup(s, c, &current)) == -1)
+		return;
+	if (!conditions_hold(c, found, current)) {
+		precondition(c);
+		return;
+	}
+	if (encode_props(&c->table, &props) == -1) {
+		st_buf_free(&props);
+		lsql_fail(c, ST_INTERNAL, "out of memory");
+		return;
+	}
+	sqlite3_bind_blob(s->st_put, 1, c->table.pk, (int)c->table.pklen,
+	    SQLITE_STATIC);
+	sqlite3_bind_blob(s->st_put, 2, c->table.rk, (int)c->table.rklen,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(s->st_put, 3, next);
+	sqlite3_bind_blob(s->st_put, 4, props.data, (int)props.len,
+	    SQLITE_STATIC);
+	if (step_ok(c, s->st_put) == 0 && set_meta(s, c, "version", next) == 0) {
+		s->version = next;
+		snprintf(etag, sizeof(etag), "%" PRId64, next);
+		c->table.etag = st_call_strdup(c, etag);
+		c->table.existed = found;
+	}
+	st_buf_free(&props);
+}
+
+static void
+do_get(struct table_store *s, struct st_call *c)
+{
+	sqlite3_stmt *st = s->st_get;
+	int rc;
+
+	if (missing(s, c))
+		return;
+	sqlite3_bind_blob(st, 1, c->table.pk, (int)c->table.pklen, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, c->table.rk, (int)c->table.rklen, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int64_t version = sqlite3_column_int64(st, 0);
+		char etag[32];
+
+		snprintf(etag, sizeof(etag), "%" PRId64, version);
+		c->table.etag = st_call_strdup(c, etag);
+		if (add_row(c, c->table.rk, c->table.rklen, version,
+		    sqlite3_column_blob(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1)) == -1)
+			lsql_fail(c, ST_INTERNAL, "the entity could not be read");
+	} else if (rc == SQLITE_DONE) {
+		lsql_fail(c, ST_NOT_FOUND, "no entity with these keys in table "
+		    "'%s'", s->name);
+	} else {
+		lsql_fail(c, ST_INTERNAL, "the table's database failed");
+	}
+	lsql_done_stmt(st);
+}
+
+static void
+do_remove(struct table_store *s, struct st_call *c)
+{
+	int64_t current = 0;
+	int found;
+
+	if (missing(s, c) || (found = lookup(s, c, &current)) == -1)
+		return;
+	if (!conditions_hold(c, found, current)) {
+		precondition(c);
+		return;
+	}
+	if (!found)
+		return;			/* deleting what is not there: done */
+	sqlite3_bind_blob(s->st_delete, 1, c->table.pk, (int)c->table.pklen,
+	    SQLITE_STATIC);
+	sqlite3_bind_blob(s->st_delete, 2, c->table.rk, (int)c->table.rklen,
+	    SQLITE_STATIC);
+	step_ok(c, s->st_delete);
+}
+
+/* Keys compare as SQLite compares BLOBs: bytes, then length. */
+static int
+key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int d = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (d != 0)
+		return d;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* Lowercase hex into at most cap bytes: the length, or -1. */
+static long
+hex_decode(const char *hex, unsigned char *out, size_t cap)
+{
+	size_t n = strlen(hex), i;
+	unsigned v;
+
+	if (n % 2 != 0 || n / 2 > cap)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||
+		    !strchr("0123456789abcdef", hex[2 * i]) ||
+		    !strchr("0123456789abcdef", hex[2 * i + 1]))
+			return -1;
+		out[i] = (unsigned char)v;
+	}
+	return (long)(n / 2);
+}
+
+/* The least key above every key that starts with prefix (prefix with its
+ * last byte below 0xff raised by one), or the ceiling of all keys. */
+static size_t
+prefix_bound(const char *prefix, size_t n, unsigned char *out)
+{
+	memcpy(out, prefix, n);
+	while (n > 0 && out[n - 1] == 0xff)
+		n--;
+	if (n == 0) {
+		memcpy(out, key_ceiling, sizeof(key_ceiling));
+		return sizeof(key_ceiling);
+	}
+	out[n - 1]++;
+	return n;
+}
+
+static void
+do_query(struct table_store *s, struct st_call *c)
+{
+	const struct st_table_part *t = &c->table;
+	unsigned char lo[ST_TABLE_KEY_MAX + 2], hi[ST_TABLE_KEY_MAX + 2];
+	size_t lolen = t->prefixlen, hilen;
+	sqlite3_stmt *st = s->st_query;
+	char cursor[2 * ST_TABLE_KEY_MAX + 1];
+	unsigned n = 0;
+	long got;
+	int rc;
+
+	if (missing(s, c))
+		return;
+	memcpy(lo, t->prefix, t->prefixlen);
+	if (t->cursor != NULL) {
+		/* After the last key given: that key and a NUL byte. */
+		got = hex_decode(t->cursor, lo, ST_TABLE_KEY_MAX);
+		if (got <= 0) {
+			lsql_fail(c, ST_BAD_REQUEST, "not a cursor of this table");
+			return;
+		}
+		lo[got] = '\0';
+		lolen = (size_t)got + 1;
+		if (key_cmp(lo, lolen, t->prefix, t->prefixlen) < 0) {
+			memcpy(lo, t->prefix, t->prefixlen);
+			lolen = t->prefixlen;
+		}
+	}
+	hilen = prefix_bound(t->prefix, t->prefixlen, hi);
+	sqlite3_bind_blob(st, 1, t->pk, (int)t->pklen, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, lo, (int)lolen, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, hi, (int)hilen, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, (int)t->limit + 1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *rk = sqlite3_column_blob(st, 0);
+		size_t rklen = (size_t)sqlite3_column_bytes(st, 0);
+
+		if (n == t->limit) {	/* one more than asked: not the end */
+			c->table.next_cursor = st_call_strdup(c, cursor);
+			break;
+		}
+		if (add_row(c, rk ? rk : "", rklen, sqlite3_column_int64(st, 1),
+		    sqlite3_column_blob(st, 2),
+		    (size_t)sqlite3_column_bytes(st, 2)) == -1) {
+			lsql_fail(c, ST_INTERNAL, "an entity could not be read");
+			break;
+		}
+		st_hex(rk, rklen, cursor);
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		lsql_fail(c, ST_INTERNAL, "the table's database failed");
+	lsql_done_stmt(st);
+}
+
+static int
+table_run(void *store, struct st_call *c, long long now, long long deadline)
+{
+	struct table_store *s = store;
+
+	(void)now;
+	(void)deadline;
+	switch (c->op) {
+	case ST_OP_TABLE_CREATE:
+		do_create(s, c);
+		break;
+	case ST_OP_TABLE_DELETE:
+		do_destroy(s, c);
+		break;
+	case ST_OP_TABLE_PUT:
+		do_put(s, c);
+		break;
+	case ST_OP_TABLE_GET:
+		do_get(s, c);
+		break;
+	case ST_OP_TABLE_REMOVE:
+		do_remove(s, c);
+		break;
+	case ST_OP_TABLE_QUERY:
+		do_query(s, c);
+		break;
+	default:
+		lsql_fail(c, ST_NOT_SUPPORTED, "not a table operation");
+		break;
+	}
+	return LSQL_DONE;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static void
+submit(struct st_call *c)
+{
+	struct table_store *s = c->store;
+
+	lsql_submit(&s->sql, c, 0);
+}
+
+static void
+table_release(struct st_call *c)
+{
+	struct table_store *s = c->store;
+
+	if (s != NULL)
+		lsql_release(&s->sql, c);
+}
+
+const struct st_table_ops st_local_table_ops = {
+	.create = submit,
+	.destroy = submit,
+	.put = submit,
+	.get = submit,
+	.remove = submit,
+	.query = submit,
+	.release = table_release,
+};
+
+/* ---------------------------------------------------------------- store */
+
+static int
+prepare_all(struct table_store *s)
+{
+	struct lsql *l = &s->sql;
+
+	return lsql_prepare(l, "SELECT k, v FROM meta", &s->st_meta) ||
+	    lsql_prepare(l, "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+	    &s->st_set_meta) ||
+	    lsql_prepare(l, "DELETE FROM meta WHERE k = 'created'",
+	    &s->st_drop_meta) ||
+	    lsql_prepare(l, "DELETE FROM entities", &s->st_drop_all) ||
+	    lsql_prepare(l, "SELECT version FROM entities WHERE pk = ? AND "
+	    "rk = ?", &s->st_lookup) ||
+	    lsql_prepare(l, "SELECT version, props FROM entities WHERE pk = ? "
+	    "AND rk = ?", &s->st_get) ||
+	    lsql_prepare(l, "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?)",
+	    &s->st_put) ||
+	    lsql_prepare(l, "DELETE FROM entities WHERE pk = ? AND rk = ?",
+	    &s->st_delete) ||
+	    lsql_prepare(l, "SELECT rk, version, props FROM entities WHERE "
+	    "pk = ? AND rk >= ? AND rk < ? ORDER BY rk LIMIT ?",
+	    &s->st_query) ? -1 : 0;
+}
+
+static int
+read_meta(struct table_store *s)
+{
+	sqlite3_stmt *st = s->st_meta;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+
+		if (k != NULL && strcmp(k, "created") == 0)
+			s->exists = 1;
+		else if (k != NULL && strcmp(k, "version") == 0)
+			s->version = sqlite3_column_int64(st, 1);
+	}
+	lsql_done_stmt(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
 
 int
-st_local_table_open(const config_setting_t *conf, const struct st_store_env *env,
-                   void **store, char *err, size_t errlen)
+st_local_table_open(const config_setting_t *conf,
+                    const struct st_store_env *env, void **out, char *err,
+                    size_t errlen)
 {
-	(void)conf;
-	(void)env;
-	*store = NULL;
-	snprintf(err, errlen, "local tables are not built yet");
+	struct table_store *s;
+	char dir[PATH_MAX - 32], path[PATH_MAX];
+	int fsync_on;
+
+	*out = NULL;
+	err[0] = '\0';
+	memset(key_ceiling, 0xff, sizeof(key_ceiling));
+	if (lsql_store_settings(conf, env, table_keys, dir, sizeof(dir),
+	    &fsync_on, err, errlen) == -1)
+		return -1;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->kind.kind = ST_KIND_TABLE;
+	snprintf(s->name, sizeof(s->name), "%s", env->name);
+	*out = s;
+	if (env->check_only)
+		return 0;
+	snprintf(path, sizeof(path), "%s/table.db", dir);
+	s->sql.store = s;
+	s->sql.run = table_run;
+	if (lsql_open(&s->sql, path, fsync_on, schema, err, errlen) == 0 &&
+	    prepare_all(s) == 0 && read_meta(s) == 0 &&
+	    lsql_start(&s->sql, err, errlen) == 0)
+		return 0;
+	if (err[0] == '\0')
+		snprintf(err, errlen, "cannot prepare %s: %s", path,
+		    sqlite3_errmsg(s->sql.db));
+	st_local_table_close(s);
+	*out = NULL;
 	return -1;
 }
 
 void
-st_local_table_close(void *store)
+st_local_table_close(void *p)
 {
-	(void)store;
-}
+	struct table_store *s = p;
 
-const struct st_table_ops st_local_table_ops;
+	if (s == NULL)
+		return;
+	lsql_stop(&s->sql);		/* before the statements go */
+	sqlite3_finalize(s->st_meta);
+	sqlite3_finalize(s->st_set_meta);
+	sqlite3_finalize(s->st_drop_meta);
+	sqlite3_finalize(s->st_drop_all);
+	sqlite3_finalize(s->st_lookup);
+	sqlite3_finalize(s->st_get);
+	sqlite3_finalize(s->st_put);
+	sqlite3_finalize(s->st_delete);
+	sqlite3_finalize(s->st_query);
+	lsql_close(&s->sql);
+	free(s);
+}
