@@ -85,10 +85,10 @@
 #include "core/validate.h"
 #include "core/xml.h"
 #include "daemon/config.h"
+#include "providers/azure/azure.h"
 #include "sign/azure_sign.h"
 #include "sign/hmac.h"
 
-#define AZ_VERSION "2021-12-02"		/* x-ms-version, as the SAS's sv */
 #define PIPE_SIZE (1024 * 1024)	/* uploads; downloads at most */
 #define BLOCKS_IN_FLIGHT 4
 #define MAX_BLOCKS 50000
@@ -101,13 +101,13 @@
 #define PIN_TRIES 3			/* HEAD-then-GET or HEAD-then-copy races */
 #define COPY_WAIT_MS (3600 * 1000)	/* a pending copy, when no deadline */
 
-/* The emulator's published account and key (UseDevelopmentStorage=true). */
-#define DEV_ACCOUNT "devstoreaccount1"
-#define DEV_KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+#define DEV_ACCOUNT AZ_DEV_ACCOUNT
+#define DEV_KEY AZ_DEV_KEY
 
 /* ---------------------------------------------------------------- store */
 
 struct az_store {
+	unsigned		 kind;		/* first: ST_KIND_BLOB (azure.h) */
 	char			 name[ST_STORE_NAME_MAX + 1];
 	char			 account[64];
 	char			 container[64];
@@ -261,19 +261,13 @@ valid_sas(const char *s)
 	return 1;
 }
 
-/* What a credentials group resolves to. */
-struct az_creds {
-	char	account[64];
-	char	key_b64[512];
-	char	sas[4096];
-	char	endpoint[512];		/* from a connection string */
-};
 
 /*
  * Parses an Azure Storage connection string: "Name=Value;..." with
  * AccountName, AccountKey, SharedAccessSignature, BlobEndpoint,
- * DefaultEndpointsProtocol, EndpointSuffix (other services' endpoints are
- * ignored), or UseDevelopmentStorage=true.
+ * QueueEndpoint, TableEndpoint, DefaultEndpointsProtocol, EndpointSuffix
+ * (other services' endpoints are ignored), or UseDevelopmentStorage=true
+ * (Azurite: blob 10000, queue 10001, table 10002 on 127.0.0.1).
  */
 static int
 parse_connection_string(char *cs, struct az_creds *cr, char *err,
@@ -333,6 +327,14 @@ parse_connection_string(char *cs, struct az_creds *cr, char *err,
 			suffix = value;
 		} else if (strcasecmp(name, "UseDevelopmentStorage") == 0) {
 			dev = strcasecmp(value, "true") == 0;
+		} else if (strcasecmp(name, "QueueEndpoint") == 0) {
+			if (st_format(cr->queue_endpoint, sizeof(cr->queue_endpoint),
+			    "%s", value) == -1)
+				goto toolong;
+		} else if (strcasecmp(name, "TableEndpoint") == 0) {
+			if (st_format(cr->table_endpoint, sizeof(cr->table_endpoint),
+			    "%s", value) == -1)
+				goto toolong;
 		} else if (nlen > 8 && strcasecmp(name + nlen - 8, "Endpoint") == 0) {
 			/* QueueEndpoint, TableEndpoint, ...: other services */
 		} else if (strcasecmp(name, "DevelopmentStorageProxyUri") == 0) {
@@ -351,6 +353,12 @@ parse_connection_string(char *cs, struct az_creds *cr, char *err,
 		if (cr->endpoint[0] == '\0')
 			snprintf(cr->endpoint, sizeof(cr->endpoint),
 			    "http://127.0.0.1:10000/%s", cr->account);
+		if (cr->queue_endpoint[0] == '\0')
+			snprintf(cr->queue_endpoint, sizeof(cr->queue_endpoint),
+			    "http://127.0.0.1:10001/%s", cr->account);
+		if (cr->table_endpoint[0] == '\0')
+			snprintf(cr->table_endpoint, sizeof(cr->table_endpoint),
+			    "http://127.0.0.1:10002/%s", cr->account);
 	}
 	if (cr->account[0] == '\0') {
 		snprintf(err, errlen, "the connection string has no AccountName");
@@ -361,8 +369,14 @@ parse_connection_string(char *cs, struct az_creds *cr, char *err,
 		    "AccountKey nor SharedAccessSignature");
 		return -1;
 	}
-	if (cr->endpoint[0] == '\0' && st_format(cr->endpoint, sizeof(cr->endpoint),
-	    "%s://%s.blob.%s", proto, cr->account, suffix) == -1)
+	if ((cr->endpoint[0] == '\0' && st_format(cr->endpoint,
+	    sizeof(cr->endpoint), "%s://%s.blob.%s", proto, cr->account,
+	    suffix) == -1) || (cr->queue_endpoint[0] == '\0' &&
+	    st_format(cr->queue_endpoint, sizeof(cr->queue_endpoint),
+	    "%s://%s.queue.%s", proto, cr->account, suffix) == -1) ||
+	    (cr->table_endpoint[0] == '\0' && st_format(cr->table_endpoint,
+	    sizeof(cr->table_endpoint), "%s://%s.table.%s", proto, cr->account,
+	    suffix) == -1))
 		goto toolong;
 	return 0;
 toolong:
@@ -370,10 +384,9 @@ toolong:
 	return -1;
 }
 
-/* Resolves the store's `credentials = "NAME"` from the top-level group. */
-static int
-load_creds(const config_setting_t *conf, const struct st_store_env *env,
-           struct az_creds *cr, char *err, size_t errlen)
+int
+az_load_creds(const config_setting_t *conf, const struct st_store_env *env,
+              struct az_creds *cr, char *err, size_t errlen)
 {
 	const config_setting_t *root = config_root_setting(conf->config), *all, *g;
 	const char *name = NULL, *provider = NULL, *account = NULL, *v = NULL;
@@ -466,10 +479,9 @@ load_creds(const config_setting_t *conf, const struct st_store_env *env,
 	return 0;
 }
 
-/* endpoint: scheme://host[:port][/path], no query. */
-static int
-set_endpoint(struct az_store *s, const char *endpoint, char *err,
-             size_t errlen)
+int
+az_split_endpoint(const char *endpoint, char *scheme_host, size_t shcap,
+                  char *base_path, size_t bpcap, char *err, size_t errlen)
 {
 	const char *host, *slash;
 	size_t n;
@@ -486,16 +498,25 @@ set_endpoint(struct az_store *s, const char *endpoint, char *err,
 		snprintf(err, errlen, "endpoint must be scheme://host[:port][/path]");
 		return -1;
 	}
-	if (st_format(s->scheme_host, sizeof(s->scheme_host), "%.*s", (int)n,
-	    endpoint) == -1 || st_format(s->base_path, sizeof(s->base_path), "%s",
-	    slash ? slash : "") == -1) {
+	if (st_format(scheme_host, shcap, "%.*s", (int)n, endpoint) == -1 ||
+	    st_format(base_path, bpcap, "%s", slash ? slash : "") == -1) {
 		snprintf(err, errlen, "endpoint too long");
 		return -1;
 	}
-	n = strlen(s->base_path);
-	while (n > 0 && s->base_path[n - 1] == '/')
-		s->base_path[--n] = '\0';
+	n = strlen(base_path);
+	while (n > 0 && base_path[n - 1] == '/')
+		base_path[--n] = '\0';
 	return 0;
+}
+
+/* endpoint: scheme://host[:port][/path], no query. */
+static int
+set_endpoint(struct az_store *s, const char *endpoint, char *err,
+             size_t errlen)
+{
+	return az_split_endpoint(endpoint, s->scheme_host,
+	    sizeof(s->scheme_host), s->base_path, sizeof(s->base_path), err,
+	    errlen);
 }
 
 static void az_close(void *);
@@ -524,6 +545,7 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	s->kind = ST_KIND_BLOB;
 	snprintf(s->name, sizeof(s->name), "%s", env->name);
 	snprintf(s->container, sizeof(s->container), "%s", container);
 	s->threshold = DEFAULT_THRESHOLD;
@@ -535,7 +557,7 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
 	    conf, "retry"), &s->retry, err, errlen) == -1 ||
-	    load_creds(conf, env, cr, err, errlen) == -1)
+	    az_load_creds(conf, env, cr, err, errlen) == -1)
 		goto fail;
 	snprintf(s->account, sizeof(s->account), "%s", cr->account);
 	if (cr->key_b64[0] != '\0') {
@@ -707,8 +729,8 @@ blob_url(struct st_buf *out, const struct az_store *s, const char *blob)
 	return blob_path(out, s, blob, strlen(blob));
 }
 
-static void
-http_date(char *out, size_t cap)
+void
+az_http_date(char *out, size_t cap)
 {
 	time_t now = time(NULL);
 	struct tm tm;
@@ -743,7 +765,7 @@ az_prepare(struct az_call *ac, struct st_xfer *x, const char *method,
 		return -1;
 	if (blob_path(&path, s, blob, bloblen) == -1)
 		goto out;
-	http_date(date, sizeof(date));
+	az_http_date(date, sizeof(date));
 	hdrs[nh].name = "x-ms-date";
 	hdrs[nh++].value = date;
 	hdrs[nh].name = "x-ms-version";
@@ -2785,12 +2807,33 @@ static const struct st_blob_ops az_blob_ops = {
 	.release = az_release,
 };
 
+/* Each kind's store goes to its own service; every handle begins with
+ * its kind. */
+static int
+az_open_any(const config_setting_t *conf, const struct st_store_env *env,
+            void **out, char *err, size_t errlen)
+{
+	if (env->kind == ST_KIND_QUEUE)
+		return az_queue_open(conf, env, out, err, errlen);
+	return az_open(conf, env, out, err, errlen);
+}
+
+static void
+az_close_any(void *p)
+{
+	if (p != NULL && *(const unsigned *)p == ST_KIND_QUEUE)
+		az_queue_close(p);
+	else
+		az_close(p);
+}
+
 const struct st_backend stratus_backend = {
 	.version = ST_BACKEND_VERSION,
 	.name = "azure",
-	.kinds = ST_KIND_BLOB,
-	.store_open = az_open,
-	.store_close = az_close,
+	.kinds = ST_KIND_BLOB | ST_KIND_QUEUE,
+	.store_open = az_open_any,
+	.store_close = az_close_any,
 	.same_account = az_same_account,
 	.blob = &az_blob_ops,
+	.queue = &az_queue_ops,
 };

@@ -15,7 +15,7 @@
 #include "core/buf.h"
 #include "core/xml.h"
 
-#define TEXT_MAX (64 * 1024)
+#define TEXT_MAX (96 * 1024)	/* a queue message: 64 KiB of base64 */
 #define PATH_MAX_LEN 1024
 
 struct st_xml {

@@ -1375,7 +1375,9 @@ def _cases():
         R("PUT", K("${P}k"), token="ro", body=b"y", expect=Err(403, "forbidden")),
         R("DELETE", K("${P}k"), token="ro", expect=Err(403, "forbidden")),
         R("GET", K("${P}k"), expect=[200, Body(b"x")]),
-        R("GET", "/v1/blobs/${S2}/x", token="ro", expect=Err(403, "forbidden")),
+        # No right at all on a store: it is absent for this token.
+        R("GET", "/v1/blobs/${S2}/x", token="ro",
+          expect=Err(404, "no_such_store")),
     ]))
 
     # -- size limits

@@ -391,10 +391,11 @@ def check_auth(tap, d):
          403, "forbidden"),
         ("a read token deleting", "DELETE", "/v1/blobs/priv/x", READER, {},
          None, 403, "forbidden"),
+        # A token with no right on a store sees it as absent (API.md).
         ("a token on a store it has no rule for", "GET", "/v1/blobs/other/x",
-         READER, {}, None, 403, "forbidden"),
+         READER, {}, None, 404, "no_such_store"),
         ("a known token without a rule for an anonymous store", "GET",
-         "/v1/blobs/pub/x", READER, {}, None, 403, "forbidden"),
+         "/v1/blobs/pub/x", READER, {}, None, 404, "no_such_store"),
         ("a read token reading a missing blob", "GET", "/v1/blobs/priv/x",
          READER, {}, None, 404, "not_found"),
         ("an unknown store, anonymous where anonymous is off", "GET",
