@@ -2815,14 +2815,20 @@ az_open_any(const config_setting_t *conf, const struct st_store_env *env,
 {
 	if (env->kind == ST_KIND_QUEUE)
 		return az_queue_open(conf, env, out, err, errlen);
+	if (env->kind == ST_KIND_TABLE)
+		return az_table_open(conf, env, out, err, errlen);
 	return az_open(conf, env, out, err, errlen);
 }
 
 static void
 az_close_any(void *p)
 {
-	if (p != NULL && *(const unsigned *)p == ST_KIND_QUEUE)
+	unsigned kind = p != NULL ? *(const unsigned *)p : ST_KIND_BLOB;
+
+	if (kind == ST_KIND_QUEUE)
 		az_queue_close(p);
+	else if (kind == ST_KIND_TABLE)
+		az_table_close(p);
 	else
 		az_close(p);
 }
@@ -2830,10 +2836,11 @@ az_close_any(void *p)
 const struct st_backend stratus_backend = {
 	.version = ST_BACKEND_VERSION,
 	.name = "azure",
-	.kinds = ST_KIND_BLOB | ST_KIND_QUEUE,
+	.kinds = ST_KIND_BLOB | ST_KIND_QUEUE | ST_KIND_TABLE,
 	.store_open = az_open_any,
 	.store_close = az_close_any,
 	.same_account = az_same_account,
 	.blob = &az_blob_ops,
 	.queue = &az_queue_ops,
+	.table = &az_table_ops,
 };

@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -366,6 +367,67 @@ st_az_shared_key(const struct st_az_request *req, const struct st_az_key *key,
 	if (key == NULL || key->len == 0 || auth->failed)
 		return -1;
 	if (st_az_string_to_sign(req, s) == -1)
+		goto out;
+	sign(key, s->data + mark, s->len - mark, sig);
+	st_buf_adds(auth, "SharedKey ");
+	st_buf_adds(auth, req->account);
+	st_buf_adds(auth, ":");
+	st_buf_adds(auth, sig);
+	if (auth->failed)
+		buf_cut(auth, amark);
+	else
+		rc = 0;
+out:
+	if (rc == -1 && sts != NULL)
+		buf_cut(sts, mark);
+	st_buf_free(&local);
+	return rc;
+}
+
+/* The value of a header of req (any case), or "". */
+static const char *
+header_of(const struct st_az_request *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nheaders; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0 &&
+		    req->headers[i].value != NULL)
+			return req->headers[i].value;
+	return "";
+}
+
+int
+st_az_table_shared_key(const struct st_az_request *req,
+                       const struct st_az_key *key, struct st_buf *auth,
+                       struct st_buf *sts)
+{
+	struct st_buf local = { 0 }, *s = sts != NULL ? sts : &local;
+	size_t mark = s->len, amark = auth->len, i;
+	char sig[SIG_B64_LEN + 1];
+	int rc = -1;
+
+	if (key == NULL || key->len == 0 || auth->failed || req->method == NULL ||
+	    req->account == NULL || req->path == NULL || req->path[0] != '/')
+		return -1;
+	st_buf_adds(s, req->method);
+	st_buf_adds(s, "\n");
+	st_buf_adds(s, header_of(req, "Content-MD5"));
+	st_buf_adds(s, "\n");
+	st_buf_adds(s, header_of(req, "Content-Type"));
+	st_buf_adds(s, "\n");
+	st_buf_adds(s, header_of(req, "x-ms-date"));
+	st_buf_adds(s, "\n/");
+	st_buf_adds(s, req->account);
+	st_buf_adds(s, req->path);
+	for (i = 0; i < req->nquery; i++) {
+		if (strcmp(req->query[i].name, "comp") == 0) {
+			st_buf_adds(s, "?comp=");
+			st_buf_adds(s, req->query[i].value ? req->query[i].value : "");
+			break;
+		}
+	}
+	if (s->failed)
 		goto out;
 	sign(key, s->data + mark, s->len - mark, sig);
 	st_buf_adds(auth, "SharedKey ");

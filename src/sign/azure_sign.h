@@ -91,6 +91,22 @@ int st_az_shared_key(const struct st_az_request *req,
                      struct st_buf *auth, struct st_buf *sts);
 
 /*
+ * Shared Key for the Table service, a shorter string-to-sign:
+ *
+ *   VERB \n Content-MD5 \n Content-Type \n x-ms-date \n /account/path
+ *   [?comp=VALUE]
+ *
+ * (standard headers matched case-insensitively, a missing one an empty
+ * line; the path as sent, encoded; only the comp query parameter is
+ * signed). Appends "SharedKey account:signature" to auth and, when sts is
+ * not NULL, the string-to-sign to sts. Checked against the Azure SDK's
+ * SharedKeyCredentialPolicy (azure-data-tables) by tests/sign.
+ */
+int st_az_table_shared_key(const struct st_az_request *req,
+                           const struct st_az_key *key,
+                           struct st_buf *auth, struct st_buf *sts);
+
+/*
  * Percent-encodes a blob name for a URL path as the SDK does
  * (quote(name, safe='~/')): A-Z a-z 0-9 - . _ ~ and '/' stay, every other
  * byte becomes %XX (uppercase hex), UTF-8 byte by byte. Appends to out.

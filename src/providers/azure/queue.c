@@ -678,30 +678,6 @@ read_settings(const config_setting_t *conf, struct azq_store *s,
 	return 0;
 }
 
-/* The key or SAS, and the endpoint: the store's own always wins, else
- * the connection string's QueueEndpoint, else the account's default. */
-static int
-take_creds(struct azq_store *s, const struct az_creds *cr,
-           const char *endpoint, char *err, size_t errlen)
-{
-	snprintf(s->account, sizeof(s->account), "%s", cr->account);
-	if (cr->key_b64[0] != '\0') {
-		if (st_az_key_decode(&s->key, cr->key_b64) == -1) {
-			snprintf(err, errlen, "the account key is not valid base64");
-			return -1;
-		}
-		s->has_key = 1;
-	} else if ((s->sas = strdup(cr->sas)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (endpoint == NULL)
-		endpoint = cr->queue_endpoint;
-	return az_split_endpoint(endpoint, s->scheme_host,
-	    sizeof(s->scheme_host), s->base_path, sizeof(s->base_path), err,
-	    errlen);
-}
-
 int
 az_queue_open(const config_setting_t *conf, const struct st_store_env *env,
               void **out, char *err, size_t errlen)
@@ -722,10 +698,13 @@ az_queue_open(const config_setting_t *conf, const struct st_store_env *env,
 	snprintf(s->name, sizeof(s->name), "%s", env->name);
 	if (read_settings(conf, s, &endpoint, err, errlen) == 0 &&
 	    az_load_creds(conf, env, cr, err, errlen) == 0) {
-		if (cr->queue_endpoint[0] == '\0')
-			snprintf(cr->queue_endpoint, sizeof(cr->queue_endpoint),
-			    "https://%s.queue.core.windows.net", cr->account);
-		rc = take_creds(s, cr, endpoint, err, errlen);
+		/* The store's endpoint wins, else the connection
+		 * string's QueueEndpoint, else the account's. */
+		rc = az_take_creds(cr, endpoint ? endpoint : cr->queue_endpoint,
+		    "queue", s->account, sizeof(s->account), &s->key,
+		    &s->has_key, &s->sas, s->scheme_host,
+		    sizeof(s->scheme_host), s->base_path,
+		    sizeof(s->base_path), err, errlen);
 	}
 	OPENSSL_cleanse(cr, sizeof(*cr));
 	free(cr);
