@@ -9,6 +9,9 @@
  *   SK  key method account prefix container blob nq {name value}*nq
  *       nh {name value}*nh
  *     -> OK path query string-to-sign authorization
+ *   TSK key method account path nq {name value}*nq nh {name value}*nh
+ *     -> OK string-to-sign authorization      (Shared Key for Table;
+ *        path is the encoded URL path, as sent)
  *   SAS key account container blob permissions start expiry protocol ip
  *       identifier version encryption-scope rscc rscd rsce rscl rsct
  *     -> OK query string-to-sign
@@ -130,6 +133,42 @@ out:
 }
 
 static int
+do_tsk(char **f, size_t nf)
+{
+	struct st_buf sts = { 0 }, auth = { 0 };
+	struct st_az_pair *q = NULL, *h = NULL;
+	struct st_az_request req = { 0 };
+	struct st_az_key key;
+	size_t at = 5;
+	int rc = -1;
+
+	if (nf < 5 || st_az_key_decode(&key, f[1]) == -1)
+		return -1;
+	if (read_pairs(f, nf, &at, &q, &req.nquery) == -1 ||
+	    read_pairs(f, nf, &at, &h, &req.nheaders) == -1 || at != nf)
+		goto out;
+	req.method = f[2];
+	req.account = f[3];
+	req.path = f[4];
+	req.query = q;
+	req.headers = h;
+	if (st_az_table_shared_key(&req, &key, &auth, &sts) == -1)
+		goto out;
+	fputs("OK", stdout);
+	put_escaped(sts.data);
+	put_escaped(auth.data);
+	putchar('\n');
+	rc = 0;
+out:
+	st_az_key_clear(&key);
+	free(q);
+	free(h);
+	st_buf_free(&sts);
+	st_buf_free(&auth);
+	return rc;
+}
+
+static int
 do_sas(char **f, size_t nf)
 {
 	struct st_buf query = { 0 }, sts = { 0 };
@@ -196,6 +235,8 @@ main(void)
 			rc = do_sk(f, nf);
 		else if (strcmp(f[0], "SAS") == 0)
 			rc = do_sas(f, nf);
+		else if (strcmp(f[0], "TSK") == 0)
+			rc = do_tsk(f, nf);
 		if (rc == -1)
 			puts("ERR");
 		fflush(stdout);
