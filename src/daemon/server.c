@@ -586,10 +586,46 @@ st_reply_unauthorized(struct st_req *req, const char *why)
 	return st_reply(req, 401, resp);
 }
 
+/*
+ * Which codec serves each route: the HTTP layer knows services, never
+ * providers. A second front end (an S3-compatible listener, say) would be
+ * a second table of codecs over the same services.
+ */
+struct service {
+	enum st_route_id	 route;
+	int			 open;		/* answered before any token */
+	int			 presignable;	/* may carry a presigned grant */
+	enum MHD_Result		(*start)(struct st_req *);
+};
+
+static const struct service services[] = {
+	{ ST_ROUTE_HEALTH,	1, 0, st_admin_health },
+	{ ST_ROUTE_READY,	1, 0, st_admin_ready },
+	{ ST_ROUTE_METRICS,	0, 0, st_admin_metrics },
+	{ ST_ROUTE_STORES,	0, 0, st_admin_stores },
+	{ ST_ROUTE_PRESIGN,	0, 0, st_blob_presign_start },
+	{ ST_ROUTE_BLOB,	0, 1, st_blob_start },
+	{ ST_ROUTE_BLOB_LIST,	0, 0, st_blob_start },
+	{ ST_ROUTE_QUEUE,	0, 0, st_queue_start },
+	{ ST_ROUTE_TABLE,	0, 0, st_table_start },
+};
+
+static const struct service *
+service_of(enum st_route_id id)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+		if (services[i].route == id)
+			return &services[i];
+	return NULL;
+}
+
 /* Routes, authenticates and starts the handler: the first call. */
 static enum MHD_Result
 dispatch(struct st_req *req, const char *url)
 {
+	const struct service *svc;
 	enum st_route_error e;
 	enum st_auth_result who;
 	size_t header_bytes = 0;
@@ -601,36 +637,17 @@ dispatch(struct st_req *req, const char *url)
 		    "are larger than %u bytes", req->cfg->listen.max_header_size);
 	if ((e = st_route_match(req->method, url, &req->route)) != ST_ROUTE_OK)
 		return reply_not_found_route(req, e);
-	switch (req->route.id) {
-	case ST_ROUTE_HEALTH:
-		return st_admin_health(req);
-	case ST_ROUTE_READY:
-		return st_admin_ready(req);
-	default:
-		break;
-	}
-	if (req->route.id == ST_ROUTE_BLOB && st_blob_is_presigned(req))
-		return st_blob_start(req);
+	if ((svc = service_of(req->route.id)) == NULL)
+		return st_reply_error(req, 404, "not_found", "no such endpoint");
+	/* A presigned URL carries its own grant, judged by its service. */
+	if (svc->open || (svc->presignable && st_blob_is_presigned(req)))
+		return svc->start(req);
 	who = st_auth_identify(req->cfg, st_req_header(req, "Authorization"),
 	    &req->client);
 	if (who == ST_AUTH_BAD)
 		return st_reply_unauthorized(req, "unknown or malformed bearer token");
 	req->anonymous = who == ST_AUTH_ANONYMOUS;
-	switch (req->route.id) {
-	case ST_ROUTE_METRICS:
-		return st_admin_metrics(req);
-	case ST_ROUTE_STORES:
-		return st_admin_stores(req);
-	case ST_ROUTE_PRESIGN:
-		return st_blob_presign_start(req);
-	case ST_ROUTE_BLOB:
-	case ST_ROUTE_BLOB_LIST:
-		return st_blob_start(req);
-	case ST_ROUTE_QUEUE:
-		return st_queue_start(req);
-	default:
-		return st_table_start(req);
-	}
+	return svc->start(req);
 }
 
 static int
