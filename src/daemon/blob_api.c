@@ -24,6 +24,7 @@
 #include "core/call.h"
 #include "core/json.h"
 #include "core/presign.h"
+#include "daemon/api.h"
 #include "daemon/auth.h"
 #include "daemon/blob_api.h"
 #include "daemon/reply.h"
@@ -102,18 +103,6 @@ presign_grants(struct st_req *req)
 	    sizeof(req->cfg->presign_key), m, req->store->name, req->key,
 	    req->keylen, st_req_arg(req, ST_PRESIGN_EXPIRES),
 	    st_req_arg(req, ST_PRESIGN_SIGNATURE), time(NULL));
-}
-
-/* ---------------------------------------------------------------- waiting */
-
-/* Parks until the call is done. 1: done, go on; 0: parked. */
-static int
-wait_done(struct st_req *req)
-{
-	while (!st_call_is_done(req->call))
-		if (st_req_suspend(req))
-			return 0;
-	return 1;
 }
 
 /* ---------------------------------------------------------------- GET/HEAD */
@@ -248,7 +237,7 @@ get_finish(struct st_req *req)
 	struct MHD_Response *resp;
 	char range[96];
 
-	if (!wait_done(req))
+	if (!st_api_wait(req))
 		return MHD_YES;
 	if (c->status == ST_NOT_MODIFIED) {
 		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -416,7 +405,7 @@ put_finish(struct st_req *req)
 		req->ended = 1;
 		req->ops->put_end(c);
 	}
-	if (!wait_done(req))
+	if (!st_api_wait(req))
 		return MHD_YES;
 	if (c->status != ST_OK)
 		return st_reply_call_error(req, c);
@@ -555,7 +544,7 @@ copy_finish(struct st_req *req)
 {
 	struct st_store *src;
 
-	if (!wait_done(req))
+	if (!st_api_wait(req))
 		return MHD_YES;
 	if (req->call->status == ST_NOT_SUPPORTED &&
 	    (src = st_config_store(req->cfg, req->call->src_store_name)) != NULL) {
@@ -755,7 +744,7 @@ delete_finish(struct st_req *req)
 {
 	struct MHD_Response *resp;
 
-	if (!wait_done(req))
+	if (!st_api_wait(req))
 		return MHD_YES;
 	if (req->call->status != ST_OK && req->call->status != ST_NOT_FOUND)
 		return st_reply_call_error(req, req->call);
@@ -785,7 +774,7 @@ list_finish(struct st_req *req)
 {
 	struct st_buf body = { 0 };
 
-	if (!wait_done(req))
+	if (!st_api_wait(req))
 		return MHD_YES;
 	if (req->call->status != ST_OK)
 		return st_reply_call_error(req, req->call);
@@ -794,30 +783,6 @@ list_finish(struct st_req *req)
 		return st_reply_error(req, 500, "internal", "out of memory");
 	}
 	return st_reply_json(req, 200, &body);
-}
-
-/* A decoded query argument: NULL when absent; *bad set when malformed. */
-static const char *
-query_text(struct st_req *req, struct st_call *c, const char *name,
-           size_t max, int *bad)
-{
-	const char *raw = st_req_arg(req, name);
-	char *out;
-	long n;
-
-	if (raw == NULL)
-		return NULL;
-	if (strlen(raw) > 3 * max || (out = st_call_alloc(c, max + 1)) == NULL) {
-		*bad = 1;
-		return NULL;
-	}
-	n = st_percent_decode(raw, strlen(raw), out, max + 1);
-	if (n < 0 || (size_t)n != strlen(out) || !st_valid_header_value(out,
-	    (size_t)n)) {
-		*bad = 1;
-		return NULL;
-	}
-	return out;
 }
 
 static enum MHD_Result
@@ -830,9 +795,9 @@ blob_list(struct st_req *req)
 
 	if (c == NULL)
 		return MHD_NO;
-	c->prefix = query_text(req, c, "prefix", ST_KEY_MAX, &bad);
-	c->delimiter = query_text(req, c, "delimiter", 16, &bad);
-	c->cursor = query_text(req, c, "cursor", LIST_CURSOR_MAX, &bad);
+	c->prefix = st_api_text_arg(req, c, "prefix", ST_KEY_MAX, &bad);
+	c->delimiter = st_api_text_arg(req, c, "delimiter", 16, &bad);
+	c->cursor = st_api_text_arg(req, c, "cursor", LIST_CURSOR_MAX, &bad);
 	if (bad)
 		return st_reply_error(req, 400, "bad_request", "prefix, delimiter "
 		    "and cursor must be valid UTF-8 text without control "
@@ -926,7 +891,7 @@ presign_reply(struct st_req *req)
 	char when[32];
 	struct tm tm;
 
-	if (!wait_done(req))
+	if (!st_api_wait(req))
 		return MHD_YES;
 	if (c->status != ST_OK)
 		return st_reply_call_error(req, c);
@@ -1018,32 +983,6 @@ presign_call(struct st_req *req, yajl_val obj)
 	return presign_reply(req);
 }
 
-/*
- * Does a JSON text hold a NUL, raw or as the escape \u0000? yajl's tree
- * parser takes a C string and keeps strings NUL-terminated, so either
- * would silently cut the body, a store name or a key short.
- */
-static int
-json_has_nul(const char *s, size_t n)
-{
-	int in_string = 0;
-	size_t i;
-
-	if (memchr(s, '\0', n) != NULL)
-		return 1;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '"') {
-			in_string = !in_string;
-		} else if (in_string && s[i] == '\\' && i + 1 < n) {
-			if (n - i >= 6 && s[i + 1] == 'u' &&
-			    memcmp(s + i + 2, "0000", 4) == 0)
-				return 1;
-			i++;	/* the escaped character */
-		}
-	}
-	return 0;
-}
-
 static enum MHD_Result
 presign_end(struct st_req *req)
 {
@@ -1056,7 +995,7 @@ presign_end(struct st_req *req)
 	if (req->discard)
 		return st_reply_error(req, 413, "payload_too_large", "a presign "
 		    "request body is at most %d bytes", PRESIGN_BODY_MAX);
-	if (req->body.data != NULL && json_has_nul(req->body.data, req->body.len))
+	if (req->body.data != NULL && st_json_has_nul(req->body.data, req->body.len))
 		return st_reply_error(req, 400, "invalid_json", "the body must not "
 		    "contain NUL characters");
 	obj = yajl_tree_parse(req->body.data ? req->body.data : "", errbuf,
