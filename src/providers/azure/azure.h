@@ -13,6 +13,10 @@
 
 #include <stratus/backend.h>
 
+#include "core/pcall.h"
+#include "core/retry.h"
+#include "sign/azure_sign.h"
+
 #define AZ_VERSION "2021-12-02"		/* x-ms-version, as the SAS's sv */
 
 /* The emulator's published account and key (UseDevelopmentStorage=true). */
@@ -38,16 +42,46 @@ int  az_split_endpoint(const char *endpoint, char *scheme_host, size_t shcap,
 /* An HTTP date of now, for x-ms-date. */
 void az_http_date(char *out, size_t cap);
 
-/* Takes the key (or SAS) and the endpoint of a resolved credentials group
- * into a store: endpoint is the store's own, or the connection string's
- * for the service ("queue", "table"), or empty for the account's default
- * https://ACCOUNT.SERVICE.core.windows.net. 0, or -1 with a reason. */
-struct st_az_key;
-int  az_take_creds(const struct az_creds *, const char *endpoint,
-                   const char *service, char *account, size_t acap,
-                   struct st_az_key *key, int *has_key, char **sas,
-                   char *scheme_host, size_t shcap, char *base_path,
-                   size_t bpcap, char *err, size_t errlen);
+/*
+ * What a queue or table store holds to reach its service; the first
+ * member of both stores (its kind first of all, as every store handle of
+ * this plugin).
+ */
+struct az_svc {
+	unsigned		 kind;		/* ST_KIND_QUEUE or _TABLE */
+	char			 name[ST_STORE_NAME_MAX + 1];
+	char			 account[64];
+	char			 scheme_host[512];
+	char			 base_path[256];	/* "" or "/ACCOUNT" */
+	int			 has_key;
+	struct st_az_key	 key;
+	char			*sas;		/* query, no '?'; or NULL */
+	int			 table_key;	/* Shared Key for Table */
+	struct st_retry_policy	 retry;
+	struct st_guard		*guard;
+};
+
+/* Fills svc for a store of kind: the retry policy, the credentials, and
+ * the endpoint (the store's own, else the connection string's for the
+ * service ("queue", "table"), else https://ACCOUNT.SERVICE.core.windows.
+ * net). 0, or -1 with a reason. */
+int  az_svc_open(struct az_svc *, const config_setting_t *conf,
+                 const struct st_store_env *, unsigned kind,
+                 const char *service, char *err, size_t errlen);
+void az_svc_close(struct az_svc *);
+/* The proto's sign: x-ms-date, and Shared Key (blob/queue or table
+ * variant) unless the store has a SAS. signer is the struct az_svc. */
+int  az_svc_sign(struct st_pcall *, const struct st_pcall_req *, void *);
+/* Describes the next request of pc: path is complete (base path first)
+ * and encoded, the query decoded; adds the SAS, x-ms-version and the
+ * request id. 0, or -1 (the call has been failed). */
+int  az_svc_prepare(struct az_svc *, struct st_pcall *, struct st_call *,
+                    const char *method, const char *path,
+                    const struct st_pcall_pair *q, size_t nq);
+/* The call's engine, made at its first operation: NULL when the call
+ * has failed (circuit open, memory). */
+struct st_pcall *az_svc_pcall(struct az_svc *, struct st_call *,
+                              const struct st_pcall_proto *);
 
 /* The queue service (queue.c). */
 int  az_queue_open(const config_setting_t *, const struct st_store_env *,

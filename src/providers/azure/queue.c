@@ -52,18 +52,9 @@
 #define POLL_MAX_MS 1000
 
 struct azq_store {
-	unsigned		 kind;		/* first: ST_KIND_QUEUE */
-	char			 name[ST_STORE_NAME_MAX + 1];
-	char			 account[64];
-	char			 queue[64];
-	char			 scheme_host[512];
-	char			 base_path[256];
-	int			 has_key;
-	struct st_az_key	 key;
-	char			*sas;
-	int			 raw_text;	/* message_encoding = "none" */
-	struct st_retry_policy	 retry;
-	struct st_guard		*guard;
+	struct az_svc	 svc;		/* first: its kind, key, endpoint */
+	char		 queue[64];
+	int		 raw_text;	/* message_encoding = "none" */
 };
 
 static const char *const azq_keys[] = {
@@ -86,50 +77,6 @@ struct azq_call {
 
 /* ---------------------------------------------------------------- protocol */
 
-static int
-azq_sign(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
-{
-	struct azq_store *s = signer;
-	struct st_az_pair h[40];
-	struct st_az_request req;
-	struct st_buf auth = { 0 };
-	char date[64], length[32];
-	size_t n = 0, i;
-	int rc;
-
-	az_http_date(date, sizeof(date));
-	if (st_pcall_sign_add(pc, "x-ms-date", date) == -1)
-		return -1;
-	if (!s->has_key)
-		return 0;		/* the SAS is in the URL */
-	for (i = 0; i < r->nheaders && n < 36; i++) {
-		h[n].name = r->headers[i].name;
-		h[n++].value = r->headers[i].value;
-	}
-	h[n].name = "x-ms-date";
-	h[n++].value = date;
-	if (r->bodylen > 0) {
-		snprintf(length, sizeof(length), "%zu", r->bodylen);
-		h[n].name = "Content-Length";
-		h[n++].value = length;
-	}
-	memset(&req, 0, sizeof(req));
-	req.method = r->method;
-	req.account = s->account;
-	req.path = r->path;
-	req.query = (const struct st_az_pair *)r->query;
-	req.nquery = r->nquery;
-	req.headers = h;
-	req.nheaders = n;
-	rc = st_az_shared_key(&req, &s->key, &auth, NULL);
-	if (rc == 0)
-		rc = st_pcall_sign_add(pc, "Authorization", auth.data);
-	if (auth.data != NULL)
-		OPENSSL_cleanse(auth.data, auth.len);
-	st_buf_free(&auth);
-	return rc;
-}
-
 static const struct st_answer_code azq_codes[] = {
 	{ "QueueNotFound", ST_NOT_FOUND },
 	{ "MessageNotFound", ST_NOT_FOUND },
@@ -148,7 +95,7 @@ static const struct st_answer_code azq_codes[] = {
 
 static const struct st_pcall_proto azq_proto = {
 	.service = "Azure Queue",
-	.sign = azq_sign,
+	.sign = az_svc_sign,
 	.error_code = st_pcall_code_xml,
 	.code_header = "x-ms-error-code",
 	.codes = azq_codes,
@@ -166,34 +113,20 @@ azq_prepare(struct st_call *c, struct azq_call *qc, const char *method,
             const char *sub, const struct st_pcall_pair *q, size_t nq)
 {
 	struct azq_store *s = c->store;
-	struct st_buf path = { 0 }, url = { 0 };
-	int rc = -1;
+	struct st_buf path = { 0 };
+	int rc;
 
-	st_buf_adds(&path, s->base_path);
+	st_buf_adds(&path, s->svc.base_path);
 	st_buf_adds(&path, "/");
 	st_buf_adds(&path, s->queue);
 	st_buf_adds(&path, sub);
-	st_buf_adds(&url, s->scheme_host);
-	st_buf_add(&url, path.data, path.len);
-	if (nq > 0) {
-		st_buf_adds(&url, "?");
-		st_az_query_string(&url, (const struct st_az_pair *)q, nq);
+	if (path.failed) {
+		st_buf_free(&path);
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return -1;
 	}
-	if (!s->has_key) {
-		st_buf_adds(&url, nq > 0 ? "&" : "?");
-		st_buf_adds(&url, s->sas);
-	}
-	if (!path.failed && !url.failed && st_pcall_prepare(qc->pc, method,
-	    url.data, path.data, q, nq) == 0 &&
-	    st_pcall_header(qc->pc, "x-ms-version", AZ_VERSION) == 0 &&
-	    (c->request_id == NULL || st_pcall_header(qc->pc,
-	    "x-ms-client-request-id", c->request_id) == 0))
-		rc = 0;
+	rc = az_svc_prepare(&s->svc, qc->pc, c, method, path.data, q, nq);
 	st_buf_free(&path);
-	st_buf_free(&url);
-	if (rc == -1)
-		st_call_fail(c, ST_INTERNAL, NULL, "the Azure request could not "
-		    "be made");
 	return rc;
 }
 
@@ -202,7 +135,6 @@ static struct azq_call *
 azq_call(struct st_call *c)
 {
 	struct azq_store *s = c->store;
-	struct st_pcall_target t = { s->name, s->guard, &s->retry, s };
 	struct azq_call *qc = c->backend_data;
 
 	if (qc != NULL)
@@ -211,7 +143,7 @@ azq_call(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	if ((qc->pc = st_pcall_new(c, &azq_proto, &t)) == NULL) {
+	if ((qc->pc = az_svc_pcall(&s->svc, c, &azq_proto)) == NULL) {
 		free(qc);
 		return NULL;		/* the call failed (circuit open) */
 	}
@@ -370,7 +302,7 @@ azq_send(struct st_call *c)
 	if (s->raw_text && !xml_safe(c->queue.body, c->queue.bodylen)) {
 		st_call_fail(c, ST_BAD_REQUEST, NULL, "queue '%s' sends messages "
 		    "as raw text (message_encoding = \"none\") and this message "
-		    "has characters XML cannot carry", s->name);
+		    "has characters XML cannot carry", s->svc.name);
 		return;
 	}
 	snprintf(delay, sizeof(delay), "%u", c->queue.delay);
@@ -530,7 +462,7 @@ split_receipt(struct st_call *c, char *sub, size_t cap, char *pop,
 	    c->queue.receiptlen - idlen - 1 == 0 ||
 	    c->queue.receiptlen - idlen - 1 >= popcap) {
 		st_call_fail(c, ST_NOT_FOUND, NULL, "no such receipt in queue "
-		    "'%s'", ((struct azq_store *)c->store)->name);
+		    "'%s'", ((struct azq_store *)c->store)->svc.name);
 		return -1;
 	}
 	snprintf(sub, cap, "/messages/%.*s", (int)idlen, r);
@@ -645,8 +577,8 @@ valid_queue(const char *q)
 }
 
 static int
-read_settings(const config_setting_t *conf, struct azq_store *s,
-              const char **endpoint, char *err, size_t errlen)
+read_settings(const config_setting_t *conf, struct azq_store *s, char *err,
+              size_t errlen)
 {
 	const char *queue = NULL, *enc = NULL;
 
@@ -667,14 +599,6 @@ read_settings(const config_setting_t *conf, struct azq_store *s,
 		}
 		s->raw_text = strcmp(enc, "none") == 0;
 	}
-	*endpoint = NULL;
-	config_setting_lookup_string(conf, "endpoint", endpoint);
-	st_retry_defaults(&s->retry);
-	if (st_retry_from_config(config_lookup(conf->config, "retry"),
-	    &s->retry, err, errlen) == -1 ||
-	    st_retry_from_config(config_setting_get_member(conf, "retry"),
-	    &s->retry, err, errlen) == -1)
-		return -1;
 	return 0;
 }
 
@@ -683,37 +607,15 @@ az_queue_open(const config_setting_t *conf, const struct st_store_env *env,
               void **out, char *err, size_t errlen)
 {
 	struct azq_store *s;
-	struct az_creds *cr;
-	const char *endpoint;
-	int rc = -1;
 
 	*out = NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (cr = calloc(1, sizeof(*cr))) == NULL) {
-		free(s);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	s->kind = ST_KIND_QUEUE;
-	snprintf(s->name, sizeof(s->name), "%s", env->name);
-	if (read_settings(conf, s, &endpoint, err, errlen) == 0 &&
-	    az_load_creds(conf, env, cr, err, errlen) == 0) {
-		/* The store's endpoint wins, else the connection
-		 * string's QueueEndpoint, else the account's. */
-		rc = az_take_creds(cr, endpoint ? endpoint : cr->queue_endpoint,
-		    "queue", s->account, sizeof(s->account), &s->key,
-		    &s->has_key, &s->sas, s->scheme_host,
-		    sizeof(s->scheme_host), s->base_path,
-		    sizeof(s->base_path), err, errlen);
-	}
-	OPENSSL_cleanse(cr, sizeof(*cr));
-	free(cr);
-	if (rc == 0 && !env->check_only && (s->guard = st_guard_open(s->name,
-	    s->scheme_host, &s->retry)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -1;
-	}
-	if (rc == -1) {
+	if (read_settings(conf, s, err, errlen) == -1 ||
+	    az_svc_open(&s->svc, conf, env, ST_KIND_QUEUE, "queue", err,
+	    errlen) == -1) {
 		az_queue_close(s);
 		return -1;
 	}
@@ -728,12 +630,7 @@ az_queue_close(void *p)
 
 	if (s == NULL)
 		return;
-	st_guard_close(s->guard);
-	if (s->sas != NULL) {
-		OPENSSL_cleanse(s->sas, strlen(s->sas));
-		free(s->sas);
-	}
-	st_az_key_clear(&s->key);
+	az_svc_close(&s->svc);
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 }

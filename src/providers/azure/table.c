@@ -55,17 +55,8 @@
 #define JSON_MINIMAL "application/json;odata=minimalmetadata"
 
 struct azt_store {
-	unsigned		 kind;		/* first: ST_KIND_TABLE */
-	char			 name[ST_STORE_NAME_MAX + 1];
-	char			 account[64];
-	char			 table[64];
-	char			 scheme_host[512];
-	char			 base_path[256];
-	int			 has_key;
-	struct st_az_key	 key;
-	char			*sas;
-	struct st_retry_policy	 retry;
-	struct st_guard		*guard;
+	struct az_svc	 svc;		/* first: its kind, key, endpoint */
+	char		 table[64];
 };
 
 static const char *const azt_keys[] = {
@@ -80,45 +71,6 @@ struct azt_call {
 };
 
 /* ---------------------------------------------------------------- protocol */
-
-static int
-azt_sign(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
-{
-	struct azt_store *s = signer;
-	struct st_az_pair h[40];
-	struct st_az_request req;
-	struct st_buf auth = { 0 };
-	char date[64];
-	size_t n = 0, i;
-	int rc;
-
-	az_http_date(date, sizeof(date));
-	if (st_pcall_sign_add(pc, "x-ms-date", date) == -1)
-		return -1;
-	if (!s->has_key)
-		return 0;
-	for (i = 0; i < r->nheaders && n < 38; i++) {
-		h[n].name = r->headers[i].name;
-		h[n++].value = r->headers[i].value;
-	}
-	h[n].name = "x-ms-date";
-	h[n++].value = date;
-	memset(&req, 0, sizeof(req));
-	req.method = r->method;
-	req.account = s->account;
-	req.path = r->path;
-	req.query = (const struct st_az_pair *)r->query;
-	req.nquery = r->nquery;
-	req.headers = h;
-	req.nheaders = n;
-	rc = st_az_table_shared_key(&req, &s->key, &auth, NULL);
-	if (rc == 0)
-		rc = st_pcall_sign_add(pc, "Authorization", auth.data);
-	if (auth.data != NULL)
-		OPENSSL_cleanse(auth.data, auth.len);
-	st_buf_free(&auth);
-	return rc;
-}
 
 static const struct st_answer_code azt_codes[] = {
 	{ "TableNotFound", ST_NOT_FOUND },
@@ -143,7 +95,7 @@ static const struct st_answer_code azt_codes[] = {
 
 static const struct st_pcall_proto azt_proto = {
 	.service = "Azure Table",
-	.sign = azt_sign,
+	.sign = az_svc_sign,
 	.error_code = st_pcall_code_odata,
 	.code_header = "x-ms-error-code",
 	.codes = azt_codes,
@@ -182,7 +134,7 @@ entity_path(struct st_buf *out, const struct st_call *c)
 {
 	struct azt_store *s = c->store;
 
-	st_buf_adds(out, s->base_path);
+	st_buf_adds(out, s->svc.base_path);
 	st_buf_adds(out, "/");
 	st_buf_adds(out, s->table);
 	st_buf_adds(out, "(PartitionKey=");
@@ -199,40 +151,21 @@ azt_prepare(struct st_call *c, struct azt_call *tc, const char *method,
             const char *accept)
 {
 	struct azt_store *s = c->store;
-	struct st_buf url = { 0 };
-	int rc = -1;
 
-	st_buf_adds(&url, s->scheme_host);
-	st_buf_adds(&url, path);
-	if (nq > 0) {
-		st_buf_adds(&url, "?");
-		st_az_query_string(&url, (const struct st_az_pair *)q, nq);
-	}
-	if (!s->has_key) {
-		st_buf_adds(&url, nq > 0 ? "&" : "?");
-		st_buf_adds(&url, s->sas);
-	}
-	if (!url.failed && st_pcall_prepare(tc->pc, method, url.data, path, q,
-	    nq) == 0 &&
-	    st_pcall_header(tc->pc, "x-ms-version", AZ_VERSION) == 0 &&
-	    st_pcall_header(tc->pc, "Accept", accept) == 0 &&
+	if (az_svc_prepare(&s->svc, tc->pc, c, method, path, q, nq) == -1)
+		return -1;
+	if (st_pcall_header(tc->pc, "Accept", accept) == 0 &&
 	    st_pcall_header(tc->pc, "DataServiceVersion", "3.0") == 0 &&
-	    st_pcall_header(tc->pc, "MaxDataServiceVersion", "3.0;NetFx") == 0 &&
-	    (c->request_id == NULL || st_pcall_header(tc->pc,
-	    "x-ms-client-request-id", c->request_id) == 0))
-		rc = 0;
-	st_buf_free(&url);
-	if (rc == -1)
-		st_call_fail(c, ST_INTERNAL, NULL, "the Azure request could not "
-		    "be made");
-	return rc;
+	    st_pcall_header(tc->pc, "MaxDataServiceVersion", "3.0;NetFx") == 0)
+		return 0;
+	st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+	return -1;
 }
 
 static struct azt_call *
 azt_call(struct st_call *c)
 {
 	struct azt_store *s = c->store;
-	struct st_pcall_target t = { s->name, s->guard, &s->retry, s };
 	struct azt_call *tc = c->backend_data;
 
 	if (tc != NULL)
@@ -241,7 +174,7 @@ azt_call(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	if ((tc->pc = st_pcall_new(c, &azt_proto, &t)) == NULL) {
+	if ((tc->pc = az_svc_pcall(&s->svc, c, &azt_proto)) == NULL) {
 		free(tc);
 		return NULL;
 	}
@@ -486,7 +419,7 @@ azt_create(struct st_call *c)
 
 	if (tc == NULL)
 		return;
-	st_buf_printf(&path, "%s/Tables", s->base_path);
+	st_buf_printf(&path, "%s/Tables", s->svc.base_path);
 	st_buf_printf(&tc->body, "{\"TableName\":\"%s\"}", s->table);
 	if (azt_prepare(c, tc, "POST", path.data, NULL, 0, JSON_NOMETA) == 0 &&
 	    st_pcall_header(tc->pc, "Content-Type", "application/json") == 0 &&
@@ -516,7 +449,7 @@ azt_destroy(struct st_call *c)
 
 	if (tc == NULL)
 		return;
-	st_buf_printf(&path, "%s/Tables('%s')", s->base_path, s->table);
+	st_buf_printf(&path, "%s/Tables('%s')", s->svc.base_path, s->table);
 	if (azt_prepare(c, tc, "DELETE", path.data, NULL, 0, JSON_NOMETA) == 0)
 		st_pcall_start(tc->pc, ST_PCALL_IDEMPOTENT, finish_destroy, c);
 	st_buf_free(&path);
@@ -565,7 +498,7 @@ finish_insert(struct st_pcall *pc, void *arg)
 	} else if (table_missing(pc)) {
 		st_call_fail(c, ST_NOT_FOUND, "TableNotFound", "table '%s' does "
 		    "not exist (create it with PUT /v1/tables/...)",
-		    ((struct azt_store *)c->store)->name);
+		    ((struct azt_store *)c->store)->svc.name);
 	} else {
 		st_pcall_fail(pc);
 	}
@@ -581,7 +514,7 @@ finish_replace(struct st_pcall *pc, void *arg)
 		written(c, pc, 1);
 	} else if (table_missing(pc)) {
 		st_call_fail(c, ST_NOT_FOUND, "TableNotFound", "table '%s' does "
-		    "not exist", ((struct azt_store *)c->store)->name);
+		    "not exist", ((struct azt_store *)c->store)->svc.name);
 	} else if (c->table.if_match == NULL && st_pcall_outcome(pc) ==
 	    ST_NOT_FOUND && ++tc->tries < 3) {
 		/* Deleted between our insert and replace: insert again. */
@@ -616,7 +549,7 @@ put_insert(struct st_call *c)
 	struct azt_call *tc = c->backend_data;
 	struct st_buf path = { 0 };
 
-	st_buf_printf(&path, "%s/%s", s->base_path, s->table);
+	st_buf_printf(&path, "%s/%s", s->svc.base_path, s->table);
 	if (azt_prepare(c, tc, "POST", path.data, NULL, 0, JSON_NOMETA) == 0 &&
 	    st_pcall_header(tc->pc, "Content-Type", "application/json") == 0 &&
 	    st_pcall_header(tc->pc, "Prefer", "return-no-content") == 0 &&
@@ -655,7 +588,7 @@ finish_get(struct st_pcall *pc, void *arg)
 		if (table_missing(pc))
 			st_call_fail(c, ST_NOT_FOUND, "TableNotFound", "table "
 			    "'%s' does not exist",
-			    ((struct azt_store *)c->store)->name);
+			    ((struct azt_store *)c->store)->svc.name);
 		else
 			st_pcall_fail(pc);
 		return;
@@ -783,7 +716,7 @@ finish_query(struct st_pcall *pc, void *arg)
 		if (table_missing(pc) || st_pcall_outcome(pc) == ST_NOT_FOUND)
 			st_call_fail(c, ST_NOT_FOUND, "TableNotFound", "table "
 			    "'%s' does not exist",
-			    ((struct azt_store *)c->store)->name);
+			    ((struct azt_store *)c->store)->svc.name);
 		else
 			st_pcall_fail(pc);
 		return;
@@ -871,7 +804,7 @@ azt_query(struct st_call *c)
 		q[nq].name = "NextRowKey";
 		q[nq++].value = nrk;
 	}
-	st_buf_printf(&path, "%s/%s()", s->base_path, s->table);
+	st_buf_printf(&path, "%s/%s()", s->svc.base_path, s->table);
 	if (azt_prepare(c, tc, "GET", path.data, q, nq, JSON_MINIMAL) == 0)
 		st_pcall_start(tc->pc, ST_PCALL_IDEMPOTENT, finish_query, c);
 	st_buf_free(&path);
@@ -923,10 +856,8 @@ int
 az_table_open(const config_setting_t *conf, const struct st_store_env *env,
               void **out, char *err, size_t errlen)
 {
-	const char *table = NULL, *endpoint = NULL;
+	const char *table = NULL;
 	struct azt_store *s;
-	struct az_creds *cr;
-	int rc = -1;
 
 	*out = NULL;
 	if (st_conf_only_keys(conf, azt_keys, err, errlen) == -1)
@@ -937,34 +868,13 @@ az_table_open(const config_setting_t *conf, const struct st_store_env *env,
 		    "(3 to 63 letters and digits, starting with a letter)");
 		return -1;
 	}
-	config_setting_lookup_string(conf, "endpoint", &endpoint);
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (cr = calloc(1, sizeof(*cr))) == NULL) {
-		free(s);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	s->kind = ST_KIND_TABLE;
-	snprintf(s->name, sizeof(s->name), "%s", env->name);
 	snprintf(s->table, sizeof(s->table), "%s", table);
-	st_retry_defaults(&s->retry);
-	if (st_retry_from_config(config_lookup(conf->config, "retry"),
-	    &s->retry, err, errlen) == 0 &&
-	    st_retry_from_config(config_setting_get_member(conf, "retry"),
-	    &s->retry, err, errlen) == 0 &&
-	    az_load_creds(conf, env, cr, err, errlen) == 0)
-		rc = az_take_creds(cr, endpoint ? endpoint : cr->table_endpoint,
-		    "table", s->account, sizeof(s->account), &s->key,
-		    &s->has_key, &s->sas, s->scheme_host, sizeof(s->scheme_host),
-		    s->base_path, sizeof(s->base_path), err, errlen);
-	OPENSSL_cleanse(cr, sizeof(*cr));
-	free(cr);
-	if (rc == 0 && !env->check_only && (s->guard = st_guard_open(s->name,
-	    s->scheme_host, &s->retry)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -1;
-	}
-	if (rc == -1) {
+	if (az_svc_open(&s->svc, conf, env, ST_KIND_TABLE, "table", err,
+	    errlen) == -1) {
 		az_table_close(s);
 		return -1;
 	}
@@ -979,12 +889,7 @@ az_table_close(void *p)
 
 	if (s == NULL)
 		return;
-	st_guard_close(s->guard);
-	if (s->sas != NULL) {
-		OPENSSL_cleanse(s->sas, strlen(s->sas));
-		free(s->sas);
-	}
-	st_az_key_clear(&s->key);
+	az_svc_close(&s->svc);
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 }
