@@ -62,6 +62,7 @@
 #include "core/validate.h"
 #include "core/xml.h"
 #include "daemon/config.h"
+#include "providers/aws/aws.h"
 #include "sign/hmac.h"
 #include "sign/sigv4.h"
 
@@ -74,11 +75,6 @@
 
 /* ---------------------------------------------------------------- store */
 
-struct s3_creds {
-	char	 key_id[256];
-	char	 secret[256];
-	char	*token;			/* session token, or NULL */
-};
 
 struct s3_store {
 	char			 name[ST_STORE_NAME_MAX + 1];
@@ -90,7 +86,7 @@ struct s3_store {
 	char			 account[600];		/* same_account identity */
 	uint64_t		 threshold;
 	uint64_t		 part_size;
-	struct s3_creds		 creds;
+	struct aws_creds	 creds;
 	struct st_retry_policy	 retry;
 	struct st_guard		*guard;		/* retry budget, breaker */
 };
@@ -99,10 +95,6 @@ static const char *const s3_keys[] = {
 	"name", "kind", "provider", "bucket", "region", "credentials",
 	"endpoint", "path_style", "multipart_threshold", "part_size",
 	"max_object_size", "allow_anonymous", "retry", NULL
-};
-static const char *const aws_cred_keys[] = {
-	"provider", "source", "profile", "access_key_id",
-	"secret_access_key_file", "session_token_file", "endpoint", NULL
 };
 
 /* ---------------------------------------------------------------- parts budget */
@@ -171,182 +163,6 @@ struct s3_call {
 };
 
 /* ---------------------------------------------------------------- config */
-
-/* An INI value from the AWS shared files: [section] then key = value. */
-static int
-ini_lookup(const char *path, const char *section, const char *key, char *out,
-           size_t cap)
-{
-	char line[4096], cur[256] = "";
-	FILE *f = fopen(path, "r");
-	int found = 0;
-
-	if (f == NULL)
-		return -1;
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
-		char *p = line, *eq, *end;
-
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == '[') {
-			end = strchr(p, ']');
-			if (end != NULL) {
-				*end = '\0';
-				snprintf(cur, sizeof(cur), "%s", p + 1);
-			}
-			continue;
-		}
-		if (strcmp(cur, section) != 0 || (eq = strchr(p, '=')) == NULL)
-			continue;
-		end = eq;
-		while (end > p && isspace((unsigned char)end[-1]))
-			end--;
-		if ((size_t)(end - p) != strlen(key) || strncmp(p, key, strlen(key)) != 0)
-			continue;
-		p = eq + 1;
-		while (isspace((unsigned char)*p))
-			p++;
-		end = p + strlen(p);
-		while (end > p && isspace((unsigned char)end[-1]))
-			end--;
-		*end = '\0';
-		snprintf(out, cap, "%s", p);
-		found = 1;
-	}
-	fclose(f);
-	return found ? 0 : -1;
-}
-
-static int
-creds_profile(struct s3_creds *c, const char *profile, char *err, size_t errlen)
-{
-	const char *home = getenv("HOME");
-	const char *cfile = getenv("AWS_SHARED_CREDENTIALS_FILE");
-	const char *conf = getenv("AWS_CONFIG_FILE");
-	char cpath[PATH_MAX], confpath[PATH_MAX], section[300], token[4096];
-
-	snprintf(cpath, sizeof(cpath), "%s", cfile ? cfile : "");
-	if (cfile == NULL)
-		snprintf(cpath, sizeof(cpath), "%s/.aws/credentials", home ? home : "");
-	snprintf(confpath, sizeof(confpath), "%s", conf ? conf : "");
-	if (conf == NULL)
-		snprintf(confpath, sizeof(confpath), "%s/.aws/config", home ? home : "");
-	/* The credentials file names sections plainly; the config file says
-	 * "profile NAME" except for "default". */
-	snprintf(section, sizeof(section), strcmp(profile, "default") == 0 ?
-	    "%s" : "profile %s", profile);
-	if ((ini_lookup(cpath, profile, "aws_access_key_id", c->key_id,
-	    sizeof(c->key_id)) == -1 || ini_lookup(cpath, profile,
-	    "aws_secret_access_key", c->secret, sizeof(c->secret)) == -1) &&
-	    (ini_lookup(confpath, section, "aws_access_key_id", c->key_id,
-	    sizeof(c->key_id)) == -1 || ini_lookup(confpath, section,
-	    "aws_secret_access_key", c->secret, sizeof(c->secret)) == -1)) {
-		snprintf(err, errlen, "profile '%s' has no aws_access_key_id and "
-		    "aws_secret_access_key in %s or %s", profile, cpath, confpath);
-		return -1;
-	}
-	if (ini_lookup(cpath, profile, "aws_session_token", token,
-	    sizeof(token)) == 0 || ini_lookup(confpath, section,
-	    "aws_session_token", token, sizeof(token)) == 0)
-		c->token = strdup(token);
-	return 0;
-}
-
-static int
-creds_env(struct s3_creds *c, char *err, size_t errlen)
-{
-	const char *id = getenv("AWS_ACCESS_KEY_ID");
-	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
-	const char *token = getenv("AWS_SESSION_TOKEN");
-
-	if (id == NULL || secret == NULL || *id == '\0' || *secret == '\0') {
-		snprintf(err, errlen, "source \"env\" needs AWS_ACCESS_KEY_ID and "
-		    "AWS_SECRET_ACCESS_KEY in the environment");
-		return -1;
-	}
-	snprintf(c->key_id, sizeof(c->key_id), "%s", id);
-	snprintf(c->secret, sizeof(c->secret), "%s", secret);
-	if (token != NULL && *token != '\0')
-		c->token = strdup(token);
-	return 0;
-}
-
-/* Resolves the store's `credentials = "NAME"` from the top-level group. */
-static int
-load_creds(const config_setting_t *conf, const struct st_store_env *env,
-           struct s3_store *s, const char **endpoint, char *err, size_t errlen)
-{
-	const config_setting_t *root = config_root_setting(conf->config), *g;
-	const char *name = NULL, *provider = NULL, *source = NULL, *v = NULL;
-	char token[4096], why[256];
-
-	if (!config_setting_lookup_string(conf, "credentials", &name)) {
-		snprintf(err, errlen, "an s3 store needs credentials = \"NAME\"");
-		return -1;
-	}
-	g = config_setting_get_member(config_setting_get_member(root,
-	    "credentials") ? config_setting_get_member(root, "credentials") :
-	    root, name);
-	if (g == NULL || !config_setting_is_group(g) ||
-	    config_setting_get_member(root, "credentials") == NULL) {
-		snprintf(err, errlen, "no credentials named '%s'", name);
-		return -1;
-	}
-	if (st_conf_only_keys(g, aws_cred_keys, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "credentials '%s': %s", name, why);
-		return -1;
-	}
-	config_setting_lookup_string(g, "provider", &provider);
-	config_setting_lookup_string(g, "source", &source);
-	config_setting_lookup_string(g, "endpoint", endpoint);
-	if (provider == NULL || strcmp(provider, "aws") != 0) {
-		snprintf(err, errlen, "credentials '%s' are not provider = \"aws\"",
-		    name);
-		return -1;
-	}
-	if (source == NULL)
-		source = "env";
-	if (env->check_only && strcmp(source, "static") != 0) {
-		return strcmp(source, "env") == 0 || strcmp(source, "profile") == 0 ?
-		    0 : (snprintf(err, errlen, "credentials '%s': source must be "
-		    "env, profile or static", name), -1);
-	}
-	if (strcmp(source, "env") == 0)
-		return creds_env(&s->creds, err, errlen);
-	if (strcmp(source, "profile") == 0) {
-		const char *profile = getenv("AWS_PROFILE");
-
-		config_setting_lookup_string(g, "profile", &profile);
-		return creds_profile(&s->creds, profile ? profile : "default", err,
-		    errlen);
-	}
-	if (strcmp(source, "static") != 0) {
-		snprintf(err, errlen, "credentials '%s': source must be env, "
-		    "profile or static", name);
-		return -1;
-	}
-	if (!config_setting_lookup_string(g, "access_key_id", &v) ||
-	    strlen(v) >= sizeof(s->creds.key_id)) {
-		snprintf(err, errlen, "credentials '%s': static needs "
-		    "access_key_id", name);
-		return -1;
-	}
-	snprintf(s->creds.key_id, sizeof(s->creds.key_id), "%s", v);
-	if (!config_setting_lookup_string(g, "secret_access_key_file", &v)) {
-		snprintf(err, errlen, "credentials '%s': static needs "
-		    "secret_access_key_file", name);
-		return -1;
-	}
-	if (st_conf_read_secret(env, v, s->creds.secret, sizeof(s->creds.secret), err,
-	    errlen) == -1)
-		return -1;
-	if (config_setting_lookup_string(g, "session_token_file", &v)) {
-		if (st_conf_read_secret(env, v, token, sizeof(token), err, errlen) == -1)
-			return -1;
-		s->creds.token = strdup(token);
-	}
-	return 0;
-}
 
 static int
 valid_bucket(const char *b)
@@ -448,7 +264,7 @@ s3_open(const config_setting_t *conf, const struct st_store_env *env,
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
 	    conf, "retry"), &s->retry, err, errlen) == -1 ||
-	    load_creds(conf, env, s, &cred_endpoint, err, errlen) == -1)
+	    aws_load_creds(conf, env, &s->creds, &cred_endpoint, err, errlen) == -1)
 		goto fail;
 	if (endpoint == NULL)
 		endpoint = cred_endpoint;
@@ -480,11 +296,7 @@ s3_close(void *p)
 	if (s == NULL)
 		return;
 	st_guard_close(s->guard);
-	if (s->creds.token != NULL) {
-		OPENSSL_cleanse(s->creds.token, strlen(s->creds.token));
-		free(s->creds.token);
-	}
-	OPENSSL_cleanse(&s->creds, sizeof(s->creds));
+	aws_creds_clear(&s->creds);
 	free(s);
 }
 
