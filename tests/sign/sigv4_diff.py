@@ -158,6 +158,20 @@ def rand_request(rng):
     else:
         # Other services sign the body and never use a path.
         req["body"] = rand_text(rng, [(ALNUM + " {}\":,", 1)], 0, 200)
+        if service in ("sqs", "dynamodb") and rng.random() < 0.5:
+            # The JSON protocol, as src/providers/aws sends it: POST /
+            # with the operation in X-Amz-Target.
+            op = rng.choice(["AmazonSQS.SendMessage",
+                             "AmazonSQS.ReceiveMessage",
+                             "DynamoDB_20120810.PutItem",
+                             "DynamoDB_20120810.Query"])
+            req.update({"method": "POST", "query": [], "headers": [
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("X-Amz-Target", op)],
+                "body": '{"QueueUrl":"http://sqs.%s.localhost:4566/0/q",'
+                        '"MessageBody":"%s"}' % (
+                            req["region"], rand_text(rng, [(ALNUM, 1)], 0,
+                                                     40))})
     return req
 
 
