@@ -508,10 +508,13 @@ st_pcall_code_json_type(const char *body, size_t len, char *code, size_t cap)
 		return;
 	if ((t = yajl_tree_get(v, type_path, yajl_t_string)) == NULL)
 		t = yajl_tree_get(v, code_path, yajl_t_string);
-	if (t != NULL) {
-		copy_code(t, code, cap);
-		if ((hash = strrchr(code, '#')) != NULL)
-			memmove(code, hash + 1, strlen(hash + 1) + 1);
+	if (t != NULL && YAJL_IS_STRING(t)) {
+		/* The part after '#', before any cut: the namespace alone
+		 * can fill the code's room. */
+		const char *text = t->u.string;
+
+		hash = strrchr(text, '#');
+		snprintf(code, cap, "%s", hash ? hash + 1 : text);
 	}
 	yajl_tree_free(v);
 }

@@ -216,6 +216,12 @@ table_finish(struct st_req *req)
 
 	if (!st_api_wait(req))
 		return MHD_YES;
+	if (c->status == ST_BAD_REQUEST && c->op == ST_OP_TABLE_PUT)
+		/* A value the provider cannot store (a double out of its
+		 * range, a string over its limit): the entity is refused. */
+		return st_reply_error(req, 400, "invalid_entity", "%s",
+		    c->message ? c->message : "the provider cannot store this "
+		    "entity");
 	if (c->status != ST_OK)
 		return st_api_fail(req);
 	switch (c->op) {

@@ -27,6 +27,11 @@ int  aws_load_creds(const config_setting_t *conf, const struct st_store_env *,
                     size_t errlen);
 void aws_creds_clear(struct aws_creds *);
 
+/* endpoint "scheme://host[:port]" (a trailing '/' dropped, no path or
+ * query) into out: 0, or -1 with a reason. */
+int  aws_base_endpoint(const char *endpoint, char *out, size_t cap,
+                       char *err, size_t errlen);
+
 /* What aws_sign_json signs with (the proto's signer argument). */
 struct aws_signer {
 	const struct aws_creds	*creds;

@@ -246,3 +246,25 @@ aws_sign_json(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 	st_sigv4_free(&out);
 	return rc;
 }
+
+int
+aws_base_endpoint(const char *endpoint, char *out, size_t cap, char *err,
+                  size_t errlen)
+{
+	const char *host, *slash;
+	size_t n = strlen(endpoint);
+
+	while (n > 0 && endpoint[n - 1] == '/')
+		n--;
+	host = strstr(endpoint, "://");
+	slash = host != NULL ? strchr(host + 3, '/') : NULL;
+	if ((strncmp(endpoint, "http://", 7) != 0 &&
+	    strncmp(endpoint, "https://", 8) != 0) || n >= cap ||
+	    (slash != NULL && (size_t)(slash - endpoint) < n) ||
+	    strpbrk(endpoint, "?# \t") != NULL) {
+		snprintf(err, errlen, "endpoint must be scheme://host[:port]");
+		return -1;
+	}
+	snprintf(out, cap, "%.*s", (int)n, endpoint);
+	return 0;
+}

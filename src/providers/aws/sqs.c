@@ -733,33 +733,20 @@ read_settings(const config_setting_t *conf, struct sqs_store *s,
 	return 0;
 }
 
-/* "scheme://host[:port]", without a path or a trailing '/'. */
+/* The store's endpoint, the credentials', or the region's. */
 static int
 set_endpoint(struct sqs_store *s, const char *endpoint, char *err,
              size_t errlen)
 {
-	const char *host, *slash;
-	size_t n;
+	char def[128];
 
 	if (endpoint == NULL) {
-		snprintf(s->endpoint, sizeof(s->endpoint),
-		    "https://sqs.%s.amazonaws.com", s->region);
-		return 0;
+		snprintf(def, sizeof(def), "https://sqs.%s.amazonaws.com",
+		    s->region);
+		endpoint = def;
 	}
-	n = strlen(endpoint);
-	while (n > 0 && endpoint[n - 1] == '/')
-		n--;
-	host = strstr(endpoint, "://");
-	slash = host != NULL ? strchr(host + 3, '/') : NULL;
-	if ((strncmp(endpoint, "http://", 7) != 0 &&
-	    strncmp(endpoint, "https://", 8) != 0) || n >= sizeof(s->endpoint) ||
-	    (slash != NULL && (size_t)(slash - endpoint) < n) ||
-	    strpbrk(endpoint, "?# \t") != NULL) {
-		snprintf(err, errlen, "endpoint must be scheme://host[:port]");
-		return -1;
-	}
-	snprintf(s->endpoint, sizeof(s->endpoint), "%.*s", (int)n, endpoint);
-	return 0;
+	return aws_base_endpoint(endpoint, s->endpoint, sizeof(s->endpoint),
+	    err, errlen);
 }
 
 static void sqs_close(void *);

@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""
+test_table_dynamodb.py - the table contract on DynamoDB's JSON protocol,
+against dynalite (a DynamoDB emulator from npm) on 127.0.0.1. dynalite
+does not check signatures: tests/sign/sigv4_diff.py holds the signer to
+botocore. Plus what only DynamoDB shows: a double out of its range is
+refused (400 invalid_entity), and a whole double keeps its type although
+DynamoDB writes it back as an integer.
+"""
+
+import os
+import socket
+import sys
+import tempfile
+import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stratus  # noqa: E402
+import emulators  # noqa: E402
+import table_conformance as conf  # noqa: E402
+
+TOKEN = "table-ddb-token"
+REGION = "eu-west-1"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Dynalite:
+    """dynalite on 127.0.0.1 (in memory). It cannot report a port of
+    the system's choosing: one is picked here, and another if taken."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "dynalite")
+        os.makedirs(self.dir, exist_ok=True)
+        for attempt in range(5):
+            self.port = free_port()
+            argv = [os.path.join(emulators.NODE_BIN, "dynalite"),
+                    "--host", "127.0.0.1", "--port", str(self.port),
+                    "--createTableMs", "50", "--deleteTableMs", "50"]
+            try:
+                self.p = emulators._Process(
+                    argv, self.dir, r"listening at: http://127\.0\.0\.1:(\d+)")
+                break
+            except emulators.EmulatorError:
+                if attempt == 4:
+                    raise
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self.secret_file = os.path.join(self.dir, "secret")
+        with open(os.open(self.secret_file, os.O_WRONLY | os.O_CREAT, 0o600),
+                  "w") as f:
+            f.write("dynalite-secret")
+
+    def credentials_conf(self, name="emu"):
+        return ('%s = { provider = "aws"; source = "static"; '
+                'access_key_id = "AKIDDYNALITE"; secret_access_key_file = '
+                '"%s"; };' % (name, self.secret_file))
+
+    def stop(self):
+        self.p.stop()
+
+
+class Profile:
+    name = "dynamodb"
+    features = conf.ALL_FEATURES
+
+    def __init__(self):
+        self.db = None
+
+    def setup(self, workdir):
+        self.db = Dynalite(workdir)
+
+    def teardown(self):
+        if self.db is not None:
+            self.db.stop()
+
+    def table_settings(self, store, table):
+        return {"provider": "dynamodb", "table": table, "region": REGION,
+                "endpoint": self.db.endpoint, "credentials": "emu"}
+
+    def config_extra(self):
+        return "credentials = { %s };" % self.db.credentials_conf()
+
+
+def check_ranges(tap, root, db):
+    d = stratus.Daemon(stratus.make_config(
+        [stratus.store_conf("users", {"provider": "dynamodb",
+                                      "table": "ranges", "region": REGION,
+                                      "endpoint": db.endpoint,
+                                      "credentials": "emu"}, kind="table")],
+        [stratus.client_conf("t", TOKEN, ["table:*:*"])],
+        allow_anonymous=False,
+        extra="credentials = { %s };" % db.credentials_conf()),
+        name="table-ddb", tmpdir=root)
+    try:
+        d.request("PUT", "/v1/tables/users", token=TOKEN)
+        r = d.request("PUT", "/v1/tables/users/p/big", body=b'{"a":1e200}',
+                      token=TOKEN)
+        tap.ok(r.status == 400 and r.error_code() == "invalid_entity",
+               "dynamodb: a double out of DynamoDB's range: 400 "
+               "invalid_entity", repr(r))
+        r = d.request("PUT", "/v1/tables/users/p/whole",
+                      body=b'{"d":2.0,"i":2}', token=TOKEN)
+        g = d.request("GET", "/v1/tables/users/p/whole", token=TOKEN)
+        data = g.json().get("data", {}) if g.status == 200 else {}
+        tap.ok(r.status == 201 and type(data.get("d")) is float and
+               type(data.get("i")) is int, "dynamodb: 2.0 stays a double, "
+               "2 an integer", repr(g))
+        d.stop_check(tap, "dynamodb ranges: daemon exits 0")
+    finally:
+        d.cleanup()
+
+
+def main():
+    tap = stratus.TAP()
+    emulators.require("dynalite")
+    conf.run(Profile(), tap)
+    if os.environ.get("STRATUS_CONFORMANCE_ONLY"):
+        tap.done()
+    with tempfile.TemporaryDirectory(prefix="stratus-ddb-") as root:
+        db = None
+        try:
+            db = Dynalite(root)
+            check_ranges(tap, root, db)
+        except Exception:
+            tap.ok(False, "dynamodb: extra checks", traceback.format_exc())
+        finally:
+            if db is not None:
+                db.stop()
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
