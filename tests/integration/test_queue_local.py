@@ -98,6 +98,63 @@ def check_crash(tap, root):
         d.cleanup()
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def check_idle_waiters(tap, root, n=500):
+    """n receivers in long polls cost (nearly) no CPU while nothing
+    happens, and a send wakes exactly one of them."""
+    d = stratus.Daemon(config(root), name="queue-waiters", tmpdir=root)
+    socks = []
+    try:
+        d.request("PUT", "/v1/queues/jobs", token=TOKEN)
+        req = ("GET /v1/queues/jobs/messages?wait=15 HTTP/1.1\r\n"
+               "Host: x\r\nAuthorization: Bearer %s\r\n\r\n" % TOKEN)
+        for _ in range(n):
+            s = d.sock(timeout=30)
+            s.sendall(req.encode())
+            socks.append(s)
+        time.sleep(1.0)			# all parked now
+        before = cpu_seconds(d.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(d.pid) - before
+        tap.ok(used < 0.2, "waiters: %d long polls, idle for 2 s, cost %.2f s "
+               "of CPU" % (n, used))
+        r = d.request("POST", "/v1/queues/jobs/messages", body=b"one",
+                      token=TOKEN)
+        answered = []
+        for s in socks:
+            s.settimeout(0.05)
+            try:
+                data = s.recv(4096)
+            except OSError:
+                continue
+            if data:
+                answered.append(data)
+        deadline = time.monotonic() + 10
+        while not answered and time.monotonic() < deadline:
+            for s in socks:
+                try:
+                    data = s.recv(4096)
+                except OSError:
+                    continue
+                if data:
+                    answered.append(data)
+                    break
+        got = [a for a in answered if b'"body":"one"' in a]
+        tap.ok(r.status == 201 and len(got) == 1, "waiters: a send wakes "
+               "exactly one of %d waiting receivers" % n,
+               "%d answers: %r" % (len(answered), answered[:2]))
+    finally:
+        for s in socks:
+            s.close()
+        d.stop_check(tap, "waiters: daemon exits 0, no sanitizer report")
+        d.cleanup()
+
+
 def main():
     tap = stratus.TAP()
     conf.run(conf.LocalProfile(), tap)
@@ -108,6 +165,11 @@ def main():
             check_crash(tap, root)
         except Exception:
             tap.ok(False, "crash", traceback.format_exc())
+    with tempfile.TemporaryDirectory(prefix="stratus-qwait-") as root:
+        try:
+            check_idle_waiters(tap, root)
+        except Exception:
+            tap.ok(False, "waiters", traceback.format_exc())
     tap.done()
 
 
