@@ -221,7 +221,10 @@ st_reply_call_error(struct st_req *req, struct st_call *c)
 	struct st_http_error e = st_status_http(c->status);
 	enum MHD_Result rc;
 
-	if (c->status == ST_UNAVAILABLE || c->status == ST_RANGE) {
+	/* 503 always says when to come back; a 409 does when the provider
+	 * is still busy with the thing (a queue or table being deleted). */
+	if (c->status == ST_UNAVAILABLE || c->status == ST_RANGE ||
+	    (c->status == ST_CONFLICT && c->retry_after > 0)) {
 		struct st_buf body = { 0 };
 		struct MHD_Response *resp;
 		char value[64];
