@@ -390,11 +390,28 @@ class QCtx(Ctx):
                                    token=TOKENS[tok] if tok else None, **kw)
 
 
-def run(profile, tap, only=None):
+class Suite:
+    """What differs between the service suites that share run_suite."""
+
+    def __init__(self, kind, var, prefix, cases, config, ctx, parallel):
+        self.kind = kind		# "queue", "table": in test names
+        self.var = var			# the case's store: ${Q}, ${T}
+        self.prefix = prefix		# "/v1/queues/": PUT creates
+        self.cases = cases
+        self.config = config		# config(profile, run_id) -> text
+        self.ctx = ctx			# the Ctx class (its tokens)
+        self.parallel = parallel	# cases run side by side
+
+
+def run_suite(suite, profile, tap, only=None):
+    """Runs every case of suite on profile, each on a store of its own
+    (made by the case unless it says create=False), and reports them in
+    order, one TAP test each, plus the daemon's clean exit."""
     import tempfile
     only = only or os.environ.get("STRATUS_CONFORMANCE_ONLY")
     run_id = "%06x" % random.getrandbits(24)
-    work = tempfile.TemporaryDirectory(prefix="queue-conf-%s-" % profile.name)
+    work = tempfile.TemporaryDirectory(prefix="%s-conf-%s-" % (
+        suite.kind, profile.name))
     try:
         try:
             profile.setup(work.name)
@@ -403,8 +420,8 @@ def run(profile, tap, only=None):
                    traceback.format_exc())
             return
         try:
-            d = stratus.Daemon(config_for(profile, run_id),
-                               name="queue-conf-" + profile.name,
+            d = stratus.Daemon(suite.config(profile, run_id),
+                               name="%s-conf-%s" % (suite.kind, profile.name),
                                tmpdir=work.name)
         except Exception:
             tap.ok(False, "%s: daemon starts" % profile.name,
@@ -412,54 +429,62 @@ def run(profile, tap, only=None):
             profile.teardown()
             return
         try:
-            run_cases(profile, tap, d, run_id, only)
+            run_cases(suite, profile, tap, d, run_id, only)
         finally:
-            d.stop_check(tap, "%s: queue daemon exits 0 on SIGTERM, no "
-                         "sanitizer report" % profile.name)
+            d.stop_check(tap, "%s: %s daemon exits 0 on SIGTERM, no "
+                         "sanitizer report" % (profile.name, suite.kind))
             profile.teardown()
     finally:
         work.cleanup()
 
 
-def run_cases(profile, tap, d, run_id, only):
-    # Cases that wait run side by side: each has its own queue.
+def run_cases(suite, profile, tap, d, run_id, only):
     results = {}
 
     def one(idx, case):
-        name = "%s: queue: %s" % (profile.name, case.name)
-        ctx = QCtx(d, {"Q": "q%02d" % idx}, "p%s%02d" % (run_id, idx),
-                   profile)
+        name = "%s: %s: %s" % (profile.name, suite.kind, case.name)
+        store = "%s%02d" % (suite.var.lower(), idx)
+        ctx = suite.ctx(d, {suite.var: store}, "p%s%02d" % (run_id, idx),
+                        profile)
         sub = _Collect()
         if case.create:
-            r = ctx.request("PUT", "/v1/queues/" + ctx.vars["Q"])
+            r = ctx.request("PUT", suite.prefix + store)
             if r.status not in (201, 204):
-                sub.ok(False, name, "create the case's queue: %r" % r)
+                sub.ok(False, name, "create the case's %s: %r" % (
+                    suite.kind, r))
                 results[idx] = sub
                 return
         run_case(sub, name, ctx, case)
         results[idx] = sub
     threads = []
-    for idx, case in enumerate(CASES):
+    for idx, case in enumerate(suite.cases):
         if only and not re.search(only, case.name):
             continue
         missing = case.requires - set(profile.features)
         if missing:
-            results[idx] = _Collect(skip=("%s: queue: %s" % (
-                profile.name, case.name), "the %s profile lacks %s" % (
-                profile.name, ", ".join(sorted(missing)))))
+            results[idx] = _Collect(skip=("%s: %s: %s" % (
+                profile.name, suite.kind, case.name), "the %s profile "
+                "lacks %s" % (profile.name, ", ".join(sorted(missing)))))
             continue
         t = threading.Thread(target=one, args=(idx, case))
         t.start()
         threads.append(t)
-        if len(threads) >= 6:
+        if len(threads) >= suite.parallel:
             threads.pop(0).join()
     for t in threads:
         t.join()
     for idx in sorted(results):
         results[idx].replay(tap)
     if not d.alive():
-        tap.ok(False, "%s: daemon still running after the queue cases" %
-               profile.name, stratus.interesting_stderr(d.stderr_text()))
+        tap.ok(False, "%s: daemon still running after the %s cases" % (
+            profile.name, suite.kind),
+            stratus.interesting_stderr(d.stderr_text()))
+
+
+def run(profile, tap, only=None):
+    # Cases that wait run side by side: each has its own queue.
+    run_suite(Suite("queue", "Q", "/v1/queues/", CASES, config_for, QCtx, 6),
+              profile, tap, only)
 
 
 class _Collect:

@@ -21,11 +21,9 @@ Templates: ${T} the case's table store, and what a step saved.
 
 import json
 import os
-import random
 import re
 import sys
 import threading
-import traceback
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -34,8 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stratus  # noqa: E402
 from blob_conformance import (R, Fn, Err, Json, Hdr, Pred, Fail,  # noqa
                               Ctx)
-from blob_conformance import run_case  # noqa: E402
-from queue_conformance import _Collect  # noqa: E402
+from queue_conformance import Suite, run_suite  # noqa: E402
 
 FEATURES = {}
 ALL_FEATURES = set(FEATURES)
@@ -419,67 +416,8 @@ class TCtx(Ctx):
 
 
 def run(profile, tap, only=None):
-    import tempfile
-    only = only or os.environ.get("STRATUS_CONFORMANCE_ONLY")
-    run_id = "%06x" % random.getrandbits(24)
-    work = tempfile.TemporaryDirectory(prefix="table-conf-%s-" % profile.name)
-    try:
-        try:
-            profile.setup(work.name)
-        except Exception:
-            tap.ok(False, "%s: profile setup" % profile.name,
-                   traceback.format_exc())
-            return
-        try:
-            d = stratus.Daemon(config_for(profile, run_id),
-                               name="table-conf-" + profile.name,
-                               tmpdir=work.name)
-        except Exception:
-            tap.ok(False, "%s: daemon starts" % profile.name,
-                   traceback.format_exc())
-            profile.teardown()
-            return
-        try:
-            run_cases(profile, tap, d, only)
-        finally:
-            d.stop_check(tap, "%s: table daemon exits 0 on SIGTERM, no "
-                         "sanitizer report" % profile.name)
-            profile.teardown()
-    finally:
-        work.cleanup()
-
-
-def run_cases(profile, tap, d, only):
-    results = {}
-
-    def one(idx, case):
-        name = "%s: table: %s" % (profile.name, case.name)
-        ctx = TCtx(d, {"T": "t%02d" % idx}, "", profile)
-        sub = _Collect()
-        if case.create:
-            r = ctx.request("PUT", "/v1/tables/" + ctx.vars["T"])
-            if r.status not in (201, 204):
-                sub.ok(False, name, "create the case's table: %r" % r)
-                results[idx] = sub
-                return
-        run_case(sub, name, ctx, case)
-        results[idx] = sub
-    threads = []
-    for idx, case in enumerate(CASES):
-        if only and not re.search(only, case.name):
-            continue
-        t = threading.Thread(target=one, args=(idx, case))
-        t.start()
-        threads.append(t)
-        if len(threads) >= 4:
-            threads.pop(0).join()
-    for t in threads:
-        t.join()
-    for idx in sorted(results):
-        results[idx].replay(tap)
-    if not d.alive():
-        tap.ok(False, "%s: daemon still running after the table cases" %
-               profile.name, stratus.interesting_stderr(d.stderr_text()))
+    run_suite(Suite("table", "T", "/v1/tables/", CASES, config_for, TCtx, 4),
+              profile, tap, only)
 
 
 class LocalProfile:
