@@ -7,7 +7,6 @@ nothing is delivered twice within a visibility window.
 """
 
 import os
-import signal
 import sys
 import tempfile
 import threading

@@ -10,7 +10,6 @@ GetQueueUrl whatever the endpoint's host is.
 """
 
 import os
-import re
 import sys
 import tempfile
 import traceback
