@@ -59,6 +59,7 @@ struct st_pcall {
 };
 
 static const struct st_xfer_hooks hooks;
+static yajl_val parse_json(const char *, size_t);
 
 /* ---------------------------------------------------------------- life */
 
@@ -436,6 +437,13 @@ const char *
 st_pcall_header_value(const struct st_pcall *pc, const char *name)
 {
 	return st_xfer_header(pc->x, name);
+}
+
+yajl_val
+st_pcall_answer_json(const struct st_pcall *pc)
+{
+	return parse_json(pc->answer.data ? pc->answer.data : "",
+	    pc->answer.len);
 }
 
 enum st_status

@@ -13,6 +13,8 @@
 #include <stratus/backend.h>
 
 #include "core/pcall.h"
+#include "core/retry.h"
+#include "core/validate.h"
 
 struct aws_creds {
 	char	 key_id[256];
@@ -42,5 +44,36 @@ struct aws_signer {
 /* The proto's sign for AWS JSON-protocol requests (POST / with a JSON
  * body): SigV4 with the body's SHA-256 as the payload hash. */
 int  aws_sign_json(struct st_pcall *, const struct st_pcall_req *, void *);
+
+/*
+ * What an SQS or DynamoDB store holds to reach its service: its region,
+ * endpoint (the store's, else the credentials', else
+ * https://SERVICE.REGION.amazonaws.com), credentials, signer, retry
+ * policy and guard.
+ */
+struct aws_svc {
+	char			 name[ST_STORE_NAME_MAX + 1];
+	char			 region[64];
+	char			 endpoint[512];
+	struct aws_creds	 creds;
+	struct aws_signer	 signer;
+	struct st_retry_policy	 retry;
+	struct st_guard		*guard;
+};
+
+/* Reads region, endpoint and retry from conf (the service's own keys
+ * were checked by the caller), resolves the credentials and opens the
+ * guard. 0, or -1 with a reason. */
+int  aws_svc_open(struct aws_svc *, const config_setting_t *conf,
+                  const struct st_store_env *, const char *service,
+                  char *err, size_t errlen);
+void aws_svc_close(struct aws_svc *);
+/* The call's engine (NULL: the call has failed, circuit open). */
+struct st_pcall *aws_svc_pcall(struct aws_svc *, struct st_call *,
+                               const struct st_pcall_proto *);
+/* Describes POST / of a JSON-protocol operation (X-Amz-Target: target)
+ * with body: 0, or -1 (the call has been failed). */
+int  aws_svc_post(struct aws_svc *, struct st_pcall *, struct st_call *,
+                  const char *target, const char *body, size_t len);
 
 #endif

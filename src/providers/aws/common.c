@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/guard.h"
 #include "daemon/config.h"
 #include "providers/aws/aws.h"
 #include "sign/hmac.h"
@@ -266,5 +267,100 @@ aws_base_endpoint(const char *endpoint, char *out, size_t cap, char *err,
 		return -1;
 	}
 	snprintf(out, cap, "%.*s", (int)n, endpoint);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- stores */
+
+static int
+read_region(const config_setting_t *conf, char *out, size_t cap, char *err,
+            size_t errlen)
+{
+	const char *region = NULL;
+
+	if (!config_setting_lookup_string(conf, "region", &region) ||
+	    region[0] == '\0' || strlen(region) >= cap ||
+	    strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+	    strlen(region)) {
+		snprintf(err, errlen, "the store needs region = \"REGION\"");
+		return -1;
+	}
+	snprintf(out, cap, "%s", region);
+	return 0;
+}
+
+int
+aws_svc_open(struct aws_svc *s, const config_setting_t *conf,
+             const struct st_store_env *env, const char *service, char *err,
+             size_t errlen)
+{
+	const char *endpoint = NULL, *cred_endpoint = NULL;
+	char def[160];
+
+	snprintf(s->name, sizeof(s->name), "%s", env->name);
+	st_retry_defaults(&s->retry);
+	if (read_region(conf, s->region, sizeof(s->region), err, errlen) == -1 ||
+	    st_retry_from_config(config_lookup(conf->config, "retry"),
+	    &s->retry, err, errlen) == -1 ||
+	    st_retry_from_config(config_setting_get_member(conf, "retry"),
+	    &s->retry, err, errlen) == -1 ||
+	    aws_load_creds(conf, env, &s->creds, &cred_endpoint, err,
+	    errlen) == -1)
+		return -1;
+	config_setting_lookup_string(conf, "endpoint", &endpoint);
+	if (endpoint == NULL)
+		endpoint = cred_endpoint;
+	if (endpoint == NULL) {
+		snprintf(def, sizeof(def), "https://%s.%s.amazonaws.com", service,
+		    s->region);
+		endpoint = def;
+	}
+	if (aws_base_endpoint(endpoint, s->endpoint, sizeof(s->endpoint), err,
+	    errlen) == -1)
+		return -1;
+	s->signer.creds = &s->creds;
+	s->signer.region = s->region;
+	s->signer.service = service;
+	if (!env->check_only && (s->guard = st_guard_open(s->name, s->endpoint,
+	    &s->retry)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void
+aws_svc_close(struct aws_svc *s)
+{
+	st_guard_close(s->guard);
+	s->guard = NULL;
+	aws_creds_clear(&s->creds);
+}
+
+struct st_pcall *
+aws_svc_pcall(struct aws_svc *s, struct st_call *c,
+              const struct st_pcall_proto *proto)
+{
+	struct st_pcall_target t = { s->name, s->guard, &s->retry, &s->signer };
+
+	return st_pcall_new(c, proto, &t);
+}
+
+int
+aws_svc_post(struct aws_svc *s, struct st_pcall *pc, struct st_call *c,
+             const char *target, const char *body, size_t len)
+{
+	char url[600];
+
+	snprintf(url, sizeof(url), "%s/", s->endpoint);
+	if (st_pcall_prepare(pc, "POST", url, "/", NULL, 0) == -1 ||
+	    st_pcall_header(pc, "Content-Type",
+	    "application/x-amz-json-1.0") == -1 ||
+	    st_pcall_header(pc, "X-Amz-Target", target) == -1 ||
+	    st_pcall_body(pc, body, len) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "the %s request could not be "
+		    "made", s->signer.service);
+		return -1;
+	}
 	return 0;
 }

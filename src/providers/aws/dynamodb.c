@@ -47,14 +47,8 @@
 #define ACTIVE_POLLS 240		/* a minute */
 
 struct ddb_store {
-	char			 name[ST_STORE_NAME_MAX + 1];
+	struct aws_svc		 svc;		/* region, endpoint, creds */
 	char			 table[256];
-	char			 region[64];
-	char			 endpoint[512];
-	struct aws_creds	 creds;
-	struct aws_signer	 signer;
-	struct st_retry_policy	 retry;
-	struct st_guard		*guard;
 };
 
 static const char *const ddb_keys[] = {
@@ -100,7 +94,6 @@ static struct ddb_call *
 ddb_call(struct st_call *c)
 {
 	struct ddb_store *s = c->store;
-	struct st_pcall_target t = { s->name, s->guard, &s->retry, &s->signer };
 	struct ddb_call *dc = c->backend_data;
 
 	if (dc != NULL)
@@ -109,7 +102,7 @@ ddb_call(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	if ((dc->pc = st_pcall_new(c, &ddb_proto, &t)) == NULL) {
+	if ((dc->pc = aws_svc_pcall(&s->svc, c, &ddb_proto)) == NULL) {
 		free(dc);
 		return NULL;
 	}
@@ -139,42 +132,23 @@ send_body(struct st_call *c, yajl_gen g, const char *op,
 {
 	struct ddb_store *s = c->store;
 	struct ddb_call *dc = c->backend_data;
-	char url[600], amz[80];
+	char amz[80];
 
 	yajl_gen_map_close(g);
 	st_buf_reset(&dc->body);
 	st_json_flush(g, &dc->body);
 	yajl_gen_free(g);
-	snprintf(url, sizeof(url), "%s/", s->endpoint);
 	snprintf(amz, sizeof(amz), "DynamoDB_20120810.%s", op);
-	if (dc->body.failed || st_pcall_prepare(dc->pc, "POST", url, "/", NULL,
-	    0) == -1 || st_pcall_header(dc->pc, "Content-Type",
-	    "application/x-amz-json-1.0") == -1 ||
-	    st_pcall_header(dc->pc, "X-Amz-Target", amz) == -1 ||
-	    st_pcall_body(dc->pc, dc->body.data, dc->body.len) == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the DynamoDB request could "
-		    "not be made");
+	if (dc->body.failed) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
+	if (aws_svc_post(&s->svc, dc->pc, c, amz, dc->body.data,
+	    dc->body.len) == -1)
+		return;
 	st_pcall_start_after(dc->pc, delay_ms, kind, fn, c);
 }
 
-static yajl_val
-answer_json(struct st_pcall *pc)
-{
-	size_t len;
-	const char *b = st_pcall_answer(pc, &len);
-	char *text = malloc(len + 1);
-	yajl_val v;
-
-	if (text == NULL)
-		return NULL;
-	memcpy(text, b, len);
-	text[len] = '\0';
-	v = yajl_tree_parse(text, NULL, 0);
-	free(text);
-	return v;
-}
 
 static void
 done_ok(struct st_call *c)
@@ -190,7 +164,7 @@ fail_entity(struct st_call *c, struct st_pcall *pc)
 	if (st_pcall_outcome(pc) == ST_NOT_FOUND) {
 		st_call_fail(c, ST_NOT_FOUND, st_pcall_code(pc), "table '%s' does "
 		    "not exist (create it with PUT /v1/tables/...)",
-		    ((struct ddb_store *)c->store)->name);
+		    ((struct ddb_store *)c->store)->svc.name);
 		return;
 	}
 	st_pcall_fail(pc);
@@ -246,7 +220,7 @@ finish_describe(struct st_pcall *pc, void *arg)
 		st_pcall_fail(pc);
 		return;
 	}
-	v = answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	status = v ? yajl_tree_get(v, path, yajl_t_string) : NULL;
 	active = status != NULL && strcmp(status->u.string, "ACTIVE") == 0;
 	yajl_tree_free(v);
@@ -257,7 +231,7 @@ finish_describe(struct st_pcall *pc, void *arg)
 	} else {
 		c->retry_after = 5;
 		st_call_fail(c, ST_UNAVAILABLE, NULL, "table '%s' is not ACTIVE "
-		    "yet", ((struct ddb_store *)c->store)->name);
+		    "yet", ((struct ddb_store *)c->store)->svc.name);
 	}
 }
 
@@ -324,7 +298,7 @@ finish_destroy_check(struct st_pcall *pc, void *arg)
 			st_pcall_fail(pc);
 		return;
 	}
-	v = answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	status = v ? yajl_tree_get(v, path, yajl_t_string) : NULL;
 	deleting = status != NULL && strcmp(status->u.string, "DELETING") == 0;
 	yajl_tree_free(v);
@@ -334,7 +308,7 @@ finish_destroy_check(struct st_pcall *pc, void *arg)
 		c->retry_after = 5;
 		st_call_fail(c, ST_CONFLICT, "ResourceInUseException", "table "
 		    "'%s' is being changed; try again", ((struct ddb_store *)
-		    c->store)->name);
+		    c->store)->svc.name);
 	}
 }
 
@@ -463,7 +437,7 @@ finish_put(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	c->table.existed = v != NULL && yajl_tree_get(v, path,
 	    yajl_t_object) != NULL;
 	yajl_tree_free(v);
@@ -615,12 +589,12 @@ finish_get(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	item = v ? yajl_tree_get(v, path, yajl_t_object) : NULL;
 	if (item == NULL) {
 		yajl_tree_free(v);
 		st_call_fail(c, ST_NOT_FOUND, NULL, "no entity with these keys "
-		    "in table '%s'", ((struct ddb_store *)c->store)->name);
+		    "in table '%s'", ((struct ddb_store *)c->store)->svc.name);
 		return;
 	}
 	if (add_item(c, item, &etag) == -1) {
@@ -686,7 +660,7 @@ finish_query(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	items = v ? yajl_tree_get(v, items_path, yajl_t_array) : NULL;
 	if (items == NULL) {
 		yajl_tree_free(v);
@@ -772,12 +746,16 @@ valid_table(const char *t)
 	    "abcdefghijklmnopqrstuvwxyz0123456789_-.") == n;
 }
 
-static int
-read_settings(const config_setting_t *conf, struct ddb_store *s,
-              const char **endpoint, char *err, size_t errlen)
-{
-	const char *table = NULL, *region = NULL;
+static void ddb_close(void *);
 
+static int
+ddb_open(const config_setting_t *conf, const struct st_store_env *env,
+         void **out, char *err, size_t errlen)
+{
+	const char *table = NULL;
+	struct ddb_store *s;
+
+	*out = NULL;
 	if (st_conf_only_keys(conf, ddb_keys, err, errlen) == -1)
 		return -1;
 	if (!config_setting_lookup_string(conf, "table", &table) ||
@@ -786,69 +764,17 @@ read_settings(const config_setting_t *conf, struct ddb_store *s,
 		    "(3 to 255 of A-Z a-z 0-9 _ - .)");
 		return -1;
 	}
-	if (!config_setting_lookup_string(conf, "region", &region) ||
-	    region[0] == '\0' || strlen(region) >= sizeof(s->region) ||
-	    strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
-	    strlen(region)) {
-		snprintf(err, errlen, "a dynamodb store needs region = \"REGION\"");
-		return -1;
-	}
-	snprintf(s->table, sizeof(s->table), "%s", table);
-	snprintf(s->region, sizeof(s->region), "%s", region);
-	*endpoint = NULL;
-	config_setting_lookup_string(conf, "endpoint", endpoint);
-	st_retry_defaults(&s->retry);
-	if (st_retry_from_config(config_lookup(conf->config, "retry"),
-	    &s->retry, err, errlen) == -1 ||
-	    st_retry_from_config(config_setting_get_member(conf, "retry"),
-	    &s->retry, err, errlen) == -1)
-		return -1;
-	return 0;
-}
-
-static void ddb_close(void *);
-
-static int
-ddb_open(const config_setting_t *conf, const struct st_store_env *env,
-         void **out, char *err, size_t errlen)
-{
-	const char *endpoint = NULL, *cred_endpoint = NULL;
-	struct ddb_store *s;
-	char def[128];
-
-	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	snprintf(s->name, sizeof(s->name), "%s", env->name);
-	if (read_settings(conf, s, &endpoint, err, errlen) == -1 ||
-	    aws_load_creds(conf, env, &s->creds, &cred_endpoint, err,
-	    errlen) == -1)
-		goto fail;
-	if (endpoint == NULL)
-		endpoint = cred_endpoint;
-	if (endpoint == NULL) {
-		snprintf(def, sizeof(def), "https://dynamodb.%s.amazonaws.com",
-		    s->region);
-		endpoint = def;
-	}
-	if (aws_base_endpoint(endpoint, s->endpoint, sizeof(s->endpoint), err,
-	    errlen) == -1)
-		goto fail;
-	s->signer.creds = &s->creds;
-	s->signer.region = s->region;
-	s->signer.service = "dynamodb";
-	if (!env->check_only && (s->guard = st_guard_open(s->name, s->endpoint,
-	    &s->retry)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
+	snprintf(s->table, sizeof(s->table), "%s", table);
+	if (aws_svc_open(&s->svc, conf, env, "dynamodb", err, errlen) == -1) {
+		ddb_close(s);
+		return -1;
 	}
 	*out = s;
 	return 0;
-fail:
-	ddb_close(s);
-	return -1;
 }
 
 static void
@@ -858,8 +784,7 @@ ddb_close(void *p)
 
 	if (s == NULL)
 		return;
-	st_guard_close(s->guard);
-	aws_creds_clear(&s->creds);
+	aws_svc_close(&s->svc);
 	free(s);
 }
 

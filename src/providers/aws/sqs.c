@@ -48,14 +48,8 @@
 #define ENCODING_ATTR "stratus-encoding"
 
 struct sqs_store {
-	char			 name[ST_STORE_NAME_MAX + 1];
+	struct aws_svc		 svc;		/* region, endpoint, creds */
 	char			 queue[81];
-	char			 region[64];
-	char			 endpoint[512];	/* "https://host[:port]" */
-	struct aws_creds	 creds;
-	struct aws_signer	 signer;
-	struct st_retry_policy	 retry;
-	struct st_guard		*guard;
 	pthread_mutex_t		 lock;
 	char			 url[600];	/* the queue's URL, or "" */
 };
@@ -108,7 +102,6 @@ static struct sqs_call *
 sqs_call(struct st_call *c)
 {
 	struct sqs_store *s = c->store;
-	struct st_pcall_target t = { s->name, s->guard, &s->retry, &s->signer };
 	struct sqs_call *qc = c->backend_data;
 
 	if (qc != NULL)
@@ -117,7 +110,7 @@ sqs_call(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	if ((qc->pc = st_pcall_new(c, &sqs_proto, &t)) == NULL) {
+	if ((qc->pc = aws_svc_pcall(&s->svc, c, &sqs_proto)) == NULL) {
 		free(qc);
 		return NULL;
 	}
@@ -132,19 +125,16 @@ send_json(struct st_call *c, const char *target, enum st_pcall_kind kind,
 {
 	struct sqs_store *s = c->store;
 	struct sqs_call *qc = c->backend_data;
-	char url[600], amz[64];
+	char amz[64];
 
-	snprintf(url, sizeof(url), "%s/", s->endpoint);
 	snprintf(amz, sizeof(amz), "AmazonSQS.%s", target);
-	if (qc->body.failed || st_pcall_prepare(qc->pc, "POST", url, "/", NULL,
-	    0) == -1 || st_pcall_header(qc->pc, "Content-Type",
-	    "application/x-amz-json-1.0") == -1 ||
-	    st_pcall_header(qc->pc, "X-Amz-Target", amz) == -1 ||
-	    st_pcall_body(qc->pc, qc->body.data, qc->body.len) == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the SQS request could not be "
-		    "made");
+	if (qc->body.failed) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
+	if (aws_svc_post(&s->svc, qc->pc, c, amz, qc->body.data,
+	    qc->body.len) == -1)
+		return;
 	st_pcall_wait(qc->pc, wait_s * 1000);
 	st_pcall_start(qc->pc, kind, finish, c);
 }
@@ -178,22 +168,6 @@ end_body(struct st_call *c, yajl_gen g)
 	yajl_gen_free(g);
 }
 
-static yajl_val
-answer_json(struct st_pcall *pc)
-{
-	size_t len;
-	const char *b = st_pcall_answer(pc, &len);
-	char *text = malloc(len + 1);
-	yajl_val v;
-
-	if (text == NULL)
-		return NULL;
-	memcpy(text, b, len);
-	text[len] = '\0';
-	v = yajl_tree_parse(text, NULL, 0);
-	free(text);
-	return v;
-}
 
 static const char *
 json_string(yajl_val obj, const char *key)
@@ -237,7 +211,7 @@ static int
 keep_url(struct st_call *c, struct st_pcall *pc)
 {
 	struct sqs_store *s = c->store;
-	yajl_val v = answer_json(pc);
+	yajl_val v = st_pcall_answer_json(pc);
 	const char *url = json_string(v, "QueueUrl");
 	int rc = -1;
 
@@ -442,7 +416,7 @@ finish_send(struct st_pcall *pc, void *arg)
 		fail_answer(c, pc);
 		return;
 	}
-	v = answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	if ((id = json_string(v, "MessageId")) == NULL) {
 		yajl_tree_free(v);
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "SQS answered a send "
@@ -555,7 +529,7 @@ finish_receive(struct st_pcall *pc, void *arg)
 		fail_answer(c, pc);
 		return;
 	}
-	v = answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	list = v ? yajl_tree_get(v, path, yajl_t_array) : NULL;
 	for (i = 0; list != NULL && i < list->u.array.len; i++)
 		if (add_message(c, list->u.array.values[i]) == -1) {
@@ -699,12 +673,16 @@ valid_queue(const char *q)
 	    "abcdefghijklmnopqrstuvwxyz0123456789-_") == n;
 }
 
-static int
-read_settings(const config_setting_t *conf, struct sqs_store *s,
-              const char **endpoint, char *err, size_t errlen)
-{
-	const char *queue = NULL, *region = NULL;
+static void sqs_close(void *);
 
+static int
+sqs_open(const config_setting_t *conf, const struct st_store_env *env,
+         void **out, char *err, size_t errlen)
+{
+	const char *queue = NULL;
+	struct sqs_store *s;
+
+	*out = NULL;
 	if (st_conf_only_keys(conf, sqs_keys, err, errlen) == -1)
 		return -1;
 	if (!config_setting_lookup_string(conf, "queue", &queue) ||
@@ -713,77 +691,18 @@ read_settings(const config_setting_t *conf, struct sqs_store *s,
 		    "80 of A-Z a-z 0-9 - _)");
 		return -1;
 	}
-	if (!config_setting_lookup_string(conf, "region", &region) ||
-	    region[0] == '\0' || strlen(region) >= sizeof(s->region) ||
-	    strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
-	    strlen(region)) {
-		snprintf(err, errlen, "an sqs store needs region = \"REGION\"");
-		return -1;
-	}
-	snprintf(s->queue, sizeof(s->queue), "%s", queue);
-	snprintf(s->region, sizeof(s->region), "%s", region);
-	*endpoint = NULL;
-	config_setting_lookup_string(conf, "endpoint", endpoint);
-	st_retry_defaults(&s->retry);
-	if (st_retry_from_config(config_lookup(conf->config, "retry"),
-	    &s->retry, err, errlen) == -1 ||
-	    st_retry_from_config(config_setting_get_member(conf, "retry"),
-	    &s->retry, err, errlen) == -1)
-		return -1;
-	return 0;
-}
-
-/* The store's endpoint, the credentials', or the region's. */
-static int
-set_endpoint(struct sqs_store *s, const char *endpoint, char *err,
-             size_t errlen)
-{
-	char def[128];
-
-	if (endpoint == NULL) {
-		snprintf(def, sizeof(def), "https://sqs.%s.amazonaws.com",
-		    s->region);
-		endpoint = def;
-	}
-	return aws_base_endpoint(endpoint, s->endpoint, sizeof(s->endpoint),
-	    err, errlen);
-}
-
-static void sqs_close(void *);
-
-static int
-sqs_open(const config_setting_t *conf, const struct st_store_env *env,
-         void **out, char *err, size_t errlen)
-{
-	const char *endpoint = NULL, *cred_endpoint = NULL;
-	struct sqs_store *s;
-
-	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	snprintf(s->name, sizeof(s->name), "%s", env->name);
-	if (read_settings(conf, s, &endpoint, err, errlen) == -1 ||
-	    aws_load_creds(conf, env, &s->creds, &cred_endpoint, err,
-	    errlen) == -1 ||
-	    set_endpoint(s, endpoint ? endpoint : cred_endpoint, err,
-	    errlen) == -1)
-		goto fail;
-	s->signer.creds = &s->creds;
-	s->signer.region = s->region;
-	s->signer.service = "sqs";
-	if (!env->check_only && (s->guard = st_guard_open(s->name, s->endpoint,
-	    &s->retry)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
+	snprintf(s->queue, sizeof(s->queue), "%s", queue);
+	if (aws_svc_open(&s->svc, conf, env, "sqs", err, errlen) == -1) {
+		sqs_close(s);
+		return -1;
 	}
 	*out = s;
 	return 0;
-fail:
-	sqs_close(s);
-	return -1;
 }
 
 static void
@@ -793,8 +712,7 @@ sqs_close(void *p)
 
 	if (s == NULL)
 		return;
-	st_guard_close(s->guard);
-	aws_creds_clear(&s->creds);
+	aws_svc_close(&s->svc);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

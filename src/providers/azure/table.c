@@ -372,22 +372,6 @@ add_entity(struct st_call *c, yajl_val obj, const char *etag_header,
 	return 0;
 }
 
-static yajl_val
-parse_answer(struct st_pcall *pc)
-{
-	size_t len;
-	const char *body = st_pcall_answer(pc, &len);
-	char *text = malloc(len + 1);
-	yajl_val v;
-
-	if (text == NULL)
-		return NULL;
-	memcpy(text, body, len);
-	text[len] = '\0';
-	v = yajl_tree_parse(text, NULL, 0);
-	free(text);
-	return v;
-}
 
 /* ---------------------------------------------------------------- create, delete */
 
@@ -593,7 +577,7 @@ finish_get(struct st_pcall *pc, void *arg)
 			st_pcall_fail(pc);
 		return;
 	}
-	v = parse_answer(pc);
+	v = st_pcall_answer_json(pc);
 	if (v == NULL || add_entity(c, v, st_pcall_header_value(pc, "ETag"),
 	    &etag) == -1) {
 		yajl_tree_free(v);
@@ -721,7 +705,7 @@ finish_query(struct st_pcall *pc, void *arg)
 			st_pcall_fail(pc);
 		return;
 	}
-	v = parse_answer(pc);
+	v = st_pcall_answer_json(pc);
 	list = v ? yajl_tree_get(v, value_path, yajl_t_array) : NULL;
 	if (list == NULL) {
 		yajl_tree_free(v);
