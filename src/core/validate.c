@@ -268,6 +268,8 @@ st_valid_meta_name(const char *s, size_t n)
 	return 1;
 }
 
+/* UTF-8 text without controls (C0 but tab, DEL, C1): what the API
+ * documents for header values and text query parameters. */
 int
 st_valid_header_value(const char *s, size_t n)
 {
@@ -276,7 +278,14 @@ st_valid_header_value(const char *s, size_t n)
 	for (i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
 			return 0;
-	return st_valid_utf8(s, n) && memchr(s, 0x7f, n) == NULL;
+	if (!st_valid_utf8(s, n) || memchr(s, 0x7f, n) != NULL)
+		return 0;
+	for (i = 0; i + 1 < n; i++)
+		if ((unsigned char)s[i] == 0xc2 &&
+		    (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f)
+			return 0;
+	return 1;
 }
 
 int

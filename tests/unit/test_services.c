@@ -14,6 +14,7 @@
 #include "core/call.h"
 #include "core/entity.h"
 #include "core/json.h"
+#include "core/validate.h"
 #include "daemon/api.h"
 #include "daemon/router.h"
 #include "unit.h"
@@ -294,6 +295,25 @@ START_TEST(route_table)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- text */
+
+/* Header values and text query parameters: UTF-8 without controls, C1
+ * (U+0080-U+009F) included (issue #18 item 8). */
+static const struct { const char *s; int ok; } text_cases[] = {
+	{ "plain text", 1 }, { "tab\there", 1 }, { "caf\xc3\xa9", 1 },
+	{ "\xc2\xa0" "no-break space", 1 }, { "\xc2\x9f", 0 }, { "a\xc2\x80" "b", 0 },
+	{ "\xc2\x85", 0 }, { "del\x7f", 0 }, { "nl\n", 0 }, { "\xff", 0 },
+};
+
+START_TEST(text_values)
+{
+	const char *s = text_cases[_i].s;
+
+	ck_assert_int_eq(st_valid_header_value(s, strlen(s)),
+	    text_cases[_i].ok);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- call */
 
 START_TEST(call_gathers_messages_and_rows)
@@ -345,6 +365,8 @@ services_suite(void)
 	tcase_add_test(tc, tokens_round_trip_and_refuse);
 	tcase_add_test(tc, etags_are_quoted_tokens);
 	tcase_add_test(tc, call_gathers_messages_and_rows);
+	tcase_add_loop_test(tc, text_values, 0,
+	    sizeof(text_cases) / sizeof(text_cases[0]));
 	tcase_add_loop_test(tc, route_table, 0,
 	    sizeof(route_cases) / sizeof(route_cases[0]));
 	suite_add_tcase(s, tc);
