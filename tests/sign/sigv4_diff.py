@@ -17,6 +17,7 @@ Environment: STRATUS_BUILDDIR (the build tree), SIGV4_DIFF_SEED,
 SIGV4_DIFF_COUNT.
 """
 import datetime
+import json
 import os
 import random
 import subprocess
@@ -202,6 +203,60 @@ def rand_presign(rng):
                 "expires": rng.randint(1, 604800)})
     return req
 
+JSON_OPS = {
+    "sqs": ["AmazonSQS.CreateQueue", "AmazonSQS.GetQueueUrl",
+            "AmazonSQS.DeleteQueue", "AmazonSQS.SendMessage",
+            "AmazonSQS.ReceiveMessage", "AmazonSQS.DeleteMessage",
+            "AmazonSQS.ChangeMessageVisibility"],
+    "dynamodb": ["DynamoDB_20120810.CreateTable",
+                 "DynamoDB_20120810.DescribeTable",
+                 "DynamoDB_20120810.DeleteTable",
+                 "DynamoDB_20120810.PutItem", "DynamoDB_20120810.GetItem",
+                 "DynamoDB_20120810.DeleteItem", "DynamoDB_20120810.Query"],
+}
+
+
+def rand_json_body(rng, service, region):
+    """A body as src/providers/aws/{sqs,dynamodb}.c write them: compact
+    JSON, UTF-8 unescaped, control characters escaped."""
+    text = rand_text(rng, [(ALNUM, 10), (RESERVED, 3), (UNICODE, 3),
+                           (CONTROL, 1)], 0, 80)
+    if service == "sqs":
+        doc = {"QueueUrl": "http://sqs.%s.localhost:4566/000000000000/q" %
+               region, "MessageBody": text,
+               "DelaySeconds": rng.randint(0, 900)}
+    else:
+        doc = {"TableName": "users", "Item": {
+            "pk": {"S": text or "p"}, "rk": {"S": "r"},
+            "_v": {"S": "%032x" % rng.getrandbits(128)},
+            "n": {"N": str(rng.randint(-2 ** 53, 2 ** 53))}},
+            "ConditionExpression": "#v = :v"}
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def rand_json_request(rng):
+    """An SQS or DynamoDB JSON-protocol request, signed through
+    aws_sign_json_req (src/providers/aws/common.c): POST /, Content-Type
+    and X-Amz-Target, the body hashed, with and without a session token."""
+    service = rng.choice(["sqs", "dynamodb"])
+    region = rng.choice(["us-east-1", "eu-west-1", "ap-southeast-2"])
+    return {
+        "method": "POST",
+        "host": rng.choice(["%s.%s.amazonaws.com" % (service, region),
+                            "127.0.0.1:4566", "localhost:8000",
+                            "[::1]:9324"]),
+        "bucket": "", "key": "", "region": region, "service": service,
+        "key_id": "AKIA" + rand_text(rng, [("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 1)], 16, 16),
+        "secret": rand_text(rng, [(ALNUM + "+/", 1)], 40, 40),
+        "token": None if rng.random() < 0.5 else rand_text(rng, [(ALNUM + "+/=", 1)], 20, 400),
+        "now": rng.randint(946684800, 2114380800),
+        "query": [],
+        "headers": [("Content-Type", "application/x-amz-json-1.0"),
+                    ("X-Amz-Target", rng.choice(JSON_OPS[service]))],
+        "body": rand_json_body(rng, service, region),
+    }
+
+
 # ---------------------------------------------------------------- botocore
 
 
@@ -234,6 +289,20 @@ def botocore_sign(req):
         signer = SigV4Auth(creds, req["service"], req["region"])
     signer.add_auth(request)
     return request.headers["Authorization"], signer.canonical_request(request)
+
+
+def botocore_json(req):
+    """Authorization and the headers SigV4Auth adds, for a JSON request."""
+    _PinnedClock.now = datetime.datetime.utcfromtimestamp(req["now"])
+    creds = Credentials(req["key_id"], req["secret"], req["token"])
+    request = AWSRequest(method="POST", url="http://" + req["host"] + "/",
+                         headers=dict(req["headers"]),
+                         data=req["body"].encode())
+    SigV4Auth(creds, req["service"], req["region"]).add_auth(request)
+    sent = {n.lower() for n, _ in req["headers"]}
+    added = {n.lower(): v for n, v in request.headers.items()
+             if n.lower() not in sent}
+    return added
 
 
 def botocore_presign(req):
@@ -276,6 +345,16 @@ def run_driver(lines):
     answers = []
     for line in out.splitlines():
         a, _, c = line.partition(" ")
+        if c.count(" ") == 1:   # mode json: a third field
+            c, _, added = c.partition(" ")
+            text = bytes.fromhex(added).decode("utf-8", "replace") \
+                if added not in ("error", "-", "") else ""
+            heads = {}
+            for hl in text.splitlines():
+                n, _, v = hl.partition(": ")
+                heads[n.lower()] = v
+            answers.append(heads)
+            continue
         dec = lambda h: bytes.fromhex(h).decode("utf-8", "replace") if h not in ("error", "-") else h
         answers.append((dec(a), dec(c)))
     return answers
@@ -290,11 +369,14 @@ def main():
     cached_rng = random.Random(SEED + 1)
     signs += [rand_cached(cached_rng) for _ in range(max(COUNT // 6, 1))]
     presigns = [rand_presign(rng) for _ in range(PRESIGN_COUNT)]
+    json_rng = random.Random(SEED + 2)
+    jsons = [rand_json_request(json_rng) for _ in range(max(COUNT // 4, 1))]
     lines = [driver_line("sign", r) for r in signs]
     lines += [driver_line("presign", r) for r in presigns]
+    lines += [driver_line("json", r) for r in jsons]
     answers = run_driver(lines)
 
-    print("1..3")
+    print("1..4")
     ok_all = True
     if len(answers) != len(lines):
         print(f"not ok 1 - the driver answered {len(answers)} of {len(lines)} requests")
@@ -325,6 +407,21 @@ def main():
           f"{len(presigns) - len(bad)} of {len(presigns)} URLs")
     for req, want, got in bad[:3]:
         print(f"# request: {req!r}\n# botocore: {want}\n# stratus:  {got}")
+    ok_all &= not bad
+
+    bad = []
+    first = len(signs) + len(presigns)
+    for req, got in zip(jsons, answers[first:]):
+        want = botocore_json(req)
+        if got != want:
+            bad.append((req, want, got))
+    tag = "ok" if not bad else "not ok"
+    print(f"{tag} 4 - SQS and DynamoDB JSON-protocol requests (aws_sign_json):"
+          f" added headers identical to botocore on {len(jsons) - len(bad)}"
+          f" of {len(jsons)} ({sum(1 for r in jsons if r['token'])} with a"
+          f" session token)")
+    for req, want, got in bad[:3]:
+        print(f"# request: {req!r}\n# botocore: {want!r}\n# stratus:  {got!r}")
     ok_all &= not bad
     return 0 if ok_all else 1
 

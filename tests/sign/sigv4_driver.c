@@ -12,11 +12,18 @@
  * SHA-256 is signed) or "presign". The answer is one line: the hex of the
  * Authorization value (sign) or of the query string (presign), a space,
  * and the hex of the canonical request (sign only; "-" for presign).
+ *
+ * mode "json" signs through src/providers/aws/common.c's aws_sign_json_req,
+ * as the SQS and DynamoDB stores do: POST / (bucket and key ignored), the
+ * request's headers, the body hashed. Its answer has a third field: the
+ * hex of the headers the signer adds, "name: value" lines.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pcall.h"
+#include "providers/aws/aws.h"
 #include "sign/hmac.h"
 #include "sign/sigv4.h"
 
@@ -51,6 +58,56 @@ put_hex(const char *s, size_t len)
 
 	for (i = 0; i < len; i++)
 		printf("%02x", (unsigned char)s[i]);
+}
+
+/* mode "json": what the SQS and DynamoDB stores send. */
+static void
+run_json(char **f, size_t nf)
+{
+	struct st_pcall_pair h[64];
+	struct st_pcall_req r;
+	struct aws_creds creds;
+	struct aws_signer a;
+	struct st_sigv4_result res;
+	struct st_buf added = { 0 };
+	size_t k = 13, i, nq, nh;
+
+	memset(&r, 0, sizeof(r));
+	memset(&creds, 0, sizeof(creds));
+	r.method = f[1];
+	r.host = f[2];
+	r.path = "/";
+	r.body = f[11] ? f[11] : "";
+	r.bodylen = strlen(r.body);
+	snprintf(creds.key_id, sizeof(creds.key_id), "%s", f[7]);
+	snprintf(creds.secret, sizeof(creds.secret), "%s", f[8]);
+	creds.token = f[9];
+	a.creds = &creds;
+	a.region = f[5];
+	a.service = f[6];
+	nq = (size_t)atoi(f[k++]);
+	k += 2 * nq;
+	nh = (size_t)atoi(f[k++]);
+	for (i = 0; i < nh && i < 64 && k + 1 < nf; i++, k += 2)
+		h[i] = (struct st_pcall_pair){ f[k], f[k + 1] };
+	r.headers = h;
+	r.nheaders = i;
+	if (aws_sign_json_req(&r, &a, (time_t)strtoll(f[10], NULL, 10),
+	    &res) == -1) {
+		printf("error - -\n");
+		return;
+	}
+	for (i = 0; i < res.nadded; i++)
+		st_buf_printf(&added, "%s: %s\n", res.added[i].name,
+		    res.added[i].value);
+	put_hex(res.authorization.data, res.authorization.len);
+	printf(" ");
+	put_hex(res.canonical.data, res.canonical.len);
+	printf(" ");
+	put_hex(added.data, added.len);
+	printf("\n");
+	st_sigv4_free(&res);
+	st_buf_free(&added);
 }
 
 static void
@@ -134,7 +191,9 @@ main(void)
 		for (tok = strtok_r(line, " ", &save); tok != NULL && nf < MAX_FIELDS;
 		    tok = strtok_r(NULL, " ", &save))
 			f[nf++] = unhex(tok);
-		if (nf >= 15)
+		if (nf >= 15 && f[0] != NULL && strcmp(f[0], "json") == 0)
+			run_json(f, nf);
+		else if (nf >= 15)
 			run(f, nf);
 		else
 			printf("error -\n");

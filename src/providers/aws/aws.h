@@ -7,6 +7,7 @@
 #define STRATUS_PROVIDERS_AWS_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <libconfig.h>
 
@@ -42,8 +43,24 @@ struct aws_signer {
 };
 
 /* The proto's sign for AWS JSON-protocol requests (POST / with a JSON
- * body): SigV4 with the body's SHA-256 as the payload hash. */
+ * body): SigV4 with the body's SHA-256 as the payload hash, the service's
+ * headers (Content-Type, X-Amz-Target) signed, X-Amz-Security-Token
+ * added and signed when the credentials have a session token. */
 int  aws_sign_json(struct st_pcall *, const struct st_pcall_req *, void *);
+/* What aws_sign_json adds, at a given time, into out (st_sigv4_free it):
+ * for tests/sign/sigv4_driver.c. 0 or -1. */
+#define ST_AWS_SIGN_HEADERS 16
+struct st_sigv4_result;
+int  aws_sign_json_req(const struct st_pcall_req *, const struct aws_signer *,
+                       time_t, struct st_sigv4_result *);
+
+/* A JSON answer (yajl_tree_free it) or an error answer's code, read only
+ * when its nesting is at most AWS_JSON_DEPTH_MAX deep (yajl frees trees
+ * recursively: a hostile answer of nested '[' would exhaust the stack).
+ * DynamoDB nests documents 32 deep; its answers wrap them in a few more. */
+#define AWS_JSON_DEPTH_MAX 64
+struct yajl_val_s *aws_answer_json(const struct st_pcall *);
+void aws_json_code(const char *, size_t, char *, size_t);
 
 /*
  * What an SQS or DynamoDB store holds to reach its service: its region,

@@ -210,20 +210,20 @@ aws_creds_clear(struct aws_creds *c)
 }
 
 int
-aws_sign_json(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
+aws_sign_json_req(const struct st_pcall_req *r, const struct aws_signer *a,
+                  time_t now, struct st_sigv4_result *out)
 {
-	const struct aws_signer *a = signer;
-	struct st_sigv4_header h[16];
+	struct st_sigv4_header h[ST_AWS_SIGN_HEADERS];
 	struct st_sigv4_request req;
-	struct st_sigv4_result out;
 	unsigned char digest[ST_SHA256_LEN];
 	char hash[2 * ST_SHA256_LEN + 1];
-	size_t n = 0, i;
-	int rc = 0;
+	size_t i;
 
-	for (i = 0; i < r->nheaders && n < 16; i++) {
-		h[n].name = r->headers[i].name;
-		h[n++].value = r->headers[i].value;
+	if (r->nheaders > ST_AWS_SIGN_HEADERS)
+		return -1;	/* never sign less than what is sent */
+	for (i = 0; i < r->nheaders; i++) {
+		h[i].name = r->headers[i].name;
+		h[i].value = r->headers[i].value;
 	}
 	st_sha256(r->body, r->bodylen, digest);
 	st_hex(digest, sizeof(digest), hash);
@@ -232,20 +232,80 @@ aws_sign_json(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 	req.host = r->host;
 	req.path = r->path;
 	req.headers = h;
-	req.nheaders = n;
+	req.nheaders = r->nheaders;
 	req.payload_hash = hash;
 	req.region = a->region;
 	req.service = a->service;
 	req.key_id = a->creds->key_id;
 	req.secret = a->creds->secret;
 	req.token = a->creds->token;
-	req.now = time(NULL);
-	if (st_sigv4_sign(&req, &out) == -1)
+	req.now = now;
+	return st_sigv4_sign(&req, out);
+}
+
+int
+aws_sign_json(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
+{
+	struct st_sigv4_result out;
+	size_t i;
+	int rc = 0;
+
+	if (aws_sign_json_req(r, signer, time(NULL), &out) == -1)
 		return -1;
 	for (i = 0; i < out.nadded && rc == 0; i++)
 		rc = st_pcall_sign_add(pc, out.added[i].name, out.added[i].value);
 	st_sigv4_free(&out);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+/*
+ * yajl builds any depth of nesting, and frees a tree recursively: an
+ * answer of a few MiB of '[' would exhaust the stack. An answer is
+ * parsed only when its nesting stays within max (strings skipped).
+ */
+static int
+json_shallow(const char *p, size_t n, unsigned max)
+{
+	unsigned depth = 0;
+	int in_string = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (in_string) {
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] == '"')
+				in_string = 0;
+		} else if (p[i] == '"') {
+			in_string = 1;
+		} else if (p[i] == '[' || p[i] == '{') {
+			if (++depth > max)
+				return 0;
+		} else if ((p[i] == ']' || p[i] == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return 1;
+}
+
+void
+aws_json_code(const char *body, size_t len, char *code, size_t cap)
+{
+	if (json_shallow(body, len, AWS_JSON_DEPTH_MAX))
+		st_pcall_code_json_type(body, len, code, cap);
+}
+
+struct yajl_val_s *
+aws_answer_json(const struct st_pcall *pc)
+{
+	size_t len;
+	const char *body = st_pcall_answer(pc, &len);
+
+	if (!json_shallow(body, len, AWS_JSON_DEPTH_MAX))
+		return NULL;
+	return st_pcall_answer_json(pc);
 }
 
 int

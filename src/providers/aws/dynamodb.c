@@ -21,12 +21,23 @@
  * ConditionalCheckFailedException: 412, nothing changed.
  *
  * Listing: Query on pk (and begins_with(rk, prefix)), in DynamoDB's order
- * (UTF-8 bytes); the cursor is the last row key given, sent back as
- * ExclusiveStartKey.
+ * (UTF-8 bytes); the cursor is the last row key given (LastEvaluatedKey's
+ * rk, raw: the core wraps it in its own tagged opaque token), sent back as
+ * ExclusiveStartKey. DynamoDB refuses an ExclusiveStartKey outside the
+ * begins_with range, so a cursor that does not start with the prefix is
+ * judged here: before the range, the listing starts at its beginning;
+ * after it, the listing is over.
+ *
+ * Errors of DynamoDB that say one thing with one code: ValidationException
+ * is an item over 400 KB (413) or a value DynamoDB cannot store (400, a
+ * double out of its range); a table being deleted when PUT /v1/tables
+ * asks for it is 409 with Retry-After.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/rand.h>
 #include <yajl/yajl_gen.h>
@@ -82,7 +93,7 @@ static const struct st_answer_code ddb_codes[] = {
 static const struct st_pcall_proto ddb_proto = {
 	.service = "DynamoDB",
 	.sign = aws_sign_json,
-	.error_code = st_pcall_code_json_type,
+	.error_code = aws_json_code,
 	.codes = ddb_codes,
 	.ncodes = sizeof(ddb_codes) / sizeof(ddb_codes[0]),
 	.answer_max = 16u << 20,
@@ -157,10 +168,40 @@ done_ok(struct st_call *c)
 	st_call_done(c);
 }
 
+/* Does a ValidationException say the item is over DynamoDB's 400 KB?
+ * (DynamoDB and dynalite: "Item size has exceeded the maximum allowed
+ * size"; the code alone says nothing.) */
+static int
+item_too_large(const struct st_pcall *pc)
+{
+	const char *m1[] = { "message", NULL }, *m2[] = { "Message", NULL };
+	const char *code = st_pcall_code(pc);
+	yajl_val v, m;
+	int big = 0;
+
+	if (code == NULL || strcmp(code, "ValidationException") != 0 ||
+	    (v = aws_answer_json(pc)) == NULL)
+		return 0;
+	if ((m = yajl_tree_get(v, m1, yajl_t_string)) == NULL)
+		m = yajl_tree_get(v, m2, yajl_t_string);
+	if (m != NULL && YAJL_IS_STRING(m))
+		big = strcasestr(m->u.string, "size has exceeded") != NULL ||
+		    strcasestr(m->u.string, "item size") != NULL;
+	yajl_tree_free(v);
+	return big;
+}
+
 /* A failure on an entity or listing: a missing table is said as such. */
 static void
 fail_entity(struct st_call *c, struct st_pcall *pc)
 {
+	if (item_too_large(pc)) {
+		st_call_fail(c, ST_TOO_LARGE, st_pcall_code(pc), "the entity is "
+		    "over DynamoDB's item size limit (400 KB with the names of "
+		    "its attributes) in table '%s'",
+		    ((struct ddb_store *)c->store)->svc.name);
+		return;
+	}
 	if (st_pcall_outcome(pc) == ST_NOT_FOUND) {
 		st_call_fail(c, ST_NOT_FOUND, st_pcall_code(pc), "table '%s' does "
 		    "not exist (create it with PUT /v1/tables/...)",
@@ -214,18 +255,24 @@ finish_describe(struct st_pcall *pc, void *arg)
 	struct ddb_call *dc = c->backend_data;
 	const char *path[] = { "Table", "TableStatus", NULL };
 	yajl_val v, status;
-	int active;
+	int active, deleting;
 
 	if (!st_pcall_ok(pc)) {
 		st_pcall_fail(pc);
 		return;
 	}
-	v = st_pcall_answer_json(pc);
+	v = aws_answer_json(pc);
 	status = v ? yajl_tree_get(v, path, yajl_t_string) : NULL;
 	active = status != NULL && strcmp(status->u.string, "ACTIVE") == 0;
+	deleting = status != NULL && strcmp(status->u.string, "DELETING") == 0;
 	yajl_tree_free(v);
 	if (active) {
 		done_ok(c);
+	} else if (deleting) {
+		c->retry_after = 5;
+		st_call_fail(c, ST_CONFLICT, "ResourceInUseException", "table "
+		    "'%s' is being deleted; try again", ((struct ddb_store *)
+		    c->store)->svc.name);
 	} else if (++dc->polls < ACTIVE_POLLS) {
 		describe(c, ACTIVE_POLL_MS);
 	} else {
@@ -298,7 +345,7 @@ finish_destroy_check(struct st_pcall *pc, void *arg)
 			st_pcall_fail(pc);
 		return;
 	}
-	v = st_pcall_answer_json(pc);
+	v = aws_answer_json(pc);
 	status = v ? yajl_tree_get(v, path, yajl_t_string) : NULL;
 	deleting = status != NULL && strcmp(status->u.string, "DELETING") == 0;
 	yajl_tree_free(v);
@@ -437,7 +484,7 @@ finish_put(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = st_pcall_answer_json(pc);
+	v = aws_answer_json(pc);
 	c->table.existed = v != NULL && yajl_tree_get(v, path,
 	    yajl_t_object) != NULL;
 	yajl_tree_free(v);
@@ -533,6 +580,11 @@ add_attr(struct st_call *c, const char *name, yajl_val v, const char *dbl)
 		} else {
 			p.type = ST_VALUE_INT;
 			p.i = strtoll(x->u.string, NULL, 10);
+			if (p.i > ST_TABLE_INT_MAX || p.i < -ST_TABLE_INT_MAX) {
+				/* another writer's: beyond the API's integers */
+				p.type = ST_VALUE_DOUBLE;
+				p.d = strtod(x->u.string, NULL);
+			}
 		}
 		break;
 	case 'B':
@@ -545,6 +597,8 @@ add_attr(struct st_call *c, const char *name, yajl_val v, const char *dbl)
 	default:
 		return 0;		/* lists, maps, sets: not the API's */
 	}
+	if (p.type == ST_VALUE_DOUBLE && !isfinite(p.d))
+		return -1;		/* not a number DynamoDB keeps */
 	return st_call_table_prop(c, &p);
 }
 
@@ -589,8 +643,14 @@ finish_get(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = st_pcall_answer_json(pc);
-	item = v ? yajl_tree_get(v, path, yajl_t_object) : NULL;
+	v = aws_answer_json(pc);
+	if (v == NULL || !YAJL_IS_OBJECT(v)) {
+		yajl_tree_free(v);
+		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "DynamoDB answered a "
+		    "read that could not be read");
+		return;
+	}
+	item = yajl_tree_get(v, path, yajl_t_object);
 	if (item == NULL) {
 		yajl_tree_free(v);
 		st_call_fail(c, ST_NOT_FOUND, NULL, "no entity with these keys "
@@ -660,7 +720,7 @@ finish_query(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = st_pcall_answer_json(pc);
+	v = aws_answer_json(pc);
 	items = v ? yajl_tree_get(v, items_path, yajl_t_array) : NULL;
 	if (items == NULL) {
 		yajl_tree_free(v);
@@ -683,13 +743,41 @@ finish_query(struct st_pcall *pc, void *arg)
 	done_ok(c);
 }
 
+/* The cursor starts with the prefix: DynamoDB takes it. */
+static int
+cursor_in_range(const struct st_table_part *t)
+{
+	return strncmp(t->cursor, t->prefix, t->prefixlen) == 0;
+}
+
+/* The cursor sorts after every row key with the prefix (UTF-8 bytes):
+ * the listing is over. One before them all is as no cursor. */
+static int
+cursor_after_range(const struct st_table_part *t)
+{
+	size_t n = strlen(t->cursor);
+	int cmp;
+
+	if (t->prefixlen == 0 || cursor_in_range(t))
+		return 0;
+	cmp = memcmp(t->cursor, t->prefix, n < t->prefixlen ? n :
+	    t->prefixlen);
+	return cmp > 0;
+}
+
 static void
 ddb_query(struct st_call *c)
 {
 	const struct st_table_part *t = &c->table;
 	yajl_gen g;
 
-	if (ddb_call(c) == NULL || (g = begin_body(c)) == NULL)
+	if (ddb_call(c) == NULL)
+		return;
+	if (t->cursor != NULL && cursor_after_range(t)) {
+		done_ok(c);		/* nothing after it within the prefix */
+		return;
+	}
+	if ((g = begin_body(c)) == NULL)
 		return;
 	st_json_key_str(g, "KeyConditionExpression", t->prefixlen > 0 ?
 	    "pk = :pk AND begins_with(rk, :p)" : "pk = :pk");
@@ -701,7 +789,8 @@ ddb_query(struct st_call *c)
 	yajl_gen_map_close(g);
 	st_json_key_uint(g, "Limit", t->limit);
 	st_json_key_bool(g, "ConsistentRead", 1);
-	if (t->cursor != NULL) {
+	if (t->cursor != NULL && t->cursor[0] != '\0' &&
+	    cursor_in_range(t)) {
 		st_json_str(g, "ExclusiveStartKey");
 		yajl_gen_map_open(g);
 		gen_string(g, "pk", t->pk, t->pklen);
