@@ -78,8 +78,8 @@ kind_name(unsigned kind)
 static const char *
 access_name(unsigned rights)
 {
-	unsigned reading = ST_RIGHT_GET | ST_RIGHT_LIST | ST_RIGHT_RECEIVE |
-	    ST_RIGHT_ACK;
+	unsigned reading = ST_RIGHT_GET | ST_RIGHT_LIST | ST_RIGHT_QUERY |
+	    ST_RIGHT_RECEIVE | ST_RIGHT_ACK;
 	unsigned writing = ST_RIGHT_PUT | ST_RIGHT_DELETE | ST_RIGHT_SEND |
 	    ST_RIGHT_ADMIN;
 

@@ -678,6 +678,7 @@ blob_copy(struct st_req *req, const char *source)
 	const char *slash;
 	struct st_store *src;
 	struct st_call *c;
+	unsigned srcperms;
 	long keylen;
 	size_t n;
 
@@ -691,11 +692,16 @@ blob_copy(struct st_req *req, const char *source)
 	memcpy(name, source, n);
 	name[n] = '\0';
 	src = st_config_store(req->cfg, name);
-	if (!st_valid_store_name(name, n) || src == NULL || src->kind != ST_KIND_BLOB)
+	/* As for the target (find_store): no right at all on the source,
+	 * no such store; no token where one is needed, 401. */
+	srcperms = src != NULL && src->kind == ST_KIND_BLOB ?
+	    st_auth_perms(req->cfg, req->client, req->anonymous, src) : 0;
+	if (srcperms == 0 && req->anonymous && !req->cfg->allow_anonymous)
+		return st_reply_unauthorized(req, "a bearer token is required");
+	if (!st_valid_store_name(name, n) || srcperms == 0)
 		return st_reply_error(req, 404, "no_such_store", "no blob store "
 		    "'%.63s' to copy from", name);
-	if (!(st_auth_perms(req->cfg, req->client, req->anonymous, src) &
-	    ST_RIGHT_GET))
+	if (!(srcperms & ST_RIGHT_GET))
 		return st_reply_error(req, 403, "forbidden", "this token lacks "
 		    "the 'get' right on store '%s', the copy's source", name);
 	if ((key = malloc(ST_KEY_MAX + 1)) == NULL)

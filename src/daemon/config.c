@@ -28,6 +28,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/rights.h"
+#include "sign/hmac.h"
 
 /*
  * libmicrohttpd's memory per connection, by default: a request's headers,
@@ -212,19 +213,45 @@ st_conf_size(const config_setting_t *conf, const char *name, uint64_t min,
 int
 st_parse_rule(const char *s, struct st_rule *r)
 {
-	char copy[256], *kind, *store, *perms;
+	return st_parse_rule_why(s, r, NULL, 0);
+}
 
+/* Writes why a rule is refused into why (when there is room). */
+static int
+rule_refused(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+rule_refused(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why != NULL && whylen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+int
+st_parse_rule_why(const char *s, struct st_rule *r, char *why, size_t whylen)
+{
+	char copy[256], *kind, *store, *rights;
+	const char *bad = NULL;
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
 	if (strlen(s) >= sizeof(copy))
-		return -1;
+		return rule_refused(why, whylen, "longer than %zu characters",
+		    sizeof(copy) - 1);
 	strcpy(copy, s);
 	kind = copy;
-	if ((store = strchr(kind, ':')) == NULL)
-		return -1;
+	if ((store = strchr(kind, ':')) == NULL ||
+	    (rights = strchr(store + 1, ':')) == NULL)
+		return rule_refused(why, whylen, "not KIND:STORE:RIGHTS");
 	*store++ = '\0';
-	if ((perms = strchr(store, ':')) == NULL)
-		return -1;
-	*perms++ = '\0';
-	memset(r, 0, sizeof(*r));
+	*rights++ = '\0';
 	if (strcmp(kind, "*") == 0)
 		r->kinds = ST_KIND_BLOB | ST_KIND_QUEUE | ST_KIND_TABLE;
 	else if (strcmp(kind, "blob") == 0)
@@ -234,11 +261,24 @@ st_parse_rule(const char *s, struct st_rule *r)
 	else if (strcmp(kind, "table") == 0)
 		r->kinds = ST_KIND_TABLE;
 	else
-		return -1;
+		return rule_refused(why, whylen, "unknown kind '%.32s' (blob, "
+		    "queue, table or *)", kind);
 	if (strcmp(store, "*") != 0 && !st_valid_store_name(store, strlen(store)))
-		return -1;
+		return rule_refused(why, whylen, "'%.70s' is not a store name "
+		    "([a-z0-9][a-z0-9_-]{0,62}) nor *", store);
 	strcpy(r->store, store);
-	return st_parse_rights(r->kinds, perms, &r->perms, NULL);
+	if (st_parse_rights(r->kinds, rights, &r->perms, &bad) == 0)
+		return 0;
+	r->perms = 0;
+	if (rights[0] == '\0')
+		return rule_refused(why, whylen, "no RIGHTS after the store");
+	if (bad == NULL || (n = strcspn(bad, ",")) == 0)
+		return rule_refused(why, whylen, "an empty right in '%.64s'",
+		    rights);
+	return rule_refused(why, whylen, "'%.*s' is not a right of %s",
+	    (int)(n > 32 ? 32 : n), bad, r->kinds == ST_KIND_BLOB ? "blob stores" :
+	    r->kinds == ST_KIND_QUEUE ? "queues" : r->kinds == ST_KIND_TABLE ?
+	    "tables" : "any kind");
 }
 
 /* Optional whole number setting within [min, max]. */
@@ -510,16 +550,69 @@ parse_hex32(const char *s, unsigned char out[32])
 	return 0;
 }
 
+static int group_only(struct st_config *, const config_setting_t *,
+    const char *, const char *const *, char *, size_t);
+
+/*
+ * A client's token_file: the token itself, of which only the SHA-256 is
+ * kept. A relative name is looked up in $CREDENTIALS_DIRECTORY when the
+ * file is there (systemd's LoadCredential=), else next to the
+ * configuration; like every secret file, it must not be readable by group
+ * or others, and its trailing newline (trailing white space: a header
+ * value cannot end with it) is not part of the token. A token is one
+ * line of visible characters, as it must be to be sent in a header.
+ */
+static int
+client_token_file(struct st_config *cfg, const config_setting_t *g,
+                  const char *file, struct st_client *c, char *err,
+                  size_t errlen)
+{
+	struct st_store_env env = { .config_dir = cfg->dir };
+	char path[PATH_MAX], token[4096], why[512];
+	long n, i;
+
+	st_conf_path(&env, file, path, sizeof(path));
+	if ((n = st_read_secret_file(path, token, sizeof(token), why,
+	    sizeof(why))) > 0) {
+		for (i = 0; i < n; i++)
+			if ((unsigned char)token[i] <= 0x20 || token[i] == 0x7f)
+				break;
+		if (i < n) {
+			snprintf(why, sizeof(why), "%.400s holds spaces or control "
+			    "characters: a token is one line of visible "
+			    "characters", path);
+			n = -1;
+		}
+	} else if (n == 0) {
+		snprintf(why, sizeof(why), "%.400s is empty", path);
+		n = -1;
+	}
+	if (n < 0) {
+		conf_error(err, errlen, cfg, config_setting_get_member(g,
+		    "token_file"), "client '%s': token_file: %s", c->name, why);
+		OPENSSL_cleanse(token, sizeof(token));
+		return -1;
+	}
+	st_sha256(token, (size_t)n, c->token_sha256);
+	OPENSSL_cleanse(token, sizeof(token));
+	return 0;
+}
+
 static int
 load_client(struct st_config *cfg, const config_setting_t *g,
             struct st_client *c, char *err, size_t errlen)
 {
-	const char *name = NULL, *hash = NULL;
+	static const char *const client_keys[] = { "name", "token_sha256",
+	    "token_file", "allow", NULL };
+	const char *name = NULL, *hash = NULL, *file = NULL;
 	const config_setting_t *allow;
+	char why[160];
 	int i, n;
 
-	if (get_string(g, "name", &name, cfg, err, errlen) ||
-	    get_string(g, "token_sha256", &hash, cfg, err, errlen))
+	if (group_only(cfg, g, "client", client_keys, err, errlen) ||
+	    get_string(g, "name", &name, cfg, err, errlen) ||
+	    get_string(g, "token_sha256", &hash, cfg, err, errlen) ||
+	    get_string(g, "token_file", &file, cfg, err, errlen))
 		return -1;
 	if (name == NULL || strlen(name) == 0 || strlen(name) >= sizeof(c->name)) {
 		conf_error(err, errlen, cfg, g, "a client needs a name of 1 to 63 "
@@ -527,7 +620,14 @@ load_client(struct st_config *cfg, const config_setting_t *g,
 		return -1;
 	}
 	strcpy(c->name, name);
-	if (hash == NULL || parse_hex32(hash, c->token_sha256) == -1) {
+	if ((hash == NULL) == (file == NULL)) {
+		conf_error(err, errlen, cfg, g, "client '%s' needs exactly one of "
+		    "token_sha256 and token_file", name);
+		return -1;
+	}
+	if (file != NULL && client_token_file(cfg, g, file, c, err, errlen) == -1)
+		return -1;
+	if (hash != NULL && parse_hex32(hash, c->token_sha256) == -1) {
 		conf_error(err, errlen, cfg, g, "client '%s': token_sha256 must be "
 		    "64 hex digits (sha256sum of the token)", name);
 		return -1;
@@ -547,10 +647,13 @@ load_client(struct st_config *cfg, const config_setting_t *g,
 		const config_setting_t *r = config_setting_get_elem(allow, (unsigned)i);
 		const char *s = config_setting_get_string(r);
 
-		if (s == NULL || st_parse_rule(s, &c->rules[i]) == -1) {
+		snprintf(why, sizeof(why), "not a string");
+		if (s == NULL || st_parse_rule_why(s, &c->rules[i], why,
+		    sizeof(why)) == -1) {
 			conf_error(err, errlen, cfg, r, "client '%s': bad allow rule "
-			    "'%s' (KIND:STORE:PERMS, e.g. blob:photos:rw)", name,
-			    s ? s : "");
+			    "'%.80s'%s%s (KIND:STORE:RIGHTS, e.g. "
+			    "blob:photos:get,list)", name, s ? s : "",
+			    why[0] != '\0' ? ": " : "", why);
 			return -1;
 		}
 		c->nrules++;

@@ -10,6 +10,7 @@
 #define STRATUS_DAEMON_CONFIG_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <stratus/backend.h>
@@ -19,14 +20,15 @@
 /*
  * Rights on a store, by kind (a rule "KIND:STORE:RIGHTS"). One bit per
  * right; a right's name means one bit in each kind that has it ("get" is
- * blob get and table get).
+ * blob get and table get), so two names never share a bit: "*:*:list"
+ * must give no table right, nor "*:*:query" a blob one.
  *
  *   blob   get (GET, HEAD)  list  put (PUT, copy target)  delete  presign
  *   queue  send  receive (receive, change visibility)  ack  admin
  *   table  get  query  put  delete  admin
  */
 #define ST_RIGHT_GET		0x001
-#define ST_RIGHT_LIST		0x002	/* blob list; table query */
+#define ST_RIGHT_LIST		0x002	/* blob listing */
 #define ST_RIGHT_PUT		0x004
 #define ST_RIGHT_DELETE		0x008
 #define ST_RIGHT_PRESIGN	0x010
@@ -34,7 +36,7 @@
 #define ST_RIGHT_RECEIVE	0x040
 #define ST_RIGHT_ACK		0x080
 #define ST_RIGHT_ADMIN		0x100	/* create, delete a queue or table */
-#define ST_RIGHT_QUERY		ST_RIGHT_LIST
+#define ST_RIGHT_QUERY		0x200	/* table: list a partition */
 
 /* Every right a store of each kind has. */
 #define ST_RIGHTS_BLOB	(ST_RIGHT_GET | ST_RIGHT_LIST | ST_RIGHT_PUT | \
@@ -144,7 +146,11 @@ int st_conf_size(const config_setting_t *, const char *name, uint64_t min,
 int st_conf_only_keys(const config_setting_t *, const char *const *allowed,
                       char *err, size_t errlen);
 
-/* Parses an allow rule "KIND:STORE:PERMS". 0 ok, -1 malformed. */
+/* Parses an allow rule "KIND:STORE:RIGHTS" (rights.c has the names).
+ * 0 ok, -1 malformed; st_parse_rule_why also says why in why (a short
+ * reason naming the bad part, when why is not NULL). */
 int st_parse_rule(const char *, struct st_rule *);
+int st_parse_rule_why(const char *, struct st_rule *, char *why,
+                      size_t whylen);
 
 #endif

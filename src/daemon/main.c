@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/rand.h>
 
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
@@ -30,6 +31,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "sign/hmac.h"
 
 #define GRACE_SECONDS 10
 
@@ -48,6 +50,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: stratusd [--config FILE] [--check-config]\n"
+	    "       stratusd token new NAME [KIND:STORE:RIGHTS...]\n"
 	    "       stratusd --version | --help\n"
 	    "\n"
 	    "  -c, --config FILE    configuration (default %s/stratus.conf)\n"
@@ -57,9 +60,78 @@ usage(FILE *f)
 	    "  -V, --version        print the version and exit\n"
 	    "  -h, --help           print this help and exit\n"
 	    "\n"
+	    "token new prints a new random token once, then the client entry\n"
+	    "(its SHA-256 and allow rules) to paste into the configuration.\n"
+	    "\n"
 	    "Logs go to stderr, one JSON object per line. SIGHUP reloads the\n"
 	    "stores and tokens; SIGTERM stops after requests in flight finish.\n",
 	    STRATUS_SYSCONFDIR, STRATUS_BACKEND_DIR);
+}
+
+#define TOKEN_USAGE "usage: stratusd token new NAME [KIND:STORE:RIGHTS...]\n"
+
+/*
+ * stratusd token new NAME [RULE...]: a new token (32 random bytes,
+ * base64url), shown only here, and the client entry that holds its
+ * SHA-256. Nothing is written anywhere; a bad name or rule is exit 2.
+ */
+static int
+token_new(int argc, char **argv)
+{
+	unsigned char raw[32], digest[ST_SHA256_LEN];
+	char token[48], hex[2 * ST_SHA256_LEN + 1], why[160];
+	struct st_rule rule;
+	const char *name;
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(TOKEN_USAGE, stdout);
+			return 0;
+		}
+	if (argc < 3 || strcmp(argv[1], "new") != 0) {
+		fputs(TOKEN_USAGE, stderr);
+		return 2;
+	}
+	name = argv[2];
+	if (name[0] == '\0' || strlen(name) > 63 || name[0] == '-' ||
+	    strpbrk(name, "\"\\") != NULL) {
+		fprintf(stderr, "stratusd: a client name is 1 to 63 characters, "
+		    "without '\"' or '\\', not starting with '-'\n");
+		return 2;
+	}
+	for (i = 0; name[i] != '\0'; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			fprintf(stderr, "stratusd: a client name has no control "
+			    "characters\n");
+			return 2;
+		}
+	for (i = 3; i < argc; i++)
+		if (st_parse_rule_why(argv[i], &rule, why, sizeof(why)) == -1) {
+			fprintf(stderr, "stratusd: bad rule '%s': %s "
+			    "(KIND:STORE:RIGHTS, e.g. blob:photos:get,list)\n",
+			    argv[i], why);
+			return 2;
+		}
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		fprintf(stderr, "stratusd: no random bytes for a token\n");
+		return 1;
+	}
+	st_base64url(raw, sizeof(raw), token);
+	st_sha256(token, strlen(token), digest);
+	st_hex(digest, sizeof(digest), hex);
+	printf("%s\n\n"
+	    "# The token above is shown only this once: give it to the\n"
+	    "# application. Paste this entry into the clients list of\n"
+	    "# stratus.conf (it keeps only the SHA-256), then reload (SIGHUP).\n"
+	    "{ name = \"%s\";\n  token_sha256 = \"%s\";\n  allow = (",
+	    token, name, hex);
+	for (i = 3; i < argc; i++)
+		printf("%s \"%s\"", i > 3 ? "," : "", argv[i]);
+	printf(" ); }\n");
+	st_wipe(raw, sizeof(raw));
+	st_wipe(token, sizeof(token));
+	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 }
 
 static void
@@ -162,7 +234,9 @@ main(int argc, char **argv)
 	 * RSS does not change: the pages are in use while a request runs. */
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 
-	while ((ch = getopt_long(argc, argv, "c:tb:Vh", longopts, NULL)) != -1) {
+	/* "+": options end at the first other word (a command's arguments
+	 * are its own). */
+	while ((ch = getopt_long(argc, argv, "+c:tb:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': check = 1; break;
@@ -172,6 +246,8 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind < argc && strcmp(argv[optind], "token") == 0)
+		return token_new(argc - optind, argv + optind);
 	if (optind != argc) {
 		usage(stderr);
 		return 2;

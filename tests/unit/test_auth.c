@@ -117,6 +117,38 @@ START_TEST(rules)
 }
 END_TEST
 
+/* Why a rule is refused: the part named in the reason. */
+static const struct { const char *rule, *why; } why_cases[] = {
+	{ "blob:a:admin", "'admin' is not a right of blob stores" },
+	{ "blob:a:get,ack", "'ack' is not a right of blob stores" },
+	{ "queue:q:get", "'get' is not a right of queues" },
+	{ "queue:q:presign", "'presign' is not a right of queues" },
+	{ "table:t:list", "'list' is not a right of tables" },
+	{ "table:t:presign", "'presign' is not a right of tables" },
+	{ "*:*:fly", "'fly' is not a right of any kind" },
+	{ "*:*:get,fly", "'fly' is not a right of any kind" },
+	{ "queue:q:send,,ack", "empty right" },
+	{ "queue:q:send,", "empty right" },
+	{ "queue:q:", "no RIGHTS" },
+	{ "bucket:a:r", "unknown kind 'bucket'" },
+	{ "blob:Photos:r", "'Photos' is not a store name" },
+	{ "blob:photos", "not KIND:STORE:RIGHTS" },
+	{ "blob", "not KIND:STORE:RIGHTS" },
+};
+
+START_TEST(rule_why)
+{
+	struct st_rule r;
+	char why[160] = "";
+
+	ck_assert_int_eq(st_parse_rule_why(why_cases[_i].rule, &r, why,
+	    sizeof(why)), -1);
+	ck_assert_msg(strstr(why, why_cases[_i].why) != NULL, "%s: '%s'",
+	    why_cases[_i].rule, why);
+	ck_assert_uint_eq(r.perms, 0);
+}
+END_TEST
+
 /* The names /v1/stores shows, in order. */
 START_TEST(names)
 {
@@ -134,6 +166,27 @@ START_TEST(names)
 	ck_assert_uint_eq(k, 2);
 	ck_assert_str_eq(n[0], "query");
 	ck_assert_str_eq(n[1], "admin");
+	/* every right of each kind, in the documented order */
+	{
+		static const struct { unsigned kind; const char *want; } all[] = {
+			{ ST_KIND_BLOB, "get list put delete presign" },
+			{ ST_KIND_QUEUE, "send receive ack admin" },
+			{ ST_KIND_TABLE, "get query put delete admin" },
+		};
+		char joined[128];
+		size_t a, j;
+
+		for (a = 0; a < 3; a++) {
+			k = st_rights_names(all[a].kind, ~0u, n, 16);
+			joined[0] = '\0';
+			for (j = 0; j < k; j++) {
+				if (j > 0)
+					strcat(joined, " ");
+				strcat(joined, n[j]);
+			}
+			ck_assert_str_eq(joined, all[a].want);
+		}
+	}
 	ck_assert_str_eq(st_right_name(ST_KIND_BLOB, ST_RIGHT_LIST), "list");
 	ck_assert_str_eq(st_right_name(ST_KIND_TABLE, ST_RIGHT_QUERY), "query");
 }
@@ -180,6 +233,107 @@ struct ident_case {
 	const char		*header;
 	enum st_auth_result	 result;
 };
+
+/*
+ * What st_auth_perms gives on a store of each kind: a client's rules
+ * (NULL: an anonymous caller), the store, the anonymous settings.
+ */
+struct perms_case {
+	const char	*rules[3];
+	int		 anonymous;
+	unsigned	 kind;
+	const char	*store;
+	int		 store_anon;	/* the store's allow_anonymous */
+	int		 cfg_anon;	/* the global one */
+	unsigned	 want;
+};
+
+#define BQ ST_KIND_BLOB
+#define QQ ST_KIND_QUEUE
+#define TQ ST_KIND_TABLE
+
+static const struct perms_case perms_cases[] = {
+	/* queues */
+	{ { "queue:jobs:send" }, 0, QQ, "jobs", -1, 0, Q_SEND },
+	{ { "queue:jobs:send" }, 0, QQ, "other", -1, 0, 0 },
+	{ { "queue:jobs:send" }, 0, BQ, "jobs", -1, 0, 0 },
+	{ { "queue:jobs:send" }, 0, TQ, "jobs", -1, 0, 0 },
+	{ { "queue:*:receive,ack" }, 0, QQ, "any", -1, 0, Q_RECV | Q_ACK },
+	{ { "queue:jobs:r", "queue:*:w" }, 0, QQ, "jobs", -1, 0,
+	  Q_RECV | Q_ACK | Q_SEND },
+	{ { "queue:jobs:admin" }, 0, QQ, "jobs", -1, 0, ADMIN },
+	{ { "queue:jobs:*" }, 0, QQ, "jobs", -1, 0, ST_RIGHTS_QUEUE },
+	{ { "queue:jobs:rw" }, 0, QQ, "jobs", -1, 0, Q_SEND | Q_RECV | Q_ACK },
+	/* tables */
+	{ { "table:users:get", "table:users:admin" }, 0, TQ, "users", -1, 0,
+	  B_GET | ADMIN },
+	{ { "table:*:rw" }, 0, TQ, "users", -1, 0, T_READ | T_WRITE },
+	{ { "table:*:rw" }, 0, BQ, "users", -1, 0, 0 },
+	{ { "table:users:receive" }, 0, TQ, "users", -1, 0, T_READ },
+	{ { "table:users:send" }, 0, TQ, "users", -1, 0, T_WRITE },
+	{ { "table:users:query,delete" }, 0, TQ, "users", -1, 0,
+	  T_QUERY | B_DEL },
+	/* blobs */
+	{ { "blob:*:send" }, 0, BQ, "b", -1, 0, B_WRITE },
+	{ { "blob:b:get", "blob:b:presign" }, 0, BQ, "b", -1, 0,
+	  B_GET | B_PRE },
+	{ { "blob:b:list" }, 0, QQ, "b", -1, 0, 0 },
+	/* KIND "*": each kind sees its own rights of the names */
+	{ { "*:*:get" }, 0, BQ, "x", -1, 0, B_GET },
+	{ { "*:*:get" }, 0, TQ, "x", -1, 0, B_GET },
+	{ { "*:*:get" }, 0, QQ, "x", -1, 0, 0 },
+	{ { "*:x:admin" }, 0, BQ, "x", -1, 0, 0 },
+	{ { "*:x:admin" }, 0, QQ, "x", -1, 0, ADMIN },
+	{ { "*:x:admin" }, 0, TQ, "y", -1, 0, 0 },
+	{ { "*:*:*" }, 0, QQ, "x", -1, 0, ST_RIGHTS_QUEUE },
+	{ { "*:*:*" }, 0, TQ, "x", -1, 0, ST_RIGHTS_TABLE },
+	{ { "*:*:list" }, 0, BQ, "x", -1, 0, B_LIST },
+	{ { "*:*:list" }, 0, TQ, "x", -1, 0, 0 },
+	{ { "*:*:query" }, 0, TQ, "x", -1, 0, T_QUERY },
+	{ { "*:*:query" }, 0, BQ, "x", -1, 0, 0 },
+	{ { "*:*:presign" }, 0, TQ, "x", -1, 0, 0 },
+	{ { "*:*:list,query" }, 0, BQ, "x", -1, 0, B_LIST },
+	{ { "*:*:list,query" }, 0, TQ, "x", -1, 0, T_QUERY },
+	{ { "*:*:r" }, 0, QQ, "x", -1, 0, Q_RECV | Q_ACK },
+	{ { "*:*:w" }, 0, TQ, "x", -1, 0, T_WRITE },
+	/* anonymous callers: every right of the kind where allowed */
+	{ { NULL }, 1, QQ, "q", 1, 0, ST_RIGHTS_QUEUE },
+	{ { NULL }, 1, TQ, "t", -1, 1, ST_RIGHTS_TABLE },
+	{ { NULL }, 1, BQ, "b", -1, 1, ST_RIGHTS_BLOB },
+	{ { NULL }, 1, QQ, "q", 0, 1, 0 },
+	{ { NULL }, 1, TQ, "t", -1, 0, 0 },
+	/* neither a client nor anonymous: nothing */
+	{ { NULL }, 0, BQ, "b", 1, 1, 0 },
+};
+
+START_TEST(perms_by_kind)
+{
+	const struct perms_case *t = &perms_cases[_i];
+	struct st_rule rs[3];
+	struct st_client c;
+	struct st_store st;
+	struct st_config conf;
+	size_t n;
+
+	memset(&c, 0, sizeof(c));
+	memset(&st, 0, sizeof(st));
+	memset(&conf, 0, sizeof(conf));
+	for (n = 0; n < 3 && t->rules[n] != NULL; n++)
+		ck_assert_msg(st_parse_rule(t->rules[n], &rs[n]) == 0, "%s",
+		    t->rules[n]);
+	strcpy(c.name, "c");
+	c.rules = rs;
+	c.nrules = n;
+	strcpy(st.name, t->store);
+	st.kind = t->kind;
+	st.allow_anonymous = t->store_anon;
+	conf.allow_anonymous = t->cfg_anon;
+	ck_assert_msg(st_auth_perms(&conf, n > 0 ? &c : NULL, t->anonymous,
+	    &st) == t->want, "case %d (%s): %#x, want %#x", _i,
+	    t->rules[0] ? t->rules[0] : "anonymous", st_auth_perms(&conf,
+	    n > 0 ? &c : NULL, t->anonymous, &st), t->want);
+}
+END_TEST
 
 static const struct ident_case ident_cases[] = {
 	{ NULL, ST_AUTH_ANONYMOUS },
@@ -232,6 +386,10 @@ auth_suite(void)
 	tcase_add_loop_test(tc, identify, 0,
 	    (int)(sizeof(ident_cases) / sizeof(ident_cases[0])));
 	tcase_add_test(tc, permissions);
+	tcase_add_loop_test(tc, perms_by_kind, 0,
+	    (int)(sizeof(perms_cases) / sizeof(perms_cases[0])));
+	tcase_add_loop_test(tc, rule_why, 0,
+	    (int)(sizeof(why_cases) / sizeof(why_cases[0])));
 	tcase_add_test(tc, names);
 	suite_add_tcase(s, tc);
 	return s;

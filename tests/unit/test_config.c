@@ -10,6 +10,7 @@
 
 #include "core/confval.h"
 #include "daemon/config.h"
+#include "sign/hmac.h"
 #include "unit.h"
 
 struct conf_case {
@@ -49,6 +50,33 @@ static const struct conf_case conf_cases[] = {
 	  " allow = ( \"blob:*:rwx\" ); } );\n", 2, "allow rule" },
 	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";\n"
 	  " allow = ( \"bucket:*:r\" ); } );\n", 2, "allow rule" },
+	/* rules: every kind's rights, shorthands, and why one is refused */
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:a:get,list,put,delete,presign\","
+	  " \"queue:q:send,receive,ack,admin\","
+	  " \"table:t:get,query,put,delete,admin\", \"*:*:get\","
+	  " \"blob:*:receive\", \"table:*:send\", \"queue:*:*\" ); } );\n",
+	  0, NULL },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( ); } );\n", 0, NULL },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";\n"
+	  " allow = ( \"blob:*:rw\",\n \"queue:q:get\" ); } );\n", 3,
+	  "bad allow rule 'queue:q:get': 'get' is not a right of queues" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";\n"
+	  " allow = ( \"*:*:get,fly\" ); } );\n", 2,
+	  "'fly' is not a right of any kind" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";\n"
+	  " allow = ( 7 ); } );\n", 2, "not a string" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";\n"
+	  " allow = ( \"blob:*:r\" );\n token = \"x\"; } );\n", 3,
+	  "unknown setting 'token'" },
+	{ "clients = ( { name = \"app\"; allow = ( \"blob:*:r\" ); } );\n", 1,
+	  "exactly one of token_sha256 and token_file" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " token_file = \"t\"; allow = ( \"blob:*:r\" ); } );\n", 1,
+	  "exactly one of token_sha256 and token_file" },
+	{ "clients = ( { name = \"app\";\n token_file = 5;"
+	  " allow = ( \"blob:*:r\" ); } );\n", 2, "token_file" },
 	{ "listen = { port = 1;\n", 2, "syntax error" },
 	{ "allow_anonymous = 1;\n", 1, "true or false" },
 	{ "lisen = { port = 1; };\n", 1, "unknown setting 'lisen'" },
@@ -280,6 +308,89 @@ START_TEST(secret_file_modes)
 }
 END_TEST
 
+/*
+ * token_file: a file (in the configuration's directory, or in
+ * $CREDENTIALS_DIRECTORY) holding the token; the client gets its SHA-256.
+ */
+static const struct token_case {
+	const char	*content;	/* NULL: no file */
+	unsigned	 mode;
+	int		 in_creds;	/* the file is in DIR/creds */
+	int		 creds_env;	/* CREDENTIALS_DIRECTORY=DIR/creds */
+	int		 absolute;	/* token_file names it by its full path */
+	const char	*token;		/* loads, with this token; NULL: refused */
+	const char	*reason;	/* ...with this reason, on line 2 */
+} token_cases[] = {
+	{ "secret-a\n", 0600, 0, 0, 0, "secret-a", NULL },
+	{ "secret-b", 0400, 0, 0, 0, "secret-b", NULL },
+	{ "secret-c\r\n", 0600, 0, 0, 1, "secret-c", NULL },
+	{ "AbC_-x.~+/=\n", 0600, 0, 0, 0, "AbC_-x.~+/=", NULL },
+	{ "secret-d\n", 0640, 0, 0, 0, NULL, "group or others" },
+	{ "secret-e\n", 0604, 0, 0, 0, NULL, "group or others" },
+	{ NULL, 0, 0, 0, 0, NULL, "cannot open" },
+	{ "", 0600, 0, 0, 0, NULL, "is empty" },
+	{ "\n", 0600, 0, 0, 0, NULL, "is empty" },
+	{ "two words\n", 0600, 0, 0, 0, NULL, "spaces or control" },
+	{ "line-1\nline-2\n", 0600, 0, 0, 0, NULL, "spaces or control" },
+	{ "tab\there\n", 0600, 0, 0, 0, NULL, "spaces or control" },
+	/* systemd's LoadCredential=: looked up there first */
+	{ "from-creds\n", 0600, 1, 1, 0, "from-creds", NULL },
+	{ "from-creds\n", 0644, 1, 1, 0, NULL, "group or others" },
+	/* not there: next to the configuration */
+	{ "next-to-conf\n", 0600, 0, 1, 0, "next-to-conf", NULL },
+	/* without the variable, the directory is not looked in */
+	{ "from-creds\n", 0600, 1, 0, 0, NULL, "cannot open" },
+};
+
+START_TEST(token_file)
+{
+	const struct token_case *t = &token_cases[_i];
+	char path[512], file[600], creds[512], text[1200], err[1024], want[600];
+	char name[32];
+	unsigned char digest[ST_SHA256_LEN];
+	struct st_config *cfg;
+	FILE *f;
+
+	snprintf(creds, sizeof(creds), "%s/creds", dir);
+	mkdir(creds, 0700);
+	snprintf(name, sizeof(name), "token%d", _i);
+	snprintf(file, sizeof(file), "%s/%s", t->in_creds ? creds : dir, name);
+	if (t->content != NULL) {
+		f = fopen(file, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs(t->content, f);
+		fclose(f);
+		chmod(file, t->mode);
+	}
+	if (t->creds_env)
+		setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	snprintf(text, sizeof(text), "clients = ( { name = \"app\";\n"
+	    " token_file = \"%s\"; allow = ( \"blob:*:get\" ); } );\n",
+	    t->absolute ? file : name);
+	cfg = load_text(name, text, path, err, sizeof(err));
+	unsetenv("CREDENTIALS_DIRECTORY");
+	if (t->token != NULL) {
+		ck_assert_msg(cfg != NULL, "token case %d refused: %s", _i, err);
+		ck_assert_uint_eq(cfg->nclients, 1);
+		st_sha256(t->token, strlen(t->token), digest);
+		ck_assert_msg(memcmp(cfg->clients[0].token_sha256, digest,
+		    sizeof(digest)) == 0, "token case %d: another digest", _i);
+		st_config_unref(cfg);
+		return;
+	}
+	ck_assert_msg(cfg == NULL, "token case %d loaded but should not", _i);
+	snprintf(want, sizeof(want), "%s:2: client 'app': token_file: ", path);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+	    "token case %d: '%s' does not start with '%s'", _i, err, want);
+	ck_assert_msg(strstr(err, t->reason) != NULL, "token case %d: '%s' "
+	    "lacks '%s'", _i, err, t->reason);
+	/* The reason never shows what the file holds. */
+	if (t->content != NULL && strlen(t->content) > 3)
+		ck_assert_msg(strstr(err, t->content) == NULL, "token case %d: "
+		    "'%s' shows the token", _i, err);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -297,6 +408,8 @@ config_suite(void)
 	    (int)(sizeof(reload_cases) / sizeof(reload_cases[0])));
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, secret_file_modes);
+	tcase_add_loop_test(tc, token_file, 0,
+	    (int)(sizeof(token_cases) / sizeof(token_cases[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
