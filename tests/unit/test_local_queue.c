@@ -24,123 +24,15 @@
 
 #include <sys/stat.h>
 
-#include <libconfig.h>
+#define OPS		(&st_local_queue_ops)
+#define LS_OPEN		st_local_queue_open
+#define LS_KIND		ST_KIND_QUEUE
+#define LS_KIND_NAME	"queue"
+#define LS_STORE	"jobs"
 
-#include "core/call.h"
-#include "providers/local/local.h"
-#include "unit.h"
+#include "local_store.h"
 
-#define OPS (&st_local_queue_ops)
-
-static char tmpdir[256];
-
-/* ---------------------------------------------------------------- store */
-
-static void
-rm_tree(const char *dir)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-static void
-setup(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/st-lqueue.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void
-teardown(void)
-{
-	rm_tree(tmpdir);
-}
-
-/* Opens a store from a configuration group's text: 0, or -1 with err. */
-static int
-open_conf(const char *group, int check_only, void **store, char *err,
-          size_t errlen)
-{
-	struct st_store_env env = { 0 };
-	config_t cfg;
-	char *text;
-	int rc;
-
-	ck_assert_int_ne(asprintf(&text, "store = %s;", group), -1);
-	config_init(&cfg);
-	ck_assert_msg(config_read_string(&cfg, text) == CONFIG_TRUE,
-	    "config: %s", config_error_text(&cfg));
-	free(text);
-	env.name = "jobs";
-	env.kind = ST_KIND_QUEUE;
-	env.config_dir = tmpdir;
-	env.check_only = check_only;
-	rc = st_local_queue_open(config_lookup(&cfg, "store"), &env, store, err,
-	    errlen);
-	config_destroy(&cfg);
-	return rc;
-}
-
-static void *
-open_store(const char *extra)
-{
-	char group[512], err[256];
-	void *s = NULL;
-
-	snprintf(group, sizeof(group), "{ name = \"jobs\"; kind = \"queue\"; "
-	    "provider = \"local\"; path = \"queues\"; %s }", extra);
-	ck_assert_msg(open_conf(group, 0, &s, err, sizeof(err)) == 0,
-	    "open: %s", err);
-	ck_assert_ptr_nonnull(s);
-	ck_assert_uint_eq(((struct local_kind *)s)->kind, ST_KIND_QUEUE);
-	return s;
-}
-
-/* ---------------------------------------------------------------- calls */
-
-struct waiter {
-	pthread_mutex_t	 m;
-	pthread_cond_t	 cv;
-	int		 done;
-	int		 calls;		/* times the hook ran */
-};
-
-static void
-on_done(struct st_call *c, void *ctx)
-{
-	struct waiter *w = ctx;
-
-	(void)c;
-	pthread_mutex_lock(&w->m);
-	w->done = 1;
-	w->calls++;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->m);
-}
-
-struct req {
-	struct st_call	*c;
-	struct waiter	 w;
-};
-
-static void
-req_new(struct req *r, void *store, enum st_op op)
-{
-	struct st_call_hooks h;
-
-	memset(r, 0, sizeof(*r));
-	pthread_mutex_init(&r->w.m, NULL);
-	pthread_cond_init(&r->w.cv, NULL);
-	h.done = on_done;
-	h.wake = NULL;
-	h.ctx = &r->w;
-	ck_assert_ptr_nonnull(r->c = st_call_new(op, &h));
-	r->c->store = store;
-	r->c->store_name = "jobs";
-}
+/* ------------------------------------------------------- the op switch */
 
 static void
 submit(struct req *r)
@@ -167,54 +59,6 @@ submit(struct req *r)
 	default:
 		ck_abort_msg("not a queue op");
 	}
-}
-
-static int
-is_done(struct req *r)
-{
-	int done;
-
-	pthread_mutex_lock(&r->w.m);
-	done = r->w.done;
-	pthread_mutex_unlock(&r->w.m);
-	return done;
-}
-
-static enum st_status
-wait_req(struct req *r)
-{
-	pthread_mutex_lock(&r->w.m);
-	while (!r->w.done)
-		pthread_cond_wait(&r->w.cv, &r->w.m);
-	pthread_mutex_unlock(&r->w.m);
-	return r->c->status;
-}
-
-static enum st_status
-run(struct req *r)
-{
-	submit(r);
-	return wait_req(r);
-}
-
-/* Release (once), then free: the hook has returned by then. */
-static void
-req_free(struct req *r)
-{
-	st_call_free_with(r->c, OPS->release);
-	ck_assert_int_le(r->w.calls, 1);
-	pthread_cond_destroy(&r->w.cv);
-	pthread_mutex_destroy(&r->w.m);
-	r->c = NULL;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---------------------------------------------------------------- helpers */
