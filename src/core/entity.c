@@ -149,7 +149,6 @@ st_entity_parse(const char *json, size_t len, struct st_entity *e, char *why,
                 size_t whylen)
 {
 	enum st_entity_result r;
-	char *text;
 	yajl_val v;
 
 	memset(e, 0, sizeof(*e));
@@ -162,14 +161,12 @@ st_entity_parse(const char *json, size_t len, struct st_entity *e, char *why,
 		snprintf(why, whylen, "the body must not contain NUL characters");
 		return ST_ENTITY_NOT_OBJECT;
 	}
-	if ((text = malloc(len + 1)) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return ST_ENTITY_TOO_LARGE;
+	if (!st_json_shallow(json, len, ST_JSON_DEPTH_MAX)) {
+		snprintf(why, whylen, "values are strings, numbers or booleans "
+		    "(no nesting)");
+		return ST_ENTITY_INVALID;
 	}
-	memcpy(text, json, len);
-	text[len] = '\0';
-	v = yajl_tree_parse(text, NULL, 0);
-	free(text);
+	v = st_json_parse(json, len);
 	if (v == NULL || !YAJL_IS_OBJECT(v)) {
 		yajl_tree_free(v);
 		snprintf(why, whylen, "the body must be a JSON object");

@@ -1,12 +1,16 @@
 /*
- * json.c - yajl generator helpers and the one error body of the API.
+ * json.c - yajl generator helpers, the one error body of the API, and the
+ * one bounded parser every JSON tree comes from.
  *
  * The generator validates UTF-8, so a string that is not UTF-8 (it can only
  * come from a provider, never from a validated request) is replaced by an
  * empty string instead of producing broken JSON.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <yajl/yajl_tree.h>
 
 #include "core/json.h"
 
@@ -127,4 +131,46 @@ st_json_has_nul(const char *s, size_t n)
 		}
 	}
 	return 0;
+}
+
+int
+st_json_shallow(const char *p, size_t n, unsigned max)
+{
+	unsigned depth = 0;
+	int in_string = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (in_string) {
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] == '"')
+				in_string = 0;
+		} else if (p[i] == '"') {
+			in_string = 1;
+		} else if (p[i] == '[' || p[i] == '{') {
+			if (++depth > max)
+				return 0;
+		} else if ((p[i] == ']' || p[i] == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return 1;
+}
+
+yajl_val
+st_json_parse(const char *json, size_t len)
+{
+	char *text;
+	yajl_val v;
+
+	if (!st_json_shallow(json, len, ST_JSON_DEPTH_MAX))
+		return NULL;
+	if ((text = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(text, json, len);
+	text[len] = '\0';
+	v = yajl_tree_parse(text, NULL, 0);
+	free(text);
+	return v;
 }

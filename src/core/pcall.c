@@ -21,6 +21,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/pcall.h"
 #include "core/transfer.h"
 #include "core/xml.h"
@@ -59,7 +60,6 @@ struct st_pcall {
 };
 
 static const struct st_xfer_hooks hooks;
-static yajl_val parse_json(const char *, size_t);
 
 /* ---------------------------------------------------------------- life */
 
@@ -442,7 +442,7 @@ st_pcall_header_value(const struct st_pcall *pc, const char *name)
 yajl_val
 st_pcall_answer_json(const struct st_pcall *pc)
 {
-	return parse_json(pc->answer.data ? pc->answer.data : "",
+	return st_json_parse(pc->answer.data ? pc->answer.data : "",
 	    pc->answer.len);
 }
 
@@ -489,27 +489,12 @@ copy_code(const yajl_val v, char *code, size_t cap)
 		snprintf(code, cap, "%s", s);
 }
 
-static yajl_val
-parse_json(const char *body, size_t len)
-{
-	char *text;
-	yajl_val v;
-
-	if ((text = malloc(len + 1)) == NULL)
-		return NULL;
-	memcpy(text, body, len);
-	text[len] = '\0';
-	v = yajl_tree_parse(text, NULL, 0);
-	free(text);
-	return v;
-}
-
 void
 st_pcall_code_json_type(const char *body, size_t len, char *code, size_t cap)
 {
 	const char *type_path[] = { "__type", NULL };
 	const char *code_path[] = { "code", NULL };
-	yajl_val v = parse_json(body, len), t;
+	yajl_val v = st_json_parse(body, len), t;
 	const char *hash;
 
 	if (v == NULL)
@@ -531,7 +516,7 @@ void
 st_pcall_code_odata(const char *body, size_t len, char *code, size_t cap)
 {
 	const char *path[] = { "odata.error", "code", NULL };
-	yajl_val v = parse_json(body, len), t;
+	yajl_val v = st_json_parse(body, len), t;
 
 	if (v == NULL)
 		return;

@@ -140,7 +140,8 @@ const char *st_pcall_answer(const struct st_pcall *, size_t *len);
 const char *st_pcall_code(const struct st_pcall *);	/* or NULL */
 const char *st_pcall_header_value(const struct st_pcall *, const char *name);
 int         st_pcall_ok(const struct st_pcall *);	/* a 2xx answer */
-/* The final answer parsed as JSON (yajl_tree_free it), or NULL. */
+/* The final answer parsed as JSON (yajl_tree_free it), or NULL (not JSON,
+ * or nested deeper than ST_JSON_DEPTH_MAX). */
 struct yajl_val_s;
 struct yajl_val_s *st_pcall_answer_json(const struct st_pcall *);
 /* The API outcome of the final answer, through the proto's table. */

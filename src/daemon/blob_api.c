@@ -992,7 +992,6 @@ presign_call(struct st_req *req, yajl_val obj)
 static enum MHD_Result
 presign_end(struct st_req *req)
 {
-	char errbuf[256];
 	yajl_val obj;
 	enum MHD_Result rc;
 
@@ -1004,8 +1003,7 @@ presign_end(struct st_req *req)
 	if (req->body.data != NULL && st_json_has_nul(req->body.data, req->body.len))
 		return st_reply_error(req, 400, "invalid_json", "the body must not "
 		    "contain NUL characters");
-	obj = yajl_tree_parse(req->body.data ? req->body.data : "", errbuf,
-	    sizeof(errbuf));
+	obj = st_json_parse(req->body.data ? req->body.data : "", req->body.len);
 	if (obj == NULL || !YAJL_IS_OBJECT(obj)) {
 		yajl_tree_free(obj);
 		return st_reply_error(req, 400, "invalid_json", "the body must be "

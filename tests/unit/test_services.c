@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 
 #include "core/budget.h"
 #include "core/call.h"
@@ -173,6 +174,53 @@ START_TEST(entity_limits)
 	st_buf_adds(&j, "\"}");
 	ck_assert_int_eq(st_entity_parse(j.data, j.len, &e, why, sizeof(why)),
 	    ST_ENTITY_TOO_LARGE);
+	st_buf_free(&j);
+}
+END_TEST
+
+/* text of depth levels of '[' around 1, in a string with a prefix */
+static void
+nested(struct st_buf *b, const char *open, unsigned depth, const char *close)
+{
+	unsigned i;
+
+	st_buf_adds(b, open);
+	for (i = 0; i < depth; i++)
+		st_buf_adds(b, "[");
+	st_buf_adds(b, "1");
+	for (i = 0; i < depth; i++)
+		st_buf_adds(b, "]");
+	st_buf_adds(b, close);
+}
+
+/* Every tree comes from st_json_parse, which refuses a nesting that
+ * yajl's recursive free could not survive. */
+START_TEST(json_depth_bounded)
+{
+	struct st_buf j = { 0 };
+	struct st_entity e;
+	char why[256];
+	yajl_val v;
+
+	nested(&j, "", ST_JSON_DEPTH_MAX, "");
+	ck_assert_ptr_nonnull(v = st_json_parse(j.data, j.len));
+	yajl_tree_free(v);
+	st_buf_reset(&j);
+	nested(&j, "", ST_JSON_DEPTH_MAX + 1, "");
+	ck_assert_ptr_null(st_json_parse(j.data, j.len));
+	/* brackets inside strings are text, not nesting */
+	st_buf_reset(&j);
+	st_buf_adds(&j, "{\"a\":\"");
+	while (j.len < 100000)
+		st_buf_adds(&j, "[[[[\\\"{{");
+	st_buf_adds(&j, "\"}");
+	ck_assert_ptr_nonnull(v = st_json_parse(j.data, j.len));
+	yajl_tree_free(v);
+	/* an entity nested 200000 deep is refused, not freed recursively */
+	st_buf_reset(&j);
+	nested(&j, "{\"a\":", 200000, "}");
+	ck_assert_int_eq(st_entity_parse(j.data, j.len, &e, why, sizeof(why)),
+	    ST_ENTITY_INVALID);
 	st_buf_free(&j);
 }
 END_TEST
@@ -361,6 +409,7 @@ services_suite(void)
 	tcase_add_loop_test(tc, entity_table, 0,
 	    sizeof(entity_cases) / sizeof(entity_cases[0]));
 	tcase_add_test(tc, entity_limits);
+	tcase_add_test(tc, json_depth_bounded);
 	tcase_add_test(tc, double_text_round_trips);
 	tcase_add_test(tc, tokens_round_trip_and_refuse);
 	tcase_add_test(tc, etags_are_quoted_tokens);

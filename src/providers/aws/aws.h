@@ -54,14 +54,6 @@ struct st_sigv4_result;
 int  aws_sign_json_req(const struct st_pcall_req *, const struct aws_signer *,
                        time_t, struct st_sigv4_result *);
 
-/* A JSON answer (yajl_tree_free it) or an error answer's code, read only
- * when its nesting is at most AWS_JSON_DEPTH_MAX deep (yajl frees trees
- * recursively: a hostile answer of nested '[' would exhaust the stack).
- * DynamoDB nests documents 32 deep; its answers wrap them in a few more. */
-#define AWS_JSON_DEPTH_MAX 64
-struct yajl_val_s *aws_answer_json(const struct st_pcall *);
-void aws_json_code(const char *, size_t, char *, size_t);
-
 /*
  * What an SQS or DynamoDB store holds to reach its service: its region,
  * endpoint (the store's, else the credentials', else

@@ -260,54 +260,6 @@ aws_sign_json(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 
 /* ---------------------------------------------------------------- answers */
 
-/*
- * yajl builds any depth of nesting, and frees a tree recursively: an
- * answer of a few MiB of '[' would exhaust the stack. An answer is
- * parsed only when its nesting stays within max (strings skipped).
- */
-static int
-json_shallow(const char *p, size_t n, unsigned max)
-{
-	unsigned depth = 0;
-	int in_string = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (in_string) {
-			if (p[i] == '\\')
-				i++;
-			else if (p[i] == '"')
-				in_string = 0;
-		} else if (p[i] == '"') {
-			in_string = 1;
-		} else if (p[i] == '[' || p[i] == '{') {
-			if (++depth > max)
-				return 0;
-		} else if ((p[i] == ']' || p[i] == '}') && depth > 0) {
-			depth--;
-		}
-	}
-	return 1;
-}
-
-void
-aws_json_code(const char *body, size_t len, char *code, size_t cap)
-{
-	if (json_shallow(body, len, AWS_JSON_DEPTH_MAX))
-		st_pcall_code_json_type(body, len, code, cap);
-}
-
-struct yajl_val_s *
-aws_answer_json(const struct st_pcall *pc)
-{
-	size_t len;
-	const char *body = st_pcall_answer(pc, &len);
-
-	if (!json_shallow(body, len, AWS_JSON_DEPTH_MAX))
-		return NULL;
-	return st_pcall_answer_json(pc);
-}
-
 int
 aws_base_endpoint(const char *endpoint, char *out, size_t cap, char *err,
                   size_t errlen)

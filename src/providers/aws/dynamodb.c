@@ -93,7 +93,7 @@ static const struct st_answer_code ddb_codes[] = {
 static const struct st_pcall_proto ddb_proto = {
 	.service = "DynamoDB",
 	.sign = aws_sign_json,
-	.error_code = aws_json_code,
+	.error_code = st_pcall_code_json_type,
 	.codes = ddb_codes,
 	.ncodes = sizeof(ddb_codes) / sizeof(ddb_codes[0]),
 	.answer_max = 16u << 20,
@@ -180,7 +180,7 @@ item_too_large(const struct st_pcall *pc)
 	int big = 0;
 
 	if (code == NULL || strcmp(code, "ValidationException") != 0 ||
-	    (v = aws_answer_json(pc)) == NULL)
+	    (v = st_pcall_answer_json(pc)) == NULL)
 		return 0;
 	if ((m = yajl_tree_get(v, m1, yajl_t_string)) == NULL)
 		m = yajl_tree_get(v, m2, yajl_t_string);
@@ -261,7 +261,7 @@ finish_describe(struct st_pcall *pc, void *arg)
 		st_pcall_fail(pc);
 		return;
 	}
-	v = aws_answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	status = v ? yajl_tree_get(v, path, yajl_t_string) : NULL;
 	active = status != NULL && strcmp(status->u.string, "ACTIVE") == 0;
 	deleting = status != NULL && strcmp(status->u.string, "DELETING") == 0;
@@ -345,7 +345,7 @@ finish_destroy_check(struct st_pcall *pc, void *arg)
 			st_pcall_fail(pc);
 		return;
 	}
-	v = aws_answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	status = v ? yajl_tree_get(v, path, yajl_t_string) : NULL;
 	deleting = status != NULL && strcmp(status->u.string, "DELETING") == 0;
 	yajl_tree_free(v);
@@ -484,7 +484,7 @@ finish_put(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = aws_answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	c->table.existed = v != NULL && yajl_tree_get(v, path,
 	    yajl_t_object) != NULL;
 	yajl_tree_free(v);
@@ -643,7 +643,7 @@ finish_get(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = aws_answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	if (v == NULL || !YAJL_IS_OBJECT(v)) {
 		yajl_tree_free(v);
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "DynamoDB answered a "
@@ -720,7 +720,7 @@ finish_query(struct st_pcall *pc, void *arg)
 		fail_entity(c, pc);
 		return;
 	}
-	v = aws_answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	items = v ? yajl_tree_get(v, items_path, yajl_t_array) : NULL;
 	if (items == NULL) {
 		yajl_tree_free(v);

@@ -90,7 +90,7 @@ static const struct st_answer_code sqs_codes[] = {
 static const struct st_pcall_proto sqs_proto = {
 	.service = "SQS",
 	.sign = aws_sign_json,
-	.error_code = aws_json_code,
+	.error_code = st_pcall_code_json_type,
 	.codes = sqs_codes,
 	.ncodes = sizeof(sqs_codes) / sizeof(sqs_codes[0]),
 	.answer_max = 8u << 20,
@@ -211,7 +211,7 @@ static int
 keep_url(struct st_call *c, struct st_pcall *pc)
 {
 	struct sqs_store *s = c->store;
-	yajl_val v = aws_answer_json(pc);
+	yajl_val v = st_pcall_answer_json(pc);
 	const char *url = json_string(v, "QueueUrl");
 	int rc = -1;
 
@@ -416,7 +416,7 @@ finish_send(struct st_pcall *pc, void *arg)
 		fail_answer(c, pc);
 		return;
 	}
-	v = aws_answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	if ((id = json_string(v, "MessageId")) == NULL) {
 		yajl_tree_free(v);
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "SQS answered a send "
@@ -530,7 +530,7 @@ finish_receive(struct st_pcall *pc, void *arg)
 		return;
 	}
 	/* No "Messages" is no message; anything else unreadable is bad. */
-	v = aws_answer_json(pc);
+	v = st_pcall_answer_json(pc);
 	list = v ? yajl_tree_get(v, path, yajl_t_any) : NULL;
 	if (v == NULL || !YAJL_IS_OBJECT(v) || (list != NULL &&
 	    !YAJL_IS_ARRAY(list))) {
