@@ -218,16 +218,47 @@ exec(struct lsql *l, const char *sql)
 	sqlite3_exec(l->db, sql, NULL, NULL, NULL);
 }
 
-/* Runs a batch in one transaction; a savepoint per call. */
+/* Fails every call of a batch up to last (NULL: none ran) that believed
+ * it had succeeded (the others keep their own answer, their work rolled
+ * back anyway), and every call after last, which did not run. */
+static void
+fail_batch(struct lsql *l, struct lsql_job *batch, const struct lsql_job *last,
+           const char *what)
+{
+	struct lsql_job *j;
+	int run = last != NULL;
+
+	for (j = batch; j != NULL; j = j->next) {
+		j->again = 0;
+		if (!run || j->call->status == ST_OK)
+			st_call_fail(j->call, ST_INTERNAL, NULL, "the store's "
+			    "database could not %s: %s", what,
+			    sqlite3_errmsg(l->db));
+		else
+			st_call_done(j->call);
+		if (j == last)
+			run = 0;
+	}
+}
+
+/*
+ * Runs a batch in one transaction; a savepoint per call. SQLite may
+ * abandon a transaction on its own (a full disk, an I/O error): the calls
+ * after that would each commit alone in autocommit mode, while the final
+ * COMMIT fails and reports them all lost. So the batch stops there, and
+ * every call of it fails, none of it having been kept.
+ */
 static void
 run_batch(struct lsql *l, struct lsql_job *batch)
 {
 	long long now = lsql_now_ms();
 	struct lsql_job *j;
-	int committed;
 
-	exec(l, "BEGIN IMMEDIATE");
-	for (j = batch; j != NULL; j = j->next) {
+	if (sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		fail_batch(l, batch, NULL, "begin a transaction");
+		return;
+	}
+	for (j = batch; ; j = j->next) {
 		struct st_call *c = j->call;
 
 		exec(l, "SAVEPOINT job");
@@ -237,19 +268,21 @@ run_batch(struct lsql *l, struct lsql_job *batch)
 		if (c->status != ST_OK)
 			exec(l, "ROLLBACK TO job");
 		exec(l, "RELEASE job");
+		if (sqlite3_get_autocommit(l->db)) {
+			fail_batch(l, batch, j, "keep a transaction");
+			return;
+		}
+		if (j->next == NULL)
+			break;
 	}
-	committed = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
-	if (!committed)
+	if (sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		exec(l, "ROLLBACK");
-	for (j = batch; j != NULL; j = j->next) {
-		if (j->again)
-			continue;
-		if (!committed && j->call->status == ST_OK)
-			st_call_fail(j->call, ST_INTERNAL, NULL, "the store's "
-			    "database could not commit: %s", sqlite3_errmsg(l->db));
-		else
-			st_call_done(j->call);
+		fail_batch(l, batch, j, "commit");
+		return;
 	}
+	for (j = batch; j != NULL; j = j->next)
+		if (!j->again)
+			st_call_done(j->call);
 }
 
 /* Under the lock: waiting calls back to the end of the waiters, in
