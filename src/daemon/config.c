@@ -353,6 +353,109 @@ get_string(const config_setting_t *g, const char *name, const char **out,
 	return 0;
 }
 
+/*
+ * The plugins read their string and boolean settings with
+ * config_setting_lookup_*, which takes a value of the wrong type for an
+ * absent one: `fsync = "yes"` would silently keep the default. So the type
+ * of every such setting a store or a credentials group may hold is
+ * checked here, once, where the file enters; each plugin still says which
+ * names it takes. Numbers, sizes and the retry group have readers of
+ * their own that check them.
+ */
+static const struct setting_type {
+	const char	*name;
+	int		 type;
+} setting_types[] = {
+	{ "account",			CONFIG_TYPE_STRING },
+	{ "access_key_id",		CONFIG_TYPE_STRING },
+	{ "allow_http",			CONFIG_TYPE_BOOL },
+	{ "bucket",			CONFIG_TYPE_STRING },
+	{ "ca_file",			CONFIG_TYPE_STRING },
+	{ "ca_path",			CONFIG_TYPE_STRING },
+	{ "client_id",			CONFIG_TYPE_STRING },
+	{ "client_secret_file",		CONFIG_TYPE_STRING },
+	{ "connection_string_file",	CONFIG_TYPE_STRING },
+	{ "container",			CONFIG_TYPE_STRING },
+	{ "credentials",		CONFIG_TYPE_STRING },
+	{ "endpoint",			CONFIG_TYPE_STRING },
+	{ "external_id",		CONFIG_TYPE_STRING },
+	{ "fsync",			CONFIG_TYPE_BOOL },
+	{ "key_file",			CONFIG_TYPE_STRING },
+	{ "message_encoding",		CONFIG_TYPE_STRING },
+	{ "no_proxy",			CONFIG_TYPE_STRING },
+	{ "path",			CONFIG_TYPE_STRING },
+	{ "path_style",			CONFIG_TYPE_BOOL },
+	{ "profile",			CONFIG_TYPE_STRING },
+	{ "provider",			CONFIG_TYPE_STRING },
+	{ "proxy",			CONFIG_TYPE_STRING },
+	{ "queue",			CONFIG_TYPE_STRING },
+	{ "region",			CONFIG_TYPE_STRING },
+	{ "role_arn",			CONFIG_TYPE_STRING },
+	{ "sas_file",			CONFIG_TYPE_STRING },
+	{ "secret_access_key_file",	CONFIG_TYPE_STRING },
+	{ "session_name",		CONFIG_TYPE_STRING },
+	{ "session_token_file",		CONFIG_TYPE_STRING },
+	{ "source",			CONFIG_TYPE_STRING },
+	{ "table",			CONFIG_TYPE_STRING },
+	{ "tenant_id",			CONFIG_TYPE_STRING },
+};
+
+/* Every member of g whose name setting_types knows has that type. */
+static int
+check_setting_types(struct st_config *cfg, const config_setting_t *g,
+                    char *err, size_t errlen)
+{
+	int i, n = config_setting_length(g);
+	size_t k;
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+
+		for (k = 0; k < sizeof(setting_types) / sizeof(setting_types[0]); k++) {
+			if (name == NULL || strcmp(name, setting_types[k].name) != 0)
+				continue;
+			if (config_setting_type(s) == setting_types[k].type)
+				break;
+			conf_error(err, errlen, cfg, s, "'%s' must be %s", name,
+			    setting_types[k].type == CONFIG_TYPE_BOOL ?
+			    "true or false" : "a string");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The top-level credentials: a group of groups, each of typed settings
+ * (the plugin of a store that names one reads it). */
+static int
+check_credentials(struct st_config *cfg, const config_setting_t *all,
+                  char *err, size_t errlen)
+{
+	int i, n;
+
+	if (all == NULL)
+		return 0;
+	if (!config_setting_is_group(all)) {
+		conf_error(err, errlen, cfg, all, "credentials must be a group "
+		    "{ NAME = { ... }; }");
+		return -1;
+	}
+	n = config_setting_length(all);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(all, (unsigned)i);
+
+		if (!config_setting_is_group(g)) {
+			conf_error(err, errlen, cfg, g, "credentials '%s' must be "
+			    "a group { ... }", config_setting_name(g));
+			return -1;
+		}
+		if (check_setting_types(cfg, g, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* The connection memory: as set, or by default CONNECTION_MEMORY, raised
  * to the room that headers of max_header_size bytes need. */
 static int
@@ -454,7 +557,8 @@ load_store(struct st_config *cfg, const config_setting_t *g,
 		return -1;
 	}
 	st->allow_anonymous = -1;	/* not set: the global setting rules */
-	if (get_string(g, "name", &name, cfg, err, errlen) ||
+	if (check_setting_types(cfg, g, err, errlen) ||
+	    get_string(g, "name", &name, cfg, err, errlen) ||
 	    get_string(g, "kind", &kind, cfg, err, errlen) ||
 	    get_string(g, "provider", &provider, cfg, err, errlen) ||
 	    get_bytes(g, "max_object_size", 0, INT64_MAX, &maxsize, cfg, err,
@@ -839,6 +943,8 @@ st_config_load(const char *path, int check_only, char *err, size_t errlen)
 	if (load_listen(cfg, config_setting_get_member(root, "listen"), err, errlen) ||
 	    load_misc(cfg, root, err, errlen) ||
 	    load_presign_key(cfg, root, err, errlen) ||
+	    check_credentials(cfg, config_setting_get_member(root, "credentials"),
+	        err, errlen) ||
 	    load_stores(cfg, config_setting_get_member(root, "stores"), check_only,
 	        err, errlen) ||
 	    load_clients(cfg, config_setting_get_member(root, "clients"), err, errlen))

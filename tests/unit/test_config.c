@@ -120,6 +120,29 @@ static const struct conf_case conf_cases[] = {
 	{ "retry = { max_attempts = 0; };\n", 1, "between" },
 	{ "retry = { attempt_timeout_ms = \"5\"; };\n", 1, "whole number" },
 	{ "retry = { max_attempts = 3; deadline_ms = 60000; };\n", 0, NULL },
+	/* a provider setting of the wrong type is refused, never a default */
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\";\n fsync = \"yes\"; } );\n", 2,
+	  "'fsync' must be true or false" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"s3\";"
+	  " bucket = \"b\";\n path_style = 1; } );\n", 2,
+	  "'path_style' must be true or false" },
+	{ "stores = ( { name = \"q\"; kind = \"queue\"; provider = \"azure\";"
+	  " queue = \"q\";\n endpoint = 5; } );\n", 2,
+	  "'endpoint' must be a string" },
+	{ "stores = ( { name = \"q\"; kind = \"queue\"; provider = \"azure\";"
+	  " queue = \"q\";\n message_encoding = true; } );\n", 2,
+	  "'message_encoding' must be a string" },
+	{ "stores = ( { name = 5; kind = \"blob\"; provider = \"local\";"
+	  " path = \"a\"; } );\n", 1, "'name' must be a string" },
+	{ "credentials = { aws = {\n provider = \"aws\";\n source = 1; }; };\n",
+	  3, "'source' must be a string" },
+	{ "credentials = { aws = { provider = \"aws\";\n allow_http = \"no\"; }; };\n",
+	  2, "'allow_http' must be true or false" },
+	{ "credentials = {\n aws = 5; };\n", 2, "must be a group" },
+	{ "credentials = ( 1 );\n", 1, "credentials must be a group" },
+	{ "credentials = { aws = { provider = \"aws\"; source = \"env\"; }; };\n",
+	  0, NULL },
 };
 
 /* Byte sizes as text. */
