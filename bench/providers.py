@@ -27,8 +27,7 @@ TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 import stratus  # noqa: E402
-from test_queue_sqs import Fauxqs  # noqa: E402
-from test_table_dynamodb import Dynalite  # noqa: E402
+from emulators import Dynalite, Fauxqs  # noqa: E402
 
 import botocore.session  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402

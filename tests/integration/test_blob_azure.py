@@ -49,10 +49,8 @@ import blob_conformance as conf  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
 TOKEN = "azure-test-token"
-ACCOUNT = "devstoreaccount1"
-# Azurite's account key, the emulator's published one.
-ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6"
-               "tq/K1SZFPTOtr/KBHBeksoGMGw==")
+ACCOUNT = emulators.AZURE_ACCOUNT
+ACCOUNT_KEY = emulators.AZURE_ACCOUNT_KEY
 CONTAINERS = ["conf", "conf2", "small", "big"]
 API_VERSION = "2021-12-02"
 # Azure answers a wrong key with AuthenticationFailed; Azurite says
@@ -61,10 +59,7 @@ AUTH_CODES = ("AuthenticationFailed", "AuthorizationFailure")
 
 
 def write_secret(path, text):
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
-              "w") as f:
-        f.write(text + "\n")
-    return path
+    return emulators.write_secret(path, text + "\n")
 
 
 # ---------------------------------------------------------------- Azurite

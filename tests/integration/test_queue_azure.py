@@ -18,34 +18,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stratus  # noqa: E402
 import emulators  # noqa: E402
+from emulators import AZURE_ACCOUNT as ACCOUNT, AZURE_ACCOUNT_KEY as ACCOUNT_KEY, write_secret  # noqa: E402,E501
 import queue_conformance as conf  # noqa: E402
-from test_blob_azure import ACCOUNT, ACCOUNT_KEY, write_secret  # noqa: E402
 
 TOKEN = "queue-azure-token"
-
-
-class AzuriteQueue:
-    """azurite-queue on 127.0.0.1, in a directory of its own."""
-
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "azurite-queue")
-        os.makedirs(self.dir, exist_ok=True)
-        argv = [os.path.join(emulators.NODE_BIN, "azurite-queue"),
-                "--queueHost", "127.0.0.1", "--queuePort", "0",
-                "--location", self.dir, "--silent", "--disableTelemetry"]
-        self.p = emulators._Process(
-            argv, self.dir, r"listens on http://127\.0\.0\.1:(\d+)")
-        self.port = int(self.p.match.group(1))
-        self.endpoint = "http://127.0.0.1:%d/%s" % (self.port, ACCOUNT)
-        self.key_file = write_secret(os.path.join(self.dir, "account.key"),
-                                     ACCOUNT_KEY)
-
-    def credentials_conf(self, name="emu", key_file=None):
-        return ('%s = { provider = "azure"; account = "%s"; key_file = "%s"; };'
-                % (name, ACCOUNT, key_file or self.key_file))
-
-    def stop(self):
-        self.p.stop()
 
 
 class Profile:
@@ -56,7 +32,7 @@ class Profile:
         self.az = None
 
     def setup(self, workdir):
-        self.az = AzuriteQueue(workdir)
+        self.az = emulators.AzuriteService(workdir, "queue")
 
     def teardown(self):
         if self.az is not None:
@@ -156,7 +132,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="stratus-qaz-") as root:
         az = None
         try:
-            az = AzuriteQueue(root)
+            az = emulators.AzuriteService(root, "queue")
             for fn in (check_wrong_key, check_connection_string,
                        check_raw_text):
                 sub = os.path.join(root, fn.__name__)

@@ -25,32 +25,6 @@ TOKEN = "queue-sqs-token"
 REGION = "eu-west-1"
 
 
-class Fauxqs:
-    """fauxqs on 127.0.0.1, on a port the system picks."""
-
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "fauxqs")
-        os.makedirs(self.dir, exist_ok=True)
-        script = os.path.join(emulators.TESTS_DIR, "lib", "fauxqs-start.mjs")
-        self.p = emulators._Process(
-            ["node", script], self.dir,
-            r"fauxqs listening on http://127\.0\.0\.1:(\d+)")
-        self.port = int(self.p.match.group(1))
-        self.endpoint = "http://127.0.0.1:%d" % self.port
-        self.secret_file = os.path.join(self.dir, "secret")
-        with open(os.open(self.secret_file, os.O_WRONLY | os.O_CREAT, 0o600),
-                  "w") as f:
-            f.write("fauxqs-secret")
-
-    def credentials_conf(self, name="emu"):
-        return ('%s = { provider = "aws"; source = "static"; '
-                'access_key_id = "AKIDFAUXQS"; secret_access_key_file = "%s"; };'
-                % (name, self.secret_file))
-
-    def stop(self):
-        self.p.stop()
-
-
 class Profile:
     name = "sqs"
     # SQS (and fauxqs) accept a stale receipt handle silently.
@@ -60,7 +34,7 @@ class Profile:
         self.fq = None
 
     def setup(self, workdir):
-        self.fq = Fauxqs(workdir)
+        self.fq = emulators.Fauxqs(workdir)
 
     def teardown(self):
         if self.fq is not None:
@@ -210,7 +184,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="stratus-sqs-") as root:
         fq = None
         try:
-            fq = Fauxqs(root)
+            fq = emulators.Fauxqs(root)
             check_odd_bodies(tap, root, fq)
             check_hostile(tap, root)
         except Exception:

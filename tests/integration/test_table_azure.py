@@ -8,7 +8,6 @@ connection string's TableEndpoint is used.
 
 import base64
 import os
-import socket
 import sys
 import tempfile
 import traceback
@@ -18,50 +17,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stratus  # noqa: E402
 import emulators  # noqa: E402
+from emulators import AZURE_ACCOUNT as ACCOUNT, AZURE_ACCOUNT_KEY as ACCOUNT_KEY, write_secret  # noqa: E402,E501
 import table_conformance as conf  # noqa: E402
-from test_blob_azure import ACCOUNT, ACCOUNT_KEY, write_secret  # noqa: E402
 
 TOKEN = "table-azure-token"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class AzuriteTable:
-    """azurite-table on 127.0.0.1, in a directory of its own."""
-
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "azurite-table")
-        os.makedirs(self.dir, exist_ok=True)
-        # azurite-table does not say which port it got for port 0: pick a
-        # free one, and try another if it was taken meanwhile.
-        for attempt in range(5):
-            self.port = free_port()
-            argv = [os.path.join(emulators.NODE_BIN, "azurite-table"),
-                    "--tableHost", "127.0.0.1", "--tablePort", str(self.port),
-                    "--location", self.dir, "--silent", "--disableTelemetry"]
-            try:
-                self.p = emulators._Process(
-                    argv, self.dir, r"started on (127\.0\.0\.1:\d+)")
-                break
-            except emulators.EmulatorError:
-                if attempt == 4:
-                    raise
-        self.endpoint = "http://127.0.0.1:%d/%s" % (self.port, ACCOUNT)
-        self.key_file = write_secret(os.path.join(self.dir, "account.key"),
-                                     ACCOUNT_KEY)
-
-    def credentials_conf(self, name="emu", key_file=None):
-        return ('%s = { provider = "azure"; account = "%s"; key_file = "%s"; };'
-                % (name, ACCOUNT, key_file or self.key_file))
-
-    def stop(self):
-        self.p.stop()
 
 
 class Profile:
@@ -72,7 +31,7 @@ class Profile:
         self.az = None
 
     def setup(self, workdir):
-        self.az = AzuriteTable(workdir)
+        self.az = emulators.AzuriteService(workdir, "table")
 
     def teardown(self):
         if self.az is not None:
@@ -144,7 +103,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="stratus-taz-") as root:
         az = None
         try:
-            az = AzuriteTable(root)
+            az = emulators.AzuriteService(root, "table")
             for fn in (check_wrong_key, check_connection_string):
                 sub = os.path.join(root, fn.__name__)
                 os.makedirs(sub)

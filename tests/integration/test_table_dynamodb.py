@@ -9,7 +9,6 @@ DynamoDB writes it back as an integer.
 """
 
 import os
-import socket
 import sys
 import tempfile
 import traceback
@@ -25,48 +24,6 @@ TOKEN = "table-ddb-token"
 REGION = "eu-west-1"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Dynalite:
-    """dynalite on 127.0.0.1 (in memory). It cannot report a port of
-    the system's choosing: one is picked here, and another if taken."""
-
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "dynalite")
-        os.makedirs(self.dir, exist_ok=True)
-        for attempt in range(5):
-            self.port = free_port()
-            argv = [os.path.join(emulators.NODE_BIN, "dynalite"),
-                    "--host", "127.0.0.1", "--port", str(self.port),
-                    "--createTableMs", "50", "--deleteTableMs", "50"]
-            try:
-                self.p = emulators._Process(
-                    argv, self.dir, r"listening at: http://127\.0\.0\.1:(\d+)")
-                break
-            except emulators.EmulatorError:
-                if attempt == 4:
-                    raise
-        self.endpoint = "http://127.0.0.1:%d" % self.port
-        self.secret_file = os.path.join(self.dir, "secret")
-        with open(os.open(self.secret_file, os.O_WRONLY | os.O_CREAT, 0o600),
-                  "w") as f:
-            f.write("dynalite-secret")
-
-    def credentials_conf(self, name="emu"):
-        return ('%s = { provider = "aws"; source = "static"; '
-                'access_key_id = "AKIDDYNALITE"; secret_access_key_file = '
-                '"%s"; };' % (name, self.secret_file))
-
-    def stop(self):
-        self.p.stop()
-
-
 class Profile:
     name = "dynamodb"
     features = conf.ALL_FEATURES
@@ -75,7 +32,7 @@ class Profile:
         self.db = None
 
     def setup(self, workdir):
-        self.db = Dynalite(workdir)
+        self.db = emulators.Dynalite(workdir)
 
     def teardown(self):
         if self.db is not None:
@@ -173,7 +130,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="stratus-ddb-") as root:
         db = None
         try:
-            db = Dynalite(root)
+            db = emulators.Dynalite(root)
             check_ranges(tap, root, db)
         except Exception:
             tap.ok(False, "dynamodb: extra checks", traceback.format_exc())

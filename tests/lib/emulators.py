@@ -8,11 +8,16 @@ directory, and is stopped by its PID (never by name). They come from npm
     with S3rver(workdir, buckets=["a", "b"]) as s3:
         s3.endpoint            # "http://127.0.0.1:PORT"
         s3.credentials_conf()  # a credentials = {...}; block for stratusd
+
+S3rver (S3), Fauxqs (SQS), Dynalite (DynamoDB), and AzuriteService for
+Azurite's queue and table services (the blob one, which the blob tests
+also sign requests to directly, is test_blob_azure.Azurite).
 """
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -44,6 +49,45 @@ def require(*names):
 
 class EmulatorError(Exception):
     pass
+
+
+# Azurite's account and key, the emulator's published ones.
+AZURE_ACCOUNT = "devstoreaccount1"
+AZURE_ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2U"
+                     "VErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
+
+
+def write_secret(path, text, mode=0o600):
+    """A secret file as the daemon accepts it (not readable by others)."""
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode),
+              "w") as f:
+        f.write(text)
+    return path
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _start(make_argv, cwd, ready_regex, env=None):
+    """Starts make_argv(port): with port 0 when the emulator tells the
+    port it got (ready_regex's group 1 is the port), else on a free port
+    picked here, and on another if that one was taken meanwhile.
+    (process, port)."""
+    if "(\\d+)" in ready_regex:
+        p = _Process(make_argv(0), cwd, ready_regex, env)
+        return p, int(p.match.group(1))
+    for attempt in range(5):
+        port = _free_port()
+        try:
+            return _Process(make_argv(port), cwd, ready_regex, env), port
+        except EmulatorError:
+            if attempt == 4:
+                raise
 
 
 class _Process:
@@ -132,3 +176,94 @@ class S3rver:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class _Emulator:
+    """What every emulator here has: a directory, a process, a stop."""
+
+    def _dir(self, workdir, name):
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+
+    def stop(self):
+        self.p.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class _AwsEmulator(_Emulator):
+    """An AWS emulator that takes any key: static credentials for it."""
+
+    KEY_ID = "AKIDEMULATOR"
+
+    def _secret(self, text):
+        self.secret_file = write_secret(os.path.join(self.dir, "secret"), text)
+
+    def credentials_conf(self, name="emu"):
+        return ('%s = { provider = "aws"; source = "static"; '
+                'access_key_id = "%s"; secret_access_key_file = "%s"; };'
+                % (name, self.KEY_ID, self.secret_file))
+
+
+class Fauxqs(_AwsEmulator):
+    """fauxqs (SQS) on 127.0.0.1, bound there by fauxqs-start.mjs (its own
+    CLI listens everywhere). It does not check signatures."""
+
+    KEY_ID = "AKIDFAUXQS"
+
+    def __init__(self, workdir):
+        self._dir(workdir, "fauxqs")
+        script = os.path.join(TESTS_DIR, "lib", "fauxqs-start.mjs")
+        self.p, self.port = _start(
+            lambda port: ["node", script], self.dir,
+            r"fauxqs listening on http://127\.0\.0\.1:(\d+)")
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self._secret("fauxqs-secret")
+
+
+class Dynalite(_AwsEmulator):
+    """dynalite (DynamoDB) on 127.0.0.1, in memory. It does not check
+    signatures, and cannot report a port of the system's choosing."""
+
+    KEY_ID = "AKIDDYNALITE"
+
+    def __init__(self, workdir):
+        self._dir(workdir, "dynalite")
+        self.p, self.port = _start(
+            lambda port: [os.path.join(NODE_BIN, "dynalite"), "--host",
+                          "127.0.0.1", "--port", str(port), "--createTableMs",
+                          "50", "--deleteTableMs", "50"],
+            self.dir, r"listening at: http://127\.0\.0\.1:\d+")
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self._secret("dynalite-secret")
+
+
+class AzuriteService(_Emulator):
+    """azurite-queue or azurite-table on 127.0.0.1, in a directory of its
+    own; both check Shared Key signatures. azurite-table does not say
+    which port it got for port 0."""
+
+    READY = {
+        "queue": r"listens on http://127\.0\.0\.1:(\d+)",
+        "table": r"started on 127\.0\.0\.1:\d+",
+    }
+
+    def __init__(self, workdir, service):
+        self._dir(workdir, "azurite-" + service)
+        self.p, self.port = _start(
+            lambda port: [os.path.join(NODE_BIN, "azurite-" + service),
+                          "--%sHost" % service, "127.0.0.1",
+                          "--%sPort" % service, str(port), "--location",
+                          self.dir, "--silent", "--disableTelemetry"],
+            self.dir, self.READY[service])
+        self.endpoint = "http://127.0.0.1:%d/%s" % (self.port, AZURE_ACCOUNT)
+        self.key_file = write_secret(os.path.join(self.dir, "account.key"),
+                                     AZURE_ACCOUNT_KEY + "\n")
+
+    def credentials_conf(self, name="emu", key_file=None):
+        return ('%s = { provider = "azure"; account = "%s"; key_file = "%s"; };'
+                % (name, AZURE_ACCOUNT, key_file or self.key_file))
