@@ -44,7 +44,7 @@ unsigned st_retry_after_ms(const char *retry_after, const char *ms_header,
 
 /* Milliseconds to wait before attempt number `attempt` (2, 3, ...):
  * full jitter over an exponential cap, or the provider's Retry-After when
- * it asked for longer. */
+ * it asked for longer, but never more than max_delay_ms. */
 unsigned st_retry_delay(const struct st_retry_policy *, unsigned attempt,
                         unsigned retry_after_ms);
 
