@@ -1,8 +1,10 @@
 /*
  * test_core.c - the pieces of the call engine that decide without a
  * network: what is retried and after how long (retry.c), the retry budget
- * and circuit breaker (guard.c), and the parts of a multipart upload
- * (parts.c). The exchanges themselves are tested in test_pcall.c and
+ * and circuit breaker (guard.c), the parts of a multipart upload
+ * (parts.c), and the pipe between an exchange and the application with
+ * its backpressure (stream.c; no exchange here, so "resume" is only seen
+ * as the paused flag clearing). The exchanges themselves are tested in test_pcall.c and
  * test_transfer.c against a local server.
  */
 #include <string.h>
@@ -11,9 +13,11 @@
 #include <curl/curl.h>
 
 #include "core/budget.h"
+#include "core/call.h"
 #include "core/guard.h"
 #include "core/parts.h"
 #include "core/retry.h"
+#include "core/stream.h"
 #include "unit.h"
 
 /* ---------------------------------------------------------------- retry */
@@ -245,6 +249,155 @@ START_TEST(parts_fill_in_order)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- stream */
+
+static int wakes;
+
+static void
+count_wake(struct st_call *c, void *ctx)
+{
+	(void)c;
+	(void)ctx;
+	wakes++;
+}
+
+static struct st_call *
+waking_call(void)
+{
+	struct st_call_hooks h = { NULL, count_wake, NULL };
+
+	wakes = 0;
+	return st_call_new(ST_OP_GET, &h);
+}
+
+static const struct { const char *length; size_t want; } pipe_cases[] = {
+	{ NULL, 65536 },
+	{ "", 65536 },
+	{ "abc", 65536 },
+	{ "-1", 65536 },
+	{ "0", 4096 },
+	{ "1", 4096 },
+	{ "4097", 8192 },
+	{ "65535", 65536 },
+	{ "65536", 65536 },
+	{ "99999999999999999999999", 65536 },
+	{ "12 ", 65536 },
+};
+
+START_TEST(stream_pipe_size)
+{
+	ck_assert_uint_eq(st_stream_pipe_size(pipe_cases[_i].length, 65536),
+	    pipe_cases[_i].want);
+}
+END_TEST
+
+/* A download: the exchange pauses when the pipe is full and may go on
+ * once the application has read half of it; the end is seen after the
+ * last byte. */
+START_TEST(stream_download_backpressure)
+{
+	struct st_call *c = waking_call();
+	struct st_stream st;
+	char piece[4096], out[8192];
+
+	memset(piece, 'd', sizeof(piece));
+	st_stream_init(&st, c, NULL);
+	ck_assert_int_eq(st_stream_read(&st, out, sizeof(out)), ST_ERROR);
+	ck_assert_int_eq(st_stream_open(&st, 8192), 0);
+	ck_assert_int_eq(st_stream_read(&st, out, sizeof(out)), 0);
+	ck_assert_uint_eq(st_stream_recv(&st, piece, 4096), 4096);
+	ck_assert_uint_eq(st_stream_recv(&st, piece, 4096), 4096);
+	ck_assert_int_eq(wakes, 2);
+	ck_assert_uint_eq(st_stream_recv(&st, piece, 10), 0);	/* full */
+	ck_assert_int_eq(st.paused, 1);
+	ck_assert_int_eq(st_stream_read(&st, out, 1000), 1000);
+	ck_assert_int_eq(st.paused, 1);		/* not half empty yet */
+	ck_assert_int_eq(st_stream_read(&st, out, 4000), 4000);
+	ck_assert_int_eq(st.paused, 0);		/* now it may go on */
+	ck_assert_uint_eq(st_stream_recv(&st, piece, 10), 10);
+	st_stream_end(&st, 0);
+	ck_assert_int_eq(st_stream_read(&st, out, sizeof(out)), 3192 + 10);
+	ck_assert_int_eq(st_stream_read(&st, out, sizeof(out)), ST_EOF);
+	ck_assert_uint_eq(st.received, 8202);
+	st_stream_destroy(&st);
+	st_call_free(c, NULL);
+}
+END_TEST
+
+START_TEST(stream_download_edges)
+{
+	struct st_call *c = waking_call();
+	struct st_stream st;
+	static char big[20000], out[20000];
+
+	/* a piece larger than the whole pipe grows it instead of waiting
+	 * for room that never comes */
+	st_stream_init(&st, c, NULL);
+	ck_assert_int_eq(st_stream_open(&st, 4096), 0);
+	ck_assert_uint_eq(st_stream_recv(&st, big, sizeof(big)), sizeof(big));
+	ck_assert_int_eq(st_stream_read(&st, out, sizeof(out)), sizeof(big));
+	/* a broken end is an error for the reader */
+	st_stream_end(&st, 1);
+	ck_assert_int_eq(st_stream_read(&st, out, sizeof(out)), ST_ERROR);
+	st_stream_destroy(&st);
+
+	/* answered without it: nothing is taken, the exchange waits for
+	 * its cancel */
+	st_stream_init(&st, c, NULL);
+	ck_assert_int_eq(st_stream_open(&st, 4096), 0);
+	st_stream_discard(&st);
+	ck_assert_int_eq(st_stream_dropped(&st), 1);
+	ck_assert_uint_eq(st_stream_recv(&st, big, 10), 0);
+	st_stream_destroy(&st);
+
+	/* the application left: what comes is swallowed */
+	st_stream_init(&st, c, NULL);
+	ck_assert_int_eq(st_stream_open(&st, 4096), 0);
+	st_stream_leave(&st);
+	ck_assert_int_eq(st_stream_dropped(&st), 1);
+	ck_assert_uint_eq(st_stream_recv(&st, big, 10000), 10000);
+	ck_assert_uint_eq(st.received, 0);
+	st_stream_destroy(&st);
+	st_call_free(c, NULL);
+}
+END_TEST
+
+/* An upload: the application is told "full" and woken when the exchange
+ * has taken bytes; the exchange pauses when the pipe is empty and goes on
+ * at a batch, or at the end of the body. */
+START_TEST(stream_upload_backpressure)
+{
+	struct st_call *c = waking_call();
+	struct st_stream st;
+	static char in[300000], out[300000];
+	size_t got = 0, n;
+
+	memset(in, 'u', sizeof(in));
+	st_stream_init(&st, c, NULL);
+	ck_assert_int_eq(st_stream_open(&st, 256 * 1024), 0);
+	ck_assert_uint_eq(st_stream_send(&st, out, 100), 0);	/* empty */
+	ck_assert_int_eq(st.paused, 1);
+	ck_assert_int_eq(st_stream_write(&st, in, 1000), 1000);
+	ck_assert_int_eq(st.paused, 1);		/* less than a batch */
+	ck_assert_int_eq(st_stream_write(&st, in, sizeof(in)),
+	    256 * 1024 - 1000);			/* the rest does not fit */
+	ck_assert_int_eq(st.paused, 0);
+	ck_assert_int_eq(st_stream_write(&st, in, 10), 0);	/* full */
+	wakes = 0;
+	n = st_stream_send(&st, out, 100000);
+	ck_assert_uint_eq(n, 100000);
+	ck_assert_int_eq(wakes, 1);		/* room for the application */
+	got += n;
+	st_stream_close(&st);
+	while ((n = st_stream_send(&st, out, sizeof(out))) > 0)
+		got += n;
+	ck_assert_uint_eq(got, 256 * 1024);
+	ck_assert_uint_eq(st.sent, 256 * 1024);
+	st_stream_destroy(&st);
+	st_call_free(c, NULL);
+}
+END_TEST
+
 static Suite *
 core_suite(void)
 {
@@ -261,6 +414,11 @@ core_suite(void)
 	tcase_add_loop_test(tc, part_size, 0,
 	    sizeof(part_size_cases) / sizeof(part_size_cases[0]));
 	tcase_add_test(tc, parts_fill_in_order);
+	tcase_add_loop_test(tc, stream_pipe_size, 0,
+	    sizeof(pipe_cases) / sizeof(pipe_cases[0]));
+	tcase_add_test(tc, stream_download_backpressure);
+	tcase_add_test(tc, stream_download_edges);
+	tcase_add_test(tc, stream_upload_backpressure);
 	suite_add_tcase(s, tc);
 	return s;
 }
