@@ -9,6 +9,15 @@
  *
  * A waiter is woken under the lock, so that it cannot be released in
  * between: release takes the same lock through st_budget_forget first.
+ *
+ * Memory that comes back is set aside for the calls it covers, from the
+ * front of the line, before they are woken: a woken call finds its
+ * memory waiting for it, and a newcomer cannot take it in between. (Once
+ * a give woke only the first in line whatever it freed, and a woken call
+ * that lost its memory to a newcomer went back to the end: under load the
+ * line stopped moving with memory free, and uploads hung until their
+ * clients gave up.) A newcomer waits behind the line, so that a large
+ * part is not starved by a stream of small bodies.
  */
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -16,15 +25,16 @@
 
 #include "core/budget.h"
 
+/* c's place in line, or -1. */
 static int
-waiting(const struct st_budget *b, const struct st_call *c)
+find(const struct st_budget *b, const struct st_call *c)
 {
 	unsigned i;
 
 	for (i = 0; i < b->nwaiters; i++)
-		if (b->waiters[i] == c)
-			return 1;
-	return 0;
+		if (b->waiters[i].call == c)
+			return (int)i;
+	return -1;
 }
 
 static void
@@ -37,9 +47,9 @@ unqueue(struct st_budget *b, unsigned i)
 
 /* Puts c at the end of the line: 0, or -1 when out of memory. */
 static int
-queue(struct st_budget *b, struct st_call *c)
+queue(struct st_budget *b, struct st_call *c, uint64_t size)
 {
-	struct st_call **w;
+	struct st_budget_waiter *w;
 	unsigned cap;
 
 	if (b->nwaiters == b->capwaiters) {
@@ -49,21 +59,69 @@ queue(struct st_budget *b, struct st_call *c)
 		b->waiters = w;
 		b->capwaiters = cap;
 	}
-	b->waiters[b->nwaiters++] = c;
+	w = &b->waiters[b->nwaiters++];
+	w->call = c;
+	w->size = size;
+	w->granted = 0;
+	return 0;
+}
+
+/* Under the lock: sets memory aside for the waiting calls it covers,
+ * in their order, and wakes them. */
+static void
+grant(struct st_budget *b)
+{
+	unsigned i;
+
+	for (i = 0; i < b->nwaiters; i++) {
+		struct st_budget_waiter *w = &b->waiters[i];
+
+		if (w->granted)
+			continue;
+		if (b->used != 0 && b->used + w->size > b->limit)
+			break;
+		b->used += w->size;
+		w->granted = 1;
+		st_call_wake(w->call);
+	}
+}
+
+/* Under the lock: a call is waiting for memory not yet set aside. */
+static int
+line_waits(const struct st_budget *b)
+{
+	unsigned i;
+
+	for (i = 0; i < b->nwaiters; i++)
+		if (!b->waiters[i].granted)
+			return 1;
 	return 0;
 }
 
 int
 st_budget_take(struct st_budget *b, struct st_call *c, uint64_t size)
 {
-	int ok;
+	int i, ok;
 
 	pthread_mutex_lock(&b->lock);
-	ok = b->used == 0 || b->used + size <= b->limit;
-	if (!ok && !waiting(b, c) && queue(b, c) == -1)
-		ok = 1;		/* over the budget rather than lost */
-	if (ok)
-		b->used += size;
+	if ((i = find(b, c)) != -1) {
+		ok = b->waiters[i].granted;
+		if (ok) {
+			/* what was set aside is its now, resized if it
+			 * asks for another size than it did */
+			b->used = b->used - b->waiters[i].size + size;
+			unqueue(b, (unsigned)i);
+		}
+	} else {
+		ok = b->used == 0 ||
+		    (b->used + size <= b->limit && !line_waits(b));
+		if (ok)
+			b->used += size;
+		else if (queue(b, c, size) == -1) {
+			b->used += size;	/* over the budget, not lost */
+			ok = 1;
+		}
+	}
 	pthread_mutex_unlock(&b->lock);
 	return ok;
 }
@@ -71,14 +129,15 @@ st_budget_take(struct st_budget *b, struct st_call *c, uint64_t size)
 void
 st_budget_forget(struct st_budget *b, struct st_call *c)
 {
-	unsigned i;
+	int i;
 
 	pthread_mutex_lock(&b->lock);
-	for (i = 0; i < b->nwaiters; i++)
-		if (b->waiters[i] == c) {
-			unqueue(b, i);
-			break;
-		}
+	if ((i = find(b, c)) != -1) {
+		if (b->waiters[i].granted)
+			b->used -= b->waiters[i].size;
+		unqueue(b, (unsigned)i);
+		grant(b);
+	}
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -86,13 +145,8 @@ void
 st_budget_give(struct st_budget *b, uint64_t size)
 {
 	pthread_mutex_lock(&b->lock);
-	b->used -= size;
-	if (b->nwaiters > 0) {
-		struct st_call *next = b->waiters[0];
-
-		unqueue(b, 0);
-		st_call_wake(next);
-	}
+	b->used = size < b->used ? b->used - size : 0;
+	grant(b);
 	pthread_mutex_unlock(&b->lock);
 }
 

@@ -23,11 +23,19 @@
 
 #include <stratus/backend.h>
 
+/* A call in line: what it asked for, and whether memory has been set
+ * aside for it (it was woken, and takes it at its next st_budget_take). */
+struct st_budget_waiter {
+	struct st_call	*call;
+	uint64_t	 size;
+	int		 granted;
+};
+
 struct st_budget {
 	pthread_mutex_t	 lock;
 	uint64_t	 limit;
-	uint64_t	 used;
-	struct st_call	**waiters;	/* first come first; grows as needed */
+	uint64_t	 used;		/* taken, and set aside for the woken */
+	struct st_budget_waiter *waiters; /* first come first; grows */
 	unsigned	 nwaiters;
 	unsigned	 capwaiters;
 };
@@ -35,14 +43,17 @@ struct st_budget {
 #define ST_BUDGET_INIT(bytes) \
 	{ .lock = PTHREAD_MUTEX_INITIALIZER, .limit = (bytes) }
 
-/* Takes size bytes: 1, or 0 when the budget is spent, and then the call
- * waits in line to be woken when memory comes back. The first taker of
- * an idle budget always gets it, however large; so does a call that
- * cannot be put in line for want of memory (it must never wait unseen). */
+/* Takes size bytes: 1, or 0 when the budget is spent or others wait
+ * before it, and then the call waits in line to be woken when memory
+ * comes back. The first taker of an idle budget always gets it, however
+ * large; so does a call that cannot be put in line for want of memory
+ * (it must never wait unseen). */
 int  st_budget_take(struct st_budget *, struct st_call *, uint64_t size);
-/* Takes the call out of the line (before it is released). */
+/* Takes the call out of the line (before it is released); memory set
+ * aside for it goes to the next in line. */
 void st_budget_forget(struct st_budget *, struct st_call *);
-/* Gives size bytes back and wakes the first call in line. */
+/* Gives size bytes back, and sets memory aside for, and wakes, as many
+ * calls from the front of the line as it now covers. */
 void st_budget_give(struct st_budget *, uint64_t size);
 
 /*

@@ -67,6 +67,47 @@ START_TEST(budget_line_has_no_limit)
 }
 END_TEST
 
+/* Memory that comes back goes to every waiter it covers, set aside for
+ * them before they are woken: once a give woke only the first in line,
+ * and the line stopped moving with memory free. */
+START_TEST(budget_give_wakes_all_it_covers)
+{
+	static struct st_budget b = ST_BUDGET_INIT(10);
+	struct st_call *calls[6];
+	long i;
+
+	memset(woken, 0, sizeof(woken));
+	for (i = 0; i < 6; i++) {
+		struct st_call_hooks h = { NULL, count_wake, (void *)i };
+
+		calls[i] = st_call_new(ST_OP_PUT, &h);
+	}
+	ck_assert_int_eq(st_budget_take(&b, calls[0], 10), 1);
+	for (i = 1; i <= 4; i++)		/* 3 + 3 + 3 + 3 */
+		ck_assert_int_eq(st_budget_take(&b, calls[i], 3), 0);
+	st_budget_give(&b, 10);
+	for (i = 1; i <= 3; i++)
+		ck_assert_int_eq(woken[i], 1);
+	ck_assert_int_eq(woken[4], 0);		/* 12 > 10: it waits */
+	/* a newcomer cannot take what was set aside, nor pass the line */
+	ck_assert_int_eq(st_budget_take(&b, calls[5], 1), 0);
+	for (i = 1; i <= 3; i++)
+		ck_assert_int_eq(st_budget_take(&b, calls[i], 3), 1);
+	ck_assert_uint_eq(b.used, 9);
+	/* a woken call that leaves instead hands its memory on */
+	st_budget_give(&b, 3);
+	ck_assert_int_eq(woken[4], 1);
+	ck_assert_int_eq(woken[5], 1);
+	st_budget_forget(&b, calls[4]);
+	ck_assert_int_eq(st_budget_take(&b, calls[5], 1), 1);
+	ck_assert_uint_eq(b.used, 7);
+	ck_assert_uint_eq(b.nwaiters, 0);
+	for (i = 0; i < 6; i++)
+		st_call_free(calls[i], NULL);
+	free(b.waiters);
+}
+END_TEST
+
 START_TEST(budget_idle_gives_any_size)
 {
 	static struct st_budget b = ST_BUDGET_INIT(10);
@@ -405,6 +446,7 @@ services_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, budget_line_has_no_limit);
+	tcase_add_test(tc, budget_give_wakes_all_it_covers);
 	tcase_add_test(tc, budget_idle_gives_any_size);
 	tcase_add_loop_test(tc, entity_table, 0,
 	    sizeof(entity_cases) / sizeof(entity_cases[0]));
