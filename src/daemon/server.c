@@ -30,7 +30,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -287,6 +289,107 @@ call_hook(struct st_call *c, void *ctx)
 	req_wake(ctx);
 }
 
+/*
+ * Abandoned uploads. A client that sends part of a body and closes would
+ * hold the upload's temp file, descriptor and memory until the idle
+ * timeout: libmicrohttpd 0.9.75 misses a close that arrives with the last
+ * bytes when the connection was parked in between (its edge-triggered
+ * epoll reported it once, before the park), and a parked connection is out
+ * of its sight anyway. So the socket of a large upload is watched
+ * (worker.c) for a reset or a close while its body comes; on one, the
+ * upload is dropped and the socket shut down, which libmicrohttpd sees.
+ */
+
+/* An upload still waiting for body bytes. */
+static int
+wants_body(const struct st_req *req)
+{
+	return req->on_body != NULL && !req->ended && !req->replied &&
+	    !req->discard;
+}
+
+/* Has the client of an upload gone? A reset, or a close with less of the
+ * body left unread in the socket and in libmicrohttpd's buffer than the
+ * request still needs (a client may send its whole body and then close
+ * its side: that one is served). */
+static int
+peer_left(struct st_req *req, int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	const char *cl = st_req_header(req, "Content-Length");
+	uint64_t length;
+	int unread = 0;
+
+	if (poll(&p, 1, 0) != 1)
+		return 0;
+	if (p.revents & (POLLHUP | POLLERR))
+		return 1;
+	if (!(p.revents & POLLRDHUP))
+		return 0;
+	if (ioctl(fd, FIONREAD, &unread) == -1)
+		return 1;
+	if (cl == NULL || st_parse_u64(cl, 0, INT64_MAX, &length) == -1)
+		return unread == 0;		/* chunked: nothing more comes */
+	return req->bytes_in + (uint64_t)unread +
+	    req->cfg->listen.connection_memory < length;
+}
+
+/* A watched socket hung up or failed (worker.c, on its worker's thread). */
+static void
+on_peer(int fd)
+{
+	struct st_worker *w = st_worker_self();
+	struct st_req *req;
+
+	pthread_mutex_lock(&live_lock);
+	for (req = live; req != NULL; req = req->next) {
+		if (req->worker != w || req->peer_fd != fd)
+			continue;
+		pthread_mutex_lock(&req->lock);
+		if (wants_body(req) && peer_left(req, fd)) {
+			req->aborted = 1;	/* the handler says MHD_NO */
+			req->peer_gone = 1;
+			shutdown(fd, SHUT_RDWR);
+			resume_parked(req);
+		}
+		pthread_mutex_unlock(&req->lock);
+		break;
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+/* As an upload's body begins: watch its socket, when the body may take
+ * more than one read (a small one arrives whole). */
+static void
+watch_peer(struct st_req *req)
+{
+	const union MHD_ConnectionInfo *ci;
+	const char *cl = st_req_header(req, "Content-Length");
+	uint64_t length;
+
+	if (req->worker == NULL || (cl != NULL && st_parse_u64(cl, 0,
+	    INT64_MAX, &length) == 0 &&
+	    length <= req->cfg->listen.connection_memory))
+		return;
+	if ((ci = MHD_get_connection_info(req->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
+		return;
+	pthread_mutex_lock(&req->lock);
+	if (st_worker_watch(req->worker, ci->connect_fd) == 0)
+		req->peer_fd = ci->connect_fd;
+	pthread_mutex_unlock(&req->lock);
+}
+
+/* As the request ends, before libmicrohttpd closes the socket. */
+static void
+unwatch_peer(struct st_req *req)
+{
+	if (req->peer_fd != -1) {
+		st_worker_unwatch(req->worker, req->peer_fd);
+		req->peer_fd = -1;
+	}
+}
+
 int
 st_req_suspend(struct st_req *req)
 {
@@ -433,6 +536,7 @@ req_new(struct MHD_Connection *conn, const char *method)
 	req->worker = st_worker_self();
 	req->method = method;
 	req->cfg = st_server_config();
+	req->peer_fd = -1;
 	pthread_mutex_init(&req->lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	req_set_id(req);
@@ -474,7 +578,8 @@ log_request(struct st_req *req, double seconds, enum MHD_RequestTerminationCode 
 	if (req->call != NULL && req->call->attempts > 0)
 		st_log_int(&r, "attempts", req->call->attempts);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		st_log_str(&r, "terminated", toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ?
+		st_log_str(&r, "terminated", req->peer_gone ||
+		    toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ?
 		    "client went away" : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ?
 		    "timeout" : "error");
 	st_log_end(&r);
@@ -493,6 +598,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
+	unwatch_peer(req);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	seconds = (double)(now.tv_sec - req->start.tv_sec) +
 	    (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
@@ -721,6 +827,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			/* Drop a client that keeps sending a body nobody
 			 * wants, rather than reading it forever. */
 			return req->discarded > ((uint64_t)64 << 20) ? MHD_NO : MHD_YES;
+		}
+		if (req->peer_fd == -1 && !req->watch_tried) {
+			req->watch_tried = 1;
+			watch_peer(req);
 		}
 		return req->on_body(req, upload_data, upload_data_size);
 	}
@@ -967,6 +1077,7 @@ make_workers(const struct st_listen *l, char *err, size_t errlen)
 			    strerror(errno));
 			return -1;
 		}
+		st_worker_on_peer(workers[nworkers], on_peer);
 	}
 	return 0;
 }

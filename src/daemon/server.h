@@ -69,6 +69,9 @@ struct st_req {
 	pthread_mutex_t		 lock;
 	int			 suspended;
 	int			 woken;
+	int			 peer_fd;	/* watched for the client leaving, or -1 */
+	int			 watch_tried;
+	int			 peer_gone;	/* seen leaving mid-body */
 	struct st_req		*prev, *next;	/* live requests */
 
 	char			 key[ST_KEY_MAX + 1];

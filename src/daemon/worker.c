@@ -9,8 +9,9 @@
  * duplicate of the socket, the kernel wakes them all on a new connection
  * and one wins the accept) and its own transfer engine (a curl multi
  * handle, src/core/transfer.c). The epoll set holds the daemons' own epoll
- * descriptors, curl's sockets and two eventfds: the engine's, and the
- * worker's own (stop, or a connection resumed from another thread).
+ * descriptors, curl's sockets, two eventfds (the engine's, and the
+ * worker's own: stop, or a connection resumed from another thread), and
+ * the sockets of parked uploads, watched for their client leaving.
  *
  * A request is therefore read, sent to the provider, answered and logged
  * on one thread. Parking a connection while its exchange runs, and waking
@@ -38,7 +39,7 @@
 #define MAX_DAEMONS 8
 #define DRAIN_MS 2000		/* for clean-up exchanges when stopping */
 
-enum { TAG_WAKE = ST_EV_LOOP, TAG_DAEMON };
+enum { TAG_WAKE = ST_EV_LOOP, TAG_DAEMON, TAG_PEER };
 
 struct st_worker {
 	pthread_t		 thread;
@@ -52,6 +53,7 @@ struct st_worker {
 	long long		 due[MAX_DAEMONS];	/* MHD's timeout, ms; -1 */
 	size_t			 ndaemons;
 	void			(*before_stop)(void);
+	void			(*on_peer)(int fd);
 };
 
 static __thread struct st_worker *this_worker;
@@ -113,6 +115,29 @@ st_worker_add(struct st_worker *w, struct MHD_Daemon *d)
 	w->due[w->ndaemons] = -1;
 	w->daemons[w->ndaemons++] = d;
 	return 0;
+}
+
+void
+st_worker_on_peer(struct st_worker *w, void (*on_peer)(int fd))
+{
+	w->on_peer = on_peer;
+}
+
+int
+st_worker_watch(struct st_worker *w, int fd)
+{
+	/* No EPOLLIN: the bytes wait for the connection to go on. A hang-up
+	 * or an error is always reported. */
+	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT };
+
+	ev.data.u64 = ST_EV_DATA(TAG_PEER, fd);
+	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void
+st_worker_unwatch(struct st_worker *w, int fd)
+{
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 /* The nearest deadline: the engine's (wait) or a daemon's. */
@@ -207,6 +232,10 @@ run_round(struct st_worker *w, int engine_wait)
 			break;
 		case TAG_DAEMON:
 			ready[ST_EV_FD(data)] = 1;
+			break;
+		case TAG_PEER:
+			if (w->on_peer != NULL)
+				w->on_peer(ST_EV_FD(data));
 			break;
 		default:
 			st_engine_event(w->engine, data, ev[i].events);

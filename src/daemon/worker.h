@@ -19,6 +19,16 @@ struct st_worker *st_worker_self(void);
 /* After MHD_resume_connection of one of w's connections, from any thread,
  * or after one closes (server.c says why): makes w run its daemons. */
 void st_worker_wake(struct st_worker *);
+/*
+ * Watching the socket of a parked connection: libmicrohttpd neither times
+ * out a suspended connection nor sees its client leave. fd is added to
+ * w's epoll set for a hang-up or a reset (one event, then it is off);
+ * on_peer(fd) runs on w's thread when one comes. _unwatch takes it out
+ * (from any thread; before the connection resumes).
+ */
+void st_worker_on_peer(struct st_worker *, void (*on_peer)(int fd));
+int  st_worker_watch(struct st_worker *, int fd);
+void st_worker_unwatch(struct st_worker *, int fd);
 /* before_stop runs on the worker's thread just before it stops its
  * daemons (the server resumes parked requests there). */
 int  st_worker_start(struct st_worker *, void (*before_stop)(void));
