@@ -21,13 +21,6 @@
  * file, never a wrong object). The previous version's file is unlinked
  * after the commit; a reader that has it open keeps reading it.
  *
- * Orphans: the first time a process opens a store directory (at start, or
- * when a reload adds a store), before any upload of it can run, tmp/ is
- * emptied (what a killed daemon was writing) and the data/ files that no
- * index row names are removed (a crash between rename and commit). Later
- * opens of the same directory, by reloads, must not sweep: an upload may
- * be between its rename and its commit right then.
- *
  * Because data files are immutable, a copy within the daemon's stores is a
  * hard link when both are on one file system.
  *
@@ -311,140 +304,6 @@ write_conditions(struct st_call *c, int exists, const struct row *cur)
 	return ST_OK;
 }
 
-/* ---------------------------------------------------------------- orphans */
-
-/* The store directories this process has swept (see the top comment). */
-static pthread_mutex_t swept_lock = PTHREAD_MUTEX_INITIALIZER;
-static char **swept;
-static size_t nswept;
-
-/* Whether dir is seen for the first time by this process (and now marked). */
-static int
-first_open(const char *dir)
-{
-	char **more;
-	size_t i;
-	int first = 1;
-
-	pthread_mutex_lock(&swept_lock);
-	for (i = 0; i < nswept && first; i++)
-		first = strcmp(swept[i], dir) != 0;
-	if (first && (more = realloc(swept, (nswept + 1) * sizeof(*more))) != NULL) {
-		swept = more;
-		if ((swept[nswept] = strdup(dir)) != NULL)
-			nswept++;
-	}
-	pthread_mutex_unlock(&swept_lock);
-	return first;
-}
-
-static int
-cmp_id(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-free_ids(char **ids, size_t n)
-{
-	while (n > 0)
-		free(ids[--n]);
-	free(ids);
-}
-
-/* Every id the index names, sorted into *out (free_ids it): 0, or -1
- * when they could not all be read, and then nothing is swept. */
-static int
-indexed_ids(struct local_store *s, char ***out, size_t *n)
-{
-	sqlite3_stmt *st;
-	char **ids = NULL, **more;
-	size_t cap = 0;
-	int rc;
-
-	*n = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT id FROM blobs", -1, &st,
-	    NULL) != SQLITE_OK)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			if ((more = realloc(ids, cap * sizeof(*ids))) == NULL)
-				break;
-			ids = more;
-		}
-		if ((ids[*n] = strdup((const char *)sqlite3_column_text(st,
-		    0))) == NULL)
-			break;
-		(*n)++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		free_ids(ids, *n);
-		return -1;
-	}
-	if (*n > 0)
-		qsort(ids, *n, sizeof(*ids), cmp_id);
-	*out = ids;
-	return 0;
-}
-
-/* Removes the regular files of dir, but (with keep_indexed) those that
- * ids names; how many. */
-static unsigned
-sweep_dir(const char *dir, char **ids, size_t nids, int keep_indexed)
-{
-	struct dirent *e;
-	char path[PATH_MAX];
-	const char *name;
-	unsigned removed = 0;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		name = e->d_name;
-		if (name[0] == '.')
-			continue;
-		if (keep_indexed && nids > 0 && bsearch(&name, ids, nids,
-		    sizeof(*ids), cmp_id) != NULL)
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-		    (int)sizeof(path))
-			continue;
-		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
-			continue;
-		if (unlink(path) == 0)
-			removed++;
-	}
-	closedir(d);
-	return removed;
-}
-
-/* Empties tmp/ and removes the data files no row names (store open,
- * before any upload of this directory in this process). */
-static void
-sweep_orphans(struct local_store *s)
-{
-	char sub[PATH_MAX], **ids = NULL;
-	unsigned tmp, data = 0, i;
-	size_t nids;
-
-	snprintf(sub, sizeof(sub), "%s/tmp", s->dir);
-	tmp = sweep_dir(sub, NULL, 0, 0);
-	if (indexed_ids(s, &ids, &nids) == 0) {
-		for (i = 0; i < 256; i++) {
-			snprintf(sub, sizeof(sub), "%s/data/%02x", s->dir, i);
-			data += sweep_dir(sub, ids, nids, 1);
-		}
-		free_ids(ids, nids);
-	}
-	if (tmp > 0 || data > 0)
-		st_log_backend(ST_LOG_WARN, "local", "store '%s': removed %u "
-		    "unfinished upload(s) from tmp/ and %u data file(s) no "
-		    "index row names", s->name, tmp, data);
-}
-
 /* ---------------------------------------------------------------- store */
 
 static void local_close(void *);
@@ -499,11 +358,8 @@ local_open(const config_setting_t *conf, const struct st_store_env *env,
 			goto fail;
 		}
 	}
-	if (db_open(s, err, errlen) == 0) {
-		if (first_open(s->dir))
-			sweep_orphans(s);
+	if (db_open(s, err, errlen) == 0)
 		return 0;
-	}
 fail:
 	local_close(s);
 	*out = NULL;
