@@ -329,12 +329,6 @@ scan_meta(void *cls, enum MHD_ValueKind kind, const char *key, const char *value
 				s->bad = "a metadata name is given twice";
 				return MHD_NO;
 			}
-		/* An empty value is not kept alike by every provider
-		 * (it was stored and then never returned): refused. */
-		if (vlen == 0) {
-			s->bad = "a metadata value must not be empty";
-			return MHD_NO;
-		}
 		if (!st_valid_header_value(value ? value : "", vlen)) {
 			s->bad = "a metadata value has control characters or is "
 			    "not UTF-8";

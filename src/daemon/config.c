@@ -456,29 +456,6 @@ check_credentials(struct st_config *cfg, const config_setting_t *all,
 	return 0;
 }
 
-/* The base of the URLs the daemon hands out (local presigned URLs): it
- * goes into answers that applications follow, so only http or https, a
- * host, and nothing a browser would read as more than a base. */
-static int
-valid_public_url(const char *url)
-{
-	const char *host, *p;
-
-	if (strncmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		host = url + 8;
-	else
-		return 0;
-	if (*host == '\0' || *host == '/' || *host == ':')
-		return 0;
-	for (p = url; *p != '\0'; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' ||
-		    *p == '#' || *p == '\\' || *p == '"')
-			return 0;
-	return 1;
-}
-
 /* The connection memory: as set, or by default CONNECTION_MEMORY, raised
  * to the room that headers of max_header_size bytes need. */
 static int
@@ -530,13 +507,6 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 		return -1;
 	if (resolve_memory(cfg, g, hdr, &mem, err, errlen) == -1)
 		return -1;
-	if (url != NULL && !valid_public_url(url)) {
-		conf_error(err, errlen, cfg, config_setting_get_member(g,
-		    "public_url"), "listen.public_url must be an http:// or "
-		    "https:// URL with a host, without query, fragment, spaces "
-		    "or control characters");
-		return -1;
-	}
 	if (strlen(addr) >= sizeof(l->address)) {
 		conf_error(err, errlen, cfg, g, "listen.address is too long");
 		return -1;

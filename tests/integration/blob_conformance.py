@@ -1095,12 +1095,6 @@ def _cases():
           expect=Err(400, "bad_request")),
         R("GET", K("${P}many"), expect=Err(404, "not_found")),
     ]))
-    add(Case("an empty metadata value: 400 (providers differ on keeping "
-             "one), nothing written", [
-        R("PUT", K("${P}empty"), body=b"x", headers={"X-Meta-a": ""},
-          expect=Err(400, "bad_request")),
-        R("GET", K("${P}empty"), expect=Err(404, "not_found")),
-    ]))
     add(Case("a metadata value with a control character: 400", [
         R("PUT", K("${P}ctl"), body=b"x", headers={"X-Meta-a": b"x\x01y"},
           expect=Err(400, "bad_request")),
