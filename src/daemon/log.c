@@ -95,30 +95,15 @@ rec_add(struct st_logrec *r, const char *s, size_t n)
 	r->len += n;
 }
 
-/*
- * A string value longer than this is cut (on a character boundary) and
- * ends with "...": a 5000-byte method must not fill the record and push
- * out the fields after it. A valid key (1024 bytes) fits whole.
- */
-#define VALUE_MAX 1200
-#define CUT_MARK "..."
-
 /* A JSON string; runs of plain bytes are copied at once. */
 static void
 rec_quoted(struct st_logrec *r, const char *s, size_t n)
 {
 	size_t i = 0, run, room;
-	int cut = 0;
 
 	if (!st_valid_utf8(s, n)) {
 		rec_add(r, "\"<not utf-8>\"", 13);
 		return;
-	}
-	if (n > VALUE_MAX) {
-		n = VALUE_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;		/* not inside a character */
-		cut = 1;
 	}
 	rec_add(r, "\"", 1);
 	while (i < n && r->len < sizeof(r->buf) - 16) {
@@ -144,8 +129,6 @@ rec_quoted(struct st_logrec *r, const char *s, size_t n)
 		}
 		i++;
 	}
-	if (cut || i < n)
-		rec_add(r, CUT_MARK, sizeof(CUT_MARK) - 1);
 	rec_add(r, "\"", 1);
 }
 
