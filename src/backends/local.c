@@ -341,8 +341,6 @@ local_open(const config_setting_t *conf, const struct st_store_env *env,
 	memcpy(s->presign_key, env->presign_key, sizeof(s->presign_key));
 	pthread_mutex_init(&s->lock, NULL);
 	*out = s;
-	if (st_local_check_dir(s->dir, err, errlen) == -1)
-		goto fail;
 	if (env->check_only)
 		return 0;
 	for (i = -2; i < 256; i++) {

@@ -613,23 +613,13 @@ load_stores(struct st_config *cfg, const config_setting_t *list,
 {
 	int i, n;
 
-	/* A daemon with no store serves nothing: such a file is most likely
-	 * empty or cut short, and taking it on a reload would take every
-	 * store offline. */
-	if (list == NULL) {
-		conf_error(err, errlen, cfg, NULL, "no stores: a configuration "
-		    "needs at least one store (is the file empty or cut short?)");
-		return -1;
-	}
+	if (list == NULL)
+		return 0;
 	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
 		conf_error(err, errlen, cfg, list, "stores must be a list ( ... )");
 		return -1;
 	}
-	if ((n = config_setting_length(list)) == 0) {
-		conf_error(err, errlen, cfg, list, "no stores: a configuration "
-		    "needs at least one store");
-		return -1;
-	}
+	n = config_setting_length(list);
 	if ((cfg->stores = calloc((size_t)n + 1, sizeof(*cfg->stores))) == NULL) {
 		conf_error(err, errlen, cfg, list, "out of memory");
 		return -1;

@@ -90,10 +90,6 @@ def check_cli(tap):
 
 # Bad configurations: text (with {dir}), the line the error must name, and
 # what the reason must say.
-# What a configuration needs besides the part a case is about.
-ONE_STORE = ('stores = ( { name = "s"; kind = "blob"; provider = "local";'
-             ' path = "{dir}/s"; } );\n')
-
 BAD_CONFIGS = [
     ("syntax error",
      'listen = { address = "127.0.0.1"; port = 0; };\n'
@@ -141,21 +137,12 @@ BAD_CONFIGS = [
     ("client with a bad token_sha256",
      'listen = { port = 0; };\nclients = (\n'
      '  { name = "c"; token_sha256 = "abc"; allow = ( "blob:*:rw" ); }\n'
-     ');\n' + ONE_STORE, 3, r"token_sha256"),
+     ');\n', 3, r"token_sha256"),
     ("client with a bad allow rule",
      'listen = { port = 0; };\nclients = (\n'
      '  { name = "c";\n    token_sha256 = "%s";\n'
-     '    allow = ( "blob:*:rw", "blob:x" ); }\n);\n' % ("a" * 64) +
-     ONE_STORE, 5,
+     '    allow = ( "blob:*:rw", "blob:x" ); }\n);\n' % ("a" * 64), 5,
      r"blob:x"),
-    ("no store at all (an empty or cut file)",
-     'listen = { port = 0; };\n', 0, r"no stores"),
-    ("an empty list of stores",
-     'listen = { port = 0; };\nstores = ( );\n', 2, r"no stores"),
-    ("a local store path that is a file",
-     'listen = { port = 0; };\nstores = (\n'
-     '  { name = "a"; kind = "blob"; provider = "local";\n'
-     '    path = "{dir}/bad.conf"; }\n);\n', 3, r"not a directory"),
     ("bad log level",
      'listen = { port = 0; };\nlog = {\n  level = "loud";\n};\n', 3,
      r"level"),
@@ -208,8 +195,7 @@ def check_config_checks(tap):
         os.chmod(key, 0o644)
         p = os.path.join(d, "secret.conf")
         with open(p, "w") as f:
-            f.write('listen = { port = 0; };\npresign_key_file = "presign.key";\n'
-                    + ONE_STORE.replace("{dir}", d))
+            f.write('listen = { port = 0; };\npresign_key_file = "presign.key";\n')
         rc, out, err = stratus.run_stratusd(["--check-config", "--config", p])
         tap.ok(rc != 0 and err.startswith(p + ":2:") and "chmod" in err,
                "a presign_key_file readable by others is refused, FILE:2",
@@ -659,8 +645,6 @@ def check_reload(tap, d, root):
                 ("a syntax error", "listen = { port = 0 \nstores = (;\n"),
                 ("an unknown provider", make_config([store_conf(
                     "x", {"provider": "nimbus"})])),
-                ("an empty file", ""),
-                ("a file cut before its stores", "listen = { port = 0; };\n"),
                 ("headers larger than the started memory takes",
                  main_config(root, reload=True,
                              listen={"max_header_size": 65536})),
@@ -817,9 +801,7 @@ def check_unix_socket(tap):
             f.write("precious")
         p = os.path.join(root, "clash.conf")
         with open(p, "w") as f:
-            f.write(make_config([store_conf("s", {
-                "provider": "local", "path": os.path.join(root, "s")})],
-                listen={"unix": path}))
+            f.write(make_config([], listen={"unix": path}))
         rc, out, err = stratus.run_stratusd(["--config", p])
         tap.ok(rc != 0 and open(path).read() == "precious" and
                not stratus.sanitizer_report(err),

@@ -525,8 +525,7 @@ def check_token_file_config(tap):
             p = os.path.join(d, "c.conf")
             with open(p, "w") as f:
                 f.write('listen = { port = 0; };\nclients = (\n' + client +
-                        ');\nstores = ( { name = "s"; kind = "blob"; '
-                        'provider = "local"; path = "s"; } );\n')
+                        ');\n')
             rc, out, err = stratus.run_stratusd(["--check-config", "-c", p])
             m = re.match(r"^(.+?):(\d+): (.+)$", err.splitlines()[0]
                          if err else "")

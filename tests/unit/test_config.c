@@ -13,13 +13,6 @@
 #include "sign/hmac.h"
 #include "unit.h"
 
-/* What a case that says nothing of stores gets, after its own lines (so
- * that they keep their numbers): every configuration needs a store. A
- * text that starts with NO_STORE gets none. */
-#define DEFAULT_STORE "\nstores = ( { name = \"default\"; kind = \"blob\";" \
-	" provider = \"local\"; path = \"default\"; } );\n"
-#define NO_STORE "# no store\n"
-
 struct conf_case {
 	const char	*text;
 	int		 line;		/* 0: must load; else the error's line */
@@ -29,20 +22,7 @@ struct conf_case {
 #define HASH "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 static const struct conf_case conf_cases[] = {
-	/* no store at all: an empty or cut file must not take every store
-	 * offline on a reload */
-	{ NO_STORE, 0, "no stores" },
 	{ "", 0, NULL },
-	/* --check-config refuses what start would: a path that is not, or
-	 * cannot become, a directory */
-	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
-	  "\n path = \"/etc/hostname\"; } );\n", 1, "is not a directory" },
-	{ "stores = ( { name = \"q\"; kind = \"queue\"; provider = \"local\";"
-	  "\n path = \"/etc/hostname\"; } );\n", 1, "is not a directory" },
-	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
-	  "\n path = \"/etc/hostname/sub/dir\"; } );\n", 1, "cannot be created" },
-	{ NO_STORE "stores = ( );\n", 2, "no stores" },
-	{ NO_STORE "listen = { port = 8980; };\n", 0, "no stores" },
 	{ "listen = { address = \"127.0.0.1\"; port = 0; };\n"
 	  "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
 	  " path = \"s1\"; } );\n", 0, NULL },
@@ -97,7 +77,7 @@ static const struct conf_case conf_cases[] = {
 	  "exactly one of token_sha256 and token_file" },
 	{ "clients = ( { name = \"app\";\n token_file = 5;"
 	  " allow = ( \"blob:*:r\" ); } );\n", 2, "token_file" },
-	{ NO_STORE "listen = { port = 1;\n", 3, "syntax error" },
+	{ "listen = { port = 1;\n", 2, "syntax error" },
 	{ "allow_anonymous = 1;\n", 1, "true or false" },
 	{ "lisen = { port = 1; };\n", 1, "unknown setting 'lisen'" },
 	{ "log = { level = \"loud\"; };\n", 1, "log.level" },
@@ -209,9 +189,6 @@ load_text(const char *name, const char *text, char path[512], char *err,
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
 	fputs(text, f);
-	if (strstr(text, "stores") == NULL && strncmp(text, NO_STORE,
-	    strlen(NO_STORE)) != 0)
-		fputs(DEFAULT_STORE, f);
 	fclose(f);
 	err[0] = '\0';
 	return st_config_load(path, 1, err, errlen);

@@ -21,12 +21,6 @@ struct local_kind {
 	unsigned kind;		/* ST_KIND_* */
 };
 
-/* Whether start can use dir as a store's directory: an existing
- * directory, or one that can be made (its nearest existing parent is a
- * directory this process may write). --check-config asks it too, so that
- * it refuses what start would. 0, or -1 with a reason in err. */
-int  st_local_check_dir(const char *dir, char *err, size_t errlen);
-
 int  st_local_queue_open(const config_setting_t *, const struct st_store_env *,
                          void **store, char *err, size_t errlen);
 void st_local_queue_close(void *store);

@@ -15,10 +15,8 @@
 
 #include <limits.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "daemon/config.h"
-#include "providers/local/local.h"
 #include "providers/local/lsql.h"
 
 enum job_state { J_QUEUED, J_WAITING, J_RUNNING, J_DONE };
@@ -362,47 +360,6 @@ make_dirs(const char *path)
 }
 
 int
-st_local_check_dir(const char *dir, char *err, size_t errlen)
-{
-	char up[PATH_MAX], *slash;
-	struct stat st;
-
-	if (stat(dir, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			return 0;
-		snprintf(err, errlen, "path %s is not a directory", dir);
-		return -1;
-	}
-	if (snprintf(up, sizeof(up), "%s", dir) >= (int)sizeof(up)) {
-		snprintf(err, errlen, "path is too long");
-		return -1;
-	}
-	/* the nearest parent that exists must be a directory we may write */
-	while ((slash = strrchr(up, '/')) != NULL) {
-		*slash = '\0';
-		if (up[0] == '\0')
-			snprintf(up, sizeof(up), "/");
-		if (stat(up, &st) == 0)
-			break;
-		if (strcmp(up, "/") == 0)
-			break;
-	}
-	if (slash == NULL)
-		snprintf(up, sizeof(up), ".");
-	if (stat(up, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "path %s cannot be created: %s is not a "
-		    "directory", dir, up);
-		return -1;
-	}
-	if (access(up, W_OK | X_OK) == -1) {
-		snprintf(err, errlen, "path %s cannot be created in %s: %s", dir,
-		    up, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
 lsql_store_settings(const config_setting_t *conf,
                     const struct st_store_env *env, const char *const *keys,
                     char *dir, size_t cap, int *fsync, char *err,
@@ -410,6 +367,7 @@ lsql_store_settings(const config_setting_t *conf,
 {
 	const config_setting_t *f;
 	const char *path = NULL;
+	struct stat st;
 
 	if (st_conf_only_keys(conf, keys, err, errlen) == -1)
 		return -1;
@@ -431,8 +389,10 @@ lsql_store_settings(const config_setting_t *conf,
 		snprintf(err, errlen, "path is too long");
 		return -1;
 	}
-	if (st_local_check_dir(dir, err, errlen) == -1)
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "path %s is not a directory", dir);
 		return -1;
+	}
 	if (!env->check_only && make_dirs(dir) == -1) {
 		snprintf(err, errlen, "cannot create %s: %s", dir,
 		    strerror(errno));
