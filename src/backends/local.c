@@ -337,6 +337,10 @@ local_open(const config_setting_t *conf, const struct st_store_env *env,
 		return -1;
 	}
 	memcpy(s->dir, sub, strlen(sub) + 1);
+	if (st_conf_check_dir(s->dir, err, errlen) == -1) {
+		free(s);
+		return -1;
+	}
 	s->fsync = fsync_on;
 	memcpy(s->presign_key, env->presign_key, sizeof(s->presign_key));
 	pthread_mutex_init(&s->lock, NULL);
