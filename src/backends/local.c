@@ -21,6 +21,10 @@
  * file, never a wrong object). The previous version's file is unlinked
  * after the commit; a reader that has it open keeps reading it.
  *
+ * What a crash leaves (a partial tmp/ file, a data/ file that no row
+ * names) is removed when the process first opens the directory: see
+ * sweep_once().
+ *
  * Because data files are immutable, a copy within the daemon's stores is a
  * hard link when both are on one file system.
  *
@@ -36,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -304,6 +309,251 @@ write_conditions(struct st_call *c, int exists, const struct row *cur)
 	return ST_OK;
 }
 
+/* ---------------------------------------------------------------- sweep */
+
+/*
+ * Leftovers of a crash (kill -9, power loss): tmp/ files of uploads that
+ * never finished, and data/ files that no row of the index names (a crash
+ * between an upload's rename into data/ and its commit, or between a
+ * commit and the unlink of the version it replaced).
+ *
+ * They are removed the first time this process opens the directory, before
+ * any request can reach the store: no upload or commit can be in flight
+ * then, so every tmp/ file is a leftover, and a data/ file that no row
+ * names now can never be named by one (a commit names only the file its
+ * own upload just renamed, under a new random id). Later opens of the same
+ * directory, found by device and inode whatever path names it, never
+ * sweep: each SIGHUP opens every store again while uploads and commits of
+ * the old handle may still run. --check-config opens nothing.
+ *
+ * Other processes: each one that opens the directory holds a shared
+ * flock() on it until it exits, and only one that gets it exclusively
+ * (no other process holds it) sweeps, then shares it. So a second daemon
+ * given the same directory (a mistake, but a possible one) never sweeps
+ * what another is writing; one that starts while another sweeps waits
+ * for the sweep to end.
+ */
+struct swept {
+	dev_t		 dev;
+	ino_t		 ino;
+	int		 fd;		/* holds the flock; closed at exit */
+	struct swept	*next;
+};
+
+static struct swept *swept_dirs;
+static pthread_mutex_t swept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The first open of the store's directory in this process: the descriptor
+ * that holds its flock, exclusive (the caller sweeps, then shares it), or
+ * -1 when there is nothing to sweep (opened before, or another process
+ * holds it: then it is shared here).
+ */
+static int
+claim_dir(const struct local_store *s)
+{
+	struct swept *w;
+	struct stat st;
+	int fd, held = -1;
+
+	if ((fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return -1;
+	}
+	pthread_mutex_lock(&swept_lock);
+	for (w = swept_dirs; w != NULL; w = w->next)
+		if (w->dev == st.st_dev && w->ino == st.st_ino)
+			break;
+	if (w == NULL && (w = calloc(1, sizeof(*w))) != NULL) {
+		w->dev = st.st_dev;
+		w->ino = st.st_ino;
+		w->fd = held = fd;
+		w->next = swept_dirs;
+		swept_dirs = w;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&swept_lock);
+	if (fd != -1)
+		close(fd);
+	if (held == -1 || flock(held, LOCK_EX | LOCK_NB) == 0)
+		return held;
+	st_log_backend(ST_LOG_WARN, "local", "store '%s': another process "
+	    "holds %s; its leftovers are not swept", s->name, s->dir);
+	flock(held, LOCK_SH);	/* waits only while that one sweeps */
+	return -1;
+}
+
+/* Removes everything but directories from tmp/; returns how many. */
+static unsigned
+sweep_tmp(const struct local_store *s)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/tmp", s->dir);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISDIR(st.st_mode) && unlinkat(dirfd(d), e->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+is_id(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ID_HEX; i++)
+		if (!isdigit((unsigned char)name[i]) &&
+		    (name[i] < 'a' || name[i] > 'f'))
+			return 0;
+	return name[ID_HEX] == '\0';
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of the files that are not directories in dir, sorted, in
+ * *out (freed by the caller, each name and the array); -1 on error. */
+static long
+list_files(const char *dir, char ***out)
+{
+	struct dirent *e;
+	char **v = NULL, **nv;
+	size_t n = 0, cap = 0;
+	struct stat st;
+	DIR *d;
+
+	*out = NULL;
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((e = readdir(d)) != NULL) {
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    S_ISDIR(st.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				break;
+			v = nv;
+		}
+		if ((v[n] = strdup(e->d_name)) == NULL)
+			break;
+		n++;
+	}
+	closedir(d);
+	if (e != NULL) {		/* out of memory */
+		while (n > 0)
+			free(v[--n]);
+		free(v);
+		return -1;
+	}
+	if (n > 0)
+		qsort(v, n, sizeof(*v), cmp_names);
+	*out = v;
+	return (long)n;
+}
+
+static void
+free_names(char **v, long n)
+{
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+/*
+ * Removes the files of data/ that no row names: the index's ids, in
+ * order, are merged with each bucket's sorted file names (bucket XX holds
+ * only names starting with XX, so the merge never passes an id of a later
+ * bucket). A name that is not an id, or lies in the wrong bucket, can
+ * never be an object. Any error stops the sweep: better an orphan kept
+ * than an object lost. Returns how many files went.
+ */
+static unsigned
+sweep_data(struct local_store *s)
+{
+	char dir[PATH_MAX + 8], bucket[3], **names;
+	const char *id = NULL;
+	sqlite3_stmt *st = NULL;
+	unsigned gone = 0;
+	long i, n;
+	int b, rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT id FROM blobs ORDER BY id", -1,
+	    &st, NULL) != SQLITE_OK)
+		return 0;
+	rc = sqlite3_step(st);
+	for (b = -1; b < 256 && (rc == SQLITE_ROW || rc == SQLITE_DONE); b++) {
+		if (b == -1)		/* files directly in data/ */
+			snprintf(dir, sizeof(dir), "%s/data", s->dir);
+		else
+			snprintf(dir, sizeof(dir), "%s/data/%02x", s->dir, b);
+		snprintf(bucket, sizeof(bucket), "%02x", b < 0 ? 0 : b);
+		if ((n = list_files(dir, &names)) < 0)
+			break;
+		for (i = 0; i < n; i++) {
+			const char *name = names[i];
+			int keep = 0;
+
+			if (b >= 0 && is_id(name) && memcmp(name, bucket, 2) == 0) {
+				while (rc == SQLITE_ROW && (id = (const char *)
+				    sqlite3_column_text(st, 0)) != NULL &&
+				    strcmp(id, name) < 0)
+					rc = sqlite3_step(st);
+				if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+					break;	/* cannot tell: keep the rest */
+				keep = rc == SQLITE_ROW && id != NULL &&
+				    strcmp(id, name) == 0;
+			}
+			if (!keep) {
+				char path[PATH_MAX + 300];
+
+				snprintf(path, sizeof(path), "%s/%s", dir, name);
+				if (unlink(path) == 0)
+					gone++;
+			}
+		}
+		free_names(names, n);
+	}
+	sqlite3_finalize(st);
+	return gone;
+}
+
+/* Sweeps the store's leftovers, once per process (see above). fresh: the
+ * index was just created, so it names nothing: data/ is left alone (a lost
+ * or misplaced meta.db must not cost every object). */
+static void
+sweep_once(struct local_store *s, int fresh)
+{
+	unsigned tmp, data = 0;
+	int fd;
+
+	if ((fd = claim_dir(s)) == -1)
+		return;
+	tmp = sweep_tmp(s);
+	if (!fresh)
+		data = sweep_data(s);
+	flock(fd, LOCK_SH);	/* another process may open it now */
+	if (tmp > 0 || data > 0)
+		st_log_backend(ST_LOG_INFO, "local", "store '%s': removed %u "
+		    "unfinished upload(s) from tmp/ and %u orphan file(s) from "
+		    "data/", s->name, tmp, data);
+}
+
 /* ---------------------------------------------------------------- store */
 
 static void local_close(void *);
@@ -315,7 +565,7 @@ local_open(const config_setting_t *conf, const struct st_store_env *env,
 	struct local_store *s;
 	const char *path = NULL;
 	char sub[PATH_MAX + 16];
-	int fsync_on = 1, i;
+	int fsync_on = 1, fresh, i;
 
 	if (st_conf_only_keys(conf, local_keys, err, errlen) == -1)
 		return -1;
@@ -337,6 +587,10 @@ local_open(const config_setting_t *conf, const struct st_store_env *env,
 		return -1;
 	}
 	memcpy(s->dir, sub, strlen(sub) + 1);
+	if (st_conf_check_dir(s->dir, err, errlen) == -1) {
+		free(s);
+		return -1;
+	}
 	s->fsync = fsync_on;
 	memcpy(s->presign_key, env->presign_key, sizeof(s->presign_key));
 	pthread_mutex_init(&s->lock, NULL);
@@ -356,8 +610,12 @@ local_open(const config_setting_t *conf, const struct st_store_env *env,
 			goto fail;
 		}
 	}
-	if (db_open(s, err, errlen) == 0)
+	snprintf(sub, sizeof(sub), "%s/meta.db", s->dir);
+	fresh = access(sub, F_OK) == -1;
+	if (db_open(s, err, errlen) == 0) {
+		sweep_once(s, fresh);
 		return 0;
+	}
 fail:
 	local_close(s);
 	*out = NULL;

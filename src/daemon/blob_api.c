@@ -329,6 +329,13 @@ scan_meta(void *cls, enum MHD_ValueKind kind, const char *key, const char *value
 				s->bad = "a metadata name is given twice";
 				return MHD_NO;
 			}
+		/* An empty value could not be given back: HTTP libraries
+		 * (libmicrohttpd among them) drop a header with no value,
+		 * and providers differ on storing one. */
+		if (vlen == 0) {
+			s->bad = "a metadata value is empty";
+			return MHD_NO;
+		}
 		if (!st_valid_header_value(value ? value : "", vlen)) {
 			s->bad = "a metadata value has control characters or is "
 			    "not UTF-8";

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,6 +143,67 @@ st_conf_path(const struct st_store_env *env, const char *name, char *out,
 			return;
 	}
 	snprintf(out, cap, "%s/%s", env->config_dir, name);
+}
+
+/* The nearest directory above path that exists, into up. */
+static int
+existing_parent(const char *path, char *up, size_t cap, struct stat *st)
+{
+	char *slash;
+
+	if (snprintf(up, cap, "%s", path) >= (int)cap)
+		return -1;
+	for (;;) {
+		if ((slash = strrchr(up, '/')) == NULL)
+			snprintf(up, cap, ".");
+		else if (slash == up)
+			up[1] = '\0';		/* the root */
+		else
+			*slash = '\0';
+		if (stat(up, st) == 0)
+			return 0;
+		if (errno != ENOENT || slash == NULL || slash == up)
+			return -1;
+	}
+}
+
+int
+st_conf_check_dir(const char *dir, char *err, size_t errlen)
+{
+	char up[PATH_MAX];
+	struct stat st;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "path %s is not a directory", dir);
+			return -1;
+		}
+		if (access(dir, W_OK | X_OK) == -1) {
+			snprintf(err, errlen, "path %s is not writable: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (existing_parent(dir, up, sizeof(up), &st) == -1) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "cannot create %s: %s is not a directory",
+		    dir, up);
+		return -1;
+	}
+	if (access(up, W_OK | X_OK) == -1) {
+		snprintf(err, errlen, "cannot create %s: %s: %s", dir, up,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 long
@@ -477,6 +539,28 @@ resolve_memory(struct st_config *cfg, const config_setting_t *g,
 	return 0;
 }
 
+/* public_url becomes the start of URLs handed to applications: only an
+ * http:// or https:// URL with a host, no spaces, query or fragment. */
+static int
+valid_public_url(const char *url)
+{
+	const char *p;
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return 0;
+	if (*p == '\0' || *p == '/')
+		return 0;
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' ||
+		    *p == '#')
+			return 0;
+	return 1;
+}
+
 static int
 load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
             size_t errlen)
@@ -507,6 +591,12 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 		return -1;
 	if (resolve_memory(cfg, g, hdr, &mem, err, errlen) == -1)
 		return -1;
+	if (url != NULL && !valid_public_url(url)) {
+		conf_error(err, errlen, cfg, config_setting_get_member(g,
+		    "public_url"), "listen.public_url must be an http:// or "
+		    "https:// URL, such as \"http://files.internal:8980\"");
+		return -1;
+	}
 	if (strlen(addr) >= sizeof(l->address)) {
 		conf_error(err, errlen, cfg, g, "listen.address is too long");
 		return -1;
@@ -605,6 +695,23 @@ load_store(struct st_config *cfg, const config_setting_t *g,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A configuration must name at least one store: an empty or truncated file
+ * would otherwise start, or be swapped in by a reload, and take every
+ * store offline without a word. Checked after everything else, so that a
+ * file with a mistake gets that mistake's line first.
+ */
+static int
+check_some_store(struct st_config *cfg, const config_setting_t *list,
+                 char *err, size_t errlen)
+{
+	if (cfg->nstores > 0)
+		return 0;
+	conf_error(err, errlen, cfg, list, "no stores are configured (an empty "
+	    "or truncated file?): at least one store is needed");
+	return -1;
 }
 
 static int
@@ -947,7 +1054,9 @@ st_config_load(const char *path, int check_only, char *err, size_t errlen)
 	        err, errlen) ||
 	    load_stores(cfg, config_setting_get_member(root, "stores"), check_only,
 	        err, errlen) ||
-	    load_clients(cfg, config_setting_get_member(root, "clients"), err, errlen))
+	    load_clients(cfg, config_setting_get_member(root, "clients"), err, errlen) ||
+	    check_some_store(cfg, config_setting_get_member(root, "stores"), err,
+	        errlen))
 		goto done;
 	ok = 1;
 done:

@@ -131,6 +131,11 @@ void st_config_set_default_presign_key(const unsigned char key[32]);
  * the configuration's directory, or to $CREDENTIALS_DIRECTORY when the file
  * is there) into out. */
 void st_conf_path(const struct st_store_env *, const char *name, char *out, size_t cap);
+/* For a store's directory: 0 when dir is a writable directory, or can be
+ * created (its nearest existing parent is a writable directory); else -1
+ * with the reason in err. --check-config creates nothing, so this is how
+ * it finds what starting would. */
+int st_conf_check_dir(const char *dir, char *err, size_t errlen);
 /* Reads a secret file, refusing one readable by group or others. Returns
  * the length (contents NUL-terminated, trailing newline removed) or -1. */
 long st_read_secret_file(const char *path, char *buf, size_t cap,

@@ -5,7 +5,9 @@
  * writes nowhere else. Each record is a JSON object with "ts", "level" and
  * "msg" first; strings are escaped here (control characters as \u00XX,
  * bytes that are not UTF-8 are replaced), because a log line must stay one
- * line whatever a key or a provider message contains.
+ * line whatever a key or a provider message contains. A record has a
+ * fixed size, so a long value is cut (it ends with "...") and the fields
+ * after it are kept: see VALUE_MAX.
  *
  * A worker holds its records for one round of its loop and writes them
  * with one write(2) before it waits again (st_log_hold, st_log_flush):
@@ -79,6 +81,20 @@ st_log_level_from_name(const char *name)
 	return -1;
 }
 
+/*
+ * A record has room for every field: a string value longer than VALUE_MAX
+ * bytes as written (escaped) is cut at a character and ends with "...",
+ * and a value never takes the last TAIL_ROOM bytes, which are kept for the
+ * fields after it. A request's line (two values a client chooses, the
+ * method and the key, and short ones) always fits whole; a field that
+ * would not fit at all is left out rather than written in part, so that a
+ * line is always one JSON object.
+ */
+#define VALUE_MAX	1024
+#define TAIL_ROOM	512
+#define VALUE_MIN	16	/* "\"<not utf-8>\"", or a cut value's "\"...\"" */
+#define CUT_MARK	"..."
+
 /* Bytes a JSON string takes as they are. */
 static int
 plain_byte(unsigned char c)
@@ -86,58 +102,130 @@ plain_byte(unsigned char c)
 	return c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
 }
 
+/* How many bytes c takes in a JSON string. */
+static size_t
+escaped_width(unsigned char c)
+{
+	return plain_byte(c) ? 1 : c == '"' || c == '\\' ? 2 : 6;
+}
+
+/* Room left before the closing "}\n". */
+static size_t
+rec_room(const struct st_logrec *r)
+{
+	return sizeof(r->buf) - 2 - r->len;
+}
+
 static void
 rec_add(struct st_logrec *r, const char *s, size_t n)
 {
-	if (r->len + n >= sizeof(r->buf) - 2)	/* keep room for "}\n" */
-		n = sizeof(r->buf) - 2 - r->len - 1;
+	if (n > rec_room(r))	/* never: callers make room first */
+		n = rec_room(r);
 	memcpy(r->buf + r->len, s, n);
 	r->len += n;
 }
 
-/* A JSON string; runs of plain bytes are copied at once. */
-static void
-rec_quoted(struct st_logrec *r, const char *s, size_t n)
+/* The longest start of s (ending before a character) that takes at most
+ * budget bytes once escaped. */
+static size_t
+fitting_prefix(const char *s, size_t n, size_t budget)
 {
-	size_t i = 0, run, room;
+	size_t i, used = 0, fit = 0;
 
-	if (!st_valid_utf8(s, n)) {
-		rec_add(r, "\"<not utf-8>\"", 13);
-		return;
+	for (i = 0; i < n; i++) {
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			fit = i;	/* a character starts: all before it fits */
+		used += escaped_width((unsigned char)s[i]);
+		if (used > budget)
+			return fit;
 	}
-	rec_add(r, "\"", 1);
-	while (i < n && r->len < sizeof(r->buf) - 16) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[8];
+	return n;
+}
 
-		room = sizeof(r->buf) - 16 - r->len;	/* a long value is cut */
-		for (run = i; run < n && run - i < room &&
-		    plain_byte((unsigned char)s[run]); run++)
+/* s escaped, without quotes; runs of plain bytes are copied at once. */
+static void
+rec_escaped(struct st_logrec *r, const char *s, size_t n)
+{
+	size_t i = 0, run;
+	char esc[8];
+
+	while (i < n) {
+		for (run = i; run < n && plain_byte((unsigned char)s[run]); run++)
 			;
 		if (run > i) {
 			rec_add(r, s + i, run - i);
 			i = run;
 			continue;
 		}
-		if (c == '"' || c == '\\') {
+		if (s[i] == '"' || s[i] == '\\') {
 			esc[0] = '\\';
-			esc[1] = (char)c;
+			esc[1] = s[i];
 			rec_add(r, esc, 2);
 		} else {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)s[i]);
 			rec_add(r, esc, 6);
 		}
 		i++;
 	}
+}
+
+/* A JSON string of at most limit bytes (limit >= VALUE_MIN): s whole, or
+ * cut with CUT_MARK at its end. */
+static void
+rec_quoted(struct st_logrec *r, const char *s, size_t n, size_t limit)
+{
+	size_t body = limit - 2, keep;
+
+	if (!st_valid_utf8(s, n)) {
+		rec_add(r, "\"<not utf-8>\"", 13);
+		return;
+	}
+	/* Most values are short enough to fit however they are escaped. */
+	keep = n <= body / 6 ? n : fitting_prefix(s, n, body);
+	if (keep < n)
+		keep = fitting_prefix(s, n, body - (sizeof(CUT_MARK) - 1));
+	rec_add(r, "\"", 1);
+	rec_escaped(r, s, keep);
+	if (keep < n)
+		rec_add(r, CUT_MARK, sizeof(CUT_MARK) - 1);
 	rec_add(r, "\"", 1);
 }
 
-static void
-rec_key(struct st_logrec *r, const char *key)
+/*
+ * Starts a field whose value takes at least need bytes: 0, or -1 (and
+ * nothing written) when the record has no room left for it. Keys are the
+ * daemon's own names: plain ASCII, written as they are.
+ */
+static int
+rec_key(struct st_logrec *r, const char *key, size_t need)
 {
-	rec_add(r, ",", 1);
-	rec_quoted(r, key, strlen(key));
-	rec_add(r, ":", 1);
+	size_t n = strlen(key);
+
+	if (n + 4 + need > rec_room(r))
+		return -1;
+	rec_add(r, ",\"", 2);
+	rec_add(r, key, n);
+	rec_add(r, "\":", 2);
+	return 0;
+}
+
+/* A string field: cut to VALUE_MAX, and to leave TAIL_ROOM after it. */
+static void
+rec_str_field(struct st_logrec *r, const char *key, const char *value,
+              size_t n)
+{
+	size_t limit;
+
+	if (rec_key(r, key, VALUE_MIN) == -1)
+		return;
+	if (value == NULL) {
+		rec_add(r, "null", 4);
+		return;
+	}
+	limit = rec_room(r) > TAIL_ROOM + VALUE_MAX ? VALUE_MAX :
+	    rec_room(r) > TAIL_ROOM + VALUE_MIN ? rec_room(r) - TAIL_ROOM :
+	    VALUE_MIN;
+	rec_quoted(r, value, n, limit);
 }
 
 /*
@@ -186,20 +274,14 @@ st_log_begin(struct st_logrec *r, int level, const char *msg)
 	rec_add(r, "\",\"level\":\"", 11);
 	rec_add(r, level_names[level], strlen(level_names[level]));
 	rec_add(r, "\"", 1);
-	rec_key(r, "msg");
-	rec_quoted(r, msg, strlen(msg));
+	rec_str_field(r, "msg", msg, strlen(msg));
 }
 
 void
 st_log_strn(struct st_logrec *r, const char *key, const char *value, size_t n)
 {
-	if (r->skip)
-		return;
-	rec_key(r, key);
-	if (value == NULL)
-		rec_add(r, "null", 4);
-	else
-		rec_quoted(r, value, n);
+	if (!r->skip)
+		rec_str_field(r, key, value, n);
 }
 
 void
@@ -227,9 +309,8 @@ st_log_int(struct st_logrec *r, const char *key, long long value)
 	char num[32], *p;
 	unsigned long long mag;
 
-	if (r->skip)
+	if (r->skip || rec_key(r, key, 21) == -1)
 		return;
-	rec_key(r, key);
 	mag = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
 	p = digits(num + sizeof(num), mag);
 	if (value < 0)
@@ -243,13 +324,19 @@ st_log_double(struct st_logrec *r, const char *key, double value)
 {
 	char num[48], *p;
 	unsigned long long thousandths;
-	int i;
+	int i, n;
 
-	if (r->skip)
+	if (r->skip || rec_key(r, key, sizeof(num)) == -1)
 		return;
-	rec_key(r, key);
-	if (!isfinite(value) || fabs(value) >= 1e15) {
-		rec_add(r, num, (size_t)snprintf(num, sizeof(num), "%.3f", value));
+	if (!isfinite(value)) {
+		rec_add(r, "null", 4);	/* JSON has no infinity */
+		return;
+	}
+	if (fabs(value) >= 1e15) {
+		n = snprintf(num, sizeof(num), "%.3f", value);
+		if (n < 0 || (size_t)n >= sizeof(num))	/* too long: 1.5e+300 */
+			n = snprintf(num, sizeof(num), "%.6e", value);
+		rec_add(r, num, (size_t)n);
 		return;
 	}
 	thousandths = (unsigned long long)(fabs(value) * 1000 + 0.5);

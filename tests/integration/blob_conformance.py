@@ -1099,6 +1099,19 @@ def _cases():
         R("PUT", K("${P}ctl"), body=b"x", headers={"X-Meta-a": b"x\x01y"},
           expect=Err(400, "bad_request")),
     ]))
+    # An empty value could not be returned (a header without a value is
+    # dropped on the way), so it is refused, on every provider alike.
+    for value, what in [("", "an empty metadata value"),
+                        ("   ", "a metadata value of only spaces")]:
+        add(Case("%s: 400, old version kept" % what, [
+            R("PUT", K("${P}em"), body=b"old", headers={"X-Meta-a": "1"},
+              expect=201),
+            R("PUT", K("${P}em"), body=b"new", headers=[
+                ("X-Meta-b", "2"), ("X-Meta-empty", value)],
+              expect=Err(400, "bad_request")),
+            R("GET", K("${P}em"), expect=[200, Body(b"old"),
+                                          Meta({"a": "1"})]),
+        ]))
 
     # -- ranges
     rng = [R("PUT", K("${P}r"), body=DATA20, expect=201)]

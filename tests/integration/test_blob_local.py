@@ -7,6 +7,7 @@ upload, and that no key reaches outside the store's directory.
 
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -243,6 +244,165 @@ def check_restart(tap, root):
         d.cleanup()
 
 
+def begin_upload(d, key, length, first_piece, store_dir):
+    """Starts a PUT of length bytes on a raw socket and sends first_piece;
+    returns the socket once the daemon has a temp file for it (or None)."""
+    s = d.sock()
+    s.sendall(("PUT /v1/blobs/loc/%s HTTP/1.1\r\nHost: %s:%d\r\n"
+               "Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (
+                   stratus.quote_key(key), d.host, d.port, TOKEN,
+                   length)).encode() + first_piece)
+    if stratus.wait_until(lambda: store_files(store_dir)["tmp"], 60):
+        return s
+    s.close()
+    return None
+
+
+def drop(path, data=b"stray"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+# Files a crash can leave, and ones put there by hand: none is an object.
+STRAYS = [
+    "tmp/0123456789abcdef0123456789abcdef",   # an upload that never ended
+    "data/ab/abababababababababababababababab",  # renamed, never committed
+    "data/ab/not-an-id",
+    "data/cd/abababababababababababababababab",  # an id in the wrong bucket
+    "data/stray-at-the-top",
+]
+
+
+def check_crash_sweep(tap, root):
+    """kill -9 in the middle of an upload leaves its temp file; the next
+    start removes it and every data/ file the index does not name, and
+    keeps every object. Reloads and --check-config sweep nothing, nor does
+    a second daemon given the same directory."""
+    store_dir = os.path.join(root, "loc")
+    d = stratus.Daemon(local_config(root), name="local-sweep", tmpdir=root)
+    kept = {"sweep/small": b"small object",
+            "sweep/large": os.urandom(3 << 20),
+            "sweep/replaced": b"second version"}
+    try:
+        put(d, "sweep/replaced", b"first version")
+        for k, v in kept.items():
+            r = put(d, k, v)
+            tap.ok(r.status == 201, "sweep: %s stored" % k, repr(r))
+        etags = {k: get(d, k).header("ETag") for k in kept}
+
+        # kill -9 in the middle of a large streamed upload
+        s = begin_upload(d, "sweep/unfinished", 64 << 20, b"U" * (4 << 20),
+                         store_dir)
+        tap.ok(s is not None, "sweep: the upload had begun (a temp file)")
+        d.stop(signal.SIGKILL)
+        if s is not None:
+            s.close()
+        left = store_files(store_dir)["tmp"]
+        tap.ok(len(left) == 1, "sweep: after kill -9 the partial upload's "
+               "temp file is left", repr(left))
+        for rel in STRAYS:
+            drop(os.path.join(store_dir, rel))
+
+        # --check-config opens nothing, so it removes nothing
+        rc, out, err = stratus.run_stratusd(["--check-config", "--config",
+                                             d.config_path])
+        there = [rel for rel in STRAYS
+                 if os.path.exists(os.path.join(store_dir, rel))]
+        tmp = sorted(store_files(store_dir)["tmp"])
+        tap.ok(rc == 0 and there == STRAYS and tmp == sorted(left +
+                                                            [STRAYS[0]]),
+               "sweep: --check-config removes nothing", "%r %r %r %r" % (
+                   rc, err, there, tmp))
+
+        d.start()
+        files = store_files(store_dir)
+        tap.ok(files["tmp"] == [], "sweep: at start, tmp/ is emptied",
+               repr(files))
+        there = [rel for rel in STRAYS
+                 if os.path.exists(os.path.join(store_dir, rel))]
+        tap.ok(there == [], "sweep: at start, data/ files no row names are "
+               "removed", repr(there))
+        tap.ok(len(files["data"]) == len(kept), "sweep: one data file per "
+               "object is left", repr(files))
+        for k, v in kept.items():
+            r = get(d, k)
+            tap.ok(r.status == 200 and r.body == v and
+                   r.header("ETag") == etags[k],
+                   "sweep: %s reads back intact" % k, repr(r))
+        tap.ok(get(d, "sweep/unfinished").status == 404,
+               "sweep: the unfinished upload is not an object")
+        rec = [x for x in d.records() if "orphan" in x.get("msg", "")]
+        tap.ok(len(rec) == 1 and "removed 2 unfinished" in rec[0]["msg"] and
+               "and 4 orphan" in rec[0]["msg"],
+               "sweep: what was removed is logged", repr(rec))
+
+        # A reload while an upload runs: its temp file and a committed
+        # object in the making must survive; nothing is swept.
+        body = os.urandom(2 << 20)
+        s = begin_upload(d, "sweep/during-reload", len(body),
+                         body[:1 << 20], store_dir)
+        tap.ok(s is not None, "sweep: an upload runs during the reload")
+        drop(os.path.join(store_dir, STRAYS[1]))
+        mark = d.log_mark()
+        d.send_signal(signal.SIGHUP)
+        rec = d.wait_log(lambda x: x.get("msg") in ("reloaded",
+                                                    "reload failed"),
+                         timeout=60, since=mark)
+        tap.ok(rec is not None and rec["msg"] == "reloaded" and
+               len(store_files(store_dir)["tmp"]) == 1 and
+               os.path.exists(os.path.join(store_dir, STRAYS[1])),
+               "sweep: a reload removes nothing (the running upload's temp "
+               "file stays)", "%r %r" % (rec, store_files(store_dir)))
+
+        # A second daemon given the same directory does not sweep either.
+        other = os.path.join(root, "second")
+        os.makedirs(other, exist_ok=True)
+        d2 = stratus.Daemon(local_config(root), name="local-second",
+                            tmpdir=other)
+        try:
+            warned = d2.wait_log(lambda x: "another process holds" in
+                                 x.get("msg", ""), timeout=10)
+            tap.ok(warned is not None and
+                   len(store_files(store_dir)["tmp"]) == 1 and
+                   os.path.exists(os.path.join(store_dir, STRAYS[1])),
+                   "sweep: a second daemon on the directory removes nothing "
+                   "and says why", "%r %r" % (warned, store_files(store_dir)))
+        finally:
+            d2.stop()
+            d2.cleanup()
+
+        if s is not None:
+            s.sendall(body[1 << 20:])
+            s.settimeout(60)
+            out = b""
+            while b"\r\n\r\n" not in out:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+            s.close()
+            status, _, _ = stratus.parse_raw_response(out + b"\r\n\r\n")
+            r = get(d, "sweep/during-reload")
+            tap.ok(status == 201 and r.status == 200 and r.body == body,
+                   "sweep: the upload that ran across the reload is stored",
+                   "%r %r" % (out[:200], r))
+        d.stop_check(tap, "sweep: daemon exits cleanly")
+
+        # A lost index names nothing: data/ is then left alone.
+        before = sorted(store_files(store_dir)["data"])
+        for f in os.listdir(store_dir):
+            if f.startswith("meta.db"):
+                os.unlink(os.path.join(store_dir, f))
+        d.start()
+        tap.ok(sorted(store_files(store_dir)["data"]) == before and before,
+               "sweep: with a new index (meta.db lost), no data/ file is "
+               "removed", "%r %r" % (before, store_files(store_dir)))
+        d.stop_check(tap, "sweep: daemon on a new index exits cleanly")
+    finally:
+        d.cleanup()
+
+
 def main():
     tap = stratus.TAP()
     # The contract, data-driven.
@@ -276,6 +436,11 @@ def main():
             check_restart(tap, root)
         except Exception:
             tap.ok(False, "restart", traceback.format_exc())
+    with tempfile.TemporaryDirectory(prefix="stratus-sweep-") as root:
+        try:
+            check_crash_sweep(tap, root)
+        except Exception:
+            tap.ok(False, "sweep", traceback.format_exc())
     tap.done()
 
 

@@ -146,6 +146,32 @@ BAD_CONFIGS = [
     ("bad log level",
      'listen = { port = 0; };\nlog = {\n  level = "loud";\n};\n', 3,
      r"level"),
+    # No store: an empty or truncated file would take every store offline.
+    ("an empty file", '', 0, r"no stores are configured"),
+    ("a file with no stores",
+     'listen = { port = 0; };\nclients = (\n'
+     '  { name = "c"; token_sha256 = "%s"; allow = ( "blob:*:rw" ); }\n'
+     ');\n' % ("a" * 64), 0, r"no stores are configured"),
+    ("an empty stores list",
+     'listen = { port = 0; };\nstores = ( );\n', 2,
+     r"no stores are configured"),
+    # What starting would find: a store path that cannot be a directory.
+    ("a local store path that is a file",
+     'listen = { port = 0; };\nstores = (\n'
+     '  { name = "a"; kind = "blob"; provider = "local";\n'
+     '    path = "{dir}/bad.conf"; }\n);\n', 3, r"is not a directory"),
+    ("a local store path under a file",
+     'listen = { port = 0; };\nstores = (\n'
+     '  { name = "a"; kind = "blob"; provider = "local";\n'
+     '    path = "{dir}/bad.conf/sub"; }\n);\n', 3, r"cannot create"),
+    ("a local queue path that is a file",
+     'listen = { port = 0; };\nstores = (\n'
+     '  { name = "q"; kind = "queue"; provider = "local";\n'
+     '    path = "{dir}/bad.conf"; }\n);\n', 3, r"is not a directory"),
+    ("a public_url that is not http(s)",
+     'listen = {\n  port = 0;\n  public_url = "javascript:alert(1)";\n};\n'
+     'stores = ( { name = "a"; kind = "blob"; provider = "local";'
+     ' path = "{dir}/a"; } );\n', 3, r"public_url must be an http"),
 ]
 
 
@@ -195,7 +221,9 @@ def check_config_checks(tap):
         os.chmod(key, 0o644)
         p = os.path.join(d, "secret.conf")
         with open(p, "w") as f:
-            f.write('listen = { port = 0; };\npresign_key_file = "presign.key";\n')
+            f.write('listen = { port = 0; };\npresign_key_file = "presign.key";\n'
+                    'stores = ( { name = "a"; kind = "blob"; provider = '
+                    '"local"; path = "a"; } );\n')
         rc, out, err = stratus.run_stratusd(["--check-config", "--config", p])
         tap.ok(rc != 0 and err.startswith(p + ":2:") and "chmod" in err,
                "a presign_key_file readable by others is refused, FILE:2",
@@ -223,6 +251,15 @@ def check_start_failures(tap):
         tap.ok(rc not in (0, None) and "cannot listen" in err and
                not stratus.sanitizer_report(err),
                "a port in use: exit non-zero, says why, no sanitizer report",
+               "%r %s" % (rc, stratus.interesting_stderr(err)))
+        # An empty file at start: no store would be served.
+        p = os.path.join(d, "empty.conf")
+        with open(p, "w") as f:
+            pass
+        rc, out, err = stratus.run_stratusd(["--config", p])
+        tap.ok(rc not in (0, None) and (p + ":0: no stores are configured")
+               in err and not stratus.sanitizer_report(err),
+               "an empty configuration at start: exit non-zero, says why",
                "%r %s" % (rc, stratus.interesting_stderr(err)))
         # A bad configuration at start.
         p = os.path.join(d, "bad.conf")
@@ -641,22 +678,32 @@ def check_reload(tap, d, root):
             tap.ok(False, "reload: presign before the reload", repr(pre))
 
         # Bad files: logged, the running configuration kept.
-        for what, text in [
-                ("a syntax error", "listen = { port = 0 \nstores = (;\n"),
+        for what, text, why in [
+                ("a syntax error", "listen = { port = 0 \nstores = (;\n",
+                 "syntax"),
                 ("an unknown provider", make_config([store_conf(
-                    "x", {"provider": "nimbus"})])),
+                    "x", {"provider": "nimbus"})]), "nimbus"),
                 ("headers larger than the started memory takes",
                  main_config(root, reload=True,
-                             listen={"max_header_size": 65536})),
-                ("a missing file", None)]:
+                             listen={"max_header_size": 65536}),
+                 "max_header_size"),
+                # A truncated file must not take every store offline.
+                ("an empty file", "", "no stores are configured"),
+                ("a file with clients but no stores", make_config(
+                    [], [client_conf("newcomer", NEWTOK,
+                                     ["blob:newstore:rw"])]),
+                 "no stores are configured"),
+                ("a missing file", None, "cannot read")]:
             if text is None:
                 os.unlink(d.config_path)
             else:
                 d.write_config(text)
             rec = sighup(d)
             tap.ok(rec is not None and rec["msg"] == "reload failed" and
-                   d.config_path in rec.get("error", ""),
-                   "reload: %s is logged with the file name" % what, repr(rec))
+                   d.config_path in rec.get("error", "") and
+                   why in rec.get("error", ""),
+                   "reload: %s is logged with the file name and why" % what,
+                   repr(rec))
             r = d.request("GET", "/v1/blobs/newstore/n", token=NEWTOK,
                           conn=conn)
             tap.ok(r.status == 200 and r.body == b"n" and d.alive(),
@@ -801,7 +848,7 @@ def check_unix_socket(tap):
             f.write("precious")
         p = os.path.join(root, "clash.conf")
         with open(p, "w") as f:
-            f.write(make_config([], listen={"unix": path}))
+            f.write(make_config([local(root, "a")], listen={"unix": path}))
         rc, out, err = stratus.run_stratusd(["--config", p])
         tap.ok(rc != 0 and open(path).read() == "precious" and
                not stratus.sanitizer_report(err),

@@ -15,14 +15,53 @@
 
 struct conf_case {
 	const char	*text;
-	int		 line;		/* 0: must load; else the error's line */
-	const char	*reason;	/* substring of the error */
+	int		 line;		/* the error's line (0: none) */
+	const char	*reason;	/* substring of the error; NULL: loads */
 };
+
+/* Added to a case that names no stores, since a configuration needs one. */
+#define ONE_STORE "stores = ( { name = \"dflt\"; kind = \"blob\";" \
+	" provider = \"local\"; path = \"dflt\"; } );\n"
+
+/* In the test's directory (setup): a file where a directory should be. */
+#define A_FILE "a-file"
 
 #define HASH "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 static const struct conf_case conf_cases[] = {
 	{ "", 0, NULL },
+	/* what starting would find, --check-config finds */
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"" A_FILE "\"; } );\n", 1, "is not a directory" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"" A_FILE "/sub\"; } );\n", 1, "cannot create" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"/dev/null/x\"; } );\n", 1, "cannot create" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"new/deeper/still\"; } );\n", 0, NULL },
+	{ "stores = ( { name = \"q1\"; kind = \"queue\"; provider = \"local\";"
+	  " path = \"" A_FILE "\"; } );\n", 1, "is not a directory" },
+	{ "stores = ( { name = \"t1\"; kind = \"table\"; provider = \"local\";"
+	  " path = \"" A_FILE "/sub\"; } );\n", 1, "cannot create" },
+	/* public_url: the base of URLs given to applications */
+	{ "listen = { public_url = \"http://files.internal:8980\"; };\n", 0,
+	  NULL },
+	{ "listen = { public_url = \"https://files.example\"; };\n", 0, NULL },
+	{ "listen = { public_url = \"HTTPS://files.example/base\"; };\n", 0,
+	  NULL },
+	{ "listen = {\n public_url = \"javascript:alert(1)\"; };\n", 2,
+	  "http:// or https://" },
+	{ "listen = { public_url = \"ftp://files.example\"; };\n", 1,
+	  "public_url" },
+	{ "listen = { public_url = \"files.example:8980\"; };\n", 1,
+	  "public_url" },
+	{ "listen = { public_url = \"http://\"; };\n", 1, "public_url" },
+	{ "listen = { public_url = \"http:///x\"; };\n", 1, "public_url" },
+	{ "listen = { public_url = \"http://a b\"; };\n", 1, "public_url" },
+	{ "listen = { public_url = \"http://a\\nb\"; };\n", 1, "public_url" },
+	{ "listen = { public_url = \"http://a/?x=1\"; };\n", 1, "public_url" },
+	{ "listen = { public_url = \"http://a/#top\"; };\n", 1, "public_url" },
+	{ "listen = { public_url = \"\"; };\n", 1, "public_url" },
 	{ "listen = { address = \"127.0.0.1\"; port = 0; };\n"
 	  "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
 	  " path = \"s1\"; } );\n", 0, NULL },
@@ -77,7 +116,6 @@ static const struct conf_case conf_cases[] = {
 	  "exactly one of token_sha256 and token_file" },
 	{ "clients = ( { name = \"app\";\n token_file = 5;"
 	  " allow = ( \"blob:*:r\" ); } );\n", 2, "token_file" },
-	{ "listen = { port = 1;\n", 2, "syntax error" },
 	{ "allow_anonymous = 1;\n", 1, "true or false" },
 	{ "lisen = { port = 1; };\n", 1, "unknown setting 'lisen'" },
 	{ "log = { level = \"loud\"; };\n", 1, "log.level" },
@@ -145,6 +183,23 @@ static const struct conf_case conf_cases[] = {
 	  0, NULL },
 };
 
+/*
+ * Loaded as they are (load_text adds a store to the others): with no
+ * store, an empty or truncated file would take every store offline.
+ */
+static const struct conf_case bare_cases[] = {
+	{ "listen = { port = 1;\n", 2, "syntax error" },
+	{ "", 0, "no stores are configured" },
+	{ "# the rest was lost\n", 0, "no stores are configured" },
+	{ "listen = { port = 0; };\n", 0, "no stores are configured" },
+	{ "listen = { port = 0; };\nstores = ( );\n", 2,
+	  "no stores are configured" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" ); } );\n", 0, "no stores are configured" },
+	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
+	  " path = \"s1\"; } );\n", 0, NULL },
+};
+
 /* Byte sizes as text. */
 static const struct { const char *text; long long want; } bytes_cases[] = {
 	{ "0", 0 }, { "512", 512 }, { "512 B", 512 }, { "512 KiB", 524288 },
@@ -175,13 +230,19 @@ static char dir[] = "/tmp/stratus-test-config-XXXXXX";
 static void
 setup(void)
 {
+	char path[600];
+	FILE *f;
+
 	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/" A_FILE, dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
 }
 
 /* Writes text to DIR/NAME.conf (path receives it) and loads it. */
 static struct st_config *
-load_text(const char *name, const char *text, char path[512], char *err,
-          size_t errlen)
+load_as_is(const char *name, const char *text, char path[512], char *err,
+           size_t errlen)
 {
 	FILE *f;
 
@@ -194,25 +255,58 @@ load_text(const char *name, const char *text, char path[512], char *err,
 	return st_config_load(path, 1, err, errlen);
 }
 
-START_TEST(configs)
+/* The same, with a store after the text when it names none. */
+static struct st_config *
+load_text(const char *name, const char *text, char path[512], char *err,
+          size_t errlen)
 {
-	const struct conf_case *t = &conf_cases[_i];
-	char path[512], err[1024], want[600], name[32];
-	struct st_config *cfg;
+	char full[4096];
 
-	snprintf(name, sizeof(name), "case%d", _i);
-	cfg = load_text(name, t->text, path, err, sizeof(err));
-	if (t->line == 0 && t->reason == NULL) {
-		ck_assert_msg(cfg != NULL, "case %d refused: %s", _i, err);
+	if (strstr(text, "stores") != NULL)
+		return load_as_is(name, text, path, err, errlen);
+	snprintf(full, sizeof(full), "%s%s", text, ONE_STORE);
+	return load_as_is(name, full, path, err, errlen);
+}
+
+/* The case's outcome: loaded, or refused with its line and reason. */
+static void
+check_case(const struct conf_case *t, int i, struct st_config *cfg,
+           const char *path, const char *err)
+{
+	char want[600];
+
+	if (t->reason == NULL) {
+		ck_assert_msg(cfg != NULL, "case %d refused: %s", i, err);
 		st_config_unref(cfg);
 		return;
 	}
-	ck_assert_msg(cfg == NULL, "case %d loaded but should not", _i);
+	ck_assert_msg(cfg == NULL, "case %d loaded but should not", i);
 	snprintf(want, sizeof(want), "%s:%d: ", path, t->line);
 	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
-	    "case %d: '%s' does not start with '%s'", _i, err, want);
+	    "case %d: '%s' does not start with '%s'", i, err, want);
 	ck_assert_msg(strstr(err, t->reason) != NULL, "case %d: '%s' lacks '%s'",
-	    _i, err, t->reason);
+	    i, err, t->reason);
+}
+
+START_TEST(configs)
+{
+	char path[512], err[1024], name[32];
+	struct st_config *cfg;
+
+	snprintf(name, sizeof(name), "case%d", _i);
+	cfg = load_text(name, conf_cases[_i].text, path, err, sizeof(err));
+	check_case(&conf_cases[_i], _i, cfg, path, err);
+}
+END_TEST
+
+START_TEST(bare_configs)
+{
+	char path[512], err[1024], name[32];
+	struct st_config *cfg;
+
+	snprintf(name, sizeof(name), "bare%d", _i);
+	cfg = load_as_is(name, bare_cases[_i].text, path, err, sizeof(err));
+	check_case(&bare_cases[_i], _i, cfg, path, err);
 }
 END_TEST
 
@@ -425,6 +519,8 @@ config_suite(void)
 	    sizeof(bytes_cases) / sizeof(bytes_cases[0]));
 	tcase_add_loop_test(tc, configs, 0,
 	    (int)(sizeof(conf_cases) / sizeof(conf_cases[0])));
+	tcase_add_loop_test(tc, bare_configs, 0,
+	    (int)(sizeof(bare_cases) / sizeof(bare_cases[0])));
 	tcase_add_loop_test(tc, connection_memory, 0,
 	    (int)(sizeof(memory_cases) / sizeof(memory_cases[0])));
 	tcase_add_loop_test(tc, reload_check, 0,

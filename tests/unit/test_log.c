@@ -102,23 +102,145 @@ START_TEST(escaping)
 }
 END_TEST
 
-/* A value longer than a record is cut, and the line stays JSON. */
+/* The JSON value `key` of the one JSON line in `line`, or NULL. */
+static yajl_val
+member(yajl_val root, const char *key)
+{
+	const char *path[] = { key, NULL };
+
+	return yajl_tree_get(root, path, yajl_t_any);
+}
+
+/*
+ * Long values (a 5000-byte method, a key of quotes) are cut with "..." at
+ * their end, and every field of a request's line is still there after
+ * them, in a line that stays one JSON object within a record.
+ */
 START_TEST(long_value_cut)
 {
-	static char big[3 * ST_LOGREC_MAX];
+	static char method[5001], key[3001];
 	struct st_logrec r;
-	char *line;
+	char *line, err[128];
+	yajl_val root, v;
+	const char *s;
 
-	memset(big, 'x', sizeof(big) - 1);
-	big[100] = '"';
+	memset(method, 'M', sizeof(method) - 1);
+	memset(key, '"', sizeof(key) - 1);
 	capture();
-	st_log_begin(&r, ST_LOG_ERROR, "long");
-	st_log_str(&r, "v", big);
-	st_log_int(&r, "after", 7);
+	st_log_begin(&r, ST_LOG_ERROR, "request");
+	st_log_str(&r, "request_id", "r-1");
+	st_log_str(&r, "method", method);
+	st_log_str(&r, "route", "blob.put");
+	st_log_str(&r, "store", "photos");
+	st_log_strn(&r, "key", key, sizeof(key) - 1);
+	st_log_int(&r, "status", 400);
+	st_log_str(&r, "code", "bad_request");
+	st_log_str(&r, "client", "app");
+	st_log_int(&r, "bytes_in", 0);
+	st_log_int(&r, "bytes_out", 123);
+	st_log_double(&r, "ms", 1.5);
+	st_log_str(&r, "terminated", "client went away");
 	st_log_end(&r);
 	line = written();
 	ck_assert_uint_le(strlen(line), ST_LOGREC_MAX);
-	ck_assert(strlen(field(line, "v")) > ST_LOGREC_MAX / 2);
+	ck_assert_msg(strchr(line, '\n') == line + strlen(line) - 1,
+	    "one line: %s", line);
+	root = yajl_tree_parse(line, err, sizeof(err));
+	ck_assert_msg(root != NULL, "not JSON: %s (%s)", line, err);
+	s = YAJL_GET_STRING(member(root, "method"));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_gt(strlen(s), 500);
+	ck_assert_uint_lt(strlen(s), sizeof(method) - 1);
+	ck_assert_msg(strspn(s, "M") == strlen(s) - 3 &&
+	    strcmp(s + strlen(s) - 3, "...") == 0, "method %.40s...", s);
+	s = YAJL_GET_STRING(member(root, "key"));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_gt(strlen(s), 100);
+	ck_assert_msg(strspn(s, "\"") == strlen(s) - 3 &&
+	    strcmp(s + strlen(s) - 3, "...") == 0, "key %.40s...", s);
+	ck_assert_str_eq(YAJL_GET_STRING(member(root, "request_id")), "r-1");
+	ck_assert_str_eq(YAJL_GET_STRING(member(root, "route")), "blob.put");
+	ck_assert_str_eq(YAJL_GET_STRING(member(root, "store")), "photos");
+	ck_assert_str_eq(YAJL_GET_STRING(member(root, "code")), "bad_request");
+	ck_assert_str_eq(YAJL_GET_STRING(member(root, "client")), "app");
+	ck_assert_str_eq(YAJL_GET_STRING(member(root, "terminated")),
+	    "client went away");
+	ck_assert_int_eq(YAJL_GET_INTEGER(member(root, "status")), 400);
+	ck_assert_int_eq(YAJL_GET_INTEGER(member(root, "bytes_in")), 0);
+	ck_assert_int_eq(YAJL_GET_INTEGER(member(root, "bytes_out")), 123);
+	v = member(root, "ms");
+	ck_assert(v != NULL && YAJL_IS_DOUBLE(v) && YAJL_GET_DOUBLE(v) == 1.5);
+	yajl_tree_free(root);
+	release();
+}
+END_TEST
+
+/* A value is cut between characters, never inside one or an escape: what
+ * is read back is the start of the value, then "...". */
+static const char *const cut_units[] = {
+	"\xc3\xa9",			/* two bytes */
+	"\xe2\x9c\x93",		/* three */
+	"\xf0\x9f\x98\x80",		/* four */
+	"\x01",			/* written \u0001 */
+	"a\x01",
+	"\\",
+	"ab\"",
+	"\xc3\xa9\x1f\"x",
+};
+
+START_TEST(cut_between_characters)
+{
+	static char big[6000];
+	const char *unit = cut_units[_i];
+	size_t u = strlen(unit), n;
+	struct st_logrec r;
+	char *v;
+
+	for (n = 0; n + u < sizeof(big); n += u)
+		memcpy(big + n, unit, u);
+	big[n] = '\0';
+	capture();
+	st_log_begin(&r, ST_LOG_ERROR, "cut");
+	st_log_str(&r, "v", big);
+	st_log_int(&r, "after", 7);
+	st_log_end(&r);
+	v = field(written(), "v");	/* parses: valid JSON and UTF-8 */
+	n = strlen(v);
+	ck_assert_uint_gt(n, 3);
+	ck_assert_str_eq(v + n - 3, "...");
+	ck_assert_msg(memcmp(v, big, n - 3) == 0, "unit %d: not the start", _i);
+	release();
+}
+END_TEST
+
+/* Many long values: whatever is left out, the line is one JSON object
+ * within a record, and the first fields are whole. */
+START_TEST(many_long_values)
+{
+	static char big[3000];
+	struct st_logrec r;
+	char *line, err[128], key[8];
+	yajl_val root;
+	int i;
+
+	memset(big, 'v', sizeof(big) - 1);
+	capture();
+	st_log_begin(&r, ST_LOG_ERROR, big);
+	for (i = 0; i < 12; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		st_log_str(&r, key, big);
+		st_log_int(&r, "n", i);
+		st_log_double(&r, "d", 1e300);
+	}
+	st_log_end(&r);
+	line = written();
+	ck_assert_uint_le(strlen(line), ST_LOGREC_MAX);
+	root = yajl_tree_parse(line, err, sizeof(err));
+	ck_assert_msg(root != NULL, "not JSON: %s (%s)", line, err);
+	ck_assert_ptr_nonnull(YAJL_GET_STRING(member(root, "msg")));
+	ck_assert_ptr_nonnull(YAJL_GET_STRING(member(root, "k0")));
+	ck_assert_ptr_nonnull(YAJL_GET_STRING(member(root, "k1")));
+	yajl_tree_free(root);
 	release();
 }
 END_TEST
@@ -170,6 +292,9 @@ static const struct num_case num_cases[] = {
 	{ LLONG_MAX, 0.0006, "\"i\":9223372036854775807,\"d\":0.001" },
 	{ LLONG_MIN, 12345.6789, "\"i\":-9223372036854775808,\"d\":12345.679" },
 	{ 1, 1e20, "\"i\":1,\"d\":100000000000000000000.000" },
+	/* longer than its buffer: the exponent form, still a JSON number */
+	{ 2, -1.5e300, "\"i\":2,\"d\":-1.500000e+300" },
+	{ 3, 1.0 / 0.0, "\"i\":3,\"d\":null" },
 };
 
 START_TEST(numbers)
@@ -213,6 +338,9 @@ log_suite(void)
 	tcase_add_loop_test(tc, numbers, 0,
 	    (int)(sizeof(num_cases) / sizeof(num_cases[0])));
 	tcase_add_test(tc, long_value_cut);
+	tcase_add_loop_test(tc, cut_between_characters, 0,
+	    (int)(sizeof(cut_units) / sizeof(cut_units[0])));
+	tcase_add_test(tc, many_long_values);
 	tcase_add_test(tc, held_until_flushed);
 	tcase_add_test(tc, below_level_skipped);
 	suite_add_tcase(s, tc);

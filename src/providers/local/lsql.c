@@ -367,7 +367,6 @@ lsql_store_settings(const config_setting_t *conf,
 {
 	const config_setting_t *f;
 	const char *path = NULL;
-	struct stat st;
 
 	if (st_conf_only_keys(conf, keys, err, errlen) == -1)
 		return -1;
@@ -389,10 +388,8 @@ lsql_store_settings(const config_setting_t *conf,
 		snprintf(err, errlen, "path is too long");
 		return -1;
 	}
-	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "path %s is not a directory", dir);
+	if (st_conf_check_dir(dir, err, errlen) == -1)
 		return -1;
-	}
 	if (!env->check_only && make_dirs(dir) == -1) {
 		snprintf(err, errlen, "cannot create %s: %s", dir,
 		    strerror(errno));
