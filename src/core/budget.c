@@ -37,12 +37,18 @@ find(const struct st_budget *b, const struct st_call *c)
 	return -1;
 }
 
+/* An empty line gives its array back: budgets are static objects of
+ * plugins, which are unloaded at exit with nothing to free them. */
 static void
 unqueue(struct st_budget *b, unsigned i)
 {
 	memmove(&b->waiters[i], &b->waiters[i + 1],
 	    (b->nwaiters - i - 1) * sizeof(b->waiters[0]));
-	b->nwaiters--;
+	if (--b->nwaiters == 0) {
+		free(b->waiters);
+		b->waiters = NULL;
+		b->capwaiters = 0;
+	}
 }
 
 /* Puts c at the end of the line: 0, or -1 when out of memory. */
