@@ -53,6 +53,7 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static struct st_creds *objects;
 static pthread_t refresher;
 static int running, stopping;
+static int stop_flag;		/* stopping, read without the lock */
 
 static long long
 wall_ms(void)
@@ -107,6 +108,12 @@ st_creds_drop(struct st_creds_snap *s)
 		return;
 	st_creds_snap_clear(s);
 	free(s);
+}
+
+int
+st_creds_stopping(void)
+{
+	return __atomic_load_n(&stop_flag, __ATOMIC_ACQUIRE);
 }
 
 const char *
@@ -447,11 +454,13 @@ st_creds_shutdown(void)
 		return;
 	}
 	stopping = 1;
+	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&wake);
 	pthread_mutex_unlock(&lock);
 	pthread_join(refresher, NULL);
 	pthread_mutex_lock(&lock);
 	running = 0;
 	stopping = 0;
+	__atomic_store_n(&stop_flag, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&lock);
 }

@@ -95,6 +95,9 @@ struct st_creds_snap *st_creds_take(struct st_creds *, char *why,
                                     size_t whylen);
 void st_creds_drop(struct st_creds_snap *);
 
+/* For sources: 1 once the service is stopping, so that a fetch that
+ * waits on the network or a command gives up at once. */
+int  st_creds_stopping(void);
 /* For sources: wipes and frees what a fetch filled. */
 void st_creds_snap_clear(struct st_creds_snap *);
 

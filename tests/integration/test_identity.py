@@ -9,7 +9,7 @@ that moment, with its session token signed.
 
   imds          /v1/ready 503 until the first (slow) fetch, then 200;
                 continuous PUT, GET and presigned GET across several key
-                rotations (20 s keys) with one failed refresh on the way:
+                rotations (16 s keys) with one failed refresh on the way:
                 zero failed requests, every S3 request verified; metrics
                 per group; no secret in the log or the metrics
   container     Authorization from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE,
@@ -19,8 +19,12 @@ that moment, with its session token signed.
   unavailable   a source that always fails and nothing cached: requests
                 get 503 credentials_unavailable with Retry-After, ready
                 stays 503, the log says why, failures are counted
+  profile       credential_process of a profile in AWS_CONFIG_FILE
+  plain http    refused to a host that is not loopback or a metadata
+                address
   chain         no env, no shared files, IMDS disabled: the container
                 endpoint is used; nothing set up: unavailable
+  stop          SIGTERM while a fetch hangs: the fetch is abandoned
   settings      wrong types and unknown sources refused by --check-config
 
 No test contacts 169.254.169.254 or 169.254.170.2: AWS_EC2_METADATA_
@@ -56,14 +60,20 @@ def base_env(tmp, **extra):
 
 
 def config(fake, group):
-    """An S3 store on the fake, with credentials group `c` = group."""
-    settings = {"provider": "s3", "bucket": "bkt", "region": "us-east-1",
-                "endpoint": fake.url, "path_style": True,
-                "credentials": "c"}
+    """An S3 store `s`, an SQS store `q` and a DynamoDB store `t` on the
+    fake, all with credentials group `c` = group."""
+    common = {"region": "us-east-1", "endpoint": fake.url,
+              "credentials": "c"}
+    settings = dict(common, provider="s3", bucket="bkt", path_style=True)
     creds = " ".join("%s = %s;" % (k, conf_str(v)) for k, v in group.items())
     return stratus.make_config(
-        stores=[store_conf("s", settings)],
-        clients=[stratus.client_conf("app", TOKEN, ["blob:*:*"])],
+        stores=[store_conf("s", settings),
+                store_conf("q", dict(common, provider="sqs", queue="q"),
+                           kind="queue"),
+                store_conf("t", dict(common, provider="dynamodb",
+                                     table="tbl"), kind="table")],
+        clients=[stratus.client_conf("app", TOKEN, ["blob:*:*", "queue:*:*",
+                                                  "table:*:*"])],
         extra="credentials = { c = { provider = \"aws\"; %s }; };" % creds)
 
 
@@ -119,7 +129,7 @@ def metric(text, name, group="c"):
 
 
 def case_imds(tap, tmp):
-    fake = FakeAWS(life=20)
+    fake = FakeAWS(life=16)
     fake.delay = 2.0        # the first fetch is slow: ready must wait
     d = start(fake, {"source": "imds"}, tmp,
               {"AWS_EC2_METADATA_DISABLED": None,
@@ -151,9 +161,9 @@ def case_imds(tap, tmp):
             t.start()
         # One refresh fails on the way: retried while the cached keys
         # stay valid.
-        time.sleep(16)
+        time.sleep(10)
         fake.fail_next = 1
-        time.sleep(34)
+        time.sleep(26)
         stop.set()
         for t in threads:
             t.join(60)
@@ -168,7 +178,7 @@ def case_imds(tap, tmp):
         m = d.request("GET", "/metrics").body.decode()
         exp = metric(m, "stratus_credentials_expiry_seconds")
         fails = metric(m, "stratus_credentials_refresh_failures_total")
-        tap.ok(exp is not None and 0 < exp <= 20 and fails is not None and
+        tap.ok(exp is not None and 0 < exp <= 16 and fails is not None and
                fails >= 1, "imds: metrics give seconds to expiry and "
                "refresh failures", "expiry %r failures %r" % (exp, fails))
         tap.ok(any(r.get("msg") == "credentials refresh failed"
@@ -205,10 +215,19 @@ def case_container_role(tap, tmp):
                a.get("RoleSessionName") == "stratus-test",
                "container+role: AssumeRole signed with the container's key, "
                "with role_arn, external_id, session_name", repr(a))
+        r = d.request("POST", "/v1/queues/q/messages", body=b"hello",
+                      token=TOKEN)
+        tap.ok(r.status == 201, "container+role: an SQS send, signed with "
+               "the session token", repr(r))
+        r = d.request("GET", "/v1/tables/t/p/r", token=TOKEN)
+        tap.ok(r.status == 404 and ("dynamodb", "DynamoDB_20120810.GetItem")
+               in fake.calls, "container+role: a DynamoDB read, signed with "
+               "the session token", repr(r))
         used = fake.s3_keys_used()
         tap.ok(used and all("ROLE" in k for k in used) and
                not fake.rejected,
-               "container+role: S3 saw only the assumed role's keys",
+               "container+role: S3, SQS and DynamoDB saw only the assumed "
+               "role's keys, every request verified",
                repr(used) + repr(fake.rejected))
     finally:
         d.stop_check(tap, "container: exits 0, no sanitizer report")
@@ -318,6 +337,67 @@ def case_chain(tap, tmp):
         fake.stop()
 
 
+def case_profile_process(tap, tmp):
+    fake = FakeAWS(life=120)
+    conf = os.path.join(tmp, "aws-config")
+    with open(conf, "w") as f:
+        f.write("[profile app]\nregion = us-east-1\n"
+                "credential_process = %s -c \"import urllib.request; "
+                "print(urllib.request.urlopen('%s/process/creds')"
+                ".read().decode())\"\n" % (sys.executable, fake.url))
+    d = start(fake, {"source": "profile", "profile": "app"}, tmp,
+              {"AWS_CONFIG_FILE": conf}, "process")
+    try:
+        tap.ok(wait_ready(d) and put_get(d, "p", b"proc") is None,
+               "profile: credential_process gives the keys")
+        used = fake.s3_keys_used()
+        tap.ok(used and all("PROC" in k for k in used) and
+               not fake.rejected, "profile: the command's keys and session "
+               "token were used", repr(used) + repr(fake.rejected))
+    finally:
+        d.stop_check(tap, "process: exits 0, no sanitizer report")
+        fake.stop()
+
+
+def case_stop_while_fetching(tap, tmp):
+    fake = FakeAWS(life=120)
+    fake.delay = 40.0       # the container endpoint hangs
+    d = start(fake, {"source": "container"}, tmp,
+              {"AWS_CONTAINER_CREDENTIALS_FULL_URI": fake.url + "/ecs/creds"},
+              "stop-fetch")
+    try:
+        time.sleep(1)
+        t0 = time.monotonic()
+        r = d.stop(timeout=30)
+        took = time.monotonic() - t0
+        # The fetch's own timeout is 10 s: stopping must not wait for it.
+        tap.ok(r["rc"] == 0 and not r["killed"] and not r["sanitizer"] and
+               took < 8, "stop: SIGTERM while a fetch hangs abandons it and "
+               "exits 0", repr({"rc": r["rc"], "killed": r["killed"],
+                                "sanitizer": r["sanitizer"], "took": took}))
+    finally:
+        d.kill()
+        fake.stop()
+
+
+def case_plain_http(tap, tmp):
+    fake = FakeAWS(life=120)
+    # 192.0.2.1 (TEST-NET-1) over plain http is refused before any
+    # connection is tried.
+    d = start(fake, {"source": "container"}, tmp,
+              {"AWS_CONTAINER_CREDENTIALS_FULL_URI":
+               "http://192.0.2.1/creds"}, "plain-http")
+    try:
+        rec = d.wait_log(lambda r: r.get("msg") == "credentials unavailable",
+                         timeout=30)
+        tap.ok(rec is not None and "plain http:// is refused" in
+               rec.get("error", ""), "plain http: refused for a host that is "
+               "neither loopback nor a metadata address", repr(rec))
+    finally:
+        d.stop_check(tap, "plain-http: exits 0, no sanitizer report")
+        fake.stop()
+
+
 BAD_GROUPS = [
     ("source = 5;", "source must be a string"),
     ("source = \"magic\";", "source must be"),
@@ -350,14 +430,21 @@ def case_settings(tap, tmp):
 
 def main():
     tap = stratus.TAP()
-    cases = [case_settings, case_unavailable, case_chain, case_container_role,
-             case_web_identity, case_imds]
+    cases = [case_settings, case_unavailable, case_stop_while_fetching,
+             case_plain_http, case_chain,
+             case_profile_process, case_container_role, case_web_identity,
+             case_imds]
+    # A word on the command line runs only the cases that contain it.
+    if len(sys.argv) > 1:
+        cases = [c for c in cases if sys.argv[1] in c.__name__]
     for case in cases:
+        t0 = time.monotonic()
         with stratus.tempfile.TemporaryDirectory(prefix="identity-") as tmp:
             try:
                 case(tap, tmp)
             except Exception:
                 tap.ok(False, case.__name__, traceback.format_exc())
+        tap.diag("%s: %.1f s" % (case.__name__, time.monotonic() - t0))
     tap.done()
 
 

@@ -9,11 +9,15 @@ test_identity.py. One threaded HTTP server on 127.0.0.1, port 0:
               gave); JSON credentials as EC2 gives them
   container   GET /ecs/creds (needs Authorization equal to
               .container_token when that is set); JSON as ECS gives it
+  process     GET /process/creds: JSON as a credential_process prints it
+              (the test's command fetches it)
   STS         POST / with Action=AssumeRoleWithWebIdentity (the
               WebIdentityToken is recorded) or Action=AssumeRole (the
               request's SigV4 signature, service "sts", must verify with
               a key this server issued and that is live now); XML answers
               of the 2011-06-15 query API
+  SQS, DynamoDB  POST with X-Amz-Target (GetQueueUrl, SendMessage;
+              GetItem answers no item), verified like S3 below
   S3          PUT/GET/HEAD /BUCKET/KEY, every request's SigV4 signature
               (header or presigned query) verified against a key this
               server issued that is live at that moment, with its session
@@ -89,6 +93,14 @@ class FakeAWS(http.server.ThreadingHTTPServer):
         self.used = {}              # key id -> count of S3 requests
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
+
+    def handle_error(self, request, client_address):
+        # A client that went away (the daemon abandoning a slow fetch)
+        # is expected here; anything else is reported as usual.
+        import sys
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError,
+                                               ConnectionResetError)):
+            super().handle_error(request, client_address)
 
     def stop(self):
         self.shutdown()
@@ -269,6 +281,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 s.calls.append(("imds", "creds"))
             return self._send(200, self._creds_json(s.issue("imds")),
                               "application/json")
+        if path == "/process/creds":
+            # What a credential_process command prints (it fetches this).
+            if s.creds_fault():
+                return self._send(500, "fault")
+            key = s.issue("proc")
+            with s.lock:
+                s.calls.append(("process", "creds"))
+            return self._send(200, json.dumps({
+                "Version": 1, "AccessKeyId": key.id,
+                "SecretAccessKey": key.secret, "SessionToken": key.token,
+                "Expiration": _iso(key.expires)}), "application/json")
         if path == "/ecs/creds":
             if s.container_token is not None and \
                     self.headers.get("Authorization") != s.container_token:
@@ -279,6 +302,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 s.calls.append(("container", "creds"))
             return self._send(200, self._creds_json(s.issue("ecs")),
                               "application/json")
+        if self.command == "POST" and self.headers.get("X-Amz-Target"):
+            return self._json_service(body)
         if path == "/" and self.command == "POST":
             return self._sts(body)
         return self._s3(body)
@@ -336,6 +361,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, self._sts_xml(action, s.issue("role")),
                               "text/xml")
         return self._sts_error(400, "InvalidAction")
+
+    def _json_service(self, body):
+        s = self.server
+        target = self.headers.get("X-Amz-Target")
+        service = "sqs" if target.startswith("AmazonSQS.") else "dynamodb"
+        hdrs = {k.lower(): v for k, v in self.headers.items()}
+        key, why = verify_sigv4(s, "POST", self.path, _Headers(hdrs), body,
+                                service)
+        if key is None:
+            with s.lock:
+                s.rejected.append("%s %s: %s" % (service, target, why))
+            return self._send(400, json.dumps({
+                "__type": "com.amazon.coral.service#InvalidSignatureException",
+                "message": why}), "application/x-amz-json-1.0")
+        with s.lock:
+            s.verified += 1
+            s.used[key.id] = s.used.get(key.id, 0) + 1
+            s.calls.append((service, target))
+        op = target.split(".")[-1]
+        answer = {"GetQueueUrl": {"QueueUrl": s.url + "/123456789012/q"},
+                  "SendMessage": {"MessageId": "m-1",
+                                  "MD5OfMessageBody": "x"},
+                  "GetItem": {}}.get(op, {})
+        return self._send(200, json.dumps(answer),
+                          "application/x-amz-json-1.0")
 
     def _s3(self, body):
         s = self.server

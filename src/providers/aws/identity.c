@@ -129,6 +129,15 @@ collect(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* Gives up an exchange when the daemon stops. */
+static int
+progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+         curl_off_t un)
+{
+	(void)arg; (void)dt; (void)dn; (void)ut; (void)un;
+	return st_creds_stopping();
+}
+
 /*
  * One blocking exchange. headers: "Name: value" lines, NULL-ended.
  * Returns the HTTP status (the answer in out), or 0 with a reason.
@@ -170,6 +179,8 @@ http(const char *what, const char *method, const char *url,
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, progress);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)TOTAL_MS);
@@ -796,13 +807,23 @@ aws_credential_process(const struct aws_src *s, const char *command,
 		struct pollfd p = { fds[0], POLLIN, 0 };
 		long long left = deadline - st_now_ms();
 		ssize_t n;
+		int ready;
 
-		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+		if (st_creds_stopping()) {
+			kill(pid, SIGKILL);
+			snprintf(why, whylen, "credential_process: stopping");
+			goto reap;
+		}
+		if (left <= 0) {
 			kill(pid, SIGKILL);
 			snprintf(why, whylen, "credential_process: no answer "
 			    "within %d s", PROCESS_MS / 1000);
 			goto reap;
 		}
+		/* In slices, to notice a stop. */
+		ready = poll(&p, 1, left < 500 ? (int)left : 500);
+		if (ready == 0 || (ready < 0 && errno == EINTR))
+			continue;
 		n = read(fds[0], chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
