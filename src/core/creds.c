@@ -276,6 +276,23 @@ creds_free(struct st_creds *c)
 	free(c);
 }
 
+/*
+ * A local source is read again whenever a store opens it (a reload): a
+ * rotated key or a changed secret file takes effect as before there was
+ * a service. On failure the old snapshot stays for the old stores.
+ */
+static struct st_creds *
+reread(struct st_creds *c, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (c->src->remote || fetch(c, why, sizeof(why)) > 0)
+		return c;
+	snprintf(err, errlen, "credentials '%s': %s", c->name, why);
+	st_creds_close(c);
+	return NULL;
+}
+
 struct st_creds *
 st_creds_open(const char *name, const char *spec,
               const struct st_creds_source *src, void *arg, int flags,
@@ -293,7 +310,7 @@ st_creds_open(const char *name, const char *spec,
 				pthread_mutex_unlock(&lock);
 				if (src->free != NULL)
 					src->free(arg);
-				return c;
+				return reread(c, err, errlen);
 			}
 		pthread_mutex_unlock(&lock);
 	}

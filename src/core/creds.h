@@ -19,7 +19,8 @@
  *   ...
  *   st_creds_close(c);
  *
- * A local source (environment, files) is fetched at open: a failure
+ * A local source (environment, files) is fetched at open, again each
+ * time a store opens the group (so a reload re-reads it): a failure
  * there is a configuration error. A remote source (a metadata service,
  * STS, a command) is fetched by the refresher thread, so the daemon
  * starts listening at once; until the first fetch succeeds requests get

@@ -19,6 +19,7 @@ that moment, with its session token signed.
   unavailable   a source that always fails and nothing cached: requests
                 get 503 credentials_unavailable with Retry-After, ready
                 stays 503, the log says why, failures are counted
+  static        a reload re-reads the secret file (the group is shared)
   profile       credential_process of a profile in AWS_CONFIG_FILE
   plain http    refused to a host that is not loopback or a metadata
                 address
@@ -33,6 +34,7 @@ DISABLED=true everywhere but the imds case, whose endpoint is the fake.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -380,6 +382,38 @@ def case_stop_while_fetching(tap, tmp):
         fake.stop()
 
 
+def case_static_reload(tap, tmp):
+    fake = FakeAWS()
+    fake.set_static("AKIASTATIC", "first-secret")
+    secret = os.path.join(tmp, "aws.secret")
+
+    def write_secret(text):
+        with open(secret + ".new", "w") as f:
+            f.write(text + "\n")
+        os.chmod(secret + ".new", 0o600)
+        os.replace(secret + ".new", secret)
+
+    write_secret("first-secret")
+    d = start(fake, {"source": "static", "access_key_id": "AKIASTATIC",
+                     "secret_access_key_file": secret}, tmp, {}, "static")
+    try:
+        tap.ok(put_get(d, "s1", b"one") is None, "static: PUT, GET")
+        fake.set_static("AKIASTATIC", "second-secret")
+        write_secret("second-secret")
+        mark = d.log_mark()
+        d.send_signal(signal.SIGHUP)
+        rec = d.wait_log(lambda r: r.get("msg") in ("reloaded",
+                                                    "reload failed"),
+                         timeout=30, since=mark)
+        why = put_get(d, "s2", b"two")
+        tap.ok(rec is not None and rec.get("msg") == "reloaded" and
+               why is None, "static: a reload re-reads the secret file of "
+               "a shared credentials group", "%r %s" % (rec, why))
+    finally:
+        d.stop_check(tap, "static: exits 0, no sanitizer report")
+        fake.stop()
+
+
 def case_plain_http(tap, tmp):
     fake = FakeAWS(life=120)
     # 192.0.2.1 (TEST-NET-1) over plain http is refused before any
@@ -431,7 +465,7 @@ def case_settings(tap, tmp):
 def main():
     tap = stratus.TAP()
     cases = [case_settings, case_unavailable, case_stop_while_fetching,
-             case_plain_http, case_chain,
+             case_static_reload, case_plain_http, case_chain,
              case_profile_process, case_container_role, case_web_identity,
              case_imds]
     # A word on the command line runs only the cases that contain it.

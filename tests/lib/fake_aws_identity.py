@@ -113,6 +113,14 @@ class FakeAWS(http.server.ThreadingHTTPServer):
             self.keys[k.id] = k
             return k
 
+    def set_static(self, key_id, secret):
+        """A key that never expires (source "static"); a second call
+        changes its secret (a rotation)."""
+        k = Key(0, "static", 10 ** 9)
+        k.id, k.secret, k.token = key_id, secret, None
+        with self.lock:
+            self.keys[key_id] = k
+
     def live_key(self, key_id):
         with self.lock:
             k = self.keys.get(key_id)

@@ -78,17 +78,18 @@ START_TEST(shared_per_group)
 	ck_assert_ptr_eq(a, b);			/* one object per group */
 	ck_assert_int_eq(g.freed, 1);		/* the second arg was not needed */
 	ck_assert_int_eq(g.fetches, 0);
+	ck_assert_int_eq(f.fetches, 2);		/* a local source: read again */
 	c = st_creds_open("grp", "spec2", &local_src, &h, 0, err, sizeof(err));
 	ck_assert_ptr_ne(a, c);			/* a changed definition: new */
 	s = st_creds_take(a, why, sizeof(why));
 	ck_assert_ptr_nonnull(s);
-	ck_assert_str_eq(s->id, "K1");
+	ck_assert_str_eq(s->id, "K2");
 	ck_assert_int_eq(st_creds_unresolved(), 0);
 	st_creds_close(a);
 	ck_assert_int_eq(f.freed, 0);		/* b still holds it */
 	st_creds_close(b);
 	ck_assert_int_eq(f.freed, 1);
-	ck_assert_str_eq(s->id, "K1");		/* the snapshot outlives it */
+	ck_assert_str_eq(s->id, "K2");		/* the snapshot outlives it */
 	st_creds_drop(s);
 	st_creds_close(c);
 	ck_assert_int_eq(h.freed, 1);
@@ -97,13 +98,29 @@ END_TEST
 
 START_TEST(local_failure_refused)
 {
-	struct fake f = { 0, 1, 0, 0 };
-	char err[256];
+	struct fake f = { 0, 1, 0, 0 }, g = { 0, 0, 0, 0 }, h = { 0, 0, 0, 0 };
+	struct st_creds *a;
+	struct st_creds_snap *s;
+	char err[256], why[256];
 
 	ck_assert_ptr_null(st_creds_open("bad", "x", &local_src, &f, 0, err,
 	    sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "the fake says no"));
 	ck_assert_int_eq(f.freed, 1);
+	/* A reload whose re-read fails is refused; the old stores keep
+	 * their snapshot. */
+	a = st_creds_open("re", "x", &local_src, &g, 0, err, sizeof(err));
+	ck_assert_ptr_nonnull(a);
+	g.failing = 1;
+	ck_assert_ptr_null(st_creds_open("re", "x", &local_src, &h, 0, err,
+	    sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "the fake says no"));
+	s = st_creds_take(a, why, sizeof(why));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s->id, "K1");
+	st_creds_drop(s);
+	st_creds_close(a);
+	ck_assert_int_eq(g.freed, 1);
 }
 END_TEST
 
