@@ -414,22 +414,30 @@ def case_static_reload(tap, tmp):
         fake.stop()
 
 
+PLAIN_HTTP = [
+    # (URI, what the log must say): refused before any connection.
+    ("http://192.0.2.1/creds", "plain http:// is refused"),
+    ("http://127.0.0.1.example.invalid/creds", "plain http:// is refused"),
+    ("http://127.0.0.1@192.0.2.1/creds", "user information"),
+    ("ftp://127.0.0.1/creds", "must be an http(s):// URL"),
+]
+
+
 def case_plain_http(tap, tmp):
     fake = FakeAWS(life=120)
-    # 192.0.2.1 (TEST-NET-1) over plain http is refused before any
-    # connection is tried.
-    d = start(fake, {"source": "container"}, tmp,
-              {"AWS_CONTAINER_CREDENTIALS_FULL_URI":
-               "http://192.0.2.1/creds"}, "plain-http")
-    try:
-        rec = d.wait_log(lambda r: r.get("msg") == "credentials unavailable",
-                         timeout=30)
-        tap.ok(rec is not None and "plain http:// is refused" in
-               rec.get("error", ""), "plain http: refused for a host that is "
-               "neither loopback nor a metadata address", repr(rec))
-    finally:
-        d.stop_check(tap, "plain-http: exits 0, no sanitizer report")
-        fake.stop()
+    for i, (uri, want) in enumerate(PLAIN_HTTP):
+        d = start(fake, {"source": "container"}, tmp,
+                  {"AWS_CONTAINER_CREDENTIALS_FULL_URI": uri},
+                  "plain-http-%d" % i)
+        try:
+            rec = d.wait_log(lambda r: r.get("msg") ==
+                             "credentials unavailable", timeout=30)
+            tap.ok(rec is not None and want in rec.get("error", ""),
+                   "plain http: %s refused (%s)" % (uri, want), repr(rec))
+        finally:
+            d.stop_check(tap, "plain-http %d: exits 0, no sanitizer report"
+                         % i)
+    fake.stop()
 
 
 BAD_GROUPS = [

@@ -90,32 +90,43 @@ url_host(const char *url, char *out, size_t cap)
 		snprintf(out, cap, "%.*s", (int)(end - p), p);
 }
 
-/* May this URL be asked? https://, or http:// to loopback or to a
- * link-local metadata address. */
+/* May this URL be asked? https://, or http:// to a loopback address or
+ * to a link-local metadata address, named by its number (a name could
+ * resolve anywhere). User information ("a@host") is refused outright:
+ * it hides the host from a reader. */
 static int
 url_allowed(const char *url, char *why, size_t whylen)
 {
 	static const char *const plain_ok[] = {
 		"169.254.169.254", "169.254.170.2", "169.254.170.23",
-		"fd00:ec2::254", "fd00:ec2::23", "localhost", "::1", NULL
+		"fd00:ec2::254", "fd00:ec2::23", "::1", NULL
 	};
+	const char *auth = strstr(url, "://");
 	char host[256];
 	size_t i;
 
-	if (strncmp(url, "https://", 8) == 0)
-		return 1;
-	if (strncmp(url, "http://", 7) == 0) {
-		url_host(url, host, sizeof(host));
-		if (strncmp(host, "127.", 4) == 0)
-			return 1;
-		for (i = 0; plain_ok[i] != NULL; i++)
-			if (strcmp(host, plain_ok[i]) == 0)
-				return 1;
-		snprintf(why, whylen, "plain http:// is refused for %s (only "
-		    "loopback and the link-local metadata addresses)", host);
+	if (auth == NULL || (strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "http://", 7) != 0)) {
+		snprintf(why, whylen, "the endpoint must be an http(s):// URL");
 		return 0;
 	}
-	snprintf(why, whylen, "the endpoint must be an http(s):// URL");
+	auth += 3;
+	if (memchr(auth, '@', strcspn(auth, "/?#")) != NULL) {
+		snprintf(why, whylen, "the endpoint must not hold user "
+		    "information");
+		return 0;
+	}
+	if (strncmp(url, "https://", 8) == 0)
+		return 1;
+	url_host(url, host, sizeof(host));
+	if (strncmp(host, "127.", 4) == 0 &&
+	    strspn(host, "0123456789.") == strlen(host))
+		return 1;
+	for (i = 0; plain_ok[i] != NULL; i++)
+		if (strcmp(host, plain_ok[i]) == 0)
+			return 1;
+	snprintf(why, whylen, "plain http:// is refused for %s (only "
+	    "loopback and the link-local metadata addresses)", host);
 	return 0;
 }
 
@@ -785,11 +796,15 @@ aws_credential_process(const struct aws_src *s, const char *command,
 		return -1;
 	}
 	argv[2] = (char *)command;
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	if (devnull != -1)
+	/* stdin and stderr: nothing, so that the daemon's log on stderr
+	 * stays one JSON object a line. */
+	if (devnull != -1) {
 		posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+		posix_spawn_file_actions_adddup2(&fa, devnull, 2);
+	}
 	if (posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
 		close(fds[0]);
