@@ -42,7 +42,7 @@ struct st_creds {
 
 	pthread_mutex_t			 mu;	/* what follows */
 	struct st_creds_snap		*snap;
-	char				 why[256];	/* last failure */
+	char				 why[512];	/* last failure */
 	int				 resolved;	/* fetched once */
 	unsigned			 fails_in_row;
 	unsigned long long		 failures;
@@ -130,7 +130,7 @@ static long long
 fetch(struct st_creds *c, char *err, size_t errlen)
 {
 	struct st_creds_snap *s = calloc(1, sizeof(*s)), *old = NULL;
-	char why[256] = "";
+	char why[512] = "";
 	long long now = wall_ms(), next;
 	int rc = -1;
 
@@ -138,6 +138,12 @@ fetch(struct st_creds *c, char *err, size_t errlen)
 		rc = c->src->fetch(c->arg, s, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "out of memory");
+	/* Already expired: useless, and a sign of a wrong clock. */
+	if (rc == 0 && s->expires != 0 && s->expires <= (time_t)(now / 1000)) {
+		snprintf(why, sizeof(why), "the credentials given expired "
+		    "already (is this host's clock right?)");
+		rc = -1;
+	}
 	pthread_mutex_lock(&c->mu);
 	if (rc == 0) {
 		s->obtained = (time_t)(now / 1000);
@@ -284,7 +290,7 @@ creds_free(struct st_creds *c)
 static struct st_creds *
 reread(struct st_creds *c, char *err, size_t errlen)
 {
-	char why[256];
+	char why[512];
 
 	if (c->src->remote || fetch(c, why, sizeof(why)) > 0)
 		return c;
@@ -333,7 +339,7 @@ st_creds_open(const char *name, const char *spec,
 	if (flags & ST_CREDS_CHECK_ONLY)
 		return c;
 	if (!src->remote) {
-		char why[256];
+		char why[512];
 
 		if ((next = fetch(c, why, sizeof(why))) < 0) {
 			snprintf(err, errlen, "credentials '%s': %s", name, why);

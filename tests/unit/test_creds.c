@@ -33,7 +33,7 @@ fake_fetch(void *arg, struct st_creds_snap *out, char *why, size_t whylen)
 	snprintf(out->id, sizeof(out->id), "K%d", f->fetches);
 	snprintf(out->secret, sizeof(out->secret), "S%d", f->fetches);
 	out->token = strdup("T");
-	out->expires = f->life > 0 ? time(NULL) + f->life : 0;
+	out->expires = f->life != 0 ? time(NULL) + f->life : 0;
 	return 0;
 }
 
@@ -192,6 +192,25 @@ START_TEST(short_lived_refreshed_and_expired_refused)
 }
 END_TEST
 
+START_TEST(already_expired_refused)
+{
+	/* Credentials that expired before they arrived are a failure (a
+	 * wrong clock), not a snapshot to publish. */
+	struct fake f = { 0, 0, -5, 0 };
+	struct st_creds *c;
+	char err[256], why[256];
+
+	c = st_creds_open("stale", "s", &remote_src, &f, 0, err, sizeof(err));
+	ck_assert(wait_for(&f.fetches, 1));
+	usleep(50000);
+	ck_assert_ptr_null(st_creds_take(c, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "expired already"));
+	ck_assert_int_eq(st_creds_unresolved(), 1);
+	st_creds_close(c);
+	st_creds_shutdown();
+}
+END_TEST
+
 static Suite *
 creds_suite(void)
 {
@@ -204,6 +223,7 @@ creds_suite(void)
 	tcase_add_test(tc, local_failure_refused);
 	tcase_add_test(tc, remote_resolved_by_refresher);
 	tcase_add_test(tc, short_lived_refreshed_and_expired_refused);
+	tcase_add_test(tc, already_expired_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
