@@ -78,7 +78,8 @@ enum st_status {
 	ST_INTERNAL,		/* 500: a bug or a local I/O failure */
 	ST_PROVIDER_ERROR,	/* 502: unusable answer from the provider */
 	ST_UNAVAILABLE,		/* 503: retries exhausted or circuit open */
-	ST_TIMEOUT		/* 504: deadline passed */
+	ST_TIMEOUT,		/* 504: deadline passed */
+	ST_CREDENTIALS_UNAVAILABLE /* 503: no valid credentials to sign with */
 };
 
 /* read() results besides a byte count. */
@@ -292,7 +293,8 @@ struct st_call {
 	enum st_status	 status;
 	const char	*provider_code;	/* e.g. "NoSuchKey"; NULL if none */
 	const char	*message;	/* human words; never a secret */
-	unsigned	 retry_after;	/* seconds, with ST_UNAVAILABLE */
+	unsigned	 retry_after;	/* seconds, with ST_UNAVAILABLE and
+					   ST_CREDENTIALS_UNAVAILABLE */
 	struct st_blob_info info;	/* HEAD, GET, PUT, COPY */
 	uint64_t	 body_first;	/* GET: first byte sent */
 	uint64_t	 body_length;	/* GET: bytes that read() will give */

@@ -86,7 +86,7 @@ struct s3_store {
 	char			 account[600];		/* same_account identity */
 	uint64_t		 threshold;
 	uint64_t		 part_size;
-	struct aws_creds	 creds;
+	struct st_creds		*creds;		/* shared, refreshed */
 	struct st_retry_policy	 retry;
 	struct st_guard		*guard;		/* retry budget, breaker */
 };
@@ -160,6 +160,7 @@ struct s3_call {
 	unsigned		 verify_tries;
 	int			 ended;		/* put_end seen */
 	int			 failed;
+	char			 no_creds[400];	/* why signing failed, or "" */
 };
 
 /* ---------------------------------------------------------------- config */
@@ -264,16 +265,19 @@ s3_open(const config_setting_t *conf, const struct st_store_env *env,
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
 	    conf, "retry"), &s->retry, err, errlen) == -1 ||
-	    aws_load_creds(conf, env, &s->creds, &cred_endpoint, err, errlen) == -1)
+	    (s->creds = aws_open_creds(conf, env, &cred_endpoint, err,
+	    errlen)) == NULL)
 		goto fail;
 	if (endpoint == NULL)
 		endpoint = cred_endpoint;
 	if (set_endpoint(s, endpoint, endpoint != NULL && path_style == -1 ? 1 :
 	    path_style, err, errlen) == -1)
 		goto fail;
+	/* One identity: the same credentials group (its key id may change
+	 * at every refresh). */
 	if (st_format(s->account, sizeof(s->account), "%s|%s|%s", s->scheme_host,
-	    s->region, s->creds.key_id) == -1) {
-		snprintf(err, errlen, "endpoint or key id too long");
+	    s->region, st_creds_name(s->creds)) == -1) {
+		snprintf(err, errlen, "endpoint or credentials name too long");
 		goto fail;
 	}
 	if (!env->check_only &&
@@ -296,7 +300,7 @@ s3_close(void *p)
 	if (s == NULL)
 		return;
 	st_guard_close(s->guard);
-	aws_creds_clear(&s->creds);
+	st_creds_close(s->creds);
 	free(s);
 }
 
@@ -326,9 +330,14 @@ s3_prepare(struct s3_call *sc, struct st_xfer *x, const char *method,
 	struct st_sigv4_request r;
 	struct st_sigv4_result signed_;
 	struct st_sigv4_header hdrs[32];
+	struct st_creds_snap *snap;
 	size_t nh = 0, i;
 	int rc = -1;
 
+	sc->no_creds[0] = '\0';
+	if ((snap = st_creds_take(s->creds, sc->no_creds,
+	    sizeof(sc->no_creds))) == NULL)
+		return -1;
 	st_buf_adds(&path, s->prefix);
 	st_buf_adds(&path, "/");
 	if (key != NULL && st_sigv4_encode_key(&path, key, keylen) == -1)
@@ -352,9 +361,9 @@ s3_prepare(struct s3_call *sc, struct st_xfer *x, const char *method,
 	r.payload_header = 1;
 	r.region = s->region;
 	r.service = "s3";
-	r.key_id = s->creds.key_id;
-	r.secret = s->creds.secret;
-	r.token = s->creds.token;
+	r.key_id = snap->id;
+	r.secret = snap->secret;
+	r.token = snap->token;
 	r.now = time(NULL);
 	if (path.failed || st_sigv4_sign(&r, &signed_) == -1)
 		goto out;
@@ -377,9 +386,25 @@ s3_prepare(struct s3_call *sc, struct st_xfer *x, const char *method,
 	st_xfer_timeouts(x, 10000, s->retry.attempt_timeout_ms, 0);
 	rc = 0;
 out:
+	st_creds_drop(snap);
 	st_buf_free(&path);
 	st_buf_free(&url);
 	return rc;
+}
+
+/* Fails a call whose request could not be made: no valid credentials
+ * (503 credentials_unavailable), else a bug or no memory. */
+static void
+prepare_failed(struct s3_call *sc)
+{
+	if (sc->no_creds[0] != '\0') {
+		sc->call->retry_after = 5;
+		st_call_fail(sc->call, ST_CREDENTIALS_UNAVAILABLE, NULL, "%s",
+		    sc->no_creds);
+	} else {
+		st_call_fail(sc->call, ST_INTERNAL, NULL, "the request could not "
+		    "be made");
+	}
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -899,7 +924,7 @@ s3_get_common(struct st_call *c, const char *method)
 	h[n] = NULL;
 	if (s3_prepare(sc, sc->x, method, c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be signed");
+		prepare_failed(sc);
 		return;
 	}
 	start_or_fail(sc);
@@ -1041,7 +1066,7 @@ put_single(struct s3_call *sc)
 	if (h == NULL || st_stream_open(&sc->stream, PIPE_SIZE) == -1 ||
 	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		prepare_failed(sc);
 		return;
 	}
 	st_xfer_body_stream(sc->x, (uint64_t)c->content_length);
@@ -1300,7 +1325,9 @@ mp_complete(struct s3_call *sc)
 	    sc->req_body.failed ||
 	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
-		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
+		mp_fail(sc, sc->no_creds[0] ? ST_CREDENTIALS_UNAVAILABLE :
+		    ST_INTERNAL, NULL, sc->no_creds[0] ? sc->no_creds :
+		    "the upload could not be completed");
 		return;
 	}
 	st_xfer_body_memory(sc->x, sc->req_body.data, sc->req_body.len);
@@ -1348,7 +1375,7 @@ put_multipart(struct s3_call *sc)
 	if (h == NULL || (sc->answer.xml = st_xml_new(upload_xml, sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		prepare_failed(sc);
 		return;
 	}
 	st_xfer_body_memory(sc->x, "", 0);
@@ -1393,7 +1420,7 @@ held_send(struct s3_call *sc)
 	st_hex(digest, sizeof(digest), hash);
 	if (h == NULL || s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0,
 	    h, hash) == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		prepare_failed(sc);
 		return;
 	}
 	st_xfer_body_memory(sc->x, body, sc->held.len);
@@ -1531,7 +1558,7 @@ start_delete(struct s3_call *sc)
 	sc->finish = finish_delete;
 	if (s3_prepare(sc, sc->x, "DELETE", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		prepare_failed(sc);
 		return;
 	}
 	start_or_fail(sc);
@@ -1575,7 +1602,7 @@ s3_delete(struct st_call *c)
 	if (c->if_match == NULL)
 		start_delete(sc);
 	else if (head_key(sc, finish_delete_check) == -1)
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		prepare_failed(sc);
 }
 
 /* ---------------------------------------------------------------- LIST */
@@ -1681,7 +1708,7 @@ s3_list(struct st_call *c)
 	if ((sc->answer.xml = st_xml_new((sc->xml_fn = list_xml), sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "GET", NULL, 0, q, n, NULL,
 	    "UNSIGNED-PAYLOAD") == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		prepare_failed(sc);
 		return;
 	}
 	start_or_fail(sc);
@@ -1755,7 +1782,7 @@ start_copy(struct s3_call *sc)
 	if ((sc->answer.xml = st_xml_new((sc->xml_fn = copy_xml), sc)) == NULL ||
 	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		prepare_failed(sc);
 		return;
 	}
 	start_or_fail(sc);
@@ -1844,7 +1871,7 @@ s3_copy(struct st_call *c)
 	sc->s = src;
 	if (s3_prepare(sc, sc->x, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
 	    none, "UNSIGNED-PAYLOAD") == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "the request could not be made");
+		prepare_failed(sc);
 		return;
 	}
 	sc->s = c->store;
@@ -1859,10 +1886,18 @@ s3_presign(struct st_call *c)
 	struct s3_store *s = c->store;
 	struct st_sigv4_request r;
 	struct st_buf path = { 0 }, url = { 0 };
+	struct st_creds_snap *snap;
+	char why[400];
+	int rc;
 
 	if (c->expires_in > 604800) {
 		st_call_fail(c, ST_BAD_REQUEST, NULL, "S3 presigned URLs last at "
 		    "most 7 days");
+		return;
+	}
+	if ((snap = st_creds_take(s->creds, why, sizeof(why))) == NULL) {
+		c->retry_after = 5;
+		st_call_fail(c, ST_CREDENTIALS_UNAVAILABLE, NULL, "%s", why);
 		return;
 	}
 	st_buf_adds(&path, s->prefix);
@@ -1874,14 +1909,16 @@ s3_presign(struct st_call *c)
 	r.path = path.data;
 	r.region = s->region;
 	r.service = "s3";
-	r.key_id = s->creds.key_id;
-	r.secret = s->creds.secret;
-	r.token = s->creds.token;
+	r.key_id = snap->id;
+	r.secret = snap->secret;
+	r.token = snap->token;
 	r.now = time(NULL);
 	st_buf_adds(&url, s->scheme_host);
 	st_buf_add(&url, path.data, path.len);
 	st_buf_adds(&url, "?");
-	if (st_sigv4_presign(&r, (unsigned)c->expires_in, &url) == -1 || url.failed) {
+	rc = st_sigv4_presign(&r, (unsigned)c->expires_in, &url);
+	st_creds_drop(snap);
+	if (rc == -1 || url.failed) {
 		st_buf_free(&path);
 		st_buf_free(&url);
 		st_call_fail(c, ST_INTERNAL, NULL, "the URL could not be signed");

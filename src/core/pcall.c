@@ -57,6 +57,7 @@ struct st_pcall {
 	struct st_buf			 answer;
 	int				 too_big;
 	char				 code[64];
+	char				 no_creds[400];	/* why, or "" */
 };
 
 static const struct st_xfer_hooks hooks;
@@ -211,6 +212,13 @@ st_pcall_sign_add(struct st_pcall *pc, const char *name, const char *value)
 	return st_xfer_add_header(pc->x, name, value);
 }
 
+void
+st_pcall_sign_unavailable(struct st_pcall *pc, const char *why)
+{
+	snprintf(pc->no_creds, sizeof(pc->no_creds), "%s",
+	    why != NULL && *why != '\0' ? why : "no valid credentials");
+}
+
 /* Arms the exchange for one attempt: URL, headers, fresh signature. */
 static int
 arm(struct st_pcall *pc)
@@ -281,9 +289,16 @@ st_pcall_start_after(struct st_pcall *pc, unsigned delay_ms,
 	pc->attempt = 1;
 	pc->started_ms = st_now_ms() + delay_ms;
 	pc->call->attempts++;
+	pc->no_creds[0] = '\0';
 	if (start_attempt(pc, delay_ms) == 0)
 		return 0;
 	st_guard_outcome(pc->target.guard, 1, 0);
+	if (pc->no_creds[0] != '\0') {
+		pc->call->retry_after = 5;
+		st_call_fail(pc->call, ST_CREDENTIALS_UNAVAILABLE, NULL, "%s",
+		    pc->no_creds);
+		return -1;
+	}
 	st_call_fail(pc->call, ST_INTERNAL, NULL, "the %s request for store "
 	    "'%s' could not be made", pc->proto->service, pc->target.store);
 	return -1;

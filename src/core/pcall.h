@@ -133,6 +133,10 @@ int  st_pcall_start_after(struct st_pcall *, unsigned delay_ms,
 
 /* For signers: one header of the attempt. */
 int  st_pcall_sign_add(struct st_pcall *, const char *name, const char *value);
+/* For signers, before returning -1: there are no valid credentials to
+ * sign with (why says why, never a secret); the call then fails as
+ * ST_CREDENTIALS_UNAVAILABLE instead of internal. */
+void st_pcall_sign_unavailable(struct st_pcall *, const char *why);
 
 /* The final answer, in finish. */
 long        st_pcall_status(const struct st_pcall *);	/* 0: none */

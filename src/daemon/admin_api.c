@@ -2,11 +2,13 @@
  * admin_api.c - /v1/health, /v1/ready, /v1/stores and /metrics.
  *
  * Health is liveness (the process answers); readiness says the
- * configuration is loaded and the daemon is not stopping. /v1/stores shows
+ * configuration is loaded, every store's credentials have been resolved
+ * once (core/creds.c), and the daemon is not stopping. /v1/stores shows
  * a caller only the stores its token (or anonymous access) reaches.
  */
 #include <string.h>
 
+#include "core/creds.h"
 #include "core/json.h"
 #include "daemon/admin_api.h"
 #include "daemon/auth.h"
@@ -40,6 +42,8 @@ st_admin_ready(struct st_req *req)
 {
 	if (st_server_stopping())
 		return reply_status_json(req, 503, "stopping");
+	if (st_creds_unresolved() > 0)
+		return reply_status_json(req, 503, "credentials_pending");
 	return reply_status_json(req, 200, "ready");
 }
 

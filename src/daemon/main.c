@@ -25,6 +25,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "core/creds.h"
 #include "core/iopool.h"
 #include "core/registry.h"
 #include "core/transfer.h"
@@ -273,6 +274,7 @@ main(int argc, char **argv)
 	}
 	rc = serve(path);
 	st_iopool_shutdown();		/* every request has ended: no job left */
+	st_creds_shutdown();		/* before the plugins of its sources go */
 	st_transfer_shutdown();
 	st_registry_unload();
 	curl_global_cleanup();

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "core/creds.h"
 #include "core/guard.h"
 #include "daemon/metrics.h"
 
@@ -138,6 +139,7 @@ st_metrics_render(struct st_buf *o)
 	render_requests(o);
 	render_latency(o);
 	st_guard_render(o);
+	st_creds_render(o);
 	st_buf_printf(o, "# HELP stratus_http_received_bytes_total Body bytes "
 	    "received from applications.\n"
 	    "# TYPE stratus_http_received_bytes_total counter\n"

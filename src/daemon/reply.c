@@ -29,6 +29,7 @@ st_status_http(enum st_status s)
 		{ ST_PROVIDER_ERROR,	502, "provider_error" },
 		{ ST_UNAVAILABLE,	503, "provider_unavailable" },
 		{ ST_TIMEOUT,		504, "provider_timeout" },
+		{ ST_CREDENTIALS_UNAVAILABLE, 503, "credentials_unavailable" },
 	};
 	struct st_http_error e = { 500, "internal" };
 	size_t i;

@@ -226,6 +226,7 @@ st_reply_call_error(struct st_req *req, struct st_call *c)
 	/* 503 always says when to come back; a 409 does when the provider
 	 * is still busy with the thing (a queue or table being deleted). */
 	if (c->status == ST_UNAVAILABLE || c->status == ST_RANGE ||
+	    c->status == ST_CREDENTIALS_UNAVAILABLE ||
 	    (c->status == ST_CONFLICT && c->retry_after > 0)) {
 		struct st_buf body = { 0 };
 		struct MHD_Response *resp;

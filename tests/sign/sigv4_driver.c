@@ -66,8 +66,7 @@ run_json(char **f, size_t nf)
 {
 	struct st_pcall_pair h[64];
 	struct st_pcall_req r;
-	struct aws_creds creds;
-	struct aws_signer a;
+	struct st_creds_snap creds;
 	struct st_sigv4_result res;
 	struct st_buf added = { 0 };
 	size_t k = 13, i, nq, nh;
@@ -79,12 +78,9 @@ run_json(char **f, size_t nf)
 	r.path = "/";
 	r.body = f[11] ? f[11] : "";
 	r.bodylen = strlen(r.body);
-	snprintf(creds.key_id, sizeof(creds.key_id), "%s", f[7]);
+	snprintf(creds.id, sizeof(creds.id), "%s", f[7]);
 	snprintf(creds.secret, sizeof(creds.secret), "%s", f[8]);
 	creds.token = f[9];
-	a.creds = &creds;
-	a.region = f[5];
-	a.service = f[6];
 	nq = (size_t)atoi(f[k++]);
 	k += 2 * nq;
 	nh = (size_t)atoi(f[k++]);
@@ -92,8 +88,8 @@ run_json(char **f, size_t nf)
 		h[i] = (struct st_pcall_pair){ f[k], f[k + 1] };
 	r.headers = h;
 	r.nheaders = i;
-	if (aws_sign_json_req(&r, &a, (time_t)strtoll(f[10], NULL, 10),
-	    &res) == -1) {
+	if (aws_sign_json_req(&r, f[5], f[6], &creds,
+	    (time_t)strtoll(f[10], NULL, 10), &res) == -1) {
 		printf("error - -\n");
 		return;
 	}

@@ -31,6 +31,7 @@ static const struct map_case map_cases[] = {
 	{ ST_PROVIDER_ERROR, 502, "provider_error" },
 	{ ST_UNAVAILABLE, 503, "provider_unavailable" },
 	{ ST_TIMEOUT, 504, "provider_timeout" },
+	{ ST_CREDENTIALS_UNAVAILABLE, 503, "credentials_unavailable" },
 };
 
 START_TEST(status_mapping)

@@ -1,7 +1,8 @@
 /*
- * aws.h - what the AWS provider services share (common.c): credentials
- * from a `credentials` group, and SigV4 signing of JSON-protocol requests
- * for the provider-call engine.
+ * aws.h - what the AWS provider services share (common.c): the shared
+ * credentials of a `credentials` group (creds.c, on the core credentials
+ * service), and SigV4 signing of JSON-protocol requests for the
+ * provider-call engine.
  */
 #ifndef STRATUS_PROVIDERS_AWS_H
 #define STRATUS_PROVIDERS_AWS_H
@@ -13,22 +14,18 @@
 
 #include <stratus/backend.h>
 
+#include "core/creds.h"
 #include "core/pcall.h"
 #include "core/retry.h"
 #include "core/validate.h"
 
-struct aws_creds {
-	char	 key_id[256];
-	char	 secret[256];
-	char	*token;			/* session token, or NULL */
-};
-
-/* Resolves the store's `credentials = "NAME"` (source env, profile or
- * static); *endpoint gets the group's endpoint, if any. 0 or -1. */
-int  aws_load_creds(const config_setting_t *conf, const struct st_store_env *,
-                    struct aws_creds *, const char **endpoint, char *err,
-                    size_t errlen);
-void aws_creds_clear(struct aws_creds *);
+/* The shared credentials of the store's `credentials = "NAME"` group
+ * (st_creds_close them); *endpoint gets the group's endpoint, if any.
+ * NULL with a reason in err. */
+struct st_creds *aws_open_creds(const config_setting_t *conf,
+                                const struct st_store_env *,
+                                const char **endpoint, char *err,
+                                size_t errlen);
 
 /* endpoint "scheme://host[:port]" (a trailing '/' dropped, no path or
  * query) into out: 0, or -1 with a reason. */
@@ -37,7 +34,7 @@ int  aws_base_endpoint(const char *endpoint, char *out, size_t cap,
 
 /* What aws_sign_json signs with (the proto's signer argument). */
 struct aws_signer {
-	const struct aws_creds	*creds;
+	struct st_creds		*creds;
 	const char		*region;
 	const char		*service;	/* "sqs", "dynamodb" */
 };
@@ -45,13 +42,15 @@ struct aws_signer {
 /* The proto's sign for AWS JSON-protocol requests (POST / with a JSON
  * body): SigV4 with the body's SHA-256 as the payload hash, the service's
  * headers (Content-Type, X-Amz-Target) signed, X-Amz-Security-Token
- * added and signed when the credentials have a session token. */
+ * added and signed when the credentials have a session token. With no
+ * valid credentials the call fails as credentials unavailable. */
 int  aws_sign_json(struct st_pcall *, const struct st_pcall_req *, void *);
 /* What aws_sign_json adds, at a given time, into out (st_sigv4_free it):
  * for tests/sign/sigv4_driver.c. 0 or -1. */
 #define ST_AWS_SIGN_HEADERS 16
 struct st_sigv4_result;
-int  aws_sign_json_req(const struct st_pcall_req *, const struct aws_signer *,
+int  aws_sign_json_req(const struct st_pcall_req *, const char *region,
+                       const char *service, const struct st_creds_snap *,
                        time_t, struct st_sigv4_result *);
 
 /*
@@ -64,7 +63,7 @@ struct aws_svc {
 	char			 name[ST_STORE_NAME_MAX + 1];
 	char			 region[64];
 	char			 endpoint[512];
-	struct aws_creds	 creds;
+	struct st_creds		*creds;
 	struct aws_signer	 signer;
 	struct st_retry_policy	 retry;
 	struct st_guard		*guard;
