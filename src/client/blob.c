@@ -629,15 +629,59 @@ classify(const char *arg, struct end *e)
 	return EXIT_OK;
 }
 
+/* The content type of a file by its extension, for the common ones (a
+ * browser fetching a presigned URL cares); others are left to the
+ * daemon's default, application/octet-stream. */
+static const char *
+guess_type(const char *name)
+{
+	static const struct {
+		const char *ext, *header;
+	} types[] = {
+		{ "html", "Content-Type: text/html; charset=utf-8" },
+		{ "htm", "Content-Type: text/html; charset=utf-8" },
+		{ "css", "Content-Type: text/css; charset=utf-8" },
+		{ "js", "Content-Type: text/javascript; charset=utf-8" },
+		{ "json", "Content-Type: application/json" },
+		{ "txt", "Content-Type: text/plain; charset=utf-8" },
+		{ "md", "Content-Type: text/markdown; charset=utf-8" },
+		{ "csv", "Content-Type: text/csv; charset=utf-8" },
+		{ "xml", "Content-Type: application/xml" },
+		{ "svg", "Content-Type: image/svg+xml" },
+		{ "png", "Content-Type: image/png" },
+		{ "jpg", "Content-Type: image/jpeg" },
+		{ "jpeg", "Content-Type: image/jpeg" },
+		{ "gif", "Content-Type: image/gif" },
+		{ "webp", "Content-Type: image/webp" },
+		{ "pdf", "Content-Type: application/pdf" },
+		{ "zip", "Content-Type: application/zip" },
+		{ "gz", "Content-Type: application/gzip" },
+		{ "tar", "Content-Type: application/x-tar" },
+		{ "wasm", "Content-Type: application/wasm" },
+		{ "mp4", "Content-Type: video/mp4" },
+	};
+	const char *dot = strrchr(base_name(name), '.');
+	size_t i;
+
+	if (dot == NULL || dot[1] == '\0')
+		return NULL;
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcasecmp(dot + 1, types[i].ext) == 0)
+			return types[i].header;
+	return NULL;
+}
+
 static void
-add_put_headers(struct req *q)
+add_put_headers(struct req *q, const char *key)
 {
 	int h = 0, i;
+	const char *type = put.content_type ? put.content_type :
+	    guess_type(key);
 
 	while (q->headers[h])
 		h++;
-	if (put.content_type && h < 7)
-		q->headers[h++] = put.content_type;
+	if (type && h < 7)
+		q->headers[h++] = type;
 	if (put.no_clobber && h < 7)
 		q->headers[h++] = "If-None-Match: *";
 	for (i = 0; i < put.nmeta && h < 7; i++)
@@ -683,7 +727,7 @@ upload_fd(int fd, const char *label, const char *store, const char *key)
 			b.len = 0;
 	}
 	q.body = &b;
-	add_put_headers(&q);
+	add_put_headers(&q, key);
 	q.progress = progress_new(label, b.len);
 	rc = http_do(&q, &r, 0);
 	progress_end(q.progress, rc == EXIT_OK);
@@ -1002,6 +1046,16 @@ cmd_cp(int argc, char **argv)
 		goto out;
 	rc = EXIT_USAGE;
 	if (src.kind != END_STORE && dst.kind != END_STORE) {
+		struct stat ls;
+		/* Most likely a store name mistyped: say which. */
+		if (src.kind == END_FILE && lstat(src.arg, &ls) < 0 &&
+		    parse_loc(src.arg, &src.loc, 1) == 0) {
+			fprintf(stderr, "stratus: cp: '%s': no such file, and no "
+			    "blob store '%s' (stratus ls lists them)\n",
+			    src.arg, src.loc.store);
+			rc = EXIT_NOTFOUND;
+			goto out;
+		}
 		usage_error("cp: one side must be a blob (STORE/KEY); "
 		    "'%s' and '%s' are local", src.arg, dst.arg);
 		goto out;

@@ -437,8 +437,11 @@ http_do(const struct req *q, struct resp *r, long quiet_status)
 		return EXIT_INTERRUPTED;
 	}
 	if (r->write_failed) {
-		fprintf(stderr, "stratus: cannot write the body: %s\n",
-		    strerror(r->write_errno));
+		/* A reader that stopped early (stratus cat | head) is no
+		 * news to the person who made it stop. */
+		if (r->write_errno != EPIPE)
+			fprintf(stderr, "stratus: cannot write the body: %s\n",
+			    strerror(r->write_errno));
 		return EXIT_OTHER;
 	}
 	if (x.short_source) {

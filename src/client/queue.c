@@ -212,6 +212,10 @@ queue_ack(int argc, char **argv)
 		struct req q = { "DELETE", path, { NULL }, NULL, -1, NULL };
 		struct resp r;
 
+		if (argv[k][0] == '\0') {
+			usage_error("queue ack: an empty receipt");
+			return EXIT_USAGE;
+		}
 		if (queue_path(path, sizeof(path), argv[i], "/messages/") < 0 ||
 		    url_encode(path, sizeof(path), argv[k], 0) < 0) {
 			usage_error("queue ack: the receipt is too long");

@@ -172,9 +172,13 @@ def c_upload(c):
 def c_upload_json(c):
     r = cli("--json", "cp", os.path.join(c.f, "bin.dat"), "%s/docs/" % c.s)
     j = r.lines()
+    types = [cli("--json", "stat", "%s/docs/%s" % (c.s, k)).lines()[0]
+             .get("content_type") for k in ("a.txt", "bin.dat")]
     return (r.rc == 0 and len(j) == 1 and j[0]["key"] == "docs/bin.dat" and
-            j[0]["size"] == len(BINARY) and j[0]["etag"].startswith('"'),
-            repr(r))
+            j[0]["size"] == len(BINARY) and j[0]["etag"].startswith('"') and
+            types == ["text/plain; charset=utf-8",
+                      "application/octet-stream"],
+            "%r %r" % (r, types))
 
 
 def c_stdin(c):
@@ -315,8 +319,8 @@ def c_bad_key(c):
 
 BLOB_CASES = [
     ("cp FILE STORE/KEY uploads, cat reads it back", c_upload, None),
-    ("cp --json FILE STORE/DIR/ names the key after the file", c_upload_json,
-     None),
+    ("cp --json FILE STORE/DIR/ names the key after the file; the type "
+     "is guessed from the extension", c_upload_json, None),
     ("cp - STORE/KEY reads stdin, cp STORE/KEY - writes stdout", c_stdin,
      None),
     ("cp STORE/KEY FILE and into a folder, no temporary file left",
@@ -511,6 +515,23 @@ def settings_cases(d, work):
     r = cli("--help")
     tap.ok(r.rc == 0 and b"usage: stratus" in r.out and b"exit status" in r.out,
            "--help prints the usage on stdout", repr(r))
+
+    r = cli("cp", "nosuch/a.txt", os.path.join(work, "x"))
+    tap.ok(r.rc == 2 and b"no blob store 'nosuch'" in r.err,
+           "cp from a store that does not exist: exit 2, naming it", repr(r))
+
+    # A reader that stops early: no message, a failure status.
+    p = subprocess.Popen([cli_path(), "cat", "loc/docs/bin.dat"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=Env.make())
+    head = p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read()
+    p.wait(TIMEOUT)
+    note_sanitizer(["cat", "| head"], err)
+    tap.ok(head == BINARY[:10] and p.returncode == 6 and err == b"",
+           "cat into a pipe closed early: exit 6, no message",
+           "rc=%r err=%r" % (p.returncode, err))
 
     # A local folder named like a store makes a bare name ambiguous.
     os.makedirs(os.path.join(work, "loc"), exist_ok=True)
