@@ -223,7 +223,7 @@ static int
 table_rm(int argc, char **argv)
 {
 	char path[PATH_CAP];
-	struct req q = { "DELETE", path, { if_match }, NULL, -1, NULL };
+	struct req q = { "DELETE", path, { NULL }, NULL, -1, NULL };
 	struct resp r;
 	int i = args(argc, argv, 3, "TABLE PK RK"), rc;
 
