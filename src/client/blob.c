@@ -134,20 +134,13 @@ list_blobs(const char *store, const char *prefix, int delimit, item_fn on_item,
 
 		snprintf(path, sizeof(path), "/v1/blobs/%s?prefix=", store);
 		if (url_encode(path, sizeof(path), prefix, 0) < 0 ||
-		    (delimit && strlen(path) + 16 >= sizeof(path))) {
+		    (delimit && str_append(path, sizeof(path),
+		    "&delimiter=%2F") < 0) ||
+		    (cursor && (str_append(path, sizeof(path), "&cursor=") < 0 ||
+		    url_encode(path, sizeof(path), cursor, 0) < 0))) {
 			fprintf(stderr, "stratus: the prefix is too long\n");
 			rc = EXIT_USAGE;
 			break;
-		}
-		if (delimit)
-			strcat(path, "&delimiter=%2F");
-		if (cursor) {
-			strcat(path, "&cursor=");
-			if (url_encode(path, sizeof(path), cursor, 0) < 0) {
-				fprintf(stderr, "stratus: the cursor is too long\n");
-				rc = EXIT_OTHER;
-				break;
-			}
 		}
 		free(cursor);
 		cursor = NULL;
@@ -789,7 +782,12 @@ upload_tree(const char *dir, const char *store, const char *prefix)
 		if (stat(file, &st) < 0 || lstat(file, &lst) < 0)
 			continue;	/* gone, or a dangling link */
 		if (S_ISDIR(st.st_mode) && S_ISDIR(lst.st_mode)) {
-			strcat(key, "/");
+			if (str_append(key, sizeof(key), "/") < 0) {
+				fprintf(stderr, "stratus: %s: name too long\n",
+				    file);
+				rc = EXIT_USAGE;
+				continue;
+			}
 			rc = upload_tree(file, store, key);
 		} else if (S_ISREG(st.st_mode)) {
 			rc = upload_file(file, store, key);

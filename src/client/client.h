@@ -94,8 +94,12 @@ int  status_exit(long status);
 void report_error(const char *what, const struct resp *);
 
 /* Appends s to out, percent-encoding every byte but A-Z a-z 0-9 - . _ ~
- * (and '/' when keep_slash). Returns -1 when out is too small. */
+ * (and '/' when keep_slash). Returns -1 (out unchanged) when out is too
+ * small. */
 int  url_encode(char *out, size_t outlen, const char *s, int keep_slash);
+
+/* Appends s to out as it is; -1 (out unchanged) when it does not fit. */
+int  str_append(char *out, size_t outlen, const char *s);
 
 /* Parses an in-memory JSON answer; prints an error and returns NULL when
  * it is not JSON. */

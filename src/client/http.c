@@ -95,15 +95,17 @@ int
 url_encode(char *out, size_t outlen, const char *s, int keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(out);
+	size_t start = strlen(out), n = start;
 
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
 		    c == '~' || (keep_slash && c == '/');
-		if (n + (plain ? 1 : 3) >= outlen)
+		if (n + (plain ? 1 : 3) >= outlen) {
+			out[start] = '\0';	/* out as it was */
 			return -1;
+		}
 		if (plain) {
 			out[n++] = (char)c;
 		} else {
@@ -113,6 +115,17 @@ url_encode(char *out, size_t outlen, const char *s, int keep_slash)
 		}
 	}
 	out[n] = '\0';
+	return 0;
+}
+
+int
+str_append(char *out, size_t outlen, const char *s)
+{
+	size_t n = strlen(out), m = strlen(s);
+
+	if (n + m >= outlen)
+		return -1;
+	memcpy(out + n, s, m + 1);
 	return 0;
 }
 
@@ -337,6 +350,7 @@ http_do(const struct req *q, struct resp *r, long quiet_status)
 	char url[16384], errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
 	struct xfer x = { q, r, 0, 0 };
+	curl_off_t len;
 	CURLcode rc;
 	size_t i;
 	int code;
@@ -372,44 +386,31 @@ http_do(const struct req *q, struct resp *r, long quiet_status)
 	curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &x);
 	curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
 
+	/* Bodies go with PUT (uploads; empty for copies and creates) and POST
+	 * (messages, presign); other methods have none. */
+	len = q->body == NULL ? 0 : q->body->fd < 0 ?
+	    (curl_off_t)q->body->data_len : (curl_off_t)q->body->len;
+	if (q->body) {
+		curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_body);
+		curl_easy_setopt(easy, CURLOPT_READDATA, &x);
+		if (len < 0)
+			hdrs = curl_slist_append(hdrs,
+			    "Transfer-Encoding: chunked");
+	}
 	if (strcmp(q->method, "HEAD") == 0) {
 		curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(q->method, "PUT") == 0) {
 		curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+		if (len >= 0)
+			curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, len);
 	} else if (strcmp(q->method, "POST") == 0) {
 		curl_easy_setopt(easy, CURLOPT_POST, 1L);
+		if (q->body == NULL)
+			curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+		if (len >= 0)
+			curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, len);
 	} else if (strcmp(q->method, "GET") != 0) {
 		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, q->method);
-	}
-	if (q->body) {
-		curl_off_t len = q->body->fd < 0 ?
-		    (curl_off_t)q->body->data_len : (curl_off_t)q->body->len;
-		curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_body);
-		curl_easy_setopt(easy, CURLOPT_READDATA, &x);
-		if (strcmp(q->method, "PUT") == 0) {
-			if (len >= 0)
-				curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, len);
-		} else {
-			if (strcmp(q->method, "POST") != 0)
-				curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-			if (len >= 0)
-				curl_easy_setopt(easy,
-				    strcmp(q->method, "POST") == 0 ?
-				    CURLOPT_POSTFIELDSIZE_LARGE :
-				    CURLOPT_INFILESIZE_LARGE, len);
-			if (strcmp(q->method, "POST") != 0 &&
-			    strcmp(q->method, "PUT") != 0)
-				curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
-				    q->method);
-		}
-		if (len < 0)
-			hdrs = curl_slist_append(hdrs,
-			    "Transfer-Encoding: chunked");
-	} else if (strcmp(q->method, "PUT") == 0) {
-		curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
-	} else if (strcmp(q->method, "POST") == 0) {
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
 	}
 
 	if (cli.token) {

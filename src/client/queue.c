@@ -26,11 +26,10 @@ queue_path(char *out, size_t cap, const char *queue, const char *rest)
 {
 	snprintf(out, cap, "/v1/queues/");
 	if (url_encode(out, cap, queue, 0) < 0 ||
-	    strlen(out) + strlen(rest) >= cap) {
+	    str_append(out, cap, rest) < 0) {
 		fprintf(stderr, "stratus: the queue name is too long\n");
 		return -1;
 	}
-	strcat(out, rest);
 	return 0;
 }
 

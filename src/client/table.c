@@ -31,18 +31,12 @@ table_path(char *out, size_t cap, const char *table, const char *pk,
 	snprintf(out, cap, "/v1/tables/");
 	if (url_encode(out, cap, table, 0) < 0)
 		goto long_;
-	if (pk) {
-		strcat(out, "/");
-		if (url_encode(out, cap, pk, 0) < 0)
-			goto long_;
-	}
-	if (rk) {
-		if (strlen(out) + 2 >= cap)
-			goto long_;
-		strcat(out, "/");
-		if (url_encode(out, cap, rk, 0) < 0)
-			goto long_;
-	}
+	if (pk && (str_append(out, cap, "/") < 0 ||
+	    url_encode(out, cap, pk, 0) < 0))
+		goto long_;
+	if (rk && (str_append(out, cap, "/") < 0 ||
+	    url_encode(out, cap, rk, 0) < 0))
+		goto long_;
 	return 0;
 long_:
 	usage_error("the table name or keys are too long");
@@ -251,18 +245,11 @@ list_path(char *out, size_t cap, const char *table, const char *pk,
 {
 	if (table_path(out, cap, table, pk, NULL) < 0)
 		return -1;
-	if (strlen(out) + 9 >= cap)
+	if (str_append(out, cap, "?prefix=") < 0 ||
+	    url_encode(out, cap, list_prefix, 0) < 0 ||
+	    (cursor && (str_append(out, cap, "&cursor=") < 0 ||
+	    url_encode(out, cap, cursor, 0) < 0)))
 		goto long_;
-	strcat(out, "?prefix=");
-	if (url_encode(out, cap, list_prefix, 0) < 0)
-		goto long_;
-	if (cursor) {
-		if (strlen(out) + 9 >= cap)
-			goto long_;
-		strcat(out, "&cursor=");
-		if (url_encode(out, cap, cursor, 0) < 0)
-			goto long_;
-	}
 	return 0;
 long_:
 	fprintf(stderr, "stratus: the prefix or cursor is too long\n");
