@@ -721,7 +721,7 @@ upload_fd(int fd, const char *label, const char *store, const char *key)
 	}
 	q.body = &b;
 	add_put_headers(&q, key);
-	q.progress = progress_new(label, b.len);
+	q.progress = progress_new(key, b.len);	/* its last segment */
 	rc = http_do(&q, &r, 0);
 	progress_end(q.progress, rc == EXIT_OK);
 	if (rc == EXIT_OK)
