@@ -4,7 +4,7 @@
  * The client is a plain libcurl program: one easy handle per request, the
  * body streamed through read and write callbacks, never a whole object in
  * memory. stratus.c parses the global options and dispatches a command to
- * blob.c, queue.c or table.c; http.c speaks HTTP to the daemon and turns
+ * blob.c, cp.c, queue.c or table.c; http.c speaks HTTP to the daemon and turns
  * its answers into exit codes; progress.c draws the progress bar.
  */
 #ifndef STRATUS_CLIENT_H
@@ -129,6 +129,32 @@ void *jgen_new(void);
 void jstr(void *g, const char *key, const char *value);	/* NULL -> null */
 void jint(void *g, const char *key, long long value);
 void jval(void *g, const char *key, yajl_val);	/* a copy of a parsed value */
+
+/* ---------------------------------------------------------------- blob.c */
+
+#define PATH_CAP 8192	/* an encoded request path: 1024-byte keys, x3 */
+
+struct loc {
+	char store[64];
+	const char *key;	/* into the argument; "" for none */
+};
+
+/* STORE[/KEY] or stratus://STORE[/KEY]; -1 (and a message unless quiet)
+ * when the store part is not a store name. */
+int  parse_loc(const char *arg, struct loc *, int quiet);
+/* /v1/blobs/STORE/KEY, the key percent-encoded; -1 when too long. */
+int  blob_path(char *out, size_t cap, const char *store, const char *key);
+const char *base_name(const char *path);	/* after the last '/' */
+/* "dir" -> "dir/"; "" and "dir/" unchanged: a prefix naming a folder. */
+void folder(char *out, size_t cap, const char *key);
+
+typedef int (*item_fn)(void *ctx, const char *store, yajl_val item);
+typedef int (*prefix_fn)(void *ctx, const char *prefix);
+/* Pages through a listing, calling on_item for each key and on_prefix (if
+ * not NULL) for each common prefix (delimit: '/'). Stops at the first
+ * error and returns it. */
+int  list_blobs(const char *store, const char *prefix, int delimit,
+         item_fn on_item, prefix_fn on_prefix, void *ctx);
 
 /* ---------------------------------------------------------------- commands */
 

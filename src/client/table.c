@@ -22,7 +22,6 @@
 #include "client/client.h"
 
 #define ENTITY_MAX (400 * 1024)
-#define PATH_CAP 4096
 
 static int
 table_path(char *out, size_t cap, const char *table, const char *pk,
