@@ -7,11 +7,13 @@
 // is $STRATUS_TOKEN (none: anonymous). --self-test drives the window
 // through the code its buttons run: it sends TEXT with the Send button,
 // uploads FILE as the Upload button does once a file is chosen, waits
-// until the store's list shows it, saves a picture of the window to PNG
-// and exits 0 (1 on any failure, or after 60 seconds).
+// until the store's list shows it, saves a picture of the window to PNG,
+// notes the upload in the table "users" (--table) with the Table class
+// and reads it back, and exits 0 (1 on any failure, or after 60 seconds).
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
+#include <QJsonDocument>
 #include <QPushButton>
 #include <QLineEdit>
 #include <QTimer>
@@ -28,8 +30,9 @@ static void say(const QString &line)
 
 // The self-test, step by step, each started by the signal that ends the
 // one before.
-static void selfTest(MainWindow *w, const QString &file, const QString &text,
-    const QString &png)
+static void selfTest(StratusConnection *conn, MainWindow *w,
+    const QString &file, const QString &text, const QString &png,
+    const QString &tableName)
 {
 	const QString key = QFileInfo(file).fileName();
 	auto fail = [](const QString &why) {
@@ -37,9 +40,28 @@ static void selfTest(MainWindow *w, const QString &file, const QString &text,
 		QCoreApplication::exit(1);
 	};
 
-	// 3. The store lists the new blob: take the picture, and stop.
+	// 4. Note the upload in a table, read it back, and stop. (The
+	// window has no table; this shows the Table class at work.)
+	auto *table = new Table(conn, tableName, w);
+	QObject::connect(table, &Table::failed, w,
+	    [fail](const QString &op, const StratusError &e) {
+		fail("table " + op + ": " + e.toString());
+	});
+	QObject::connect(table, &Table::created, w, [table, key, file]() {
+		table->put("uploads", key, {{"file", key},
+		    {"bytes", QFileInfo(file).size()}});
+	});
+	QObject::connect(table, &Table::stored, table, &Table::get);
+	QObject::connect(table, &Table::got, w, [tableName](const TableEntity &e) {
+		say(QStringLiteral("table %1, %2/%3: %4").arg(tableName, e.pk,
+		    e.rk, QString::fromUtf8(QJsonDocument(e.data)
+		    .toJson(QJsonDocument::Compact))));
+		QCoreApplication::exit(0);
+	});
+
+	// 3. The store lists the new blob: take the picture.
 	QObject::connect(w, &MainWindow::listRefreshed, w,
-	    [w, key, png, fail](const QList<BlobInfo> &items) {
+	    [w, key, png, fail, table](const QList<BlobInfo> &items) {
 		bool there = false;
 		for (const BlobInfo &b : items)
 			there = there || b.key == key;
@@ -53,7 +75,7 @@ static void selfTest(MainWindow *w, const QString &file, const QString &text,
 		say(QStringLiteral("screenshot: %1 (%2x%3)")
 		    .arg(QFileInfo(png).fileName())
 		    .arg(picture.width()).arg(picture.height()));
-		QCoreApplication::exit(0);
+		table->create();	// 201, or 204 when it is there
 	});
 
 	// 2. Upload the file, as the Upload... button does after its
@@ -108,7 +130,9 @@ int main(int argc, char **argv)
 	    "TEXT");
 	QCommandLineOption shot("screenshot", "with --self-test: where to save "
 	    "the picture", "PNG", "stratus-qt.png");
-	cl.addOptions({url, store, queue, test, send, shot});
+	QCommandLineOption table("table", "with --self-test: the table to note "
+	    "the upload in", "NAME", "users");
+	cl.addOptions({url, store, queue, test, send, shot, table});
 	cl.process(app);
 
 	StratusConnection conn(QUrl(cl.value(url)),
@@ -116,6 +140,7 @@ int main(int argc, char **argv)
 	MainWindow w(&conn, cl.value(store), cl.value(queue));
 	w.show();
 	if (cl.isSet(test))
-		selfTest(&w, cl.value(test), cl.value(send), cl.value(shot));
+		selfTest(&conn, &w, cl.value(test), cl.value(send),
+		    cl.value(shot), cl.value(table));
 	return app.exec();
 }

@@ -19,7 +19,8 @@ STRATUS_TOKEN, the daemon's address in STRATUS_URL.
   qt/ (stratus-qt)           built with cmake, run under xvfb-run: sends a
                              message and uploads a file through the
                              window; the blob must be in the store and the
-                             screenshot must not be blank
+                             screenshot must not be blank; then it notes
+                             the upload in a table (the Table class)
 
 The C examples are built by `make check` (check_PROGRAMS), with the
 sanitizers when the daemon has them. The Qt example needs cmake, Qt 6
@@ -84,8 +85,8 @@ def config(entry):
 
 def send_jobs(*bodies):
     def setup(d, token, tmp):
+        d.request("PUT", "/v1/queues/jobs", token=token)
         for b in bodies:
-            d.request("PUT", "/v1/queues/jobs", token=token)
             r = d.request("POST", "/v1/queues/jobs/messages", body=b.encode(),
                           token=token)
             if r.status != 201:
@@ -171,6 +172,12 @@ def qt_blob_arrived(d, token, tmp):
     r = d.request("GET", "/v1/blobs/scratch/" + QT_FILE, token=token)
     return r.status == 200 and r.body == want, \
         "%d, %d bytes of %d" % (r.status, len(r.body), len(want))
+
+
+def qt_table_entry(d, token, tmp):
+    r = d.request("GET", "/v1/tables/users/uploads/" + QT_FILE, token=token)
+    return r.status == 200 and r.json()["data"] == \
+        {"file": QT_FILE, "bytes": QT_SIZE}, repr(r)
 
 
 def qt_screenshot(d, token, tmp):
@@ -291,8 +298,12 @@ EXAMPLES = [
                  r"^uploaded holiday-photo.jpg through the window: "
                  r"progress bar at 100%$",
                  r"^the store lists 1 blob\(s\), holiday-photo.jpg among them$",
-                 r"^screenshot: window.png \(\d+x\d+\)$"],
+                 r"^screenshot: window.png \(\d+x\d+\)$",
+                 r'^table users, uploads/holiday-photo.jpg: '
+                 r'\{"bytes":%d,"file":"holiday-photo.jpg"\}$' % QT_SIZE],
          after=[("the file is in the store, byte for byte", qt_blob_arrived),
+                ("the upload is noted in the table (the Table class)",
+                 qt_table_entry),
                 ("the screenshot is not blank", qt_screenshot)]),
 ]
 
