@@ -360,6 +360,16 @@ st_req_arg(struct st_req *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* The connection's header deadline (worker.c), set up by on_connection. */
+static struct st_conn_watch *
+conn_watch(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info != NULL ? info->socket_context : NULL;
+}
+
 static enum MHD_Result
 add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
                 const char *value)
@@ -489,7 +499,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	double seconds;
 
 	(void)cls;
-	(void)conn;
+	/* A kept-alive connection waits for its next request (a closing
+	 * one is unwatched right after). */
+	st_worker_watch_next_request(conn_watch(conn));
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
@@ -686,6 +698,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)cls;
 	(void)version;
 	if (req == NULL) {
+		st_worker_watch_headers_done(conn_watch(conn));
 		if ((req = req_new(conn, method)) == NULL)
 			return MHD_NO;
 		*con_cls = req;
@@ -733,23 +746,46 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 /*
- * At its connection limit libmicrohttpd takes its listening socket out of
- * its epoll set, and puts it back only at the start of a later MHD_run.
- * When the last connection closes, nothing would make that run happen (no
- * event, no timeout) and the worker would accept nothing more: a close
- * makes the worker run its daemons once more in this round.
+ * A new connection gets its header deadline (worker.c); a closed one
+ * loses it. At its connection limit libmicrohttpd takes its listening
+ * socket out of its epoll set, and puts it back only at the start of a
+ * later MHD_run. When the last connection closes, nothing would make that
+ * run happen (no event, no timeout) and the worker would accept nothing
+ * more: a close makes the worker run its daemons once more in this round.
  */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
               enum MHD_ConnectionNotificationCode code)
 {
 	struct st_worker *w = st_worker_self();
+	const union MHD_ConnectionInfo *info;
 
 	(void)cls;
-	(void)conn;
-	(void)socket_context;
-	if (code == MHD_CONNECTION_NOTIFY_CLOSED && w != NULL)
-		st_worker_wake(w);
+	if (w == NULL)
+		return;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		/* listen.header_timeout starts now (worker.c). */
+		info = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info != NULL)
+			*socket_context = st_worker_watch(w, info->connect_fd);
+		return;
+	}
+	st_worker_unwatch(*socket_context);
+	*socket_context = NULL;
+	st_worker_wake(w);
+}
+
+/* libmicrohttpd has read a request line: a kept-alive connection's next
+ * request now has listen.header_timeout for its headers. Returns the
+ * request's first *con_cls, which on_request wants NULL. */
+static void *
+on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)uri;
+	st_worker_watch_request_line(conn_watch(conn));
+	return NULL;
 }
 
 static size_t
@@ -890,6 +926,7 @@ daemon_for(int fd, const struct st_listen *l, unsigned limit)
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    /* main() ignores SIGPIPE. Without this, MHD in this mode would
 	     * not use sendfile() and send files 4 KiB at a time. */
@@ -962,7 +999,8 @@ make_workers(const struct st_listen *l, char *err, size_t errlen)
 	unsigned n = worker_count(l);
 
 	for (nworkers = 0; nworkers < n; nworkers++) {
-		if ((workers[nworkers] = st_worker_new()) == NULL) {
+		if ((workers[nworkers] = st_worker_new(l->header_timeout,
+		    l->idle_timeout)) == NULL) {
 			snprintf(err, errlen, "cannot make worker threads: %s",
 			    strerror(errno));
 			return -1;

@@ -23,10 +23,22 @@
  * run the daemons that have work, then run the engine, which starts the
  * exchanges the daemons' handlers asked for in the same round; last, write
  * the round's log lines with one write(2) (log.c).
+ *
+ * Header deadlines: libmicrohttpd restarts a connection's idle timer on
+ * every byte, so a client that sends its headers a byte at a time would
+ * hold its connection for ever. The worker keeps its own deadline for
+ * each connection whose request line and headers are not complete yet
+ * (listen.header_timeout), and shuts the socket down when it passes.
+ * libmicrohttpd then reads an end of file and closes the connection
+ * itself, in its own time and with its own bookkeeping: the descriptor
+ * stays its own, we never close it. The deadlines all come from one
+ * timeout, so each queue is kept in the order of its deadlines by
+ * appending: adding, removing and finding what expired are O(1).
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -40,6 +52,23 @@
 
 enum { TAG_WAKE = ST_EV_LOOP, TAG_DAEMON };
 
+/* The two queues of header deadlines: a new connection's (from its
+ * accept) and a kept-alive connection's between requests (from the end
+ * of its last one, idle time allowed). */
+enum { Q_NEW, Q_KEPT, Q_NONE };
+
+struct st_conn_watch {
+	struct st_worker	*worker;
+	int			 fd;
+	int			 queue;		/* Q_NONE: headers complete */
+	long long		 due;		/* ms, st_now_ms() */
+	struct st_conn_watch	*prev, *next;
+};
+
+struct watch_queue {
+	struct st_conn_watch	*head, *tail;
+};
+
 struct st_worker {
 	pthread_t		 thread;
 	int			 started;
@@ -52,6 +81,9 @@ struct st_worker {
 	long long		 due[MAX_DAEMONS];	/* MHD's timeout, ms; -1 */
 	size_t			 ndaemons;
 	void			(*before_stop)(void);
+	long long		 header_ms;	/* listen.header_timeout */
+	long long		 idle_ms;	/* listen.idle_timeout */
+	struct watch_queue	 queues[Q_NONE];
 };
 
 static __thread struct st_worker *this_worker;
@@ -79,13 +111,15 @@ st_worker_wake(struct st_worker *w)
 }
 
 struct st_worker *
-st_worker_new(void)
+st_worker_new(unsigned header_timeout, unsigned idle_timeout)
 {
 	struct st_worker *w = calloc(1, sizeof(*w));
 	struct epoll_event ev = { .events = EPOLLIN };
 
 	if (w == NULL)
 		return NULL;
+	w->header_ms = (long long)header_timeout * 1000;
+	w->idle_ms = (long long)idle_timeout * 1000;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->wakefd = st_eventfd_new();
 	ev.data.u64 = ST_EV_DATA(TAG_WAKE, w->wakefd);
@@ -115,13 +149,142 @@ st_worker_add(struct st_worker *w, struct MHD_Daemon *d)
 	return 0;
 }
 
-/* The nearest deadline: the engine's (wait) or a daemon's. */
+/* ---------------------------------------------------------------- headers */
+
+static void
+watch_unlink(struct st_conn_watch *c)
+{
+	struct watch_queue *q;
+
+	if (c->queue == Q_NONE)
+		return;
+	q = &c->worker->queues[c->queue];
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		q->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		q->tail = c->prev;
+	c->prev = c->next = NULL;
+	c->queue = Q_NONE;
+}
+
+static void
+watch_append(struct st_conn_watch *c, int queue, long long due)
+{
+	struct watch_queue *q = &c->worker->queues[queue];
+
+	watch_unlink(c);
+	c->queue = queue;
+	c->due = due;
+	c->prev = q->tail;
+	c->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+}
+
+struct st_conn_watch *
+st_worker_watch(struct st_worker *w, int fd)
+{
+	struct st_conn_watch *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;	/* the connection goes without: idle timer only */
+	c->worker = w;
+	c->fd = fd;
+	c->queue = Q_NONE;
+	watch_append(c, Q_NEW, st_now_ms() + w->header_ms);
+	return c;
+}
+
+void
+st_worker_watch_request_line(struct st_conn_watch *c)
+{
+	/* A new connection's deadline runs from its accept, and stays. */
+	if (c != NULL && c->queue == Q_KEPT)
+		watch_append(c, Q_NEW, st_now_ms() + c->worker->header_ms);
+}
+
+void
+st_worker_watch_headers_done(struct st_conn_watch *c)
+{
+	if (c != NULL)
+		watch_unlink(c);
+}
+
+void
+st_worker_watch_next_request(struct st_conn_watch *c)
+{
+	if (c != NULL)
+		watch_append(c, Q_KEPT, st_now_ms() + c->worker->idle_ms +
+		    c->worker->header_ms);
+}
+
+void
+st_worker_unwatch(struct st_conn_watch *c)
+{
+	if (c != NULL) {
+		watch_unlink(c);
+		free(c);
+	}
+}
+
+/* Shuts down the connections whose headers are late; libmicrohttpd sees
+ * the end of file in this round's run of its daemons, and closes them. */
+static void
+expire_headers(struct st_worker *w)
+{
+	long long now = st_now_ms();
+	struct st_conn_watch *c;
+	int q, n = 0;
+
+	for (q = 0; q < Q_NONE; q++) {
+		while ((c = w->queues[q].head) != NULL && c->due <= now) {
+			watch_unlink(c);
+			shutdown(c->fd, SHUT_RDWR);
+			n++;
+		}
+	}
+	if (n > 0) {
+		struct st_logrec r;
+
+		st_log_begin(&r, ST_LOG_INFO, "connections closed");
+		st_log_str(&r, "reason", "request headers not complete within "
+		    "listen.header_timeout");
+		st_log_int(&r, "count", n);
+		st_log_end(&r);
+		w->resumed = 1;		/* run every daemon this round */
+	}
+}
+
+/* ---------------------------------------------------------------- rounds */
+
+/* The nearest deadline: the engine's (wait), a daemon's or a header's. */
 static int
 round_timeout(struct st_worker *w, int wait)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 	long long now = st_now_ms();
 	size_t i;
+	int q;
+
+	for (q = 0; q < Q_NONE; q++) {
+		struct st_conn_watch *c = w->queues[q].head;
+		long long left;
+
+		if (c == NULL)
+			continue;
+		left = c->due > now ? c->due - now : 0;
+		if (left > 60000)
+			left = 60000;
+		if (wait == -1 || (int)left < wait)
+			wait = (int)left;
+	}
 
 	for (i = 0; i < w->ndaemons; i++) {
 		if (MHD_get_timeout(w->daemons[i], &ms) != MHD_YES) {
@@ -213,6 +376,7 @@ run_round(struct st_worker *w, int engine_wait)
 			break;
 		}
 	}
+	expire_headers(w);
 	run_daemons(w, ready);
 	wait = st_engine_run(w->engine);
 	/*

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
-test_hardening.py - regressions for two ways a client could take the
-daemon down without sending anything large:
+test_hardening.py - regressions for ways a client could take the daemon
+down without sending anything large:
 
   connection limit   listen.max_connections reached, then freed: the
                      worker must accept again (it once stopped for good),
@@ -11,10 +11,16 @@ daemon down without sending anything large:
                      Transfer-Encoding is refused with 400 before any
                      backend work and its connection closed; no descriptor
                      or temp file is left behind
+  slow headers       a client that sends its headers a byte at a time is
+                     disconnected after listen.header_timeout (the idle
+                     timer restarts on every byte), also on a kept-alive
+                     connection, so that such clients cannot hold every
+                     slot; a slow request that completes in time is served
 """
 
 import json
 import os
+import select
 import socket
 import sys
 import tempfile
@@ -251,10 +257,158 @@ def check_framing_daemon(tap):
             d.cleanup()
 
 
+# ---------------------------------------------------------------- slow headers
+
+HEADER_TIMEOUT = 2
+DRIBBLE_EVERY = 0.5
+# Bounds for a hang, with room for a loaded 2-core machine under ASan:
+# a dribbler must be dropped well before this, and a request that is
+# merely slow is given far less than the timeout.
+DROPPED_WITHIN = HEADER_TIMEOUT + 10
+LONG_HEADERS = (b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" +
+                b"X-Pad: " + b"p" * 200 + b"\r\n\r\n")
+
+
+def dribble(socks, data, during=None):
+    """Sends data one byte every DRIBBLE_EVERY seconds on each socket until
+    the daemon closes it or DROPPED_WITHIN passes. during() runs once,
+    after the first second. Returns the seconds each socket lasted (None:
+    still open) and what during returned."""
+    start = time.monotonic()
+    lasted = [None] * len(socks)
+    done = None
+    i = 0
+    while time.monotonic() - start < DROPPED_WITHIN and None in lasted:
+        for k, s in enumerate(socks):
+            if lasted[k] is None and i < len(data):
+                try:
+                    s.send(data[i:i + 1])
+                except OSError:
+                    lasted[k] = time.monotonic() - start
+        i += 1
+        end = time.monotonic() + DRIBBLE_EVERY
+        while time.monotonic() < end:
+            open_ = [s for k, s in enumerate(socks) if lasted[k] is None]
+            if not open_:
+                break
+            readable, _, _ = select.select(open_, [], [],
+                                           max(0, end - time.monotonic()))
+            for s in readable:
+                try:
+                    got = s.recv(4096)
+                except OSError:
+                    got = b""
+                if not got:
+                    lasted[socks.index(s)] = time.monotonic() - start
+        if during is not None and done is None and \
+                time.monotonic() - start >= 1.0:
+            done = during()
+    return lasted, done
+
+
+def check_dribbler(tap, d):
+    s = socket.create_connection((d.host, d.port), timeout=WAIT)
+    try:
+        lasted, served = dribble([s], LONG_HEADERS, lambda: health(d))
+    finally:
+        s.close()
+    tap.ok(lasted[0] is not None, "slow headers: a client sending a header "
+           "byte every %.1f s is disconnected (header_timeout = %d s, "
+           "bound %d s)" % (DRIBBLE_EVERY, HEADER_TIMEOUT, DROPPED_WITHIN),
+           "lasted %r" % lasted)
+    tap.ok(served is not None and served[0], "slow headers: others are "
+           "served meanwhile", repr(served))
+
+
+def check_dribbler_kept_alive(tap, d):
+    """A connection that was served once, then dribbles its next request
+    (the request line at once, the headers a byte at a time)."""
+    c = d.connection(timeout=WAIT)
+    try:
+        good, why = health(d, conn=c)
+        tap.ok(good, "slow headers: a first request on a kept-alive "
+               "connection", why)
+        c.sock.sendall(b"GET /v1/health HTTP/1.1\r\n")
+        lasted, _ = dribble([c.sock], LONG_HEADERS[25:])
+    finally:
+        c.close()
+    tap.ok(lasted[0] is not None, "slow headers: the next request of a "
+           "kept-alive connection is held to header_timeout too",
+           "lasted %r" % lasted)
+
+
+def check_slow_complete(tap, d):
+    """Slow but within the limit: sent in three pieces over about a
+    second, which restart no timer of ours."""
+    s = socket.create_connection((d.host, d.port), timeout=WAIT * 2)
+    try:
+        req = LONG_HEADERS.replace(b"Host: x\r\n",
+                                   b"Host: x\r\nConnection: close\r\n")
+        third = len(req) // 3
+        for piece in (req[:third], req[third:2 * third], req[2 * third:]):
+            s.sendall(piece)
+            time.sleep(0.4)
+        buf = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    status, _, _ = parse_raw_response(buf)
+    tap.ok(status == 200, "slow headers: a slow request complete within "
+           "header_timeout is served", repr(buf[:200]))
+
+
+def check_dribblers_at_limit(tap, d):
+    """As many dribblers as max_connections: once they are dropped, a
+    well-formed request gets through (it used to wait for ever)."""
+    socks = [socket.create_connection((d.host, d.port), timeout=WAIT)
+             for _ in range(LIMIT)]
+    try:
+        for s in socks:
+            s.send(LONG_HEADERS[:1])
+        time.sleep(0.3)     # let the daemon accept them all
+        good, why = health(d, timeout=DROPPED_WITHIN)
+        lasted, _ = dribble(socks, LONG_HEADERS[1:])
+    finally:
+        for s in socks:
+            s.close()
+    tap.ok(good, "slow headers: with %d dribblers holding every slot, a "
+           "new request is served within %d s" % (LIMIT, DROPPED_WITHIN),
+           why)
+    tap.ok(None not in lasted, "slow headers: every dribbler is "
+           "disconnected", "lasted %r" % lasted)
+
+
+def check_slow_headers(tap):
+    listen = {"threads": 1, "max_connections": LIMIT, "idle_timeout": 600,
+              "header_timeout": HEADER_TIMEOUT}
+    for name, fn in [("dribbler", check_dribbler),
+                     ("dribbler kept alive", check_dribbler_kept_alive),
+                     ("slow complete", check_slow_complete),
+                     ("dribblers at limit", check_dribblers_at_limit)]:
+        with tempfile.TemporaryDirectory(prefix="stratus-hard-") as root:
+            d = stratus.Daemon(config(root, listen), name=name, tmpdir=root)
+            try:
+                guarded(tap, name, fn, tap, d)
+                good, why = health(d)
+                tap.ok(good, "slow headers (%s): served afterwards" % name,
+                       why)
+                d.stop_check(tap)
+            finally:
+                d.cleanup()
+
+
 def main():
     tap = stratus.TAP()
     guarded(tap, "connection limit", check_limit, tap)
     guarded(tap, "framing", check_framing_daemon, tap)
+    guarded(tap, "slow headers", check_slow_headers, tap)
     tap.done()
 
 
