@@ -24,6 +24,7 @@
  * identity), so that each input is decoded once, by the validators.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -370,15 +372,117 @@ conn_watch(struct MHD_Connection *conn)
 	return info != NULL ? info->socket_context : NULL;
 }
 
-static enum MHD_Result
-add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
-                const char *value)
+/*
+ * What one pass over the request headers finds, in the first call of the
+ * access handler: their size (for listen.max_header_size) and the ways in
+ * which libmicrohttpd 0.9.75 is more lenient than RFC 9112 where we can
+ * still see it (docs/api.md, "HTTP leniency", lists the rest).
+ */
+struct header_scan {
+	size_t		 bytes;		/* names and values, with ": " CRLF */
+	const char	*length;	/* the first Content-Length */
+	int		 lengths_differ;
+	const char	*coding;	/* the first Transfer-Encoding */
+	int		 codings;	/* Transfer-Encoding lines */
+	int		 bad_name;	/* not a token, e.g. "Name :" */
+	int		 bad_value;	/* a bare CR inside */
+};
+
+/* RFC 9110 5.6.2: the characters of a token (a header name). */
+static int
+tchar(unsigned char c)
 {
-	size_t *total = cls;
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-')
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+.^_`|~", c) != NULL;
+}
+
+/* a and b alike but for case and for the trailing spaces and tabs
+ * libmicrohttpd leaves in a value. */
+static int
+same_value(const char *a, const char *b)
+{
+	for (; *a != '\0' && *b != '\0'; a++, b++)
+		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+			return 0;
+	a += strspn(a, " \t");
+	b += strspn(b, " \t");
+	return *a == '\0' && *b == '\0';
+}
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+            size_t key_size, const char *value, size_t value_size)
+{
+	struct header_scan *s = cls;
+	size_t i;
 
 	(void)kind;
-	*total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	if (value == NULL) {
+		value = "";
+		value_size = 0;
+	}
+	s->bytes += key_size + value_size + 4;
+	if (key_size == 0)
+		s->bad_name = 1;
+	for (i = 0; i < key_size; i++)
+		if (!tchar((unsigned char)key[i]))
+			s->bad_name = 1;
+	if (memchr(value, '\r', value_size) != NULL)
+		s->bad_value = 1;
+	if (key_size == 14 && strcasecmp(key, "Content-Length") == 0) {
+		if (s->length == NULL)
+			s->length = value;
+		else if (!same_value(s->length, value))
+			s->lengths_differ = 1;
+	} else if (key_size == 17 && strcasecmp(key, "Transfer-Encoding") == 0) {
+		if (s->coding == NULL)
+			s->coding = value;
+		s->codings++;
+	}
 	return MHD_YES;
+}
+
+/*
+ * A request whose framing or headers are in doubt: its status, or 0.
+ * Each is answered at once and the connection closed, since where the
+ * body ends, or what a proxy in front made of the headers, is unknown.
+ *
+ * Both Content-Length and Transfer-Encoding: a smuggling attempt or a
+ * broken proxy. libmicrohttpd reads the body as chunked, and a store
+ * would get a length that the body contradicts; RFC 9112 6.1 lets us
+ * refuse it. Two different lengths: libmicrohttpd takes the first, a
+ * proxy may have taken the second (6.3). A transfer coding other than
+ * chunked alone: we have no other (501, 6.1). A space before the colon:
+ * libmicrohttpd keeps it in the name, another parser drops it (5.1). A
+ * bare CR in a value: another parser ends the line there (RFC 9110 5.5).
+ */
+static int
+framing_problem(const struct header_scan *s, const char **why)
+{
+	if (s->bad_name) {
+		*why = "a header name is not a token (a space before the colon?)";
+		return 400;
+	}
+	if (s->bad_value) {
+		*why = "a header value contains a carriage return";
+		return 400;
+	}
+	if (s->lengths_differ) {
+		*why = "two different Content-Length values";
+		return 400;
+	}
+	if (s->length != NULL && s->coding != NULL) {
+		*why = "Content-Length and Transfer-Encoding together";
+		return 400;
+	}
+	if (s->coding != NULL && (s->codings > 1 ||
+	    !same_value(s->coding, "chunked"))) {
+		*why = "the only transfer coding taken is chunked";
+		return 501;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- life */
@@ -643,11 +747,8 @@ dispatch(struct st_req *req, const char *url)
 	const struct service *svc;
 	enum st_route_error e;
 	enum st_auth_result who;
-	size_t header_bytes = 0;
 
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_header_size,
-	    &header_bytes);
-	if (header_bytes + strlen(url) > req->cfg->listen.max_header_size)
+	if (req->header_bytes + strlen(url) > req->cfg->listen.max_header_size)
 		return st_reply_error(req, 431, "bad_request", "request headers "
 		    "are larger than %u bytes", req->cfg->listen.max_header_size);
 	if ((e = st_route_match(req->method, url, &req->route)) != ST_ROUTE_OK)
@@ -665,29 +766,6 @@ dispatch(struct st_req *req, const char *url)
 	return svc->start(req);
 }
 
-static int
-has_body(struct st_req *req)
-{
-	const char *cl = st_req_header(req, "Content-Length");
-	const char *te = st_req_header(req, "Transfer-Encoding");
-
-	return (cl != NULL && strcmp(cl, "0") != 0) || te != NULL;
-}
-
-/*
- * A body framed both by Content-Length and by Transfer-Encoding: a
- * smuggling attempt or a broken proxy. libmicrohttpd reads it as chunked,
- * and a store would get a length that the body contradicts. RFC 9112 6.1
- * lets us refuse it, and wants the connection closed after the answer,
- * since where the body ends is in doubt.
- */
-static int
-framed_twice(struct st_req *req)
-{
-	return st_req_header(req, "Content-Length") != NULL &&
-	    st_req_header(req, "Transfer-Encoding") != NULL;
-}
-
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload_data,
@@ -698,22 +776,30 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)cls;
 	(void)version;
 	if (req == NULL) {
+		struct header_scan hs = { 0 };
+		const char *why;
+		int status;
+
 		st_worker_watch_headers_done(conn_watch(conn));
 		if ((req = req_new(conn, method)) == NULL)
 			return MHD_NO;
 		*con_cls = req;
 		req->url = url;
-		if (framed_twice(req)) {
+		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header,
+		    &hs);
+		req->header_bytes = hs.bytes;
+		if ((status = framing_problem(&hs, &why)) != 0) {
 			req->dispatched = 1;
-			return reply_error_close(req, 400, "bad_request",
-			    "Content-Length and Transfer-Encoding together");
+			return reply_error_close(req, status, status == 501 ?
+			    "not_implemented" : "bad_request", why);
 		}
 		/* libmicrohttpd 0.9.75 closes the connection after any answer
 		 * queued in this first call. A request without a body is
 		 * therefore started on the next call, which comes at once, so
 		 * that keep-alive survives; one with a body must be judged now,
 		 * before its body is read. */
-		if (!has_body(req))
+		if ((hs.length == NULL || same_value(hs.length, "0")) &&
+		    hs.coding == NULL)
 			return MHD_YES;
 		req->dispatched = 1;
 		return dispatch(req, url);

@@ -45,6 +45,7 @@ struct st_req {
 	int			 replied;
 	int			 dispatched;	/* routed and started */
 	const char		*url;		/* raw path, valid for the request */
+	size_t			 header_bytes;	/* names and values */
 
 	st_body_fn		 on_body;
 	st_end_fn		 on_end;

@@ -16,6 +16,11 @@ down without sending anything large:
                      timer restarts on every byte), also on a kept-alive
                      connection, so that such clients cannot hold every
                      slot; a slow request that completes in time is served
+  strict HTTP        requests libmicrohttpd lets through although their
+                     framing or headers are in doubt (two lengths, a
+                     transfer coding other than chunked, a space before
+                     the colon, a bare CR) get a JSON error, and the
+                     connection is closed
 """
 
 import json
@@ -404,11 +409,101 @@ def check_slow_headers(tap):
                 d.cleanup()
 
 
+# ---------------------------------------------------------------- strict HTTP
+
+def put_head(key, *headers):
+    return (b"PUT /v1/blobs/loc/%s HTTP/1.1\r\nHost: x\r\n" % key.encode() +
+            b"Authorization: Bearer " + TOKEN.encode() + b"\r\n" +
+            b"".join(h + b"\r\n" for h in headers) + b"\r\n")
+
+
+CHUNKED_HI = b"2\r\nhi\r\n0\r\n\r\n"
+
+# (name, raw request, status, code or None for a success, key it must
+# not have stored or None)
+STRICT_CASES = [
+    ("space before the colon",
+     b"GET /v1/health HTTP/1.1\r\nHost: x\r\nFoo : v\r\n\r\n",
+     400, "bad_request", None),
+    ("tab before the colon",
+     put_head("s1", b"Foo\t: v", b"Content-Length: 2") + b"hi",
+     400, "bad_request", "s1"),
+    ("space inside a header name",
+     b"GET /v1/health HTTP/1.1\r\nHost: x\r\nFo o: v\r\n\r\n",
+     400, "bad_request", None),
+    ("bare CR in a header value",
+     b"GET /v1/health HTTP/1.1\r\nHost: x\r\nFoo: a\rb\r\n\r\n",
+     400, "bad_request", None),
+    ("two different Content-Length values",
+     put_head("s2", b"Content-Length: 2", b"Content-Length: 3") + b"hi",
+     400, "bad_request", "s2"),
+    ("Transfer-Encoding: gzip",
+     put_head("s3", b"Transfer-Encoding: gzip") + b"hi",
+     501, "not_implemented", "s3"),
+    ("Transfer-Encoding: gzip, chunked",
+     put_head("s4", b"Transfer-Encoding: gzip, chunked") + CHUNKED_HI,
+     501, "not_implemented", "s4"),
+    ("Transfer-Encoding: chunked twice",
+     put_head("s5", b"Transfer-Encoding: chunked",
+              b"Transfer-Encoding: chunked") + CHUNKED_HI,
+     501, "not_implemented", "s5"),
+    ("Transfer-Encoding: identity on a GET",
+     b"GET /v1/health HTTP/1.1\r\nHost: x\r\n"
+     b"Transfer-Encoding: identity\r\n\r\n",
+     501, "not_implemented", None),
+    # what stays allowed
+    ("two equal Content-Length values",
+     put_head("ok1", b"Content-Length: 2", b"Content-Length: 2") + b"hi",
+     201, None, None),
+    ("Transfer-Encoding: Chunked (names are case-insensitive)",
+     put_head("ok2", b"Transfer-Encoding: Chunked") + CHUNKED_HI,
+     201, None, None),
+]
+
+
+def check_strict(tap, d):
+    for name, data, want, code, key in STRICT_CASES:
+        buf, closed = exchange(d, data)
+        status, hdrs, body = parse_raw_response(buf)
+        try:
+            got = json.loads(body.decode())
+        except Exception:
+            got = None
+        if code is None:
+            tap.ok(status == want, "strict HTTP: %s: %d" % (name, want),
+                   repr(buf[:300]))
+            continue
+        got_code = got.get("error", {}).get("code") if \
+            isinstance(got, dict) else None
+        tap.ok(status == want and got_code == code and
+               hdrs.get("x-request-id") and closed,
+               "strict HTTP: %s: %d %s with X-Request-Id, and the "
+               "connection is closed" % (name, want, code),
+               "closed=%r %r" % (closed, buf[:300]))
+        if key is not None:
+            r = d.request("HEAD", "/v1/blobs/loc/" + key, token=TOKEN)
+            tap.ok(r.status == 404, "strict HTTP: %s: nothing stored" % name,
+                   repr(r))
+    good, why = health(d)
+    tap.ok(good, "strict HTTP: served afterwards", why)
+
+
+def check_strict_daemon(tap):
+    with tempfile.TemporaryDirectory(prefix="stratus-hard-") as root:
+        d = stratus.Daemon(config(root), name="strict", tmpdir=root)
+        try:
+            guarded(tap, "strict HTTP", check_strict, tap, d)
+            d.stop_check(tap)
+        finally:
+            d.cleanup()
+
+
 def main():
     tap = stratus.TAP()
     guarded(tap, "connection limit", check_limit, tap)
     guarded(tap, "framing", check_framing_daemon, tap)
     guarded(tap, "slow headers", check_slow_headers, tap)
+    guarded(tap, "strict HTTP", check_strict_daemon, tap)
     tap.done()
 
 
