@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -261,6 +262,17 @@ st_reply_call_error(struct st_req *req, struct st_call *c)
 
 /* ---------------------------------------------------------------- parking */
 
+/* The connection's watch (worker.c: its header deadline, its peer while
+ * parked), set up by on_connection. */
+static struct st_conn_watch *
+conn_watch(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info != NULL ? info->socket_context : NULL;
+}
+
 /* Under req->lock: a parked connection goes on, and its worker's loop
  * runs it (libmicrohttpd has no wake-up of its own in that mode). */
 static void
@@ -289,6 +301,60 @@ call_hook(struct st_call *c, void *ctx)
 	req_wake(ctx);
 }
 
+/*
+ * After the peer of a parked connection shut down its sending side: can
+ * what it sent before still make up the body? A client may half-close
+ * once it has sent everything, and libmicrohttpd answers such a client.
+ * What it sent is in the socket, and up to the connection memory of it
+ * in libmicrohttpd's buffer. A chunked body's end is unknown: assumed.
+ */
+static int
+body_may_complete(struct st_req *req)
+{
+	const union MHD_ConnectionInfo *info;
+	int queued = 0;
+
+	if (req->content_length == UINT64_MAX)
+		return 1;
+	info = MHD_get_connection_info(req->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info == NULL || ioctl(info->connect_fd, FIONREAD, &queued) == -1)
+		return 1;
+	return req->bytes_in + (uint64_t)queued + started.connection_memory >=
+	    req->content_length;
+}
+
+/* The peer of a connection parked in the middle of its body left (on the
+ * worker's thread): the upload can never finish, so the request goes
+ * now, and its backend cleans up, rather than when the backend wakes it.
+ * A peer that only half-closed after sending its whole body is kept, and
+ * not watched again (the event would repeat). */
+static void
+peer_gone(void *arg, int reset)
+{
+	struct st_req *req = arg;
+
+	req->peer_watched = 0;
+	if (!reset && body_may_complete(req)) {
+		req->peer_half_closed = 1;
+		return;
+	}
+	req->peer_left = 1;
+	pthread_mutex_lock(&req->lock);
+	req->aborted = 1;
+	resume_parked(req);
+	pthread_mutex_unlock(&req->lock);
+}
+
+static void
+unwatch_peer(struct st_req *req)
+{
+	if (req->peer_watched) {
+		req->peer_watched = 0;
+		st_worker_unwatch_peer(conn_watch(req->conn));
+	}
+}
+
 int
 st_req_suspend(struct st_req *req)
 {
@@ -303,6 +369,11 @@ st_req_suspend(struct st_req *req)
 		parked = 1;
 	}
 	pthread_mutex_unlock(&req->lock);
+	/* Handlers run on the worker's thread, so this is its loop. */
+	if (parked && !req->body_read && !req->peer_watched &&
+	    !req->peer_half_closed &&
+	    st_worker_watch_peer(conn_watch(req->conn), peer_gone, req) == 0)
+		req->peer_watched = 1;
 	return parked;
 }
 
@@ -360,16 +431,6 @@ const char *
 st_req_arg(struct st_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-/* The connection's header deadline (worker.c), set up by on_connection. */
-static struct st_conn_watch *
-conn_watch(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *info;
-
-	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return info != NULL ? info->socket_context : NULL;
 }
 
 /*
@@ -588,7 +649,8 @@ log_request(struct st_req *req, double seconds, enum MHD_RequestTerminationCode 
 	if (req->call != NULL && req->call->attempts > 0)
 		st_log_int(&r, "attempts", req->call->attempts);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		st_log_str(&r, "terminated", toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ?
+		st_log_str(&r, "terminated", toe ==
+		    MHD_REQUEST_TERMINATED_CLIENT_ABORT || req->peer_left ?
 		    "client went away" : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ?
 		    "timeout" : "error");
 	st_log_end(&r);
@@ -609,6 +671,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
+	unwatch_peer(req);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	seconds = (double)(now.tv_sec - req->start.tv_sec) +
 	    (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
@@ -799,11 +862,17 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		 * that keep-alive survives; one with a body must be judged now,
 		 * before its body is read. */
 		if ((hs.length == NULL || same_value(hs.length, "0")) &&
-		    hs.coding == NULL)
+		    hs.coding == NULL) {
+			req->body_read = 1;
 			return MHD_YES;
+		}
+		req->content_length = UINT64_MAX;	/* chunked */
+		if (hs.coding == NULL)
+			req->content_length = strtoull(hs.length, NULL, 10);
 		req->dispatched = 1;
 		return dispatch(req, url);
 	}
+	unwatch_peer(req);
 	if (req->aborted)
 		return MHD_NO;
 	if (!req->dispatched) {
@@ -823,6 +892,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		return req->on_body(req, upload_data, upload_data_size);
 	}
+	req->body_read = 1;
 	if (req->replied)
 		return MHD_YES;
 	if (req->on_end == NULL)

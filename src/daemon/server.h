@@ -64,7 +64,13 @@ struct st_req {
 	int			 discard;	/* swallow the rest of the body */
 	uint64_t		 discarded;
 	int			 ended;		/* on_end ran its first step */
-	int			 aborted;	/* shutting down: drop */
+	int			 aborted;	/* shutting down, or the peer
+						 * left mid-body: drop */
+	int			 body_read;	/* none, or all of it */
+	int			 peer_watched;	/* parked mid-body (worker.c) */
+	int			 peer_left;	/* ... and the peer left */
+	int			 peer_half_closed; /* ... after all its body */
+	uint64_t		 content_length;	/* UINT64_MAX: chunked */
 
 	/* Parking: the backend may finish on another thread. */
 	pthread_mutex_t		 lock;

@@ -9,8 +9,10 @@
  * duplicate of the socket, the kernel wakes them all on a new connection
  * and one wins the accept) and its own transfer engine (a curl multi
  * handle, src/core/transfer.c). The epoll set holds the daemons' own epoll
- * descriptors, curl's sockets and two eventfds: the engine's, and the
- * worker's own (stop, or a connection resumed from another thread).
+ * descriptors, curl's sockets, two eventfds: the engine's, and the
+ * worker's own (stop, or a connection resumed from another thread), and
+ * the sockets of connections parked in the middle of a request body,
+ * whose peer libmicrohttpd no longer watches.
  *
  * A request is therefore read, sent to the provider, answered and logged
  * on one thread. Parking a connection while its exchange runs, and waking
@@ -50,7 +52,7 @@
 #define MAX_DAEMONS 8
 #define DRAIN_MS 2000		/* for clean-up exchanges when stopping */
 
-enum { TAG_WAKE = ST_EV_LOOP, TAG_DAEMON };
+enum { TAG_WAKE = ST_EV_LOOP, TAG_DAEMON, TAG_PEER };
 
 /* The two queues of header deadlines: a new connection's (from its
  * accept) and a kept-alive connection's between requests (from the end
@@ -63,6 +65,11 @@ struct st_conn_watch {
 	int			 queue;		/* Q_NONE: headers complete */
 	long long		 due;		/* ms, st_now_ms() */
 	struct st_conn_watch	*prev, *next;
+	/* Parked in the middle of its body: the socket is in the worker's
+	 * epoll set, and gone() is called if the peer leaves. */
+	void			(*gone)(void *, int);
+	void			*gone_arg;
+	struct st_conn_watch	*pprev, *pnext;	/* the worker's parked */
 };
 
 struct watch_queue {
@@ -84,6 +91,7 @@ struct st_worker {
 	long long		 header_ms;	/* listen.header_timeout */
 	long long		 idle_ms;	/* listen.idle_timeout */
 	struct watch_queue	 queues[Q_NONE];
+	struct st_conn_watch	*parked;	/* watched for the peer */
 };
 
 static __thread struct st_worker *this_worker;
@@ -225,11 +233,86 @@ st_worker_watch_next_request(struct st_conn_watch *c)
 		    c->worker->header_ms);
 }
 
+/*
+ * A connection parked in the middle of its request body is out of
+ * libmicrohttpd's epoll set: it neither times out nor sees its peer
+ * leave, and what the upload holds (a provider exchange, a descriptor)
+ * would stay until the backend wakes it. EPOLLRDHUP on the socket (and
+ * the EPOLLHUP and EPOLLERR that always come) tells us instead; not
+ * EPOLLIN, since more of the body waiting is no news. gone() learns
+ * whether the connection was reset (or shut both ways), or whether the
+ * peer only shut down its sending side: a client may do that once it has
+ * sent its whole body, and the server judges.
+ */
+int
+st_worker_watch_peer(struct st_conn_watch *c, void (*gone)(void *, int),
+                     void *arg)
+{
+	struct st_worker *w;
+	struct epoll_event ev = { .events = EPOLLRDHUP };
+
+	if (c == NULL || c->gone != NULL)
+		return -1;
+	w = c->worker;
+	ev.data.u64 = ST_EV_DATA(TAG_PEER, c->fd);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1)
+		return -1;
+	c->gone = gone;
+	c->gone_arg = arg;
+	c->pprev = NULL;
+	c->pnext = w->parked;
+	if (w->parked != NULL)
+		w->parked->pprev = c;
+	w->parked = c;
+	return 0;
+}
+
+void
+st_worker_unwatch_peer(struct st_conn_watch *c)
+{
+	struct st_worker *w;
+
+	if (c == NULL || c->gone == NULL)
+		return;
+	w = c->worker;
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->pprev != NULL)
+		c->pprev->pnext = c->pnext;
+	else
+		w->parked = c->pnext;
+	if (c->pnext != NULL)
+		c->pnext->pprev = c->pprev;
+	c->pprev = c->pnext = NULL;
+	c->gone = NULL;
+	c->gone_arg = NULL;
+}
+
+/* The peer of a parked connection left: the server aborts its request.
+ * Few connections are parked at once, and this is rare: a list will do. */
+static void
+peer_gone(struct st_worker *w, int fd, uint32_t events)
+{
+	struct st_conn_watch *c;
+	void (*gone)(void *, int);
+	void *arg;
+
+	for (c = w->parked; c != NULL; c = c->pnext) {
+		if (c->fd == fd) {
+			gone = c->gone;
+			arg = c->gone_arg;
+			st_worker_unwatch_peer(c);
+			gone(arg, (events & (EPOLLHUP | EPOLLERR)) != 0);
+			return;
+		}
+	}
+}
+
 void
 st_worker_unwatch(struct st_conn_watch *c)
 {
 	if (c != NULL) {
 		watch_unlink(c);
+		st_worker_unwatch_peer(c);
 		free(c);
 	}
 }
@@ -370,6 +453,9 @@ run_round(struct st_worker *w, int engine_wait)
 			break;
 		case TAG_DAEMON:
 			ready[ST_EV_FD(data)] = 1;
+			break;
+		case TAG_PEER:
+			peer_gone(w, ST_EV_FD(data), ev[i].events);
 			break;
 		default:
 			st_engine_event(w->engine, data, ev[i].events);

@@ -16,6 +16,10 @@ down without sending anything large:
                      timer restarts on every byte), also on a kept-alive
                      connection, so that such clients cannot hold every
                      slot; a slow request that completes in time is served
+  abandoned upload   a client that goes away in the middle of a PUT is
+                     noticed at once, also while its connection is parked
+                     (a provider that takes nothing): the daemon's
+                     descriptors come back to where they were
   strict HTTP        requests libmicrohttpd lets through although their
                      framing or headers are in doubt (two lengths, a
                      transfer coding other than chunked, a space before
@@ -27,8 +31,10 @@ import json
 import os
 import select
 import socket
+import struct
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -498,12 +504,139 @@ def check_strict_daemon(tap):
             d.cleanup()
 
 
+# ---------------------------------------------------------------- abandoned upload
+
+class StuckProvider:
+    """An "S3 endpoint" on 127.0.0.1 that accepts connections and never
+    reads from them nor answers: an upload to it fills its buffers and
+    the daemon parks the client's connection."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(c)
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def abandon_config(root, provider):
+    secret = os.path.join(root, "secret")
+    with open(os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("s" * 40)
+    stores = [
+        stratus.store_conf("loc", {"provider": "local",
+                                   "path": os.path.join(root, "loc")}),
+        stratus.store_conf("stuck", {
+            "provider": "s3", "bucket": "stuck", "region": "us-east-1",
+            "credentials": "stuck",
+            "endpoint": "http://127.0.0.1:%d" % provider.port})]
+    return stratus.make_config(
+        stores, [stratus.client_conf("t", TOKEN, ["blob:*:rw"])],
+        listen={"threads": 1}, allow_anonymous=False,
+        extra='credentials = { stuck = { provider = "aws"; '
+              'source = "static"; access_key_id = "AKIDSTUCK"; '
+              'secret_access_key_file = "%s"; }; };' % secret)
+
+
+# (name, store, Content-Length, close with a reset). The upload to the
+# stuck provider parks: the client's close only reaches the daemon as a
+# reset there, since a FIN waits behind the bytes the daemon has not read
+# (docs/operations.md says so).
+ABANDON_CASES = [
+    ("local store, the connection is read", "loc", 8 << 20, False),
+    ("stuck provider, the connection is parked", "stuck", 64 << 20, True),
+]
+# How soon the descriptors must be back: the bug kept them until the
+# provider's attempt timed out, or for ever.
+ABANDON_WITHIN = 8
+
+
+def send_until_blocked(s, total):
+    """Sends up to total - 1 bytes of body; stops when the daemon stops
+    taking them (parked) for a second. Returns what was sent."""
+    s.settimeout(1.0)
+    piece = b"u" * 65536
+    sent = 0
+    try:
+        while sent < total - 1:
+            sent += s.send(piece[:total - 1 - sent])
+    except socket.timeout:
+        pass
+    return sent
+
+
+def check_abandon(tap, d, root):
+    good, why = health(d)
+    tap.ok(good, "abandoned upload: the daemon answers", why)
+    time.sleep(0.3)
+    before = open_fds(d.pid)
+    for name, store, total, reset in ABANDON_CASES:
+        s = socket.create_connection((d.host, d.port), timeout=WAIT)
+        try:
+            s.sendall(b"PUT /v1/blobs/%s/gone HTTP/1.1\r\nHost: x\r\n"
+                      b"Authorization: Bearer %s\r\n"
+                      b"Content-Length: %d\r\n\r\n" %
+                      (store.encode(), TOKEN.encode(), total))
+            sent = send_until_blocked(s, total)
+            time.sleep(0.5)
+            during = open_fds(d.pid)
+            if reset:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+        finally:
+            s.close()
+        start = time.monotonic()
+        back = stratus.wait_until(lambda: open_fds(d.pid) <= before,
+                                  timeout=ABANDON_WITHIN)
+        took = time.monotonic() - start
+        tap.ok(back, "abandoned upload (%s): the daemon's descriptors are "
+               "back to %d within %d s after the client left" %
+               (name, before, ABANDON_WITHIN),
+               "sent %d of %d; %d during, %d after %.1f s" %
+               (sent, total, during, open_fds(d.pid), took))
+    tmp = os.listdir(os.path.join(root, "loc", "tmp"))
+    tap.ok(not tmp, "abandoned upload: the local store's tmp directory is "
+           "empty", repr(tmp))
+    r = d.request("PUT", "/v1/blobs/loc/after", body=b"after", token=TOKEN)
+    tap.ok(r.status == 201, "abandoned upload: a PUT still works", repr(r))
+
+
+def check_abandon_daemon(tap):
+    provider = StuckProvider()
+    try:
+        with tempfile.TemporaryDirectory(prefix="stratus-hard-") as root:
+            d = stratus.Daemon(abandon_config(root, provider),
+                               name="abandon", tmpdir=root)
+            try:
+                guarded(tap, "abandoned upload", check_abandon, tap, d, root)
+                d.stop_check(tap)
+            finally:
+                d.cleanup()
+    finally:
+        provider.close()
+
+
 def main():
     tap = stratus.TAP()
     guarded(tap, "connection limit", check_limit, tap)
     guarded(tap, "framing", check_framing_daemon, tap)
     guarded(tap, "slow headers", check_slow_headers, tap)
     guarded(tap, "strict HTTP", check_strict_daemon, tap)
+    guarded(tap, "abandoned upload", check_abandon_daemon, tap)
     tap.done()
 
 
