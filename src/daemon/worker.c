@@ -214,7 +214,7 @@ void
 st_worker_watch_request_line(struct st_conn_watch *c)
 {
 	/* A new connection's deadline runs from its accept, and stays. */
-	if (c != NULL && c->queue == Q_KEPT)
+	if (c != NULL && c->queue != Q_NEW)
 		watch_append(c, Q_NEW, st_now_ms() + c->worker->header_ms);
 }
 
