@@ -326,9 +326,10 @@ body_may_complete(struct st_req *req)
 
 /* The peer of a connection parked in the middle of its body left (on the
  * worker's thread): the upload can never finish, so the request goes
- * now, and its backend cleans up, rather than when the backend wakes it.
- * A peer that only half-closed after sending its whole body is kept, and
- * not watched again (the event would repeat). */
+ * now, and its backend cleans up, rather than when the backend wakes it
+ * (or, if it is running, at its next call). A peer that only half-closed
+ * after sending its whole body is kept, and not watched again (the
+ * event would repeat). */
 static void
 peer_gone(void *arg, int reset)
 {
@@ -369,7 +370,9 @@ st_req_suspend(struct st_req *req)
 		parked = 1;
 	}
 	pthread_mutex_unlock(&req->lock);
-	/* Handlers run on the worker's thread, so this is its loop. */
+	/* Its peer is watched from the first park in the middle of the body
+	 * until the body is read: a system call per upload that parks, not
+	 * per park. Handlers run on the worker's thread: this is its loop. */
 	if (parked && !req->body_read && !req->peer_watched &&
 	    !req->peer_half_closed &&
 	    st_worker_watch_peer(conn_watch(req->conn), peer_gone, req) == 0)
@@ -872,7 +875,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		req->dispatched = 1;
 		return dispatch(req, url);
 	}
-	unwatch_peer(req);
 	if (req->aborted)
 		return MHD_NO;
 	if (!req->dispatched) {
@@ -893,6 +895,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return req->on_body(req, upload_data, upload_data_size);
 	}
 	req->body_read = 1;
+	unwatch_peer(req);
 	if (req->replied)
 		return MHD_YES;
 	if (req->on_end == NULL)

@@ -67,7 +67,7 @@ struct st_req {
 	int			 aborted;	/* shutting down, or the peer
 						 * left mid-body: drop */
 	int			 body_read;	/* none, or all of it */
-	int			 peer_watched;	/* parked mid-body (worker.c) */
+	int			 peer_watched;	/* parked mid-body once (worker.c) */
 	int			 peer_left;	/* ... and the peer left */
 	int			 peer_half_closed; /* ... after all its body */
 	uint64_t		 content_length;	/* UINT64_MAX: chunked */

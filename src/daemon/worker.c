@@ -65,8 +65,9 @@ struct st_conn_watch {
 	int			 queue;		/* Q_NONE: headers complete */
 	long long		 due;		/* ms, st_now_ms() */
 	struct st_conn_watch	*prev, *next;
-	/* Parked in the middle of its body: the socket is in the worker's
-	 * epoll set, and gone() is called if the peer leaves. */
+	/* Parked in the middle of its body (and until the body is read):
+	 * the socket is in the worker's epoll set, and gone() is called if
+	 * the peer leaves. */
 	void			(*gone)(void *, int);
 	void			*gone_arg;
 	struct st_conn_watch	*pprev, *pnext;	/* the worker's parked */

@@ -45,11 +45,11 @@ void st_worker_watch_request_line(struct st_conn_watch *);
 void st_worker_watch_headers_done(struct st_conn_watch *);
 void st_worker_watch_next_request(struct st_conn_watch *);
 void st_worker_unwatch(struct st_conn_watch *);
-/* While a connection is parked in the middle of its request body: calls
+/* Once a connection is parked in the middle of its request body: calls
  * gone(arg, reset) on the worker's thread, once, if its peer resets the
  * connection (reset 1) or shuts down its sending side (0). Unwatched by
- * the server when it runs the connection again, and by st_worker_unwatch.
- * -1 if it cannot watch. */
+ * the server when the body is read or the request ends, and by
+ * st_worker_unwatch. -1 if it cannot watch. */
 int  st_worker_watch_peer(struct st_conn_watch *,
                           void (*gone)(void *, int reset), void *arg);
 void st_worker_unwatch_peer(struct st_conn_watch *);
