@@ -62,8 +62,8 @@ static const char *const top_keys[] = {
 };
 static const char *const listen_keys[] = {
 	"address", "port", "unix", "unix_mode", "threads", "max_connections",
-	"idle_timeout", "max_header_size", "connection_memory", "public_url",
-	NULL
+	"idle_timeout", "header_timeout", "max_header_size",
+	"connection_memory", "public_url", NULL
 };
 
 /* Reports "FILE:LINE: reason" for a setting (line 0 when unknown). */
@@ -568,6 +568,7 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 	struct st_listen *l = &cfg->listen;
 	unsigned long long port = 8980, threads = 0, maxconn = 1024;
 	unsigned long long idle = 60, hdr = 16384, mode = 0660, mem = 0;
+	unsigned long long header_timeout = 10;
 	const char *addr = "127.0.0.1", *unix_path = NULL, *url = NULL;
 	const config_setting_t *bad;
 
@@ -583,6 +584,8 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 	    get_uint(g, "threads", 0, 256, &threads, cfg, err, errlen) ||
 	    get_uint(g, "max_connections", 1, 1000000, &maxconn, cfg, err, errlen) ||
 	    get_uint(g, "idle_timeout", 1, 86400, &idle, cfg, err, errlen) ||
+	    get_uint(g, "header_timeout", 1, 86400, &header_timeout, cfg, err,
+	    errlen) ||
 	    get_bytes(g, "max_header_size", 1024, 1048576, &hdr, cfg, err,
 	    errlen) ||
 	    get_bytes(g, "connection_memory", 32768, 16777216, &mem, cfg, err,
@@ -613,6 +616,7 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 	l->threads = (unsigned)threads;
 	l->max_connections = (unsigned)maxconn;
 	l->idle_timeout = (unsigned)idle;
+	l->header_timeout = (unsigned)header_timeout;
 	l->max_header_size = (unsigned)hdr;
 	l->connection_memory = (size_t)mem;
 	l->public_url = url ? strdup(url) : NULL;
@@ -1171,6 +1175,8 @@ st_config_check_reload(const struct st_listen *started, int systemd_sockets,
 	    l->max_connections != started->max_connections);
 	note_change(changed, changedlen, "listen.idle_timeout",
 	    l->idle_timeout != started->idle_timeout);
+	note_change(changed, changedlen, "listen.header_timeout",
+	    l->header_timeout != started->header_timeout);
 	note_change(changed, changedlen, "listen.connection_memory",
 	    l->connection_memory != started->connection_memory);
 	return 0;

@@ -80,6 +80,7 @@ struct st_listen {
 	unsigned	 threads;
 	unsigned	 max_connections;
 	unsigned	 idle_timeout;
+	unsigned	 header_timeout;	/* request line and headers, s */
 	unsigned	 max_header_size;
 	size_t		 connection_memory;	/* libmicrohttpd's, per connection */
 	char		*public_url;

@@ -24,14 +24,15 @@
  * identity), so that each input is decoded once, by the validators.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <poll.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -262,6 +263,17 @@ st_reply_call_error(struct st_req *req, struct st_call *c)
 
 /* ---------------------------------------------------------------- parking */
 
+/* The connection's watch (worker.c: its header deadline, its peer while
+ * parked), set up by on_connection. */
+static struct st_conn_watch *
+conn_watch(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info != NULL ? info->socket_context : NULL;
+}
+
 /* Under req->lock: a parked connection goes on, and its worker's loop
  * runs it (libmicrohttpd has no wake-up of its own in that mode). */
 static void
@@ -291,103 +303,57 @@ call_hook(struct st_call *c, void *ctx)
 }
 
 /*
- * Abandoned uploads. A client that sends part of a body and closes would
- * hold the upload's temp file, descriptor and memory until the idle
- * timeout: libmicrohttpd 0.9.75 misses a close that arrives with the last
- * bytes when the connection was parked in between (its edge-triggered
- * epoll reported it once, before the park), and a parked connection is out
- * of its sight anyway. So the socket of a large upload is watched
- * (worker.c) for a reset or a close while its body comes; on one, the
- * upload is dropped and the socket shut down, which libmicrohttpd sees.
+ * After the peer of a parked connection shut down its sending side: can
+ * what it sent before still make up the body? A client may half-close
+ * once it has sent everything, and libmicrohttpd answers such a client.
+ * What it sent is in the socket, and up to the connection memory of it
+ * in libmicrohttpd's buffer. A chunked body's end is unknown: assumed.
  */
-
-/* An upload still waiting for body bytes. */
 static int
-wants_body(const struct st_req *req)
+body_may_complete(struct st_req *req)
 {
-	return req->on_body != NULL && !req->ended && !req->replied &&
-	    !req->discard;
+	const union MHD_ConnectionInfo *info;
+	int queued = 0;
+
+	if (req->content_length == UINT64_MAX)
+		return 1;
+	info = MHD_get_connection_info(req->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info == NULL || ioctl(info->connect_fd, FIONREAD, &queued) == -1)
+		return 1;
+	return req->bytes_in + (uint64_t)queued + started.connection_memory >=
+	    req->content_length;
 }
 
-/* Has the client of an upload gone? A reset, or a close with less of the
- * body left unread in the socket and in libmicrohttpd's buffer than the
- * request still needs (a client may send its whole body and then close
- * its side: that one is served). */
-static int
-peer_left(struct st_req *req, int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-	const char *cl = st_req_header(req, "Content-Length");
-	uint64_t length;
-	int unread = 0;
-
-	if (poll(&p, 1, 0) != 1)
-		return 0;
-	if (p.revents & (POLLHUP | POLLERR))
-		return 1;
-	if (!(p.revents & POLLRDHUP))
-		return 0;
-	if (ioctl(fd, FIONREAD, &unread) == -1)
-		return 1;
-	if (cl == NULL || st_parse_u64(cl, 0, INT64_MAX, &length) == -1)
-		return unread == 0;		/* chunked: nothing more comes */
-	return req->bytes_in + (uint64_t)unread +
-	    req->cfg->listen.connection_memory < length;
-}
-
-/* A watched socket hung up or failed (worker.c, on its worker's thread). */
+/* The peer of a connection parked in the middle of its body left (on the
+ * worker's thread): the upload can never finish, so the request goes
+ * now, and its backend cleans up, rather than when the backend wakes it
+ * (or, if it is running, at its next call). A peer that only half-closed
+ * after sending its whole body is kept, and not watched again (the
+ * event would repeat). */
 static void
-on_peer(int fd)
+peer_gone(void *arg, int reset)
 {
-	struct st_worker *w = st_worker_self();
-	struct st_req *req;
+	struct st_req *req = arg;
 
-	pthread_mutex_lock(&live_lock);
-	for (req = live; req != NULL; req = req->next) {
-		if (req->worker != w || req->peer_fd != fd)
-			continue;
-		pthread_mutex_lock(&req->lock);
-		if (wants_body(req) && peer_left(req, fd)) {
-			req->aborted = 1;	/* the handler says MHD_NO */
-			req->peer_gone = 1;
-			shutdown(fd, SHUT_RDWR);
-			resume_parked(req);
-		}
-		pthread_mutex_unlock(&req->lock);
-		break;
+	req->peer_watched = 0;
+	if (!reset && body_may_complete(req)) {
+		req->peer_half_closed = 1;
+		return;
 	}
-	pthread_mutex_unlock(&live_lock);
-}
-
-/* As an upload's body begins: watch its socket, when the body may take
- * more than one read (a small one arrives whole). */
-static void
-watch_peer(struct st_req *req)
-{
-	const union MHD_ConnectionInfo *ci;
-	const char *cl = st_req_header(req, "Content-Length");
-	uint64_t length;
-
-	if (req->worker == NULL || (cl != NULL && st_parse_u64(cl, 0,
-	    INT64_MAX, &length) == 0 &&
-	    length <= req->cfg->listen.connection_memory))
-		return;
-	if ((ci = MHD_get_connection_info(req->conn,
-	    MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
-		return;
+	req->peer_left = 1;
 	pthread_mutex_lock(&req->lock);
-	if (st_worker_watch(req->worker, ci->connect_fd) == 0)
-		req->peer_fd = ci->connect_fd;
+	req->aborted = 1;
+	resume_parked(req);
 	pthread_mutex_unlock(&req->lock);
 }
 
-/* As the request ends, before libmicrohttpd closes the socket. */
 static void
 unwatch_peer(struct st_req *req)
 {
-	if (req->peer_fd != -1) {
-		st_worker_unwatch(req->worker, req->peer_fd);
-		req->peer_fd = -1;
+	if (req->peer_watched) {
+		req->peer_watched = 0;
+		st_worker_unwatch_peer(conn_watch(req->conn));
 	}
 }
 
@@ -405,6 +371,13 @@ st_req_suspend(struct st_req *req)
 		parked = 1;
 	}
 	pthread_mutex_unlock(&req->lock);
+	/* Its peer is watched from the first park in the middle of the body
+	 * until the body is read: a system call per upload that parks, not
+	 * per park. Handlers run on the worker's thread: this is its loop. */
+	if (parked && !req->body_read && !req->peer_watched &&
+	    !req->peer_half_closed &&
+	    st_worker_watch_peer(conn_watch(req->conn), peer_gone, req) == 0)
+		req->peer_watched = 1;
 	return parked;
 }
 
@@ -464,15 +437,117 @@ st_req_arg(struct st_req *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static enum MHD_Result
-add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
-                const char *value)
+/*
+ * What one pass over the request headers finds, in the first call of the
+ * access handler: their size (for listen.max_header_size) and the ways in
+ * which libmicrohttpd 0.9.75 is more lenient than RFC 9112 where we can
+ * still see it (docs/api.md, "HTTP leniency", lists the rest).
+ */
+struct header_scan {
+	size_t		 bytes;		/* names and values, with ": " CRLF */
+	const char	*length;	/* the first Content-Length */
+	int		 lengths_differ;
+	const char	*coding;	/* the first Transfer-Encoding */
+	int		 codings;	/* Transfer-Encoding lines */
+	int		 bad_name;	/* not a token, e.g. "Name :" */
+	int		 bad_value;	/* a bare CR inside */
+};
+
+/* RFC 9110 5.6.2: the characters of a token (a header name). */
+static int
+tchar(unsigned char c)
 {
-	size_t *total = cls;
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-')
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+.^_`|~", c) != NULL;
+}
+
+/* a and b alike but for case and for the trailing spaces and tabs
+ * libmicrohttpd leaves in a value. */
+static int
+same_value(const char *a, const char *b)
+{
+	for (; *a != '\0' && *b != '\0'; a++, b++)
+		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+			return 0;
+	a += strspn(a, " \t");
+	b += strspn(b, " \t");
+	return *a == '\0' && *b == '\0';
+}
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+            size_t key_size, const char *value, size_t value_size)
+{
+	struct header_scan *s = cls;
+	size_t i;
 
 	(void)kind;
-	*total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	if (value == NULL) {
+		value = "";
+		value_size = 0;
+	}
+	s->bytes += key_size + value_size + 4;
+	if (key_size == 0)
+		s->bad_name = 1;
+	for (i = 0; i < key_size; i++)
+		if (!tchar((unsigned char)key[i]))
+			s->bad_name = 1;
+	if (memchr(value, '\r', value_size) != NULL)
+		s->bad_value = 1;
+	if (key_size == 14 && strcasecmp(key, "Content-Length") == 0) {
+		if (s->length == NULL)
+			s->length = value;
+		else if (!same_value(s->length, value))
+			s->lengths_differ = 1;
+	} else if (key_size == 17 && strcasecmp(key, "Transfer-Encoding") == 0) {
+		if (s->coding == NULL)
+			s->coding = value;
+		s->codings++;
+	}
 	return MHD_YES;
+}
+
+/*
+ * A request whose framing or headers are in doubt: its status, or 0.
+ * Each is answered at once and the connection closed, since where the
+ * body ends, or what a proxy in front made of the headers, is unknown.
+ *
+ * Both Content-Length and Transfer-Encoding: a smuggling attempt or a
+ * broken proxy. libmicrohttpd reads the body as chunked, and a store
+ * would get a length that the body contradicts; RFC 9112 6.1 lets us
+ * refuse it. Two different lengths: libmicrohttpd takes the first, a
+ * proxy may have taken the second (6.3). A transfer coding other than
+ * chunked alone: we have no other (501, 6.1). A space before the colon:
+ * libmicrohttpd keeps it in the name, another parser drops it (5.1). A
+ * bare CR in a value: another parser ends the line there (RFC 9110 5.5).
+ */
+static int
+framing_problem(const struct header_scan *s, const char **why)
+{
+	if (s->bad_name) {
+		*why = "a header name is not a token (a space before the colon?)";
+		return 400;
+	}
+	if (s->bad_value) {
+		*why = "a header value contains a carriage return";
+		return 400;
+	}
+	if (s->lengths_differ) {
+		*why = "two different Content-Length values";
+		return 400;
+	}
+	if (s->length != NULL && s->coding != NULL) {
+		*why = "Content-Length and Transfer-Encoding together";
+		return 400;
+	}
+	if (s->coding != NULL && (s->codings > 1 ||
+	    !same_value(s->coding, "chunked"))) {
+		*why = "the only transfer coding taken is chunked";
+		return 501;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- life */
@@ -537,7 +612,6 @@ req_new(struct MHD_Connection *conn, const char *method)
 	req->worker = st_worker_self();
 	req->method = method;
 	req->cfg = st_server_config();
-	req->peer_fd = -1;
 	pthread_mutex_init(&req->lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	req_set_id(req);
@@ -579,8 +653,8 @@ log_request(struct st_req *req, double seconds, enum MHD_RequestTerminationCode 
 	if (req->call != NULL && req->call->attempts > 0)
 		st_log_int(&r, "attempts", req->call->attempts);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		st_log_str(&r, "terminated", req->peer_gone ||
-		    toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ?
+		st_log_str(&r, "terminated", toe ==
+		    MHD_REQUEST_TERMINATED_CLIENT_ABORT || req->peer_left ?
 		    "client went away" : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ?
 		    "timeout" : "error");
 	st_log_end(&r);
@@ -595,7 +669,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	double seconds;
 
 	(void)cls;
-	(void)conn;
+	/* A kept-alive connection waits for its next request (a closing
+	 * one is unwatched right after). */
+	st_worker_watch_next_request(conn_watch(conn));
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
@@ -738,11 +814,8 @@ dispatch(struct st_req *req, const char *url)
 	const struct service *svc;
 	enum st_route_error e;
 	enum st_auth_result who;
-	size_t header_bytes = 0;
 
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_header_size,
-	    &header_bytes);
-	if (header_bytes + strlen(url) > req->cfg->listen.max_header_size)
+	if (req->header_bytes + strlen(url) > req->cfg->listen.max_header_size)
 		return st_reply_error(req, 431, "bad_request", "request headers "
 		    "are larger than %u bytes", req->cfg->listen.max_header_size);
 	if ((e = st_route_match(req->method, url, &req->route)) != ST_ROUTE_OK)
@@ -760,29 +833,6 @@ dispatch(struct st_req *req, const char *url)
 	return svc->start(req);
 }
 
-static int
-has_body(struct st_req *req)
-{
-	const char *cl = st_req_header(req, "Content-Length");
-	const char *te = st_req_header(req, "Transfer-Encoding");
-
-	return (cl != NULL && strcmp(cl, "0") != 0) || te != NULL;
-}
-
-/*
- * A body framed both by Content-Length and by Transfer-Encoding: a
- * smuggling attempt or a broken proxy. libmicrohttpd reads it as chunked,
- * and a store would get a length that the body contradicts. RFC 9112 6.1
- * lets us refuse it, and wants the connection closed after the answer,
- * since where the body ends is in doubt.
- */
-static int
-framed_twice(struct st_req *req)
-{
-	return st_req_header(req, "Content-Length") != NULL &&
-	    st_req_header(req, "Transfer-Encoding") != NULL;
-}
-
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload_data,
@@ -793,22 +843,36 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)cls;
 	(void)version;
 	if (req == NULL) {
+		struct header_scan hs = { 0 };
+		const char *why;
+		int status;
+
+		st_worker_watch_headers_done(conn_watch(conn));
 		if ((req = req_new(conn, method)) == NULL)
 			return MHD_NO;
 		*con_cls = req;
 		req->url = url;
-		if (framed_twice(req)) {
+		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header,
+		    &hs);
+		req->header_bytes = hs.bytes;
+		if ((status = framing_problem(&hs, &why)) != 0) {
 			req->dispatched = 1;
-			return reply_error_close(req, 400, "bad_request",
-			    "Content-Length and Transfer-Encoding together");
+			return reply_error_close(req, status, status == 501 ?
+			    "not_implemented" : "bad_request", why);
 		}
 		/* libmicrohttpd 0.9.75 closes the connection after any answer
 		 * queued in this first call. A request without a body is
 		 * therefore started on the next call, which comes at once, so
 		 * that keep-alive survives; one with a body must be judged now,
 		 * before its body is read. */
-		if (!has_body(req))
+		if ((hs.length == NULL || same_value(hs.length, "0")) &&
+		    hs.coding == NULL) {
+			req->body_read = 1;
 			return MHD_YES;
+		}
+		req->content_length = UINT64_MAX;	/* chunked */
+		if (hs.coding == NULL)
+			req->content_length = strtoull(hs.length, NULL, 10);
 		req->dispatched = 1;
 		return dispatch(req, url);
 	}
@@ -829,12 +893,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			 * wants, rather than reading it forever. */
 			return req->discarded > ((uint64_t)64 << 20) ? MHD_NO : MHD_YES;
 		}
-		if (req->peer_fd == -1 && !req->watch_tried) {
-			req->watch_tried = 1;
-			watch_peer(req);
-		}
 		return req->on_body(req, upload_data, upload_data_size);
 	}
+	req->body_read = 1;
+	unwatch_peer(req);
 	if (req->replied)
 		return MHD_YES;
 	if (req->on_end == NULL)
@@ -844,23 +906,46 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 /*
- * At its connection limit libmicrohttpd takes its listening socket out of
- * its epoll set, and puts it back only at the start of a later MHD_run.
- * When the last connection closes, nothing would make that run happen (no
- * event, no timeout) and the worker would accept nothing more: a close
- * makes the worker run its daemons once more in this round.
+ * A new connection gets its header deadline (worker.c); a closed one
+ * loses it. At its connection limit libmicrohttpd takes its listening
+ * socket out of its epoll set, and puts it back only at the start of a
+ * later MHD_run. When the last connection closes, nothing would make that
+ * run happen (no event, no timeout) and the worker would accept nothing
+ * more: a close makes the worker run its daemons once more in this round.
  */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
               enum MHD_ConnectionNotificationCode code)
 {
 	struct st_worker *w = st_worker_self();
+	const union MHD_ConnectionInfo *info;
 
 	(void)cls;
-	(void)conn;
-	(void)socket_context;
-	if (code == MHD_CONNECTION_NOTIFY_CLOSED && w != NULL)
-		st_worker_wake(w);
+	if (w == NULL)
+		return;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		/* listen.header_timeout starts now (worker.c). */
+		info = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info != NULL)
+			*socket_context = st_worker_watch(w, info->connect_fd);
+		return;
+	}
+	st_worker_unwatch(*socket_context);
+	*socket_context = NULL;
+	st_worker_wake(w);
+}
+
+/* libmicrohttpd has read a request line: a kept-alive connection's next
+ * request now has listen.header_timeout for its headers. Returns the
+ * request's first *con_cls, which on_request wants NULL. */
+static void *
+on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)uri;
+	st_worker_watch_request_line(conn_watch(conn));
+	return NULL;
 }
 
 static size_t
@@ -1001,6 +1086,7 @@ daemon_for(int fd, const struct st_listen *l, unsigned limit)
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    /* main() ignores SIGPIPE. Without this, MHD in this mode would
 	     * not use sendfile() and send files 4 KiB at a time. */
@@ -1073,12 +1159,12 @@ make_workers(const struct st_listen *l, char *err, size_t errlen)
 	unsigned n = worker_count(l);
 
 	for (nworkers = 0; nworkers < n; nworkers++) {
-		if ((workers[nworkers] = st_worker_new()) == NULL) {
+		if ((workers[nworkers] = st_worker_new(l->header_timeout,
+		    l->idle_timeout)) == NULL) {
 			snprintf(err, errlen, "cannot make worker threads: %s",
 			    strerror(errno));
 			return -1;
 		}
-		st_worker_on_peer(workers[nworkers], on_peer);
 	}
 	return 0;
 }

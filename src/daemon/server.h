@@ -45,6 +45,7 @@ struct st_req {
 	int			 replied;
 	int			 dispatched;	/* routed and started */
 	const char		*url;		/* raw path, valid for the request */
+	size_t			 header_bytes;	/* names and values */
 
 	st_body_fn		 on_body;
 	st_end_fn		 on_end;
@@ -63,15 +64,18 @@ struct st_req {
 	int			 discard;	/* swallow the rest of the body */
 	uint64_t		 discarded;
 	int			 ended;		/* on_end ran its first step */
-	int			 aborted;	/* shutting down: drop */
+	int			 aborted;	/* shutting down, or the peer
+						 * left mid-body: drop */
+	int			 body_read;	/* none, or all of it */
+	int			 peer_watched;	/* parked mid-body once (worker.c) */
+	int			 peer_left;	/* ... and the peer left */
+	int			 peer_half_closed; /* ... after all its body */
+	uint64_t		 content_length;	/* UINT64_MAX: chunked */
 
 	/* Parking: the backend may finish on another thread. */
 	pthread_mutex_t		 lock;
 	int			 suspended;
 	int			 woken;
-	int			 peer_fd;	/* watched for the client leaving, or -1 */
-	int			 watch_tried;
-	int			 peer_gone;	/* seen leaving mid-body */
 	struct st_req		*prev, *next;	/* live requests */
 
 	char			 key[ST_KEY_MAX + 1];

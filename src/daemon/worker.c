@@ -9,9 +9,10 @@
  * duplicate of the socket, the kernel wakes them all on a new connection
  * and one wins the accept) and its own transfer engine (a curl multi
  * handle, src/core/transfer.c). The epoll set holds the daemons' own epoll
- * descriptors, curl's sockets, two eventfds (the engine's, and the
- * worker's own: stop, or a connection resumed from another thread), and
- * the sockets of parked uploads, watched for their client leaving.
+ * descriptors, curl's sockets, two eventfds: the engine's, and the
+ * worker's own (stop, or a connection resumed from another thread), and
+ * the sockets of connections parked in the middle of a request body,
+ * whose peer libmicrohttpd no longer watches.
  *
  * A request is therefore read, sent to the provider, answered and logged
  * on one thread. Parking a connection while its exchange runs, and waking
@@ -24,10 +25,22 @@
  * run the daemons that have work, then run the engine, which starts the
  * exchanges the daemons' handlers asked for in the same round; last, write
  * the round's log lines with one write(2) (log.c).
+ *
+ * Header deadlines: libmicrohttpd restarts a connection's idle timer on
+ * every byte, so a client that sends its headers a byte at a time would
+ * hold its connection for ever. The worker keeps its own deadline for
+ * each connection whose request line and headers are not complete yet
+ * (listen.header_timeout), and shuts the socket down when it passes.
+ * libmicrohttpd then reads an end of file and closes the connection
+ * itself, in its own time and with its own bookkeeping: the descriptor
+ * stays its own, we never close it. The deadlines all come from one
+ * timeout, so each queue is kept in the order of its deadlines by
+ * appending: adding, removing and finding what expired are O(1).
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -41,6 +54,29 @@
 
 enum { TAG_WAKE = ST_EV_LOOP, TAG_DAEMON, TAG_PEER };
 
+/* The two queues of header deadlines: a new connection's (from its
+ * accept) and a kept-alive connection's between requests (from the end
+ * of its last one, idle time allowed). */
+enum { Q_NEW, Q_KEPT, Q_NONE };
+
+struct st_conn_watch {
+	struct st_worker	*worker;
+	int			 fd;
+	int			 queue;		/* Q_NONE: headers complete */
+	long long		 due;		/* ms, st_now_ms() */
+	struct st_conn_watch	*prev, *next;
+	/* Parked in the middle of its body (and until the body is read):
+	 * the socket is in the worker's epoll set, and gone() is called if
+	 * the peer leaves. */
+	void			(*gone)(void *, int);
+	void			*gone_arg;
+	struct st_conn_watch	*pprev, *pnext;	/* the worker's parked */
+};
+
+struct watch_queue {
+	struct st_conn_watch	*head, *tail;
+};
+
 struct st_worker {
 	pthread_t		 thread;
 	int			 started;
@@ -53,7 +89,10 @@ struct st_worker {
 	long long		 due[MAX_DAEMONS];	/* MHD's timeout, ms; -1 */
 	size_t			 ndaemons;
 	void			(*before_stop)(void);
-	void			(*on_peer)(int fd);
+	long long		 header_ms;	/* listen.header_timeout */
+	long long		 idle_ms;	/* listen.idle_timeout */
+	struct watch_queue	 queues[Q_NONE];
+	struct st_conn_watch	*parked;	/* watched for the peer */
 };
 
 static __thread struct st_worker *this_worker;
@@ -81,13 +120,15 @@ st_worker_wake(struct st_worker *w)
 }
 
 struct st_worker *
-st_worker_new(void)
+st_worker_new(unsigned header_timeout, unsigned idle_timeout)
 {
 	struct st_worker *w = calloc(1, sizeof(*w));
 	struct epoll_event ev = { .events = EPOLLIN };
 
 	if (w == NULL)
 		return NULL;
+	w->header_ms = (long long)header_timeout * 1000;
+	w->idle_ms = (long long)idle_timeout * 1000;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->wakefd = st_eventfd_new();
 	ev.data.u64 = ST_EV_DATA(TAG_WAKE, w->wakefd);
@@ -117,36 +158,217 @@ st_worker_add(struct st_worker *w, struct MHD_Daemon *d)
 	return 0;
 }
 
-void
-st_worker_on_peer(struct st_worker *w, void (*on_peer)(int fd))
+/* ---------------------------------------------------------------- headers */
+
+static void
+watch_unlink(struct st_conn_watch *c)
 {
-	w->on_peer = on_peer;
+	struct watch_queue *q;
+
+	if (c->queue == Q_NONE)
+		return;
+	q = &c->worker->queues[c->queue];
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		q->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		q->tail = c->prev;
+	c->prev = c->next = NULL;
+	c->queue = Q_NONE;
 }
 
-int
+static void
+watch_append(struct st_conn_watch *c, int queue, long long due)
+{
+	struct watch_queue *q = &c->worker->queues[queue];
+
+	watch_unlink(c);
+	c->queue = queue;
+	c->due = due;
+	c->prev = q->tail;
+	c->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+}
+
+struct st_conn_watch *
 st_worker_watch(struct st_worker *w, int fd)
 {
-	/* No EPOLLIN: the bytes wait for the connection to go on. A hang-up
-	 * or an error is always reported. */
-	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT };
+	struct st_conn_watch *c = calloc(1, sizeof(*c));
 
-	ev.data.u64 = ST_EV_DATA(TAG_PEER, fd);
-	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+	if (c == NULL)
+		return NULL;	/* the connection goes without: idle timer only */
+	c->worker = w;
+	c->fd = fd;
+	c->queue = Q_NONE;
+	watch_append(c, Q_NEW, st_now_ms() + w->header_ms);
+	return c;
 }
 
 void
-st_worker_unwatch(struct st_worker *w, int fd)
+st_worker_watch_request_line(struct st_conn_watch *c)
 {
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+	/* A new connection's deadline runs from its accept, and stays. */
+	if (c != NULL && c->queue != Q_NEW)
+		watch_append(c, Q_NEW, st_now_ms() + c->worker->header_ms);
 }
 
-/* The nearest deadline: the engine's (wait) or a daemon's. */
+void
+st_worker_watch_headers_done(struct st_conn_watch *c)
+{
+	if (c != NULL)
+		watch_unlink(c);
+}
+
+void
+st_worker_watch_next_request(struct st_conn_watch *c)
+{
+	if (c != NULL)
+		watch_append(c, Q_KEPT, st_now_ms() + c->worker->idle_ms +
+		    c->worker->header_ms);
+}
+
+/*
+ * A connection parked in the middle of its request body is out of
+ * libmicrohttpd's epoll set: it neither times out nor sees its peer
+ * leave, and what the upload holds (a provider exchange, a descriptor)
+ * would stay until the backend wakes it. EPOLLRDHUP on the socket (and
+ * the EPOLLHUP and EPOLLERR that always come) tells us instead; not
+ * EPOLLIN, since more of the body waiting is no news. gone() learns
+ * whether the connection was reset (or shut both ways), or whether the
+ * peer only shut down its sending side: a client may do that once it has
+ * sent its whole body, and the server judges.
+ */
+int
+st_worker_watch_peer(struct st_conn_watch *c, void (*gone)(void *, int),
+                     void *arg)
+{
+	struct st_worker *w;
+	struct epoll_event ev = { .events = EPOLLRDHUP };
+
+	if (c == NULL || c->gone != NULL)
+		return -1;
+	w = c->worker;
+	ev.data.u64 = ST_EV_DATA(TAG_PEER, c->fd);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1)
+		return -1;
+	c->gone = gone;
+	c->gone_arg = arg;
+	c->pprev = NULL;
+	c->pnext = w->parked;
+	if (w->parked != NULL)
+		w->parked->pprev = c;
+	w->parked = c;
+	return 0;
+}
+
+void
+st_worker_unwatch_peer(struct st_conn_watch *c)
+{
+	struct st_worker *w;
+
+	if (c == NULL || c->gone == NULL)
+		return;
+	w = c->worker;
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->pprev != NULL)
+		c->pprev->pnext = c->pnext;
+	else
+		w->parked = c->pnext;
+	if (c->pnext != NULL)
+		c->pnext->pprev = c->pprev;
+	c->pprev = c->pnext = NULL;
+	c->gone = NULL;
+	c->gone_arg = NULL;
+}
+
+/* The peer of a parked connection left: the server aborts its request.
+ * Few connections are parked at once, and this is rare: a list will do. */
+static void
+peer_gone(struct st_worker *w, int fd, uint32_t events)
+{
+	struct st_conn_watch *c;
+	void (*gone)(void *, int);
+	void *arg;
+
+	for (c = w->parked; c != NULL; c = c->pnext) {
+		if (c->fd == fd) {
+			gone = c->gone;
+			arg = c->gone_arg;
+			st_worker_unwatch_peer(c);
+			gone(arg, (events & (EPOLLHUP | EPOLLERR)) != 0);
+			return;
+		}
+	}
+}
+
+void
+st_worker_unwatch(struct st_conn_watch *c)
+{
+	if (c != NULL) {
+		watch_unlink(c);
+		st_worker_unwatch_peer(c);
+		free(c);
+	}
+}
+
+/* Shuts down the connections whose headers are late; libmicrohttpd sees
+ * the end of file in this round's run of its daemons, and closes them. */
+static void
+expire_headers(struct st_worker *w)
+{
+	long long now = st_now_ms();
+	struct st_conn_watch *c;
+	int q, n = 0;
+
+	for (q = 0; q < Q_NONE; q++) {
+		while ((c = w->queues[q].head) != NULL && c->due <= now) {
+			watch_unlink(c);
+			shutdown(c->fd, SHUT_RDWR);
+			n++;
+		}
+	}
+	if (n > 0) {
+		struct st_logrec r;
+
+		st_log_begin(&r, ST_LOG_INFO, "connections closed");
+		st_log_str(&r, "reason", "request headers not complete within "
+		    "listen.header_timeout");
+		st_log_int(&r, "count", n);
+		st_log_end(&r);
+		w->resumed = 1;		/* run every daemon this round */
+	}
+}
+
+/* ---------------------------------------------------------------- rounds */
+
+/* The nearest deadline: the engine's (wait), a daemon's or a header's. */
 static int
 round_timeout(struct st_worker *w, int wait)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 	long long now = st_now_ms();
 	size_t i;
+	int q;
+
+	for (q = 0; q < Q_NONE; q++) {
+		struct st_conn_watch *c = w->queues[q].head;
+		long long left;
+
+		if (c == NULL)
+			continue;
+		left = c->due > now ? c->due - now : 0;
+		if (left > 60000)
+			left = 60000;
+		if (wait == -1 || (int)left < wait)
+			wait = (int)left;
+	}
 
 	for (i = 0; i < w->ndaemons; i++) {
 		if (MHD_get_timeout(w->daemons[i], &ms) != MHD_YES) {
@@ -234,14 +456,14 @@ run_round(struct st_worker *w, int engine_wait)
 			ready[ST_EV_FD(data)] = 1;
 			break;
 		case TAG_PEER:
-			if (w->on_peer != NULL)
-				w->on_peer(ST_EV_FD(data));
+			peer_gone(w, ST_EV_FD(data), ev[i].events);
 			break;
 		default:
 			st_engine_event(w->engine, data, ev[i].events);
 			break;
 		}
 	}
+	expire_headers(w);
 	run_daemons(w, ready);
 	wait = st_engine_run(w->engine);
 	/*

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
-test_hardening.py - regressions for two ways a client could take the
-daemon down without sending anything large:
+test_hardening.py - regressions for ways a client could take the daemon
+down without sending anything large:
 
   connection limit   listen.max_connections reached, then freed: the
                      worker must accept again (it once stopped for good),
@@ -11,13 +11,30 @@ daemon down without sending anything large:
                      Transfer-Encoding is refused with 400 before any
                      backend work and its connection closed; no descriptor
                      or temp file is left behind
+  slow headers       a client that sends its headers a byte at a time is
+                     disconnected after listen.header_timeout (the idle
+                     timer restarts on every byte), also on a kept-alive
+                     connection, so that such clients cannot hold every
+                     slot; a slow request that completes in time is served
+  abandoned upload   a client that goes away in the middle of a PUT is
+                     noticed at once, also while its connection is parked
+                     (a provider that takes nothing): the daemon's
+                     descriptors come back to where they were
+  strict HTTP        requests libmicrohttpd lets through although their
+                     framing or headers are in doubt (two lengths, a
+                     transfer coding other than chunked, a space before
+                     the colon, a bare CR) get a JSON error, and the
+                     connection is closed
 """
 
 import json
 import os
+import select
 import socket
+import struct
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -251,10 +268,375 @@ def check_framing_daemon(tap):
             d.cleanup()
 
 
+# ---------------------------------------------------------------- slow headers
+
+HEADER_TIMEOUT = 2
+DRIBBLE_EVERY = 0.5
+# Bounds for a hang, with room for a loaded 2-core machine under ASan:
+# a dribbler must be dropped well before this, and a request that is
+# merely slow is given far less than the timeout.
+DROPPED_WITHIN = HEADER_TIMEOUT + 10
+LONG_HEADERS = (b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" +
+                b"X-Pad: " + b"p" * 200 + b"\r\n\r\n")
+
+
+def dribble(socks, data, during=None):
+    """Sends data one byte every DRIBBLE_EVERY seconds on each socket until
+    the daemon closes it or DROPPED_WITHIN passes. during() runs once,
+    after the first second. Returns the seconds each socket lasted (None:
+    still open) and what during returned."""
+    start = time.monotonic()
+    lasted = [None] * len(socks)
+    done = None
+    i = 0
+    while time.monotonic() - start < DROPPED_WITHIN and None in lasted:
+        for k, s in enumerate(socks):
+            if lasted[k] is None and i < len(data):
+                try:
+                    s.send(data[i:i + 1])
+                except OSError:
+                    lasted[k] = time.monotonic() - start
+        i += 1
+        end = time.monotonic() + DRIBBLE_EVERY
+        while time.monotonic() < end:
+            open_ = [s for k, s in enumerate(socks) if lasted[k] is None]
+            if not open_:
+                break
+            readable, _, _ = select.select(open_, [], [],
+                                           max(0, end - time.monotonic()))
+            for s in readable:
+                try:
+                    got = s.recv(4096)
+                except OSError:
+                    got = b""
+                if not got:
+                    lasted[socks.index(s)] = time.monotonic() - start
+        if during is not None and done is None and \
+                time.monotonic() - start >= 1.0:
+            done = during()
+    return lasted, done
+
+
+def check_dribbler(tap, d):
+    s = socket.create_connection((d.host, d.port), timeout=WAIT)
+    try:
+        lasted, served = dribble([s], LONG_HEADERS, lambda: health(d))
+    finally:
+        s.close()
+    tap.ok(lasted[0] is not None, "slow headers: a client sending a header "
+           "byte every %.1f s is disconnected (header_timeout = %d s, "
+           "bound %d s)" % (DRIBBLE_EVERY, HEADER_TIMEOUT, DROPPED_WITHIN),
+           "lasted %r" % lasted)
+    tap.ok(served is not None and served[0], "slow headers: others are "
+           "served meanwhile", repr(served))
+
+
+def check_dribbler_kept_alive(tap, d):
+    """A connection that was served once, then dribbles its next request
+    (the request line at once, the headers a byte at a time)."""
+    c = d.connection(timeout=WAIT)
+    try:
+        good, why = health(d, conn=c)
+        tap.ok(good, "slow headers: a first request on a kept-alive "
+               "connection", why)
+        c.sock.sendall(b"GET /v1/health HTTP/1.1\r\n")
+        lasted, _ = dribble([c.sock], LONG_HEADERS[25:])
+    finally:
+        c.close()
+    tap.ok(lasted[0] is not None, "slow headers: the next request of a "
+           "kept-alive connection is held to header_timeout too",
+           "lasted %r" % lasted)
+
+
+def check_slow_complete(tap, d):
+    """Slow but within the limit: sent in three pieces over about a
+    second, which restart no timer of ours."""
+    s = socket.create_connection((d.host, d.port), timeout=WAIT * 2)
+    try:
+        req = LONG_HEADERS.replace(b"Host: x\r\n",
+                                   b"Host: x\r\nConnection: close\r\n")
+        third = len(req) // 3
+        for piece in (req[:third], req[third:2 * third], req[2 * third:]):
+            s.sendall(piece)
+            time.sleep(0.4)
+        buf = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    status, _, _ = parse_raw_response(buf)
+    tap.ok(status == 200, "slow headers: a slow request complete within "
+           "header_timeout is served", repr(buf[:200]))
+
+
+def check_dribblers_at_limit(tap, d):
+    """As many dribblers as max_connections: once they are dropped, a
+    well-formed request gets through (it used to wait for ever)."""
+    socks = [socket.create_connection((d.host, d.port), timeout=WAIT)
+             for _ in range(LIMIT)]
+    try:
+        for s in socks:
+            s.send(LONG_HEADERS[:1])
+        time.sleep(0.3)     # let the daemon accept them all
+        good, why = health(d, timeout=DROPPED_WITHIN)
+        lasted, _ = dribble(socks, LONG_HEADERS[1:])
+    finally:
+        for s in socks:
+            s.close()
+    tap.ok(good, "slow headers: with %d dribblers holding every slot, a "
+           "new request is served within %d s" % (LIMIT, DROPPED_WITHIN),
+           why)
+    tap.ok(None not in lasted, "slow headers: every dribbler is "
+           "disconnected", "lasted %r" % lasted)
+
+
+def check_slow_headers(tap):
+    listen = {"threads": 1, "max_connections": LIMIT, "idle_timeout": 600,
+              "header_timeout": HEADER_TIMEOUT}
+    for name, fn in [("dribbler", check_dribbler),
+                     ("dribbler kept alive", check_dribbler_kept_alive),
+                     ("slow complete", check_slow_complete),
+                     ("dribblers at limit", check_dribblers_at_limit)]:
+        with tempfile.TemporaryDirectory(prefix="stratus-hard-") as root:
+            d = stratus.Daemon(config(root, listen), name=name, tmpdir=root)
+            try:
+                guarded(tap, name, fn, tap, d)
+                good, why = health(d)
+                tap.ok(good, "slow headers (%s): served afterwards" % name,
+                       why)
+                d.stop_check(tap)
+            finally:
+                d.cleanup()
+
+
+# ---------------------------------------------------------------- strict HTTP
+
+def put_head(key, *headers):
+    return (b"PUT /v1/blobs/loc/%s HTTP/1.1\r\nHost: x\r\n" % key.encode() +
+            b"Authorization: Bearer " + TOKEN.encode() + b"\r\n" +
+            b"".join(h + b"\r\n" for h in headers) + b"\r\n")
+
+
+CHUNKED_HI = b"2\r\nhi\r\n0\r\n\r\n"
+
+# (name, raw request, status, code or None for a success, key it must
+# not have stored or None)
+STRICT_CASES = [
+    ("space before the colon",
+     b"GET /v1/health HTTP/1.1\r\nHost: x\r\nFoo : v\r\n\r\n",
+     400, "bad_request", None),
+    ("tab before the colon",
+     put_head("s1", b"Foo\t: v", b"Content-Length: 2") + b"hi",
+     400, "bad_request", "s1"),
+    ("space inside a header name",
+     b"GET /v1/health HTTP/1.1\r\nHost: x\r\nFo o: v\r\n\r\n",
+     400, "bad_request", None),
+    ("bare CR in a header value",
+     b"GET /v1/health HTTP/1.1\r\nHost: x\r\nFoo: a\rb\r\n\r\n",
+     400, "bad_request", None),
+    ("two different Content-Length values",
+     put_head("s2", b"Content-Length: 2", b"Content-Length: 3") + b"hi",
+     400, "bad_request", "s2"),
+    ("Transfer-Encoding: gzip",
+     put_head("s3", b"Transfer-Encoding: gzip") + b"hi",
+     501, "not_implemented", "s3"),
+    ("Transfer-Encoding: gzip, chunked",
+     put_head("s4", b"Transfer-Encoding: gzip, chunked") + CHUNKED_HI,
+     501, "not_implemented", "s4"),
+    ("Transfer-Encoding: chunked twice",
+     put_head("s5", b"Transfer-Encoding: chunked",
+              b"Transfer-Encoding: chunked") + CHUNKED_HI,
+     501, "not_implemented", "s5"),
+    ("Transfer-Encoding: identity on a GET",
+     b"GET /v1/health HTTP/1.1\r\nHost: x\r\n"
+     b"Transfer-Encoding: identity\r\n\r\n",
+     501, "not_implemented", None),
+    # what stays allowed
+    ("two equal Content-Length values",
+     put_head("ok1", b"Content-Length: 2", b"Content-Length: 2") + b"hi",
+     201, None, None),
+    ("Transfer-Encoding: Chunked (names are case-insensitive)",
+     put_head("ok2", b"Transfer-Encoding: Chunked") + CHUNKED_HI,
+     201, None, None),
+]
+
+
+def check_strict(tap, d):
+    for name, data, want, code, key in STRICT_CASES:
+        buf, closed = exchange(d, data)
+        status, hdrs, body = parse_raw_response(buf)
+        try:
+            got = json.loads(body.decode())
+        except Exception:
+            got = None
+        if code is None:
+            tap.ok(status == want, "strict HTTP: %s: %d" % (name, want),
+                   repr(buf[:300]))
+            continue
+        got_code = got.get("error", {}).get("code") if \
+            isinstance(got, dict) else None
+        tap.ok(status == want and got_code == code and
+               hdrs.get("x-request-id") and closed,
+               "strict HTTP: %s: %d %s with X-Request-Id, and the "
+               "connection is closed" % (name, want, code),
+               "closed=%r %r" % (closed, buf[:300]))
+        if key is not None:
+            r = d.request("HEAD", "/v1/blobs/loc/" + key, token=TOKEN)
+            tap.ok(r.status == 404, "strict HTTP: %s: nothing stored" % name,
+                   repr(r))
+    good, why = health(d)
+    tap.ok(good, "strict HTTP: served afterwards", why)
+
+
+def check_strict_daemon(tap):
+    with tempfile.TemporaryDirectory(prefix="stratus-hard-") as root:
+        d = stratus.Daemon(config(root), name="strict", tmpdir=root)
+        try:
+            guarded(tap, "strict HTTP", check_strict, tap, d)
+            d.stop_check(tap)
+        finally:
+            d.cleanup()
+
+
+# ---------------------------------------------------------------- abandoned upload
+
+class StuckProvider:
+    """An "S3 endpoint" on 127.0.0.1 that accepts connections and never
+    reads from them nor answers: an upload to it fills its buffers and
+    the daemon parks the client's connection."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(c)
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def abandon_config(root, provider):
+    secret = os.path.join(root, "secret")
+    with open(os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("s" * 40)
+    stores = [
+        stratus.store_conf("loc", {"provider": "local",
+                                   "path": os.path.join(root, "loc")}),
+        stratus.store_conf("stuck", {
+            "provider": "s3", "bucket": "stuck", "region": "us-east-1",
+            "credentials": "stuck",
+            "endpoint": "http://127.0.0.1:%d" % provider.port})]
+    return stratus.make_config(
+        stores, [stratus.client_conf("t", TOKEN, ["blob:*:rw"])],
+        listen={"threads": 1}, allow_anonymous=False,
+        extra='credentials = { stuck = { provider = "aws"; '
+              'source = "static"; access_key_id = "AKIDSTUCK"; '
+              'secret_access_key_file = "%s"; }; };' % secret)
+
+
+# (name, store, Content-Length, close with a reset). The upload to the
+# stuck provider parks: the client's close only reaches the daemon as a
+# reset there, since a FIN waits behind the bytes the daemon has not read
+# (docs/operations.md says so).
+ABANDON_CASES = [
+    ("local store, the connection is read", "loc", 8 << 20, False),
+    ("stuck provider, the connection is parked", "stuck", 64 << 20, True),
+]
+# How soon the descriptors must be back: the bug kept them until the
+# provider's attempt timed out, or for ever.
+ABANDON_WITHIN = 8
+
+
+def send_until_blocked(s, total):
+    """Sends up to total - 1 bytes of body; stops when the daemon stops
+    taking them (parked) for a second. Returns what was sent."""
+    s.settimeout(1.0)
+    piece = b"u" * 65536
+    sent = 0
+    try:
+        while sent < total - 1:
+            sent += s.send(piece[:total - 1 - sent])
+    except socket.timeout:
+        pass
+    return sent
+
+
+def check_abandon(tap, d, root):
+    good, why = health(d)
+    tap.ok(good, "abandoned upload: the daemon answers", why)
+    time.sleep(0.3)
+    before = open_fds(d.pid)
+    for name, store, total, reset in ABANDON_CASES:
+        s = socket.create_connection((d.host, d.port), timeout=WAIT)
+        try:
+            s.sendall(b"PUT /v1/blobs/%s/gone HTTP/1.1\r\nHost: x\r\n"
+                      b"Authorization: Bearer %s\r\n"
+                      b"Content-Length: %d\r\n\r\n" %
+                      (store.encode(), TOKEN.encode(), total))
+            sent = send_until_blocked(s, total)
+            time.sleep(0.5)
+            during = open_fds(d.pid)
+            if reset:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+        finally:
+            s.close()
+        start = time.monotonic()
+        back = stratus.wait_until(lambda: open_fds(d.pid) <= before,
+                                  timeout=ABANDON_WITHIN)
+        took = time.monotonic() - start
+        tap.ok(back, "abandoned upload (%s): the daemon's descriptors are "
+               "back to %d within %d s after the client left" %
+               (name, before, ABANDON_WITHIN),
+               "sent %d of %d; %d during, %d after %.1f s" %
+               (sent, total, during, open_fds(d.pid), took))
+    tmp = os.listdir(os.path.join(root, "loc", "tmp"))
+    tap.ok(not tmp, "abandoned upload: the local store's tmp directory is "
+           "empty", repr(tmp))
+    r = d.request("PUT", "/v1/blobs/loc/after", body=b"after", token=TOKEN)
+    tap.ok(r.status == 201, "abandoned upload: a PUT still works", repr(r))
+
+
+def check_abandon_daemon(tap):
+    provider = StuckProvider()
+    try:
+        with tempfile.TemporaryDirectory(prefix="stratus-hard-") as root:
+            d = stratus.Daemon(abandon_config(root, provider),
+                               name="abandon", tmpdir=root)
+            try:
+                guarded(tap, "abandoned upload", check_abandon, tap, d, root)
+                d.stop_check(tap)
+            finally:
+                d.cleanup()
+    finally:
+        provider.close()
+
+
 def main():
     tap = stratus.TAP()
     guarded(tap, "connection limit", check_limit, tap)
     guarded(tap, "framing", check_framing_daemon, tap)
+    guarded(tap, "slow headers", check_slow_headers, tap)
+    guarded(tap, "strict HTTP", check_strict_daemon, tap)
+    guarded(tap, "abandoned upload", check_abandon_daemon, tap)
     tap.done()
 
 

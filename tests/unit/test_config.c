@@ -140,6 +140,11 @@ static const struct conf_case conf_cases[] = {
 	{ "listen = { port = \"80\"; };\n", 1, "whole number" },
 	{ "listen = { port = 80.0; };\n", 1, "whole number" },
 	{ "listen = { port = true; };\n", 1, "whole number" },
+	{ "listen = { header_timeout = 2; };\n", 0, NULL },
+	{ "listen = {\n header_timeout = 0; };\n", 2, "between" },
+	{ "listen = { header_timeout = 86401; };\n", 1, "between" },
+	{ "listen = { header_timeout = \"10\"; };\n", 1, "whole number" },
+	{ "listen = { header_timeout = 1.5; };\n", 1, "whole number" },
 	{ "stores = ( { name = \"s1\"; kind = \"blob\"; provider = \"local\";"
 	  " path = \"a\";\n max_object_size = 5000000000; } );\n", 2,
 	  "too large" },
@@ -358,6 +363,8 @@ static const struct {
 	  "listen.address listen.max_connections" },
 	{ "", "listen = { connection_memory = 65536; };\n", 0, 0,
 	  "listen.connection_memory" },
+	{ "", "listen = { header_timeout = 3; };\n", 0, 0,
+	  "listen.header_timeout" },
 	{ "listen = { max_header_size = 65536; };\n",
 	  "listen = { max_header_size = 65536; };\n", 0, 0, "" },
 	/* the mode of a socket file that is not there */
