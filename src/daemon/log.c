@@ -16,12 +16,19 @@
  * within PIPE_BUF, so that the write to a pipe is still atomic and lines
  * from different threads never interleave. Other threads write each record
  * at once.
+ *
+ * When stderr is systemd's journal stream (JOURNAL_STREAM names its device
+ * and inode), each line starts with a syslog priority, "<3>" for error to
+ * "<7>" for debug: journald takes it off and files the JSON text under
+ * that PRIORITY, so `journalctl -p warning` works. Nothing else changes.
  */
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +38,9 @@
 
 static int log_level = ST_LOG_INFO;
 static const char *level_names[] = { "error", "warn", "info", "debug" };
+/* syslog priorities of the levels: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+static const char *journal_prefix[] = { "<3>", "<4>", "<6>", "<7>" };
+static int to_journal;
 
 struct held {
 	int	 on;
@@ -62,6 +72,24 @@ st_log_hold(int on)
 	if (!on)
 		st_log_flush();
 	held.on = on;
+}
+
+/* systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the stream it
+ * connected; stderr may since have been sent elsewhere, so compare. */
+void
+st_log_init(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	to_journal = 0;
+	if (v == NULL || sscanf(v, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+	    v[end] != '\0' || fstat(STDERR_FILENO, &st) == -1)
+		return;
+	to_journal = (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
 }
 
 void
@@ -269,6 +297,8 @@ st_log_begin(struct st_logrec *r, int level, const char *msg)
 	r->len = 0;
 	if (r->skip)
 		return;
+	if (to_journal)
+		rec_add(r, journal_prefix[level], 3);
 	rec_add(r, "{\"ts\":\"", 7);
 	rec_add(r, ts, format_ts(ts));
 	rec_add(r, "\",\"level\":\"", 11);

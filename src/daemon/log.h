@@ -27,6 +27,7 @@ struct st_logrec {
 	char	 buf[ST_LOGREC_MAX];
 };
 
+void st_log_init(void);		/* looks for systemd's journal */
 void st_log_set_level(int level);
 int  st_log_level_from_name(const char *);	/* -1 if unknown */
 void st_log_begin(struct st_logrec *, int level, const char *msg);

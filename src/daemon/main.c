@@ -7,6 +7,11 @@
  * SIGINT stop gracefully (stop accepting, let requests in flight finish
  * for up to 10 s, exit 0). Signals are blocked in every other thread, so
  * no handler ever runs in the middle of request code.
+ *
+ * Under systemd it also says READY, RELOADING and STOPPING, and, when the
+ * unit sets WatchdogSec=, pings the watchdog four times per interval as
+ * long as every worker thread still turns its loop (a wedged worker stops
+ * the pings, and systemd restarts the service).
  */
 #include <getopt.h>
 #include <malloc.h>
@@ -14,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/rand.h>
@@ -25,6 +31,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "core/clock.h"
 #include "core/creds.h"
 #include "core/iopool.h"
 #include "core/registry.h"
@@ -44,6 +51,40 @@ notify(const char *state)
 #else
 	(void)state;
 #endif
+}
+
+/* The watchdog's tick in ms (a quarter of WatchdogSec=), 0 without one. */
+static long long
+watchdog_tick_ms(void)
+{
+#ifdef HAVE_SYSTEMD
+	uint64_t usec;
+
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 4000)
+		return (long long)(usec / 4000);
+#endif
+	return 0;
+}
+
+static void
+watchdog_ping(void)
+{
+	if (st_server_responsive())
+		notify("WATCHDOG=1");
+}
+
+/* systemd 253 and later want the time of a reload's start with it. */
+static void
+notify_reloading(void)
+{
+	char msg[64];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000);
+	notify(msg);
 }
 
 static void
@@ -141,7 +182,7 @@ reload(const char *path)
 	struct st_config *cfg;
 	char err[1024], changed[256];
 
-	notify("RELOADING=1");
+	notify_reloading();
 	cfg = st_config_load(path, 0, err, sizeof(err));
 	if (cfg != NULL && st_config_check_reload(st_server_listen(),
 	    st_server_systemd_sockets(), cfg, err, sizeof(err), changed,
@@ -169,6 +210,8 @@ serve(const char *path)
 	struct st_config *cfg;
 	sigset_t set;
 	char err[1024];
+	long long tick = watchdog_tick_ms(), next = 0, left;
+	struct timespec wait;
 	int sig;
 
 	if ((cfg = st_config_load(path, 0, err, sizeof(err))) == NULL) {
@@ -189,8 +232,23 @@ serve(const char *path)
 	}
 	st_log_msg(ST_LOG_INFO, "ready", "version", PACKAGE_VERSION);
 	notify("READY=1");
+	if (tick > 0) {
+		notify("WATCHDOG=1");
+		(void)st_server_responsive();	/* pokes them for the next tick */
+		next = st_now_ms() + tick;
+	}
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		if (tick > 0) {
+			if ((left = next - st_now_ms()) <= 0) {
+				watchdog_ping();
+				next = st_now_ms() + tick;
+				continue;
+			}
+			wait.tv_sec = left / 1000;
+			wait.tv_nsec = left % 1000 * 1000000;
+			if ((sig = sigtimedwait(&set, NULL, &wait)) == -1)
+				continue;	/* EAGAIN: time to ping; EINTR */
+		} else if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			reload(path);
@@ -234,6 +292,7 @@ main(int argc, char **argv)
 	 * few hundred requests, and page faults are dear in a VM. The peak
 	 * RSS does not change: the pages are in use while a request runs. */
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+	st_log_init();
 
 	/* "+": options end at the first other word (a command's arguments
 	 * are its own). */

@@ -1252,6 +1252,30 @@ abort_parked(void)
 	pthread_mutex_unlock(&live_lock);
 }
 
+/*
+ * For the systemd watchdog, called from the main thread at every tick: 1
+ * when every worker ran a round of its loop since the last call (a worker
+ * stuck in one round does not), then pokes each so that an idle one runs
+ * a round before the next call.
+ */
+int
+st_server_responsive(void)
+{
+	static unsigned seen[MAX_WORKERS];
+	unsigned rounds;
+	int all = 1;
+	size_t i;
+
+	for (i = 0; i < nworkers; i++) {
+		rounds = st_worker_rounds(workers[i]);
+		if (rounds == seen[i])
+			all = 0;
+		seen[i] = rounds;
+		st_worker_poke(workers[i]);
+	}
+	return all;
+}
+
 void
 st_server_begin_stop(void)
 {

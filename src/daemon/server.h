@@ -121,5 +121,6 @@ struct st_config *st_server_config(void);	/* a new reference */
 const struct st_listen *st_server_listen(void);
 int  st_server_systemd_sockets(void);
 int  st_server_stopping(void);
+int  st_server_responsive(void);
 
 #endif

@@ -38,6 +38,7 @@
  * appending: adding, removing and finding what expired are O(1).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -93,6 +94,7 @@ struct st_worker {
 	long long		 idle_ms;	/* listen.idle_timeout */
 	struct watch_queue	 queues[Q_NONE];
 	struct st_conn_watch	*parked;	/* watched for the peer */
+	atomic_uint		 rounds;	/* for the watchdog */
 };
 
 static __thread struct st_worker *this_worker;
@@ -489,6 +491,7 @@ run_round(struct st_worker *w, int engine_wait)
 		wait = st_engine_run(w->engine);	/* what it started */
 	}
 	st_log_flush();
+	atomic_fetch_add_explicit(&w->rounds, 1, memory_order_relaxed);
 	return w->resumed ? 0 : wait;
 }
 
@@ -541,6 +544,23 @@ worker_main(void *arg)
 	w->engine = NULL;
 	this_worker = NULL;
 	return NULL;
+}
+
+/*
+ * The watchdog's view of a worker: the rounds of its loop so far. An idle
+ * worker sleeps in epoll_wait, so the watchdog pokes it (st_worker_poke)
+ * and looks for a new round at its next tick.
+ */
+unsigned
+st_worker_rounds(struct st_worker *w)
+{
+	return atomic_load_explicit(&w->rounds, memory_order_relaxed);
+}
+
+void
+st_worker_poke(struct st_worker *w)
+{
+	st_eventfd_poke(w->wakefd);
 }
 
 int

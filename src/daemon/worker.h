@@ -31,6 +31,8 @@ int  st_worker_start(struct st_worker *, void (*before_stop)(void));
  * two seconds, joins the thread and frees the worker. Also frees a
  * worker that never started. */
 void st_worker_stop(struct st_worker *);
+unsigned st_worker_rounds(struct st_worker *);
+void st_worker_poke(struct st_worker *);
 
 /*
  * Header deadlines, all on the worker's own thread (libmicrohttpd's
