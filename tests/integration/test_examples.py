@@ -199,7 +199,7 @@ def qt_missing():
     return None
 
 
-QT_BUILD = os.path.join(BUILD, "examples", "qt")
+QT_BUILD = os.path.join(BUILD, "examples", "qt-build")
 # One translation unit (a unity build): a third of the compile time.
 QT_BUILD_STEPS = [
     ["cmake", "-S", os.path.join(EXAMPLES_DIR, "qt"), "-B", QT_BUILD,
