@@ -97,7 +97,6 @@ list_blobs(const char *store, const char *prefix, int delimit, item_fn on_item,
 	do {
 		char path[PATH_CAP];
 		struct req q = { "GET", path, { NULL }, NULL, -1, NULL };
-		struct resp r;
 		yajl_val v, items, prefixes;
 		const char *next;
 		size_t i;
@@ -114,17 +113,8 @@ list_blobs(const char *store, const char *prefix, int delimit, item_fn on_item,
 		}
 		free(cursor);
 		cursor = NULL;
-		rc = http_do(&q, &r, 0);
-		if (rc != EXIT_OK) {
-			resp_free(&r);
+		if ((rc = http_json(&q, &v)) != EXIT_OK)
 			break;
-		}
-		v = json_answer(&r);
-		resp_free(&r);
-		if (v == NULL) {
-			rc = EXIT_OTHER;
-			break;
-		}
 		prefixes = json_get(v, "prefixes", yajl_t_array);
 		items = json_get(v, "items", yajl_t_array);
 		for (i = 0; on_prefix && prefixes && rc == EXIT_OK &&
@@ -185,19 +175,12 @@ static int
 list_stores(void)
 {
 	struct req q = { "GET", "/v1/stores", { NULL }, NULL, -1, NULL };
-	struct resp r;
 	yajl_val v, stores;
 	size_t i, j;
 	int rc;
 
-	if ((rc = http_do(&q, &r, 0)) != EXIT_OK) {
-		resp_free(&r);
+	if ((rc = http_json(&q, &v)) != EXIT_OK)
 		return rc;
-	}
-	v = json_answer(&r);
-	resp_free(&r);
-	if (v == NULL)
-		return EXIT_OTHER;
 	stores = json_get(v, "stores", yajl_t_array);
 	for (i = 0; stores && i < stores->u.array.len; i++) {
 		yajl_val s = stores->u.array.values[i], rights;
@@ -456,7 +439,6 @@ cmd_presign(int argc, char **argv)
 	    "application/json" }, NULL, -1, NULL };
 	struct body b = { NULL, 0, -1, -1 };
 	const unsigned char *json;
-	struct resp r;
 	struct loc l;
 	yajl_gen g;
 	yajl_val v, hdrs;
@@ -478,16 +460,10 @@ cmd_presign(int argc, char **argv)
 	b.data = (const char *)json;
 	b.data_len = n;
 	q.body = &b;
-	rc = http_do(&q, &r, 0);
+	rc = http_json(&q, &v);
 	yajl_gen_free(g);
-	if (rc != EXIT_OK) {
-		resp_free(&r);
+	if (rc != EXIT_OK)
 		return rc;
-	}
-	v = json_answer(&r);
-	resp_free(&r);
-	if (v == NULL)
-		return EXIT_OTHER;
 	if (cli.json) {
 		json_print(v);
 	} else {

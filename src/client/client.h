@@ -104,6 +104,9 @@ int  str_append(char *out, size_t outlen, const char *s);
 /* Parses an in-memory JSON answer; prints an error and returns NULL when
  * it is not JSON. */
 yajl_val json_answer(const struct resp *);
+/* Sends q and parses its JSON answer into *out: EXIT_OK, or the exit
+ * code of what went wrong (*out NULL). */
+int  http_json(const struct req *, yajl_val *out);
 const char *json_str(yajl_val, const char *key);	/* or NULL */
 long long json_int(yajl_val, const char *key, long long dflt);
 yajl_val json_get(yajl_val, const char *key, yajl_type);

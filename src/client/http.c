@@ -488,6 +488,19 @@ json_answer(const struct resp *r)
 	return v;
 }
 
+int
+http_json(const struct req *q, yajl_val *out)
+{
+	struct resp r;
+	int rc = http_do(q, &r, 0);
+
+	*out = NULL;
+	if (rc == EXIT_OK && (*out = json_answer(&r)) == NULL)
+		rc = EXIT_OTHER;
+	resp_free(&r);
+	return rc;
+}
+
 yajl_val
 json_get(yajl_val v, const char *key, yajl_type type)
 {

@@ -153,7 +153,6 @@ queue_recv(int argc, char **argv)
 	};
 	char path[512], rest[128];
 	struct req q = { "GET", path, { NULL }, NULL, -1, NULL };
-	struct resp r;
 	yajl_val v, msgs;
 	size_t k;
 	int i = parse_options(argc, argv, "n:v:w:", own, opt_recv), rc;
@@ -168,14 +167,8 @@ queue_recv(int argc, char **argv)
 	    recv_max, recv_visibility, recv_wait);
 	if (queue_path(path, sizeof(path), argv[i], rest) < 0)
 		return EXIT_USAGE;
-	if ((rc = http_do(&q, &r, 0)) != EXIT_OK) {
-		resp_free(&r);
+	if ((rc = http_json(&q, &v)) != EXIT_OK)
 		return rc;
-	}
-	v = json_answer(&r);
-	resp_free(&r);
-	if (v == NULL)
-		return EXIT_OTHER;
 	msgs = json_get(v, "messages", yajl_t_array);
 	for (k = 0; msgs && k < msgs->u.array.len; k++) {
 		yajl_val m = msgs->u.array.values[k];

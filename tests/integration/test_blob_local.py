@@ -374,14 +374,7 @@ def check_crash_sweep(tap, root):
 
         if s is not None:
             s.sendall(body[1 << 20:])
-            s.settimeout(60)
-            out = b""
-            while b"\r\n\r\n" not in out:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-            s.close()
+            out = stratus.read_head(s)
             status, _, _ = stratus.parse_raw_response(out + b"\r\n\r\n")
             r = get(d, "sweep/during-reload")
             tap.ok(status == 201 and r.status == 200 and r.body == body,

@@ -639,14 +639,7 @@ def check_reload(tap, d, root):
                "reload: SIGHUP with a good file logs 'reloaded'", repr(rec))
 
         s.sendall(b"b" * 100000)
-        out = b""
-        s.settimeout(60)
-        while b"\r\n\r\n" not in out:
-            piece = s.recv(65536)
-            if not piece:
-                break
-            out += piece
-        s.close()
+        out = stratus.read_head(s)
         status, _, _ = parse_raw_response(out)
         r = d.request("GET", "/v1/blobs/priv/inflight", token=WRITER)
         tap.ok(status == 201 and r.body == b"a" * 100000 + b"b" * 100000,
@@ -1012,17 +1005,7 @@ def check_graceful_stop(tap):
             t = threading.Thread(target=newcomer)
             t.start()
             s.sendall(b"2" * 100000)
-            s.settimeout(60)
-            out = b""
-            try:
-                while b"\r\n\r\n" not in out:
-                    piece = s.recv(65536)
-                    if not piece:
-                        break
-                    out += piece
-            except socket.timeout:
-                pass
-            s.close()
+            out = stratus.read_head(s)
             status, _, _ = parse_raw_response(out)
             tap.ok(status == 201, "SIGTERM: the upload in flight finishes",
                    repr(out[:300]))

@@ -453,17 +453,7 @@ def check_drain(tap):
             tap.ok(started and stopping is not None, "drain: STOPPING=1 "
                    "while an upload is in flight", repr(n.messages))
             s.sendall(b"2" * 100000)
-            s.settimeout(60)
-            out = b""
-            try:
-                while b"\r\n\r\n" not in out:
-                    piece = s.recv(65536)
-                    if not piece:
-                        break
-                    out += piece
-            except socket.timeout:
-                pass
-            s.close()
+            out = stratus.read_head(s)
             tap.ok(parse_raw_response(out)[0] == 201,
                    "drain: the upload in flight at SIGTERM finishes",
                    repr(out[:300]))

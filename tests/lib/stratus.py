@@ -353,6 +353,24 @@ def _whole_response(buf):
     return False
 
 
+def read_head(s, timeout=60):
+    """Reads from socket s until a response's head is complete, the peer
+    closes, or timeout seconds pass without a byte; closes s. What was
+    read (parse it with parse_raw_response)."""
+    s.settimeout(timeout)
+    out = b""
+    try:
+        while b"\r\n\r\n" not in out:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            out += piece
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
 def parse_raw_response(buf):
     """(status, {lower header: value}, body) of the first response in buf,
     or (None, {}, b"") when there is none."""
