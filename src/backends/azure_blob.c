@@ -77,6 +77,7 @@
 #include "core/budget.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/conn.h"
 #include "core/guard.h"
 #include "core/parts.h"
 #include "core/retry.h"
@@ -121,16 +122,17 @@ struct az_store {
 	uint64_t		 block_size;
 	struct st_retry_policy	 retry;
 	struct st_guard		*guard;
+	struct st_conn		 conn;		/* CA and proxy */
 };
 
 static const char *const az_keys[] = {
 	"name", "kind", "provider", "container", "credentials", "endpoint",
 	"multipart_threshold", "part_size", "max_object_size",
-	"allow_anonymous", "retry", NULL
+	"allow_anonymous", "retry", ST_CONN_KEYS, NULL
 };
 static const char *const az_cred_keys[] = {
 	"provider", "account", "key_file", "sas_file",
-	"connection_string_file", "endpoint", NULL
+	"connection_string_file", "endpoint", ST_CONN_KEYS, NULL
 };
 
 /* ---------------------------------------------------------------- budget */
@@ -583,6 +585,9 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 	} else if (set_endpoint(s, endpoint, err, errlen) == -1) {
 		goto fail;
 	}
+	if (st_conn_for_store(&s->conn, conf, env, err, errlen) == -1 ||
+	    !st_conn_url_allowed(&s->conn, s->scheme_host, err, errlen))
+		goto fail;
 	if (st_format(s->identity, sizeof(s->identity), "%s%s|%s", s->scheme_host,
 	    s->base_path, s->account) == -1) {
 		snprintf(err, errlen, "endpoint too long");
@@ -617,6 +622,7 @@ az_close(void *p)
 		free(s->sas);
 	}
 	st_az_key_clear(&s->key);
+	st_conn_clear(&s->conn);
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 }
@@ -758,6 +764,8 @@ az_prepare(struct az_call *ac, struct st_xfer *x, const char *method,
 	char date[64], length[32];
 	size_t nh = 0, nsend, i;
 	int rc = -1;
+
+	st_xfer_conn(x, &s->conn);
 
 	for (i = 0; headers != NULL && headers[i] != NULL; i += 2)
 		;

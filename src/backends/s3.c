@@ -54,6 +54,7 @@
 #include "core/budget.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/conn.h"
 #include "core/guard.h"
 #include "core/parts.h"
 #include "core/retry.h"
@@ -89,12 +90,13 @@ struct s3_store {
 	struct st_creds		*creds;		/* shared, refreshed */
 	struct st_retry_policy	 retry;
 	struct st_guard		*guard;		/* retry budget, breaker */
+	struct st_conn		 conn;		/* CA and proxy */
 };
 
 static const char *const s3_keys[] = {
 	"name", "kind", "provider", "bucket", "region", "credentials",
 	"endpoint", "path_style", "multipart_threshold", "part_size",
-	"max_object_size", "allow_anonymous", "retry", NULL
+	"max_object_size", "allow_anonymous", "retry", ST_CONN_KEYS, NULL
 };
 
 /* ---------------------------------------------------------------- parts budget */
@@ -271,7 +273,9 @@ s3_open(const config_setting_t *conf, const struct st_store_env *env,
 	if (endpoint == NULL)
 		endpoint = cred_endpoint;
 	if (set_endpoint(s, endpoint, endpoint != NULL && path_style == -1 ? 1 :
-	    path_style, err, errlen) == -1)
+	    path_style, err, errlen) == -1 ||
+	    st_conn_for_store(&s->conn, conf, env, err, errlen) == -1 ||
+	    !st_conn_url_allowed(&s->conn, s->scheme_host, err, errlen))
 		goto fail;
 	/* One identity: the same credentials group (its key id may change
 	 * at every refresh). */
@@ -301,6 +305,7 @@ s3_close(void *p)
 		return;
 	st_guard_close(s->guard);
 	st_creds_close(s->creds);
+	st_conn_clear(&s->conn);
 	free(s);
 }
 
@@ -333,6 +338,8 @@ s3_prepare(struct s3_call *sc, struct st_xfer *x, const char *method,
 	struct st_creds_snap *snap;
 	size_t nh = 0, i;
 	int rc = -1;
+
+	st_xfer_conn(x, &s->conn);
 
 	sc->no_creds[0] = '\0';
 	if ((snap = st_creds_take(s->creds, sc->no_creds,

@@ -87,6 +87,7 @@ st_pcall_new(struct st_call *c, const struct st_pcall_proto *proto,
 	pc->call = c;
 	pc->proto = proto;
 	pc->target = *target;
+	st_xfer_conn(pc->x, target->conn);
 	return pc;
 }
 

@@ -51,6 +51,8 @@
 #include "core/guard.h"
 #include "core/retry.h"
 
+struct st_conn;
+
 struct st_pcall;
 
 /* A name and value: a query parameter (decoded) or a header. */
@@ -96,6 +98,7 @@ struct st_pcall_target {
 	struct st_guard			*guard;
 	const struct st_retry_policy	*retry;
 	void				*signer; /* handed to proto->sign */
+	const struct st_conn		*conn;	/* CA and proxy, or NULL */
 };
 
 enum st_pcall_kind {

@@ -48,6 +48,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/conn.h"
 #include "core/eventfd.h"
 #include "core/transfer.h"
 
@@ -104,6 +105,7 @@ struct st_xfer {
 	uint64_t		 length;
 	uint64_t		 sent;
 	long			 connect_ms, stall_ms, total_ms;
+	const struct st_conn	*conn;		/* the store's; NULL: defaults */
 
 	/* response */
 	long			 status;
@@ -320,7 +322,12 @@ easy_setup(struct st_xfer *x)
 	if (!env_proxy) {
 		curl_easy_setopt(h, CURLOPT_PROXY, "");
 		curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+	} else {
+		/* A proxy's answer to CONNECT must not reach the header hook as
+		 * if it were the provider's. */
+		curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	}
+	st_conn_apply(x->conn, h);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x->engine);
 	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close);
@@ -1088,6 +1095,12 @@ st_xfer_body_stream(struct st_xfer *x, uint64_t length)
 	x->has_body = 1;
 	x->mem = NULL;
 	x->length = length;
+}
+
+void
+st_xfer_conn(struct st_xfer *x, const struct st_conn *conn)
+{
+	x->conn = conn;
 }
 
 void

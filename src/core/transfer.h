@@ -92,6 +92,10 @@ void st_xfer_clear_headers(struct st_xfer *);
 void st_xfer_body_memory(struct st_xfer *, const char *, size_t);
 /* A streamed body of a known length, pulled through hooks.source. */
 void st_xfer_body_stream(struct st_xfer *, uint64_t length);
+/* How to reach the provider (CA, proxy), kept by the caller for the life
+ * of the exchange; NULL: curl's defaults and the environment's proxy. */
+struct st_conn;
+void st_xfer_conn(struct st_xfer *, const struct st_conn *);
 /* Milliseconds: to connect; with no byte moving (stall); in all (0: none). */
 void st_xfer_timeouts(struct st_xfer *, long connect_ms, long stall_ms,
                       long total_ms);

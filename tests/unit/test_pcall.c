@@ -185,7 +185,8 @@ static void
 run(const char *path, enum st_pcall_kind kind, unsigned wait_ms,
     struct waiter *w, unsigned *attempts)
 {
-	struct st_pcall_target t = { "teststore", guard, &policy, &signatures };
+	struct st_pcall_target t = { "teststore", guard, &policy, &signatures,
+	    NULL };
 	struct st_call *c = st_call_new(ST_OP_QUEUE_SEND, NULL);
 	struct st_pcall *pc;
 	char url[128];
@@ -342,7 +343,7 @@ END_TEST
 START_TEST(open_circuit_fails_at_once)
 {
 	struct st_retry_policy p = policy;
-	struct st_pcall_target t = { "broken", NULL, &p, &signatures };
+	struct st_pcall_target t = { "broken", NULL, &p, &signatures, NULL };
 	struct st_call *c;
 	struct waiter w;
 	unsigned a, i;

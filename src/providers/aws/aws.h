@@ -14,6 +14,7 @@
 
 #include <stratus/backend.h>
 
+#include "core/conn.h"
 #include "core/creds.h"
 #include "core/pcall.h"
 #include "core/retry.h"
@@ -67,6 +68,7 @@ struct aws_svc {
 	struct aws_signer	 signer;
 	struct st_retry_policy	 retry;
 	struct st_guard		*guard;
+	struct st_conn		 conn;		/* CA and proxy */
 };
 
 /* Reads region, endpoint and retry from conf (the service's own keys

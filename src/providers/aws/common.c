@@ -145,7 +145,9 @@ aws_svc_open(struct aws_svc *s, const config_setting_t *conf,
 		endpoint = def;
 	}
 	if (aws_base_endpoint(endpoint, s->endpoint, sizeof(s->endpoint), err,
-	    errlen) == -1)
+	    errlen) == -1 ||
+	    st_conn_for_store(&s->conn, conf, env, err, errlen) == -1 ||
+	    !st_conn_url_allowed(&s->conn, s->endpoint, err, errlen))
 		return -1;
 	s->signer.creds = s->creds;
 	s->signer.region = s->region;
@@ -165,13 +167,15 @@ aws_svc_close(struct aws_svc *s)
 	s->guard = NULL;
 	st_creds_close(s->creds);
 	s->creds = NULL;
+	st_conn_clear(&s->conn);
 }
 
 struct st_pcall *
 aws_svc_pcall(struct aws_svc *s, struct st_call *c,
               const struct st_pcall_proto *proto)
 {
-	struct st_pcall_target t = { s->name, s->guard, &s->retry, &s->signer };
+	struct st_pcall_target t = { s->name, s->guard, &s->retry, &s->signer,
+	    &s->conn };
 
 	return st_pcall_new(c, proto, &t);
 }

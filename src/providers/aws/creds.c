@@ -26,7 +26,7 @@
 static const char *const aws_cred_keys[] = {
 	"provider", "source", "profile", "access_key_id",
 	"secret_access_key_file", "session_token_file", "endpoint",
-	"role_arn", "external_id", "session_name", "region", NULL
+	"role_arn", "external_id", "session_name", "region", ST_CONN_KEYS, NULL
 };
 
 static const char *const source_names[] = {
@@ -264,6 +264,7 @@ src_free(void *arg)
 	free(s->external_id);
 	free(s->session_name);
 	free(s->region);
+	st_conn_clear(&s->conn);
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 }
@@ -329,7 +330,8 @@ read_group(const config_setting_t *g, const struct st_store_env *env,
 	    opt_string(g, "role_arn", &role_arn, err, errlen) == -1 ||
 	    opt_string(g, "external_id", &external_id, err, errlen) == -1 ||
 	    opt_string(g, "session_name", &session_name, err, errlen) == -1 ||
-	    opt_string(g, "region", &region, err, errlen) == -1)
+	    opt_string(g, "region", &region, err, errlen) == -1 ||
+	    st_conn_read(&s->conn, g, env, err, errlen) == -1)
 		return -1;
 	if (provider == NULL || strcmp(provider, "aws") != 0) {
 		snprintf(err, errlen, "not provider = \"aws\"");

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "core/conn.h"
 #include "core/creds.h"
 
 enum aws_src_kind {
@@ -31,6 +32,7 @@ struct aws_src {
 	char			*external_id;
 	char			*session_name;
 	char			*region;	/* for STS, or NULL */
+	struct st_conn		 conn;		/* CA and proxy of its endpoints */
 };
 
 /* The base credentials of a source kind (role_arn not applied): 0, or

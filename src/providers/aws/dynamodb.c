@@ -64,7 +64,7 @@ struct ddb_store {
 
 static const char *const ddb_keys[] = {
 	"name", "kind", "provider", "table", "region", "endpoint",
-	"credentials", "allow_anonymous", "retry", NULL
+	"credentials", "allow_anonymous", "retry", ST_CONN_KEYS, NULL
 };
 
 struct ddb_call {

@@ -71,65 +71,6 @@ extern char **environ;
 
 /* ---------------------------------------------------------------- http */
 
-/* The host of "scheme://host[:port]/...", into out (IPv6 without []). */
-static void
-url_host(const char *url, char *out, size_t cap)
-{
-	const char *p = strstr(url, "://"), *end;
-
-	out[0] = '\0';
-	if (p == NULL)
-		return;
-	p += 3;
-	if (*p == '[') {
-		end = strchr(++p, ']');
-	} else {
-		end = p + strcspn(p, ":/?#");
-	}
-	if (end != NULL && (size_t)(end - p) < cap)
-		snprintf(out, cap, "%.*s", (int)(end - p), p);
-}
-
-/* May this URL be asked? https://, or http:// to a loopback address or
- * to a link-local metadata address, named by its number (a name could
- * resolve anywhere). User information ("a@host") is refused outright:
- * it hides the host from a reader. */
-static int
-url_allowed(const char *url, char *why, size_t whylen)
-{
-	static const char *const plain_ok[] = {
-		"169.254.169.254", "169.254.170.2", "169.254.170.23",
-		"fd00:ec2::254", "fd00:ec2::23", "::1", NULL
-	};
-	const char *auth = strstr(url, "://");
-	char host[256];
-	size_t i;
-
-	if (auth == NULL || (strncmp(url, "https://", 8) != 0 &&
-	    strncmp(url, "http://", 7) != 0)) {
-		snprintf(why, whylen, "the endpoint must be an http(s):// URL");
-		return 0;
-	}
-	auth += 3;
-	if (memchr(auth, '@', strcspn(auth, "/?#")) != NULL) {
-		snprintf(why, whylen, "the endpoint must not hold user "
-		    "information");
-		return 0;
-	}
-	if (strncmp(url, "https://", 8) == 0)
-		return 1;
-	url_host(url, host, sizeof(host));
-	if (strncmp(host, "127.", 4) == 0 &&
-	    strspn(host, "0123456789.") == strlen(host))
-		return 1;
-	for (i = 0; plain_ok[i] != NULL; i++)
-		if (strcmp(host, plain_ok[i]) == 0)
-			return 1;
-	snprintf(why, whylen, "plain http:// is refused for %s (only "
-	    "loopback and the link-local metadata addresses)", host);
-	return 0;
-}
-
 static size_t
 collect(char *p, size_t size, size_t n, void *arg)
 {
@@ -155,9 +96,9 @@ progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
  * what names the service in reasons ("IMDS").
  */
 static long
-http(const char *what, const char *method, const char *url,
-     const char *const *headers, const char *body, int direct,
-     struct st_buf *out, char *why, size_t whylen)
+http(const struct aws_src *s, const char *what, const char *method,
+     const char *url, const char *const *headers, const char *body,
+     int direct, struct st_buf *out, char *why, size_t whylen)
 {
 	struct curl_slist *h = NULL, *t;
 	CURL *e;
@@ -165,7 +106,7 @@ http(const char *what, const char *method, const char *url,
 	long status = 0;
 	size_t i;
 
-	if (!url_allowed(url, why, whylen))
+	if (!st_conn_url_allowed(&s->conn, url, why, whylen))
 		return 0;
 	if ((e = curl_easy_init()) == NULL) {
 		snprintf(why, whylen, "out of memory");
@@ -201,6 +142,8 @@ http(const char *what, const char *method, const char *url,
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS,
 	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	st_conn_apply(&s->conn, e);
 	/* Metadata endpoints are on the host: never through a proxy. */
 	if (direct)
 		curl_easy_setopt(e, CURLOPT_PROXY, "");
@@ -384,7 +327,7 @@ aws_fetch_imds(const struct aws_src *s, struct st_creds_snap *out, char *why,
 		ep[--n] = '\0';
 	snprintf(url, sizeof(url), "%s/latest/api/token", ep);
 	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TTL;
-	status = http("IMDS", "PUT", url, hdr, NULL, 1, &b, why, whylen);
+	status = http(s, "IMDS", "PUT", url, hdr, NULL, 1, &b, why, whylen);
 	if (status != 200 || b.len == 0 || b.len >= 400 ||
 	    memchr(b.data, '\n', b.len) != NULL || memchr(b.data, '\r',
 	    b.len) != NULL) {
@@ -399,7 +342,7 @@ aws_fetch_imds(const struct aws_src *s, struct st_creds_snap *out, char *why,
 	hdr[0] = tokhdr;
 	snprintf(url, sizeof(url), "%s/latest/meta-data/iam/"
 	    "security-credentials/", ep);
-	status = http("IMDS", "GET", url, hdr, NULL, 1, &b, why, whylen);
+	status = http(s, "IMDS", "GET", url, hdr, NULL, 1, &b, why, whylen);
 	if (status != 200) {
 		if (status == 404)
 			snprintf(why, whylen, "IMDS: the instance has no IAM role");
@@ -419,7 +362,7 @@ aws_fetch_imds(const struct aws_src *s, struct st_creds_snap *out, char *why,
 	}
 	snprintf(url, sizeof(url), "%s/latest/meta-data/iam/"
 	    "security-credentials/%s", ep, role);
-	status = http("IMDS", "GET", url, hdr, NULL, 1, &b, why, whylen);
+	status = http(s, "IMDS", "GET", url, hdr, NULL, 1, &b, why, whylen);
 	if (status != 200) {
 		status_why("IMDS", status, why, whylen);
 		goto out;
@@ -486,7 +429,7 @@ aws_fetch_container(const struct aws_src *s, struct st_creds_snap *out,
 			snprintf(auth, n, "Authorization: %s", token);
 		hdr[0] = auth;
 	}
-	status = http("container endpoint", "GET", url, hdr, NULL, 1, &b, why,
+	status = http(s, "container endpoint", "GET", url, hdr, NULL, 1, &b, why,
 	    whylen);
 	if (status == 200)
 		rc = parse_json_creds("container endpoint", &b, 0, out, why,
@@ -668,7 +611,7 @@ sts_call(const struct aws_src *s, const char *action, struct st_buf *form,
 	}
 	hdr[nh] = NULL;
 	snprintf(url + strlen(url), sizeof(url) - strlen(url), "/");
-	status = http(what, "POST", url, hdr, form->data, 0, &b, why, whylen);
+	status = http(s, what, "POST", url, hdr, form->data, 0, &b, why, whylen);
 	if (status != 0 && b.len > 0 &&
 	    st_xml_parse(sts_xml, &a, b.data, b.len) == -1 && status == 200) {
 		snprintf(why, whylen, "%s: the answer is not the expected XML",

@@ -56,7 +56,7 @@ struct sqs_store {
 
 static const char *const sqs_keys[] = {
 	"name", "kind", "provider", "queue", "region", "endpoint",
-	"credentials", "allow_anonymous", "retry", NULL
+	"credentials", "allow_anonymous", "retry", ST_CONN_KEYS, NULL
 };
 
 /* One call's state: its exchange, and what it is doing. */

@@ -13,6 +13,7 @@
 
 #include <stratus/backend.h>
 
+#include "core/conn.h"
 #include "core/pcall.h"
 #include "core/retry.h"
 #include "sign/azure_sign.h"
@@ -59,6 +60,7 @@ struct az_svc {
 	int			 table_key;	/* Shared Key for Table */
 	struct st_retry_policy	 retry;
 	struct st_guard		*guard;
+	struct st_conn		 conn;		/* CA and proxy */
 };
 
 /* Fills svc for a store of kind: the retry policy, the credentials, and

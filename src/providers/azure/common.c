@@ -72,6 +72,10 @@ az_svc_open(struct az_svc *s, const config_setting_t *conf,
 		    service, err, errlen);
 	OPENSSL_cleanse(cr, sizeof(*cr));
 	free(cr);
+	if (rc == 0 && (st_conn_for_store(&s->conn, conf, env, err,
+	    errlen) == -1 || !st_conn_url_allowed(&s->conn, s->scheme_host, err,
+	    errlen)))
+		rc = -1;
 	if (rc == 0 && !env->check_only && (s->guard = st_guard_open(s->name,
 	    s->scheme_host, &s->retry)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -91,6 +95,7 @@ az_svc_close(struct az_svc *s)
 		s->sas = NULL;
 	}
 	st_az_key_clear(&s->key);
+	st_conn_clear(&s->conn);
 }
 
 int
@@ -174,7 +179,8 @@ struct st_pcall *
 az_svc_pcall(struct az_svc *s, struct st_call *c,
              const struct st_pcall_proto *proto)
 {
-	struct st_pcall_target t = { s->name, s->guard, &s->retry, s };
+	struct st_pcall_target t = { s->name, s->guard, &s->retry, s,
+	    &s->conn };
 
 	return st_pcall_new(c, proto, &t);
 }

@@ -59,7 +59,7 @@ struct azq_store {
 
 static const char *const azq_keys[] = {
 	"name", "kind", "provider", "queue", "credentials", "endpoint",
-	"message_encoding", "allow_anonymous", "retry", NULL
+	"message_encoding", "allow_anonymous", "retry", ST_CONN_KEYS, NULL
 };
 
 /* One call's state: its exchange and, for a receive, the poll. */

@@ -61,7 +61,7 @@ struct azt_store {
 
 static const char *const azt_keys[] = {
 	"name", "kind", "provider", "table", "credentials", "endpoint",
-	"allow_anonymous", "retry", NULL
+	"allow_anonymous", "retry", ST_CONN_KEYS, NULL
 };
 
 struct azt_call {
