@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import stratus  # noqa: E402
 from fake_aws_identity import FakeAWS  # noqa: E402
 from stratus import conf_str, store_conf  # noqa: E402
+from tls import TlsForwarder, make_pki  # noqa: E402
 
 TOKEN = "identity-test-token"
 
@@ -423,6 +424,47 @@ PLAIN_HTTP = [
 ]
 
 
+def case_sts_tls(tap, tmp):
+    """STS over HTTPS with a certificate of a CA made here: trusted
+    through the group's ca_file, refused without it."""
+    fake = FakeAWS(life=120)
+    pki = os.path.join(tmp, "pki")
+    os.mkdir(pki)
+    make_pki(pki)
+    fwd = TlsForwarder(os.path.join(pki, "good.pem"),
+                       os.path.join(pki, "good.key"), fake.port)
+    tfile = os.path.join(tmp, "web-token")
+    with open(tfile, "w") as f:
+        f.write("jwt-tls\n")
+    env = {"AWS_WEB_IDENTITY_TOKEN_FILE": tfile,
+           "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/web",
+           "AWS_ENDPOINT_URL_STS": "https://127.0.0.1:%d" % fwd.port}
+    try:
+        for trusted in (True, False):
+            group = {"source": "web_identity"}
+            if trusted:
+                group["ca_file"] = os.path.join(pki, "ca.pem")
+            name = "sts-tls-%s" % ("trusted" if trusted else "untrusted")
+            d = start(fake, group, tmp, env, name)
+            try:
+                if trusted:
+                    tap.ok(wait_ready(d) and put_get(d, "t", b"tls") is None,
+                           "sts over https: the group's ca_file is trusted")
+                else:
+                    rec = d.wait_log(lambda r: r.get("msg") ==
+                                     "credentials unavailable", timeout=30)
+                    tap.ok(rec is not None and "certificate" in rec.get(
+                        "error", "") and d.request(
+                        "GET", "/v1/ready").status == 503,
+                        "sts over https: without ca_file the certificate "
+                        "is refused", repr(rec))
+            finally:
+                d.stop_check(tap, "%s: exits 0, no sanitizer report" % name)
+    finally:
+        fwd.close()
+        fake.stop()
+
+
 def case_plain_http(tap, tmp):
     fake = FakeAWS(life=120)
     for i, (uri, want) in enumerate(PLAIN_HTTP):
@@ -475,7 +517,7 @@ def main():
     cases = [case_settings, case_unavailable, case_stop_while_fetching,
              case_static_reload, case_plain_http, case_chain,
              case_profile_process, case_container_role, case_web_identity,
-             case_imds]
+             case_imds, case_sts_tls]
     # A word on the command line runs only the cases that contain it.
     if len(sys.argv) > 1:
         cases = [c for c in cases if sys.argv[1] in c.__name__]
