@@ -27,6 +27,7 @@
 #include "core/registry.h"
 #include "core/retry.h"
 #include "daemon/config.h"
+#include "daemon/limits.h"
 #include "daemon/log.h"
 #include "daemon/rights.h"
 #include "sign/hmac.h"
@@ -813,12 +814,57 @@ client_token_file(struct st_config *cfg, const config_setting_t *g,
 	return 0;
 }
 
+/* A client's rate, burst and max_uploads (all optional). */
+static int
+load_limits(struct st_config *cfg, const config_setting_t *g,
+            struct st_client *c, char *err, size_t errlen)
+{
+	const config_setting_t *r = config_setting_get_member(g, "rate");
+	unsigned long long burst = 0, uploads = 0;
+	double rate = 0;
+
+	if (r != NULL) {
+		int t = config_setting_type(r);
+
+		if (t == CONFIG_TYPE_FLOAT)
+			rate = config_setting_get_float(r);
+		else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+			rate = (double)config_setting_get_int64(r);
+		if ((t != CONFIG_TYPE_FLOAT && t != CONFIG_TYPE_INT &&
+		    t != CONFIG_TYPE_INT64) || !(rate > 0 && rate <= 1e6)) {
+			conf_error(err, errlen, cfg, r, "client '%s': rate must be "
+			    "a number of requests per second, more than 0 and at "
+			    "most 1000000 (e.g. 50 or 0.5)", c->name);
+			return -1;
+		}
+	}
+	if (get_uint(g, "burst", 1, 1000000, &burst, cfg, err, errlen) ||
+	    get_uint(g, "max_uploads", 1, 1000000, &uploads, cfg, err, errlen))
+		return -1;
+	if (burst > 0 && r == NULL) {
+		conf_error(err, errlen, cfg, g, "client '%s': burst goes with "
+		    "rate", c->name);
+		return -1;
+	}
+	if (r == NULL && uploads == 0)
+		return 0;
+	/* Without a burst, a second's worth of requests (at least one). */
+	if (burst == 0)
+		burst = rate < 1 ? 1 : (unsigned long long)rate;
+	if ((c->limits = st_limits_new(rate, (double)burst,
+	    (unsigned)uploads)) == NULL) {
+		conf_error(err, errlen, cfg, g, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 load_client(struct st_config *cfg, const config_setting_t *g,
             struct st_client *c, char *err, size_t errlen)
 {
 	static const char *const client_keys[] = { "name", "token_sha256",
-	    "token_file", "allow", NULL };
+	    "token_file", "allow", "rate", "burst", "max_uploads", NULL };
 	const char *name = NULL, *hash = NULL, *file = NULL;
 	const config_setting_t *allow;
 	char why[160];
@@ -873,7 +919,7 @@ load_client(struct st_config *cfg, const config_setting_t *g,
 		}
 		c->nrules++;
 	}
-	return 0;
+	return load_limits(cfg, g, c, err, errlen);
 }
 
 static int
@@ -1088,8 +1134,10 @@ st_config_unref(struct st_config *cfg)
 	for (i = 0; i < cfg->nstores; i++)
 		if (cfg->stores[i].backend != NULL)
 			cfg->stores[i].backend->store_close(cfg->stores[i].handle);
-	for (i = 0; i < cfg->nclients; i++)
+	for (i = 0; i < cfg->nclients; i++) {
 		free(cfg->clients[i].rules);
+		st_limits_free(cfg->clients[i].limits);
+	}
 	free(cfg->stores);
 	free(cfg->clients);
 	free(cfg->listen.unix_path);

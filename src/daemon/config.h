@@ -17,6 +17,8 @@
 
 #include "core/validate.h"
 
+struct st_limits;
+
 /*
  * Rights on a store, by kind (a rule "KIND:STORE:RIGHTS"). One bit per
  * right; a right's name means one bit in each kind that has it ("get" is
@@ -67,6 +69,7 @@ struct st_client {
 	unsigned char	 token_sha256[32];
 	struct st_rule	*rules;
 	size_t		 nrules;
+	struct st_limits *limits;	/* rate, burst, max_uploads; or NULL */
 };
 
 /* The longest listen.unix, with its NUL: sun_path of struct sockaddr_un. */

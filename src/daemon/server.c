@@ -53,6 +53,7 @@
 #include "daemon/admin_api.h"
 #include "daemon/auth.h"
 #include "daemon/blob_api.h"
+#include "daemon/limits.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/queue_api.h"
@@ -179,6 +180,33 @@ reply_error_body(struct st_req *req, int status, const char *code,
 	return st_reply_json(req, status, &body);
 }
 
+/* A JSON error with one more header (Retry-After, Content-Range). */
+static enum MHD_Result
+reply_error_header(struct st_req *req, int status, const char *code,
+                   const char *message, const char *provider_code,
+                   const char *name, const char *value)
+{
+	struct st_buf body = { 0 };
+	struct MHD_Response *resp;
+
+	req->error_code = code;
+	if (st_json_error(&body, code, message, req->store ? req->store->name :
+	    (req->route.store[0] ? req->route.store : NULL), provider_code,
+	    req->id) == -1) {
+		st_buf_free(&body);
+		return MHD_NO;
+	}
+	resp = MHD_create_response_from_buffer(body.len, body.data,
+	    MHD_RESPMEM_MUST_COPY);
+	req->bytes_out += body.len;
+	st_buf_free(&body);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, name, value);
+	return st_reply(req, status, resp);
+}
+
 enum MHD_Result
 st_reply_error(struct st_req *req, int status, const char *code,
                const char *fmt, ...)
@@ -222,40 +250,24 @@ enum MHD_Result
 st_reply_call_error(struct st_req *req, struct st_call *c)
 {
 	struct st_http_error e = st_status_http(c->status);
-	enum MHD_Result rc;
+	char value[64];
 
 	/* 503 always says when to come back; a 409 does when the provider
 	 * is still busy with the thing (a queue or table being deleted). */
-	if (c->status == ST_UNAVAILABLE || c->status == ST_RANGE ||
+	if (c->status == ST_RANGE) {
+		snprintf(value, sizeof(value), "bytes */%llu",
+		    (unsigned long long)c->info.size);
+		return reply_error_header(req, e.http, e.code, c->message ?
+		    c->message : e.code, c->provider_code, "Content-Range",
+		    value);
+	}
+	if (c->status == ST_UNAVAILABLE ||
 	    c->status == ST_CREDENTIALS_UNAVAILABLE ||
 	    (c->status == ST_CONFLICT && c->retry_after > 0)) {
-		struct st_buf body = { 0 };
-		struct MHD_Response *resp;
-		char value[64];
-
-		req->error_code = e.code;
-		if (st_json_error(&body, e.code, c->message ? c->message : e.code,
-		    req->store ? req->store->name : NULL, c->provider_code,
-		    req->id) == -1)
-			return MHD_NO;
-		resp = MHD_create_response_from_buffer(body.len, body.data,
-		    MHD_RESPMEM_MUST_COPY);
-		req->bytes_out += body.len;
-		st_buf_free(&body);
-		if (resp == NULL)
-			return MHD_NO;
-		MHD_add_response_header(resp, "Content-Type", "application/json");
-		if (c->status == ST_RANGE) {
-			snprintf(value, sizeof(value), "bytes */%llu",
-			    (unsigned long long)c->info.size);
-			MHD_add_response_header(resp, "Content-Range", value);
-		} else {
-			snprintf(value, sizeof(value), "%u",
-			    c->retry_after ? c->retry_after : 1);
-			MHD_add_response_header(resp, "Retry-After", value);
-		}
-		rc = st_reply(req, e.http, resp);
-		return rc;
+		snprintf(value, sizeof(value), "%u",
+		    c->retry_after ? c->retry_after : 1);
+		return reply_error_header(req, e.http, e.code, c->message ?
+		    c->message : e.code, c->provider_code, "Retry-After", value);
 	}
 	return reply_error_body(req, e.http, e.code,
 	    c->message ? c->message : e.code, c->provider_code);
@@ -686,6 +698,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	    req->bytes_in, req->bytes_out);
 	/* Release tells the backend to cancel and clean up (a partial upload
 	 * is deleted there), and it never touches the call afterwards. */
+	if (req->upload_counted)
+		st_limits_upload_end(req->client->limits);
 	if (req->release != NULL)
 		st_call_free_with(req->call, req->release);
 	else
@@ -807,6 +821,41 @@ service_of(enum st_route_id id)
 	return NULL;
 }
 
+/* A blob upload: a PUT with a body (a copy has none). */
+static int
+is_upload(const struct st_req *req)
+{
+	return req->route.id == ST_ROUTE_BLOB && strcmp(req->method, "PUT") == 0 &&
+	    req->content_length > 0;
+}
+
+/* A client with limits (daemon/limits.c): its rate of requests first,
+ * then its uploads at once. Over either: 429 throttled, Retry-After. */
+static enum MHD_Result
+start_limited(struct st_req *req, const struct service *svc)
+{
+	struct st_limits *l = req->client->limits;
+	const char *what = "rate of requests";
+	char message[160], wait[16];
+	unsigned seconds = st_limits_take(l);
+
+	if (seconds == 0 && is_upload(req)) {
+		if (st_limits_upload_begin(l)) {
+			req->upload_counted = 1;
+		} else {
+			seconds = 1;
+			what = "max_uploads";
+		}
+	}
+	if (seconds == 0)
+		return svc->start(req);
+	snprintf(message, sizeof(message), "client '%s' is over its %s",
+	    req->client->name, what);
+	snprintf(wait, sizeof(wait), "%u", seconds);
+	return reply_error_header(req, 429, "throttled", message, NULL,
+	    "Retry-After", wait);
+}
+
 /* Routes, authenticates and starts the handler: the first call. */
 static enum MHD_Result
 dispatch(struct st_req *req, const char *url)
@@ -830,6 +879,8 @@ dispatch(struct st_req *req, const char *url)
 	if (who == ST_AUTH_BAD)
 		return st_reply_unauthorized(req, "unknown or malformed bearer token");
 	req->anonymous = who == ST_AUTH_ANONYMOUS;
+	if (req->client != NULL && req->client->limits != NULL)
+		return start_limited(req, svc);
 	return svc->start(req);
 }
 

@@ -62,6 +62,7 @@ struct st_req {
 	void			(*api_free)(void *);	/* the request */
 	struct st_buf		 head;		/* GET: body bytes taken early */
 	int			 discard;	/* swallow the rest of the body */
+	int			 upload_counted;	/* in its client's max_uploads */
 	uint64_t		 discarded;
 	int			 ended;		/* on_end ran its first step */
 	int			 aborted;	/* shutting down, or the peer

@@ -25,6 +25,10 @@ down without sending anything large:
                      transfer coding other than chunked, a space before
                      the colon, a bare CR) get a JSON error, and the
                      connection is closed
+  client limits      a client's rate and burst give 429 throttled with
+                     Retry-After once its bucket is empty, and only to
+                     that client; its max_uploads refuses one upload too
+                     many (429) and lets the next in once one ends
 """
 
 import json
@@ -630,6 +634,87 @@ def check_abandon_daemon(tap):
         provider.close()
 
 
+# ---------------------------------------------------------------- client limits
+
+LIMITED = "limited-token"
+# A token every 2 s, three at once: four requests in a row find the
+# bucket empty unless the machine takes over 2 s for them.
+LIMITS = {"rate": 0.5, "burst": 3}
+
+
+def limits_config(root):
+    store = stratus.store_conf("loc", {"provider": "local",
+                                       "path": os.path.join(root, "loc")})
+    limited = stratus.client_conf("lim", LIMITED, ["blob:*:rw"])
+    extra = " ".join("%s = %s;" % (k, v) for k, v in LIMITS.items())
+    limited = limited[:-1] + " " + extra + " }"
+    uploads = stratus.client_conf("up", "uploads-token", ["blob:*:rw"])
+    uploads = uploads[:-1] + " max_uploads = 1; }"
+    return stratus.make_config(
+        [store], [stratus.client_conf("t", TOKEN, ["blob:*:rw"]), limited,
+                  uploads], allow_anonymous=False)
+
+
+def throttled(r):
+    try:
+        code = json.loads(r.body).get("error", {}).get("code")
+    except ValueError:
+        code = None
+    wait = r.headers.get("retry-after", "")
+    return r.status == 429 and code == "throttled" and wait.isdigit() and \
+        int(wait) >= 1
+
+
+def check_rate(tap, d):
+    got = [d.request("GET", "/v1/blobs/loc/", token=LIMITED)
+           for _ in range(LIMITS["burst"] + 1)]
+    tap.ok([r.status for r in got[:-1]] == [200] * LIMITS["burst"] and
+           throttled(got[-1]),
+           "client limits: a burst of %d passes, the next is 429 throttled "
+           "with Retry-After" % LIMITS["burst"],
+           repr([(r.status, r.headers.get("retry-after"), r.body[:120])
+                 for r in got]))
+    r = d.request("GET", "/v1/blobs/loc/", token=TOKEN)
+    tap.ok(r.status == 200, "client limits: another client is not "
+           "throttled", repr(r))
+    time.sleep(int(got[-1].headers.get("retry-after", "2")) + 0.2)
+    r = d.request("GET", "/v1/blobs/loc/", token=LIMITED)
+    tap.ok(r.status == 200, "client limits: after Retry-After the client "
+           "is served again", repr(r))
+
+
+def check_uploads(tap, d):
+    s = socket.create_connection((d.host, d.port), timeout=WAIT)
+    s.sendall(b"PUT /v1/blobs/loc/slow HTTP/1.1\r\nHost: x\r\n"
+              b"Authorization: Bearer uploads-token\r\n"
+              b"Content-Length: 100000\r\n\r\n" + b"x" * 1000)
+    time.sleep(0.3)
+    r = d.request("PUT", "/v1/blobs/loc/second", body=b"2",
+                  token="uploads-token")
+    g = d.request("GET", "/v1/blobs/loc/", token="uploads-token")
+    tap.ok(throttled(r) and g.status == 200,
+           "client limits: max_uploads = 1 refuses a second upload (429), "
+           "not a GET", "%r %r" % (r, g))
+    s.sendall(b"x" * 99000)
+    status = parse_raw_response(stratus.read_head(s))[0]
+    r = d.request("PUT", "/v1/blobs/loc/third", body=b"3",
+                  token="uploads-token")
+    tap.ok(status == 201 and r.status == 201,
+           "client limits: once the upload ends, the next is let in",
+           "%r %r" % (status, r))
+
+
+def check_limits_daemon(tap):
+    with tempfile.TemporaryDirectory(prefix="stratus-hard-") as root:
+        d = stratus.Daemon(limits_config(root), name="limits", tmpdir=root)
+        try:
+            guarded(tap, "client limits (rate)", check_rate, tap, d)
+            guarded(tap, "client limits (uploads)", check_uploads, tap, d)
+            d.stop_check(tap)
+        finally:
+            d.cleanup()
+
+
 def main():
     tap = stratus.TAP()
     guarded(tap, "connection limit", check_limit, tap)
@@ -637,6 +722,7 @@ def main():
     guarded(tap, "slow headers", check_slow_headers, tap)
     guarded(tap, "strict HTTP", check_strict_daemon, tap)
     guarded(tap, "abandoned upload", check_abandon_daemon, tap)
+    guarded(tap, "client limits", check_limits_daemon, tap)
     tap.done()
 
 

@@ -89,6 +89,34 @@ static const struct conf_case conf_cases[] = {
 	  " allow = ( \"blob:*:rwx\" ); } );\n", 2, "allow rule" },
 	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";\n"
 	  " allow = ( \"bucket:*:r\" ); } );\n", 2, "allow rule" },
+	/* per-client limits: rate (float), burst, max_uploads */
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " rate = 0.5; burst = 3; max_uploads = 2; } );\n", 0, NULL },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " rate = 50; } );\n", 0, NULL },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " rate = 0; } );\n", 2, "rate must be" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " rate = \"fast\"; } );\n", 2, "rate must be" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " rate = 2000000.0; } );\n", 2, "rate must be" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " burst = 5; } );\n", 1, "burst goes with rate" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " rate = 1; burst = 0; } );\n", 2, "between" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " max_uploads = 0; } );\n", 2, "between" },
+	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
+	  " allow = ( \"blob:*:rw\" );\n"
+	  " max_uploads = true; } );\n", 2, "whole number" },
 	/* rules: every kind's rights, shorthands, and why one is refused */
 	{ "clients = ( { name = \"app\"; token_sha256 = \"" HASH "\";"
 	  " allow = ( \"blob:a:get,list,put,delete,presign\","
