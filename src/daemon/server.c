@@ -145,8 +145,10 @@ st_reply(struct st_req *req, int status, struct MHD_Response *resp)
 	return rc;
 }
 
-enum MHD_Result
-st_reply_json(struct st_req *req, int status, struct st_buf *body)
+/* A response of the JSON in body (taken from it), counted as sent;
+ * NULL when out of memory. */
+static struct MHD_Response *
+json_response(struct st_req *req, struct st_buf *body)
 {
 	struct MHD_Response *resp;
 	size_t len = body->len;
@@ -155,11 +157,21 @@ st_reply_json(struct st_req *req, int status, struct st_buf *body)
 	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(data);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	req->bytes_out += len;
+	return resp;
+}
+
+enum MHD_Result
+st_reply_json(struct st_req *req, int status, struct st_buf *body)
+{
+	struct MHD_Response *resp = json_response(req, body);
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	return st_reply(req, status, resp);
 }
 
@@ -191,18 +203,11 @@ reply_error_header(struct st_req *req, int status, const char *code,
 
 	req->error_code = code;
 	if (st_json_error(&body, code, message, req->store ? req->store->name :
-	    (req->route.store[0] ? req->route.store : NULL), provider_code,
-	    req->id) == -1) {
+	    NULL, provider_code, req->id) == -1 ||
+	    (resp = json_response(req, &body)) == NULL) {
 		st_buf_free(&body);
 		return MHD_NO;
 	}
-	resp = MHD_create_response_from_buffer(body.len, body.data,
-	    MHD_RESPMEM_MUST_COPY);
-	req->bytes_out += body.len;
-	st_buf_free(&body);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, name, value);
 	return st_reply(req, status, resp);
 }
@@ -230,17 +235,11 @@ reply_error_close(struct st_req *req, int status, const char *code,
 	struct MHD_Response *resp;
 
 	req->error_code = code;
-	if (st_json_error(&body, code, message, NULL, NULL, req->id) == -1) {
+	if (st_json_error(&body, code, message, NULL, NULL, req->id) == -1 ||
+	    (resp = json_response(req, &body)) == NULL) {
 		st_buf_free(&body);
 		return MHD_NO;
 	}
-	resp = MHD_create_response_from_buffer(body.len, body.data,
-	    MHD_RESPMEM_MUST_COPY);
-	req->bytes_out += body.len;
-	st_buf_free(&body);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	return st_reply(req, status, resp);
@@ -729,21 +728,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 enum MHD_Result
 st_reply_method_not_allowed(struct st_req *req)
 {
-	struct MHD_Response *resp;
-	struct st_buf body = { 0 };
-
-	req->error_code = "method_not_allowed";
-	st_json_error(&body, "method_not_allowed", "method not allowed here",
-	    NULL, NULL, req->id);
-	resp = MHD_create_response_from_buffer(body.len, body.data,
-	    MHD_RESPMEM_MUST_COPY);
-	req->bytes_out += body.len;
-	st_buf_free(&body);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Allow", req->route.allow);
-	return st_reply(req, 405, resp);
+	return reply_error_header(req, 405, "method_not_allowed",
+	    "method not allowed here", NULL, "Allow", req->route.allow);
 }
 
 enum MHD_Result
@@ -770,20 +756,8 @@ reply_not_found_route(struct st_req *req, enum st_route_error e)
 enum MHD_Result
 st_reply_unauthorized(struct st_req *req, const char *why)
 {
-	struct st_buf body = { 0 };
-	struct MHD_Response *resp;
-
-	req->error_code = "unauthorized";
-	st_json_error(&body, "unauthorized", why, NULL, NULL, req->id);
-	resp = MHD_create_response_from_buffer(body.len, body.data,
-	    MHD_RESPMEM_MUST_COPY);
-	req->bytes_out += body.len;
-	st_buf_free(&body);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-	return st_reply(req, 401, resp);
+	return reply_error_header(req, 401, "unauthorized", why, NULL,
+	    "WWW-Authenticate", "Bearer");
 }
 
 /*
