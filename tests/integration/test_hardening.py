@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import stratus  # noqa: E402
 from stratus import parse_raw_response  # noqa: E402
+from tls import Listener  # noqa: E402
 
 TOKEN = "hardening-token"
 LIMIT = 4
@@ -510,29 +511,20 @@ def check_strict_daemon(tap):
 
 # ---------------------------------------------------------------- abandoned upload
 
-class StuckProvider:
+class StuckProvider(Listener):
     """An "S3 endpoint" on 127.0.0.1 that accepts connections and never
     reads from them nor answers: an upload to it fills its buffers and
     the daemon parks the client's connection."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.held = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(c)
+    def serve(self, c):
+        self.held.append(c)
 
     def close(self):
-        self.sock.close()
+        super().close()
         for c in self.held:
             c.close()
 
