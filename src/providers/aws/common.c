@@ -2,7 +2,7 @@
  * common.c - what the AWS services share: SigV4 signing for the
  * provider-call engine with a snapshot of the store's shared credentials
  * (creds.c), reading answers, and opening a service store. S3
- * (src/backends/s3.c), SQS (sqs.c) and DynamoDB (dynamodb.c) use them.
+ * (s3.c), SQS (sqs.c) and DynamoDB (dynamodb.c) use them.
  */
 #include <stdio.h>
 #include <stdlib.h>

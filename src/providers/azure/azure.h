@@ -1,7 +1,7 @@
 /*
  * azure.h - what the Azure provider's services share (one plugin, the
- * "azure" provider, serving blob stores (src/backends/azure_blob.c),
- * queue stores (queue.c) and table stores (table.c)): credentials from a `credentials` group,
+ * "azure" provider, serving blob stores (blob.c), queue stores
+ * (queue.c) and table stores (table.c)): credentials from a `credentials` group,
  * endpoints per service, and the kind every store handle begins with.
  */
 #ifndef STRATUS_PROVIDERS_AZURE_H

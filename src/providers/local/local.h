@@ -1,8 +1,8 @@
 /*
  * local.h - the local provider's three services, built into the daemon.
  *
- * One backend, "local", serves every kind: blob stores (src/backends/
- * local.c, files plus SQLite), queues (queue.c) and tables (table.c), each
+ * One backend, "local", serves every kind: blob stores (blob.c, files
+ * plus SQLite), queues (queue.c) and tables (table.c), each
  * a SQLite database in WAL mode in the store's own directory. The
  * backend's store_open hands each kind to its service; every store handle
  * begins with its kind so that store_close can do the same.

@@ -1,5 +1,5 @@
 /*
- * azure_blob.c - blob stores on Azure Blob Storage (and Azurite).
+ * blob.c - blob stores on Azure Blob Storage (and Azurite).
  *
  * Every operation of the blob API becomes one or a few Blob service
  * requests, signed with Shared Key (src/sign/azure_sign.c) or carrying the

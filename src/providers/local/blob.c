@@ -1,5 +1,5 @@
 /*
- * local.c - the built-in blob store on local disk: files plus SQLite.
+ * blob.c - the local provider's blob stores on local disk: files plus SQLite.
  *
  * Layout of a store's directory:
  *
