@@ -10,6 +10,12 @@
  *
  * Hooks run on the engine's thread. finish may start the next request of
  * the same pcall; st_pcall_free cancels from the service's release.
+ *
+ * Whether a failed attempt may go again is decided in one place (retry):
+ * never an answer too big to keep, nor a streamed body once bytes of it
+ * were taken, nor an answer that has begun for good unless the service
+ * can resume it; a request that is not idempotent only when it surely was
+ * not done; then the guard's word (policy, deadline, budget).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -45,7 +51,18 @@ struct st_pcall {
 	size_t				 hname[MAX_PAIRS], hvalue[MAX_PAIRS];
 	size_t				 nheaders;
 	struct st_buf			 body;
+	const char			*ref;	/* a held body not copied */
+	size_t				 reflen;
+	st_pcall_source_fn		 source; /* or a streamed one */
+	void				*source_arg;
+	uint64_t			 source_len;
+	uint64_t			 sent;	/* bytes the source gave */
+	st_pcall_headers_fn		 on_headers; /* the answer to a sink */
+	st_pcall_sink_fn		 sink;
+	st_pcall_resume_fn		 resume;
+	void				*sink_arg;
 	unsigned			 wait_ms;
+	unsigned			 stall_ms;
 	enum st_pcall_kind		 kind;
 	st_pcall_finish_fn		 finish;
 	void				*arg;
@@ -56,6 +73,10 @@ struct st_pcall {
 	long				 status;	/* final; 0: none */
 	struct st_buf			 answer;
 	int				 too_big;
+	int				 sinking;	/* this attempt's body */
+	int				 begun;		/* answered for good */
+	int				 timed_out;	/* the last attempt */
+	char				 error[160];	/* curl's words */
 	char				 code[64];
 	char				 no_creds[400];	/* why, or "" */
 };
@@ -159,7 +180,12 @@ st_pcall_prepare(struct st_pcall *pc, const char *method, const char *url,
 	st_buf_reset(&pc->strings);
 	st_buf_reset(&pc->body);
 	pc->nquery = pc->nheaders = 0;
-	pc->wait_ms = 0;
+	pc->wait_ms = pc->stall_ms = 0;
+	pc->ref = NULL;
+	pc->source = NULL;
+	pc->on_headers = NULL;
+	pc->sink = NULL;
+	pc->resume = NULL;
 	if ((m = keep(pc, method)) < 0 || (u = keep(pc, url)) < 0 ||
 	    (h = keep_host(pc, url)) < 0 || (p = keep(pc, path)) < 0)
 		return -1;
@@ -181,14 +207,21 @@ st_pcall_prepare(struct st_pcall *pc, const char *method, const char *url,
 int
 st_pcall_header(struct st_pcall *pc, const char *name, const char *value)
 {
+	size_t i;
 	long n, v;
 
-	if (pc->nheaders == MAX_PAIRS || (n = keep(pc, name)) < 0 ||
-	    (v = keep(pc, value)) < 0)
+	for (i = 0; i < pc->nheaders; i++)
+		if (strcasecmp(str(pc, pc->hname[i]), name) == 0)
+			break;
+	if (i == MAX_PAIRS || (v = keep(pc, value)) < 0)
 		return -1;
-	pc->hname[pc->nheaders] = (size_t)n;
-	pc->hvalue[pc->nheaders] = (size_t)v;
-	pc->nheaders++;
+	if (i == pc->nheaders) {
+		if ((n = keep(pc, name)) < 0)
+			return -1;
+		pc->hname[i] = (size_t)n;
+		pc->nheaders++;
+	}
+	pc->hvalue[i] = (size_t)v;
 	return 0;
 }
 
@@ -202,9 +235,50 @@ st_pcall_body(struct st_pcall *pc, const char *data, size_t len)
 }
 
 void
+st_pcall_body_ref(struct st_pcall *pc, const char *data, size_t len)
+{
+	st_buf_reset(&pc->body);
+	pc->ref = data ? data : "";
+	pc->reflen = len;
+}
+
+void
+st_pcall_source(struct st_pcall *pc, uint64_t length, st_pcall_source_fn fn,
+                void *arg)
+{
+	st_buf_reset(&pc->body);
+	pc->source = fn;
+	pc->source_arg = arg;
+	pc->source_len = length;
+	pc->sent = 0;
+}
+
+void
+st_pcall_sink(struct st_pcall *pc, st_pcall_headers_fn headers,
+              st_pcall_sink_fn sink, st_pcall_resume_fn resume, void *arg)
+{
+	pc->on_headers = headers;
+	pc->sink = sink;
+	pc->resume = resume;
+	pc->sink_arg = arg;
+}
+
+void
 st_pcall_wait(struct st_pcall *pc, unsigned wait_ms)
 {
 	pc->wait_ms = wait_ms;
+}
+
+void
+st_pcall_stall(struct st_pcall *pc, unsigned stall_ms)
+{
+	pc->stall_ms = stall_ms;
+}
+
+struct st_xfer *
+st_pcall_xfer(struct st_pcall *pc)
+{
+	return pc->x;
 }
 
 int
@@ -245,8 +319,8 @@ arm(struct st_pcall *pc)
 	r.nquery = pc->nquery;
 	r.headers = h;
 	r.nheaders = pc->nheaders;
-	r.body = pc->body.data ? pc->body.data : "";
-	r.bodylen = pc->body.len;
+	r.body = pc->ref ? pc->ref : pc->body.data ? pc->body.data : "";
+	r.bodylen = pc->ref ? pc->reflen : pc->body.len;
 	st_xfer_clear_headers(pc->x);
 	if (st_xfer_set(pc->x, r.method, r.url) == -1)
 		return -1;
@@ -258,10 +332,13 @@ arm(struct st_pcall *pc)
 	if (pc->proto->sign != NULL &&
 	    pc->proto->sign(pc, &r, pc->target.signer) == -1)
 		return -1;
-	if (pc->body.len > 0 || strcmp(r.method, "POST") == 0 ||
+	if (pc->source != NULL)
+		st_xfer_body_stream(pc->x, pc->source_len);
+	else if (r.bodylen > 0 || strcmp(r.method, "POST") == 0 ||
 	    strcmp(r.method, "PUT") == 0)
 		st_xfer_body_memory(pc->x, r.body, r.bodylen);
-	stall = (long)pc->target.retry->attempt_timeout_ms + pc->wait_ms;
+	stall = (long)(pc->stall_ms ? pc->stall_ms :
+	    pc->target.retry->attempt_timeout_ms) + pc->wait_ms;
 	st_xfer_timeouts(pc->x, CONNECT_MS, stall, 0);
 	return 0;
 }
@@ -270,7 +347,7 @@ static int
 start_attempt(struct st_pcall *pc, unsigned delay_ms)
 {
 	st_buf_reset(&pc->answer);
-	pc->too_big = 0;
+	pc->too_big = pc->sinking = 0;
 	pc->code[0] = '\0';
 	pc->status = 0;
 	if (arm(pc) == -1)
@@ -288,6 +365,7 @@ st_pcall_start_after(struct st_pcall *pc, unsigned delay_ms,
 	pc->finish = finish;
 	pc->arg = arg;
 	pc->attempt = 1;
+	pc->begun = 0;
 	pc->started_ms = st_now_ms() + delay_ms;
 	pc->call->attempts++;
 	pc->no_creds[0] = '\0';
@@ -318,10 +396,17 @@ static void
 hook_headers(struct st_xfer *x, void *ctx)
 {
 	struct st_pcall *pc = ctx;
+	int to;
 
-	(void)x;
 	st_buf_reset(&pc->answer);
-	pc->too_big = 0;
+	pc->too_big = pc->sinking = 0;
+	if (pc->on_headers == NULL)
+		return;
+	to = pc->on_headers(pc, pc->sink_arg);
+	if (to != ST_PCALL_COLLECT && st_xfer_status(x) < 300) {
+		pc->sinking = 1;
+		pc->begun |= to == ST_PCALL_BEGUN;
+	}
 }
 
 static size_t
@@ -332,6 +417,8 @@ hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
 	    DEFAULT_ANSWER_MAX;
 
 	(void)x;
+	if (pc->sinking)
+		return pc->sink(pc, p, n, pc->sink_arg);
 	if (pc->too_big || pc->answer.len + n > max ||
 	    st_buf_add(&pc->answer, p, n) == -1) {
 		/* Taking part of a piece aborts the exchange (taking none
@@ -343,18 +430,46 @@ hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
 	return n;
 }
 
-/* The provider's code of an error answer: its header, else its body. */
+static size_t
+hook_source(struct st_xfer *x, char *buf, size_t cap, void *ctx)
+{
+	struct st_pcall *pc = ctx;
+	size_t n;
+
+	(void)x;
+	n = pc->source(pc, buf, cap, pc->source_arg);
+	pc->sent += n;
+	return n;
+}
+
+/* The provider's code of an error answer: its header, else its body,
+ * else what its status names. */
 static void
-find_code(struct st_pcall *pc)
+find_code(struct st_pcall *pc, long status)
 {
 	const char *h = pc->proto->code_header ?
 	    st_xfer_header(pc->x, pc->proto->code_header) : NULL;
+	const char *bare;
 
 	pc->code[0] = '\0';
 	if (h != NULL && *h != '\0')
 		snprintf(pc->code, sizeof(pc->code), "%s", h);
 	else if (pc->proto->error_code != NULL && pc->answer.len > 0)
 		pc->proto->error_code(pc->answer.data, pc->answer.len, pc->code,
+		    sizeof(pc->code));
+	if (pc->code[0] == '\0' && pc->proto->bare_code != NULL &&
+	    (bare = pc->proto->bare_code(status)) != NULL)
+		snprintf(pc->code, sizeof(pc->code), "%s", bare);
+}
+
+/* A collected 2xx answer that says "error" in its body: its code. */
+static void
+find_ok_error(struct st_pcall *pc)
+{
+	pc->code[0] = '\0';
+	if (pc->proto->ok_error != NULL && !pc->sinking && !pc->too_big &&
+	    pc->answer.len > 0)
+		pc->proto->ok_error(pc->answer.data, pc->answer.len, pc->code,
 		    sizeof(pc->code));
 }
 
@@ -383,9 +498,14 @@ retry(struct st_pcall *pc, const struct st_xfer_result *r, long status)
 	unsigned asked = 0;
 	long wait_ms;
 
-	if (pc->too_big)
+	if (pc->too_big || (pc->source != NULL && pc->sent > 0))
 		return 0;
 	if (pc->kind == ST_PCALL_NOT_IDEMPOTENT && !surely_not_done(pc, r, status))
+		return 0;
+	/* The application has part of this answer: only its rest may be
+	 * asked for. */
+	if (pc->begun && (pc->resume == NULL ||
+	    pc->resume(pc, pc->sink_arg) == -1))
 		return 0;
 	if (r->ok)
 		asked = st_retry_after_ms(st_xfer_header(pc->x, "Retry-After"),
@@ -408,9 +528,15 @@ hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 	long status = r->ok ? st_xfer_status(x) : 0;
 
 	st_guard_attempt(pc->target.guard);
+	pc->timed_out = !r->ok && r->timed_out;
+	snprintf(pc->error, sizeof(pc->error), "%s", !r->ok && r->error ?
+	    r->error : "");
 	if (status >= 300)
-		find_code(pc);
-	if ((status == 0 || status >= 300) && retry(pc, r, status))
+		find_code(pc, status);
+	else if (status > 0)
+		find_ok_error(pc);
+	if ((status == 0 || status >= 300 || pc->code[0] != '\0') &&
+	    retry(pc, r, status))
 		return;
 	st_guard_report(pc->target.guard, r, status,
 	    pc->code[0] ? pc->code : NULL, pc->attempt);
@@ -421,7 +547,7 @@ hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 }
 
 static const struct st_xfer_hooks hooks = {
-	hook_headers, hook_body, NULL, hook_done
+	hook_headers, hook_body, hook_source, hook_done
 };
 
 long
@@ -430,10 +556,22 @@ st_pcall_status(const struct st_pcall *pc)
 	return pc->status;
 }
 
+long
+st_pcall_http_status(const struct st_pcall *pc)
+{
+	return st_xfer_status(pc->x);
+}
+
 int
 st_pcall_ok(const struct st_pcall *pc)
 {
-	return pc->status >= 200 && pc->status < 300;
+	return pc->status >= 200 && pc->status < 300 && pc->code[0] == '\0';
+}
+
+int
+st_pcall_timed_out(const struct st_pcall *pc)
+{
+	return pc->status == 0 && pc->timed_out;
 }
 
 const char *
@@ -466,9 +604,12 @@ enum st_status
 st_pcall_outcome(const struct st_pcall *pc)
 {
 	if (pc->status == 0)
-		return pc->too_big ? ST_PROVIDER_ERROR : ST_UNAVAILABLE;
-	return st_answer_map(pc->proto->codes, pc->proto->ncodes, pc->status,
-	    st_pcall_code(pc));
+		return pc->too_big ? ST_PROVIDER_ERROR : pc->timed_out ?
+		    ST_TIMEOUT : ST_UNAVAILABLE;
+	/* A 2xx that carries an error: what its code says, else a bad
+	 * answer from the provider. */
+	return st_answer_map(pc->proto->codes, pc->proto->ncodes,
+	    pc->status < 300 ? 502 : pc->status, st_pcall_code(pc));
 }
 
 void
@@ -486,7 +627,8 @@ st_pcall_fail(struct st_pcall *pc)
 		    pc->proto->service, pc->target.store);
 	else if (pc->status == 0)
 		st_call_fail(pc->call, st, NULL, "%s could not be reached for "
-		    "store '%s'", pc->proto->service, pc->target.store);
+		    "store '%s'%s%s", pc->proto->service, pc->target.store,
+		    pc->error[0] ? ": " : "", pc->error);
 	else
 		st_call_fail(pc->call, st, code, "%s answered %ld%s%s for "
 		    "store '%s'", pc->proto->service, pc->status,

@@ -21,9 +21,20 @@
  *   map       an error answer's code through the service's table
  *   finish    the service's finish function, once, on the engine thread
  *
- * Bodies are small here (queue messages, table entities, control
- * requests): a request body is held so that it can be sent again, and the
- * answer is collected whole. Blob data streams through other paths.
+ * Bodies. A request body is held by default (st_pcall_body copies it,
+ * st_pcall_body_ref points at memory the service keeps until finish: a
+ * part) and is sent again as is on a retry; or it streams from a source
+ * (st_pcall_source), and then the request is tried again only while no
+ * byte of it has been taken. An answer is collected whole, up to a bound;
+ * or, once its headers are in, a headers hook may send a 2xx answer's
+ * body to a sink instead (st_pcall_sink): a download, or a listing
+ * parsed as it comes. The hook says whether the answer has then begun for
+ * good (the application has its status line): such an answer is never
+ * sent again whole, only resumed through the service's resume hook (a
+ * Range from the first byte not yet delivered). An answer of 2xx whose
+ * collected body still says "error" (S3's CompleteMultipartUpload and
+ * CopyObject) is an error answer when the proto's ok_error finds a code:
+ * retried and mapped here, like any other.
  *
  *   pc = st_pcall_new(call, proto, target);     NULL: the call has failed
  *   st_pcall_prepare(pc, "POST", url, path, query, nquery);
@@ -44,6 +55,7 @@
 #define STRATUS_CORE_PCALL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <stratus/backend.h>
 
@@ -90,6 +102,13 @@ struct st_pcall_proto {
 	const struct st_answer_code *codes;
 	size_t		 ncodes;
 	size_t		 answer_max;	/* bytes of an answer kept; 0: 4 MiB */
+	/* Optional. The code of a collected 2xx answer that carries an
+	 * error after all, found as error_code does; none: a success. */
+	void		(*ok_error)(const char *body, size_t len, char *code,
+			            size_t cap);
+	/* Optional. The code of an error answer that names none (a HEAD
+	 * has no body), or NULL: the status speaks alone. */
+	const char	*(*bare_code)(long status);
 };
 
 /* Where a store's calls go: its guard, policy and signing material. */
@@ -121,11 +140,47 @@ void st_pcall_free(struct st_pcall *);
 int  st_pcall_prepare(struct st_pcall *, const char *method, const char *url,
                       const char *path, const struct st_pcall_pair *query,
                       size_t nquery);
+/* Adds a header, or replaces the value of one of the same name. */
 int  st_pcall_header(struct st_pcall *, const char *name, const char *value);
 int  st_pcall_body(struct st_pcall *, const char *data, size_t len);
+/* A held body the service keeps, unchanged, until finish (not copied). */
+void st_pcall_body_ref(struct st_pcall *, const char *data, size_t len);
+
+/* A request body of a known length, streamed: source gives up to cap
+ * bytes, or 0 to pause sending (resume with st_xfer_resume on
+ * st_pcall_xfer). Tried again only while the source has given nothing. */
+typedef size_t (*st_pcall_source_fn)(struct st_pcall *, char *, size_t cap,
+                                     void *arg);
+void st_pcall_source(struct st_pcall *, uint64_t length, st_pcall_source_fn,
+                     void *arg);
+
+/*
+ * The answer's body to a sink. headers runs when an attempt's final
+ * headers are in (st_pcall_http_status tells which), and says where the
+ * body goes: ST_PCALL_COLLECT (collected, as without a sink: an error
+ * answer's body always is), ST_PCALL_SINK (to sink; the attempt may still
+ * be retried, and headers runs again for the next one), ST_PCALL_BEGUN
+ * (to sink, and the answer has begun for good). sink takes n bytes: n, 0
+ * to pause receiving (st_xfer_resume), fewer to abort. An attempt that
+ * fails after BEGUN is retried only when resume, if given, describes the
+ * rest of the answer (st_pcall_header replaces a header) and returns 0.
+ */
+enum { ST_PCALL_COLLECT, ST_PCALL_SINK, ST_PCALL_BEGUN };
+typedef int    (*st_pcall_headers_fn)(struct st_pcall *, void *arg);
+typedef size_t (*st_pcall_sink_fn)(struct st_pcall *, const char *, size_t,
+                                   void *arg);
+typedef int    (*st_pcall_resume_fn)(struct st_pcall *, void *arg);
+void st_pcall_sink(struct st_pcall *, st_pcall_headers_fn, st_pcall_sink_fn,
+                   st_pcall_resume_fn, void *arg);
+
 /* For a long poll: the provider may hold the answer this long before any
  * byte moves; the attempt's timeouts grow by as much. */
 void st_pcall_wait(struct st_pcall *, unsigned wait_ms);
+/* This request's stall timeout (no byte moving), instead of the
+ * policy's attempt_timeout_ms; 0: the policy's. */
+void st_pcall_stall(struct st_pcall *, unsigned stall_ms);
+/* The exchange, for a stream that resumes it (st_stream_init). */
+struct st_xfer *st_pcall_xfer(struct st_pcall *);
 
 /* Starts the request (after delay_ms, without blocking: a poll's pause).
  * Returns -1 when it could not start; the call has then been failed. */
@@ -141,20 +196,26 @@ int  st_pcall_sign_add(struct st_pcall *, const char *name, const char *value);
  * ST_CREDENTIALS_UNAVAILABLE instead of internal. */
 void st_pcall_sign_unavailable(struct st_pcall *, const char *why);
 
+/* The current attempt's status, in a headers or sink hook. */
+long        st_pcall_http_status(const struct st_pcall *);
 /* The final answer, in finish. */
 long        st_pcall_status(const struct st_pcall *);	/* 0: none */
 const char *st_pcall_answer(const struct st_pcall *, size_t *len);
 const char *st_pcall_code(const struct st_pcall *);	/* or NULL */
 const char *st_pcall_header_value(const struct st_pcall *, const char *name);
-int         st_pcall_ok(const struct st_pcall *);	/* a 2xx answer */
+/* A 2xx answer that carries no error code. */
+int         st_pcall_ok(const struct st_pcall *);
+/* No answer came because the attempt timed out. */
+int         st_pcall_timed_out(const struct st_pcall *);
 /* The final answer parsed as JSON (yajl_tree_free it), or NULL (not JSON,
  * or nested deeper than ST_JSON_DEPTH_MAX). */
 struct yajl_val_s;
 struct yajl_val_s *st_pcall_answer_json(const struct st_pcall *);
 /* The API outcome of the final answer, through the proto's table. */
 enum st_status st_pcall_outcome(const struct st_pcall *);
-/* Fails the call with the outcome of a failed answer, its provider code,
- * a message naming the service and store, and Retry-After for 503. */
+/* Fails the call with the outcome of a failed answer (no answer: 504 when
+ * the attempt timed out, else 503), its provider code, a message naming
+ * the service and store, and Retry-After for 503 and 504. */
 void st_pcall_fail(struct st_pcall *);
 struct st_call *st_pcall_call(const struct st_pcall *);
 

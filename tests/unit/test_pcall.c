@@ -3,7 +3,8 @@
  * provider: what is retried and what is not (idempotent or not), that
  * every attempt is signed afresh, error codes read from JSON bodies and
  * headers and mapped through a service's table, the bound on an answer,
- * a long poll's longer timeout, and the circuit breaker's refusal.
+ * a long poll's longer timeout, a call's own stall timeout, a 200 that
+ * carries an error (retried), and the circuit breaker's refusal.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,7 +25,7 @@
 
 static struct MHD_Daemon *server;
 static unsigned port;
-static atomic_int hits_flaky, hits_500, hits_throttle, hits_sign;
+static atomic_int hits_flaky, hits_500, hits_throttle, hits_sign, hits_okerr;
 
 static enum MHD_Result
 answer(struct MHD_Connection *c, unsigned status, const char *body,
@@ -85,6 +86,10 @@ provider(void *cls, struct MHD_Connection *c, const char *url,
 		memset(big, 'b', sizeof(big) - 1);
 		return answer(c, 200, big, NULL, NULL);
 	}
+	if (strcmp(url, "/ok-error") == 0)
+		return ++hits_okerr <= 1 ? answer(c, 200, "{\"__type\":"
+		    "\"x#ThrottlingException\"}", NULL, NULL) :
+		    answer(c, 200, "done", NULL, NULL);
 	if (strcmp(url, "/slow") == 0) {
 		usleep(1500 * 1000);
 		return answer(c, 200, "late", NULL, NULL);
@@ -148,6 +153,20 @@ static const struct st_pcall_proto proto = {
 	.answer_max = 4096,
 };
 
+/* The same service, whose 200 may carry an error. */
+static const struct st_pcall_proto proto_ok_error = {
+	.service = "Test",
+	.sign = test_sign,
+	.error_code = st_pcall_code_json_type,
+	.codes = codes,
+	.ncodes = sizeof(codes) / sizeof(codes[0]),
+	.answer_max = 4096,
+	.ok_error = st_pcall_code_json_type,
+};
+
+static const struct st_pcall_proto *use_proto = &proto;
+static unsigned use_stall_ms;
+
 struct waiter {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
@@ -195,12 +214,13 @@ run(const char *path, enum st_pcall_kind kind, unsigned wait_ms,
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
-	pc = st_pcall_new(c, &proto, &t);
+	pc = st_pcall_new(c, use_proto, &t);
 	ck_assert_ptr_nonnull(pc);
 	ck_assert_int_eq(st_pcall_prepare(pc, "POST", url, path, NULL, 0), 0);
 	ck_assert_int_eq(st_pcall_header(pc, "Content-Type", "text/plain"), 0);
 	ck_assert_int_eq(st_pcall_body(pc, "hello", 5), 0);
 	st_pcall_wait(pc, wait_ms);
+	st_pcall_stall(pc, use_stall_ms);
 	ck_assert_int_eq(st_pcall_start(pc, kind, finish, w), 0);
 	pthread_mutex_lock(&w->lock);
 	while (!w->finished)
@@ -325,6 +345,35 @@ START_TEST(long_poll_waits_longer)
 }
 END_TEST
 
+START_TEST(own_stall_timeout)
+{
+	struct waiter w;
+	unsigned a;
+
+	/* 1.5 s with no byte: past the policy's 500 ms, within the call's
+	 * own 3 s. */
+	use_stall_ms = 3000;
+	run("/slow", ST_PCALL_IDEMPOTENT, 0, &w, &a);
+	ck_assert_int_eq(w.status, 200);
+	ck_assert_uint_eq(a, 1);
+}
+END_TEST
+
+START_TEST(ok_with_error_retried)
+{
+	struct waiter w;
+	unsigned a;
+
+	use_proto = &proto_ok_error;
+	hits_okerr = 0;
+	run("/ok-error", ST_PCALL_IDEMPOTENT, 0, &w, &a);
+	ck_assert_int_eq(w.status, 200);
+	ck_assert_str_eq(w.body, "done");
+	ck_assert_str_eq(w.code, "");
+	ck_assert_uint_eq(a, 2);
+}
+END_TEST
+
 START_TEST(each_attempt_signed_afresh)
 {
 	struct waiter w;
@@ -385,6 +434,8 @@ pcall_suite(void)
 	tcase_add_test(tc, codes_from_body_and_header);
 	tcase_add_test(tc, answer_bound);
 	tcase_add_test(tc, long_poll_waits_longer);
+	tcase_add_test(tc, own_stall_timeout);
+	tcase_add_test(tc, ok_with_error_retried);
 	tcase_add_test(tc, each_attempt_signed_afresh);
 	tcase_add_test(tc, open_circuit_fails_at_once);
 	suite_add_tcase(s, tc);
