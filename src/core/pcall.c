@@ -390,6 +390,39 @@ st_pcall_start(struct st_pcall *pc, enum st_pcall_kind kind,
 	return st_pcall_start_after(pc, 0, kind, finish, arg);
 }
 
+void
+st_pcall_cancel(struct st_pcall *pc)
+{
+	st_xfer_cancel(pc->x);
+}
+
+int
+st_pcall_detach(struct st_pcall *pc)
+{
+	static const struct st_xfer_hooks none = { NULL, NULL, NULL, NULL };
+	struct st_xfer *own = pc->x, *x;
+	int rc;
+
+	if (pc->source != NULL || pc->ref != NULL || pc->body.len > 0 ||
+	    (x = st_xfer_new(&none, NULL)) == NULL)
+		return -1;
+	/* Armed as an attempt of ours, then let go: the engine frees it. */
+	st_xfer_conn(x, pc->target.conn);
+	pc->x = x;
+	rc = arm(pc);
+	pc->x = own;
+	if (rc == 0 && st_xfer_start_detached(x) == 0)
+		return 0;
+	st_xfer_free(x);
+	return -1;
+}
+
+unsigned
+st_pcall_attempts(const struct st_pcall *pc)
+{
+	return pc->attempt;
+}
+
 /* ---------------------------------------------------------------- answer */
 
 static void

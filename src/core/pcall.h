@@ -189,6 +189,16 @@ int  st_pcall_start(struct st_pcall *, enum st_pcall_kind, st_pcall_finish_fn,
 int  st_pcall_start_after(struct st_pcall *, unsigned delay_ms,
                           enum st_pcall_kind, st_pcall_finish_fn, void *arg);
 
+/* Cancels the exchange in flight, if any: finish will not run for it, and
+ * the pcall may be prepared again (never from the pcall's own hooks). */
+void st_pcall_cancel(struct st_pcall *);
+/* Signs the prepared request (it has no body) and sends it once on an
+ * exchange of its own that nobody waits for: a clean-up, such as
+ * aborting an upload, that may outlive the call. 0, or -1. */
+int  st_pcall_detach(struct st_pcall *);
+/* Attempts of the request so far (1 in finish: it was sent once). */
+unsigned st_pcall_attempts(const struct st_pcall *);
+
 /* For signers: one header of the attempt. */
 int  st_pcall_sign_add(struct st_pcall *, const char *name, const char *value);
 /* For signers, before returning -1: there are no valid credentials to

@@ -57,6 +57,7 @@
 #include "core/conn.h"
 #include "core/guard.h"
 #include "core/parts.h"
+#include "core/pcall.h"
 #include "core/retry.h"
 #include "core/stream.h"
 #include "core/transfer.h"
@@ -127,6 +128,7 @@ struct s3_call {
 	struct s3_store		*s;
 	pthread_mutex_t		 lock;
 	enum s3_phase		 phase;
+	struct st_pcall		*pc;		/* the call's requests, in turn */
 	struct st_xfer		*x;		/* the call's main exchange */
 	unsigned		 attempt;
 	long long		 started_ms;
@@ -134,6 +136,8 @@ struct s3_call {
 	st_xml_end_fn		 xml_fn;	/* to parse again on a retry */
 	void			(*finish)(struct s3_call *, const struct st_xfer_result *);
 	struct st_buf		 req_body;	/* held request body (XML) */
+	struct st_xml		*xml;		/* a listing's parser */
+	int			 xml_bad;	/* the listing is not XML */
 
 	/* streaming */
 	struct st_stream	 stream;	/* GET or streamed PUT body */
@@ -414,6 +418,136 @@ prepare_failed(struct s3_call *sc)
 	}
 }
 
+/* ---------------------------------------------------------------- protocol */
+
+/*
+ * The proto's sign: SigV4 over the request as described, its payload hash
+ * the x-amz-content-sha256 header that every S3 request carries (the
+ * body's SHA-256, or UNSIGNED-PAYLOAD for a body not hashed first).
+ */
+static int
+s3_sign(struct st_pcall *pc, const struct st_pcall_req *req, void *signer)
+{
+	struct s3_store *s = signer;
+	struct st_sigv4_header h[64];
+	struct st_sigv4_param q[8];
+	struct st_sigv4_request r;
+	struct st_sigv4_result out;
+	struct st_creds_snap *snap;
+	char why[400];
+	size_t i;
+	int rc;
+
+	if (req->nheaders > sizeof(h) / sizeof(h[0]) ||
+	    req->nquery > sizeof(q) / sizeof(q[0]))
+		return -1;	/* never sign less than what is sent */
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < req->nheaders; i++) {
+		h[i].name = req->headers[i].name;
+		h[i].value = req->headers[i].value;
+		if (strcasecmp(h[i].name, "x-amz-content-sha256") == 0)
+			r.payload_hash = h[i].value;
+	}
+	for (i = 0; i < req->nquery; i++) {
+		q[i].name = req->query[i].name;
+		q[i].value = req->query[i].value;
+	}
+	if ((snap = st_creds_take(s->creds, why, sizeof(why))) == NULL) {
+		st_pcall_sign_unavailable(pc, why);
+		return -1;
+	}
+	r.method = req->method;
+	r.host = req->host;
+	r.path = req->path;
+	r.query = q;
+	r.nquery = req->nquery;
+	r.headers = h;
+	r.nheaders = req->nheaders;
+	r.region = s->region;
+	r.service = "s3";
+	r.key_id = snap->id;
+	r.secret = snap->secret;
+	r.token = snap->token;
+	r.now = time(NULL);
+	rc = st_sigv4_sign(&r, &out);
+	st_creds_drop(snap);
+	if (rc == -1)
+		return -1;
+	for (i = 0; i < out.nadded && rc == 0; i++)
+		rc = st_pcall_sign_add(pc, out.added[i].name, out.added[i].value);
+	st_sigv4_free(&out);
+	return rc;
+}
+
+/* CompleteMultipartUpload and CopyObject may answer 200 and then an
+ * <Error> document. Only such a document is parsed: a result is not. */
+static void
+s3_ok_error(const char *body, size_t len, char *code, size_t cap)
+{
+	if (memmem(body, len < 512 ? len : 512, "<Error>", 7) != NULL)
+		st_pcall_code_xml(body, len, code, cap);
+}
+
+/*
+ * Describes the call's next request: method, an object key of store s
+ * (NULL: its bucket), query parameters, extra headers (name, value pairs,
+ * NULL-ended; a NULL value is left out) and the payload hash. -1 when it
+ * could not be made, and then the call has failed.
+ */
+static int
+s3_request(struct s3_call *sc, const struct s3_store *s, const char *method,
+           const char *key, size_t keylen, const struct st_sigv4_param *q,
+           size_t nq, const char *const *headers, const char *payload_hash)
+{
+	struct st_pcall_pair pq[8];
+	struct st_buf path = { 0 }, url = { 0 };
+	size_t i;
+	int rc = -1;
+
+	if (nq > sizeof(pq) / sizeof(pq[0]))
+		goto out;
+	st_buf_adds(&path, s->prefix);
+	st_buf_adds(&path, "/");
+	if (key != NULL && st_sigv4_encode_key(&path, key, keylen) == -1)
+		goto out;
+	st_buf_adds(&url, s->scheme_host);
+	st_buf_add(&url, path.data, path.len);
+	if (nq > 0) {
+		st_buf_adds(&url, "?");
+		st_sigv4_query_string(&url, q, nq);
+	}
+	for (i = 0; i < nq; i++) {
+		pq[i].name = q[i].name;
+		pq[i].value = q[i].value;
+	}
+	if (path.failed || url.failed || st_pcall_prepare(sc->pc, method,
+	    url.data, path.data, pq, nq) == -1)
+		goto out;
+	for (i = 0; headers != NULL && headers[i] != NULL; i += 2)
+		if (headers[i + 1] != NULL &&
+		    st_pcall_header(sc->pc, headers[i], headers[i + 1]) == -1)
+			goto out;
+	rc = st_pcall_header(sc->pc, "x-amz-content-sha256", payload_hash);
+out:
+	st_buf_free(&path);
+	st_buf_free(&url);
+	if (rc == -1 && !st_call_is_done(sc->call))
+		st_call_fail(sc->call, ST_INTERNAL, NULL, "the request could not "
+		    "be made");
+	return rc;
+}
+
+/* Describes and starts a bodiless request on the call's own store. */
+static int
+s3_send(struct s3_call *sc, const char *method, const struct st_sigv4_param *q,
+        size_t nq, const char *const *headers, st_pcall_finish_fn finish)
+{
+	if (s3_request(sc, sc->s, method, sc->call->key, sc->call->keylen, q, nq,
+	    headers, "UNSIGNED-PAYLOAD") == -1)
+		return -1;
+	return st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish, sc);
+}
+
 /* ---------------------------------------------------------------- answers */
 
 static const struct st_answer_code code_map[] = {
@@ -454,6 +588,23 @@ code_of_status(long status)
 	default: return NULL;
 	}
 }
+
+/*
+ * Every S3 request is idempotent for the engine, as it always was here:
+ * objects are written whole or not at all, a DELETE twice is one, and an
+ * upload created twice leaves one to be aborted. The two cases where a
+ * request sent again may meet its own first attempt (a conditional PUT,
+ * CompleteMultipartUpload) are checked after the fact with a HEAD.
+ */
+static const struct st_pcall_proto s3_proto = {
+	.service = "S3",
+	.sign = s3_sign,
+	.error_code = st_pcall_code_xml,
+	.codes = code_map,
+	.ncodes = sizeof(code_map) / sizeof(code_map[0]),
+	.ok_error = s3_ok_error,
+	.bare_code = code_of_status,
+};
 
 static int
 error_xml(const char *path, const char *text, size_t len, void *arg)
@@ -752,6 +903,8 @@ static struct s3_call *
 sc_new(struct st_call *c, void (*finish)(struct s3_call *,
        const struct st_xfer_result *))
 {
+	struct s3_store *s = c->store;
+	struct st_pcall_target t = { s->name, s->guard, &s->retry, s, &s->conn };
 	struct s3_call *sc = calloc(1, sizeof(*sc));
 
 	if (sc == NULL || (sc->x = st_xfer_new(&hooks, sc)) == NULL) {
@@ -762,23 +915,21 @@ sc_new(struct st_call *c, void (*finish)(struct s3_call *,
 	pthread_mutex_init(&sc->lock, NULL);
 	st_stream_init(&sc->stream, c, sc->x);
 	sc->call = c;
-	sc->s = c->store;
+	sc->s = s;
 	c->backend_data = sc;
-	if (st_guard_admit(sc->s->guard, &c->retry_after) == -1) {
-		st_call_fail(c, ST_UNAVAILABLE, NULL, "store '%s' is failing: its "
-		    "circuit is open, try again later", sc->s->name);
+	/* The engine admits the call through the store's breaker. */
+	if ((sc->pc = st_pcall_new(c, &s3_proto, &t)) == NULL)
 		return NULL;
-	}
 	sc->finish = finish;
 	sc->attempt = 1;
 	sc->started_ms = st_now_ms();
-	c->attempts = 1;
 	return sc;
 }
 
 static void
 start_or_fail(struct s3_call *sc)
 {
+	sc->call->attempts++;
 	if (st_xfer_start(sc->x) == -1)
 		st_call_fail(sc->call, ST_INTERNAL, NULL, "the transfer engine "
 		    "could not start");
@@ -787,24 +938,19 @@ start_or_fail(struct s3_call *sc)
 /*
  * The next step of a call is a HEAD of its own key (a size for a 416, a
  * condition to check, a write to confirm); its answer goes to finish.
- * Returns -1 when the HEAD could not be sent.
+ * Returns -1 when the HEAD could not be sent: the call has then failed.
  */
 static int
-head_key(struct s3_call *sc, void (*finish)(struct s3_call *,
-         const struct st_xfer_result *))
+head_key(struct s3_call *sc, st_pcall_finish_fn finish)
 {
 	const char *const none[] = { NULL };
 
-	sc->finish = finish;
-	if (s3_prepare(sc, sc->x, "HEAD", sc->call->key, sc->call->keylen, NULL,
-	    0, none, "UNSIGNED-PAYLOAD") == -1)
-		return -1;
-	return st_xfer_start(sc->x);
+	return s3_send(sc, "HEAD", NULL, 0, none, finish);
 }
 
 /* ---------------------------------------------------------------- HEAD, GET */
 
-static void finish_range_size(struct s3_call *, const struct st_xfer_result *);
+static void finish_range_size(struct st_pcall *, void *);
 
 /*
  * A download broke after its headers went to the application: fetch the
@@ -865,27 +1011,27 @@ finish_get(struct s3_call *sc, const struct st_xfer_result *r)
 		 * answer lacks: ask for it. */
 		sc->call->op = ST_OP_HEAD;
 		sc->answer.code[0] = '\0';
-		if (head_key(sc, finish_range_size) == 0)
-			return;
+		head_key(sc, finish_range_size);
+		return;
 	}
 	fail_from_answer(sc, status);
 }
 
 static void
-finish_range_size(struct s3_call *sc, const struct st_xfer_result *r)
+finish_range_size(struct st_pcall *pc, void *arg)
 {
+	struct s3_call *sc = arg;
 	struct st_call *c = sc->call;
-	const char *cl;
+	const char *cl = st_pcall_header_value(pc, "Content-Length");
 
 	c->op = ST_OP_GET;
-	if (r->ok && st_xfer_status(sc->x) < 300 &&
-	    (cl = st_xfer_header(sc->x, "Content-Length")) != NULL) {
+	if (st_pcall_ok(pc) && cl != NULL) {
 		c->info.size = strtoull(cl, NULL, 10);
 		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
 		    "the object of %llu bytes", (unsigned long long)c->info.size);
 		return;
 	}
-	fail_from_answer(sc, r->ok ? st_xfer_status(sc->x) : 416);
+	st_pcall_fail(pc);
 }
 
 static void
@@ -1018,10 +1164,11 @@ written(struct s3_call *sc, const char *etag, uint64_t size)
  * PutObject without KMS), the write was ours and is reported as done.
  */
 static void
-finish_own_write(struct s3_call *sc, const struct st_xfer_result *r)
+finish_own_write(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
-	const char *etag = status == 200 ? st_xfer_header(sc->x, "ETag") : NULL;
+	struct s3_call *sc = arg;
+	const char *etag = st_pcall_status(pc) == 200 ?
+	    st_pcall_header_value(pc, "ETag") : NULL;
 	unsigned char md5[ST_MD5_LEN];
 	char want[2 * ST_MD5_LEN + 3];
 
@@ -1040,10 +1187,7 @@ finish_own_write(struct s3_call *sc, const struct st_xfer_result *r)
 static void
 check_own_write(struct s3_call *sc)
 {
-	sc->attempt = 1;
-	if (head_key(sc, finish_own_write) == -1)
-		st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed", "the "
-		    "object's conditions do not hold");
+	head_key(sc, finish_own_write);
 }
 
 static void
@@ -1090,14 +1234,23 @@ upload_xml(const char *path, const char *text, size_t len, void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (strcmp(path, "InitiateMultipartUploadResult/UploadId") == 0)
+	if (strcmp(path, "InitiateMultipartUploadResult/UploadId") == 0 &&
+	    sc->upload_id == NULL)
 		sc->upload_id = strndup(text, len);
 	else if (strcmp(path, "CompleteMultipartUploadResult/ETag") == 0 &&
 	    sc->complete_etag == NULL)
 		sc->complete_etag = strndup(text, len);
-	else if (strcmp(path, "Error/Code") == 0)
-		snprintf(sc->answer.code, sizeof(sc->answer.code), "%s", text);
 	return 0;
+}
+
+/* Reads a collected XML answer with fn. */
+static void
+parse_answer(struct s3_call *sc, st_xml_end_fn fn)
+{
+	size_t len;
+	const char *body = st_pcall_answer(sc->pc, &len);
+
+	st_xml_parse(fn, sc, body, len);
 }
 
 static void
@@ -1206,16 +1359,13 @@ mp_pump(struct s3_call *sc)
 static void
 mp_abort_remote(struct s3_call *sc)
 {
-	static const struct st_xfer_hooks none = { NULL, NULL, NULL, NULL };
 	struct st_sigv4_param q[1] = { { "uploadId", sc->upload_id } };
-	struct st_xfer *x;
 
-	if (sc->upload_id == NULL || (x = st_xfer_new(&none, NULL)) == NULL)
+	if (sc->upload_id == NULL || sc->pc == NULL)
 		return;
-	if (s3_prepare(sc, x, "DELETE", sc->call->key, sc->call->keylen, q, 1,
-	    NULL, "UNSIGNED-PAYLOAD") == 0 && st_xfer_start_detached(x) == 0)
-		return;
-	st_xfer_free(x);
+	if (s3_request(sc, sc->s, "DELETE", sc->call->key, sc->call->keylen, q,
+	    1, NULL, "UNSIGNED-PAYLOAD") == 0)
+		st_pcall_detach(sc->pc);
 }
 
 static void
@@ -1241,56 +1391,57 @@ mp_fail(struct s3_call *sc, enum st_status st, const char *code, const char *why
  * only exists after a lost answer.)
  */
 static void
-finish_mp_verify(struct s3_call *sc, const struct st_xfer_result *r)
+finish_mp_verify(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
-	const char *cl = status == 200 ? st_xfer_header(sc->x, "Content-Length") : NULL;
+	struct s3_call *sc = arg;
+	long status = st_pcall_status(pc);
+	const char *cl = status == 200 ?
+	    st_pcall_header_value(pc, "Content-Length") : NULL;
 	time_t when = status == 200 ?
-	    st_answer_time(st_xfer_header(sc->x, "Last-Modified")) : 0;
+	    st_answer_time(st_pcall_header_value(pc, "Last-Modified")) : 0;
 
 	if (cl != NULL && strtoull(cl, NULL, 10) == sc->parts.total &&
 	    when + 5 >= sc->complete_sent) {
 		free(sc->upload_id);
 		sc->upload_id = NULL;
-		written(sc, st_xfer_header(sc->x, "ETag"), sc->parts.total);
+		written(sc, st_pcall_header_value(pc, "ETag"), sc->parts.total);
 		return;
 	}
 	/* A store may still be finishing the Complete whose answer was
 	 * lost: look again a little later before calling it failed. */
-	if ((status == 404 || !r->ok) && ++sc->verify_tries < 4 &&
-	    st_xfer_start_after(sc->x, 250 * sc->verify_tries) == 0)
+	if ((status == 404 || status == 0) && ++sc->verify_tries < 4 &&
+	    st_pcall_start_after(pc, 250 * sc->verify_tries, ST_PCALL_IDEMPOTENT,
+	    finish_mp_verify, sc) == 0)
 		return;
 	mp_fail(sc, ST_UNAVAILABLE, NULL, "S3 could not complete the upload");
 }
 
 static void
-finish_mp_complete(struct s3_call *sc, const struct st_xfer_result *r)
+finish_mp_complete(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	struct s3_call *sc = arg;
+	long status = st_pcall_status(pc);
+	const char *code = st_pcall_code(pc);
 
-	if (r->ok && status < 300 && sc->answer.code[0] == '\0' &&
-	    sc->complete_etag != NULL) {
-		free(sc->upload_id);
-		sc->upload_id = NULL;	/* committed: nothing to abort */
-		written(sc, sc->complete_etag, sc->parts.total);
-		return;
+	if (st_pcall_ok(pc)) {
+		parse_answer(sc, upload_xml);
+		if (sc->complete_etag != NULL) {
+			free(sc->upload_id);
+			sc->upload_id = NULL;	/* committed: nothing to abort */
+			written(sc, sc->complete_etag, sc->parts.total);
+			return;
+		}
 	}
 	/* Sent more than once, or no answer came: it may have happened. */
-	if ((sc->attempt > 1 || !r->ok) && (!r->ok || status == 404 ||
-	    st_retry_retryable(status, 0, st_answer_code(&sc->answer)))) {
-		sc->answer.code[0] = '\0';
-		sc->attempt = 1;	/* the HEAD has retries of its own */
-		st_xml_free(sc->answer.xml);
-		sc->answer.xml = NULL;
-		if (head_key(sc, finish_mp_verify) == 0)
-			return;
-	}
-	if (!r->ok)
-		mp_fail(sc, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
-		    "S3 could not be reached to complete the upload");
+	if ((st_pcall_attempts(pc) > 1 || status == 0) && (status == 0 ||
+	    status == 404 || st_retry_retryable(status, 0, code)) &&
+	    head_key(sc, finish_mp_verify) == 0)
+		return;
+	if (status == 0)
+		mp_fail(sc, st_pcall_timed_out(pc) ? ST_TIMEOUT : ST_UNAVAILABLE,
+		    NULL, "S3 could not be reached to complete the upload");
 	else
-		mp_fail(sc, map_status(status >= 300 ? status : 500,
-		    sc->answer.code), st_answer_code(&sc->answer),
+		mp_fail(sc, map_status(status >= 300 ? status : 500, code), code,
 		    "S3 refused to complete the upload");
 }
 
@@ -1325,38 +1476,32 @@ mp_complete(struct s3_call *sc)
 		h[k++] = c->if_none_match;
 	}
 	h[k] = NULL;
-	sc->finish = finish_mp_complete;
-	sc->answer.code[0] = '\0';
-	sc->xml_fn = upload_xml;
-	if ((sc->answer.xml = st_xml_new(upload_xml, sc)) == NULL ||
-	    sc->req_body.failed ||
-	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
-	    "UNSIGNED-PAYLOAD") == -1) {
-		mp_fail(sc, sc->no_creds[0] ? ST_CREDENTIALS_UNAVAILABLE :
-		    ST_INTERNAL, NULL, sc->no_creds[0] ? sc->no_creds :
-		    "the upload could not be completed");
+	if (sc->req_body.failed || s3_request(sc, sc->s, "POST", c->key,
+	    c->keylen, q, 1, h, "UNSIGNED-PAYLOAD") == -1) {
+		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
 		return;
 	}
-	st_xfer_body_memory(sc->x, sc->req_body.data, sc->req_body.len);
-	sc->attempt = 1;
+	st_pcall_body_ref(sc->pc, sc->req_body.data, sc->req_body.len);
 	sc->complete_sent = time(NULL);
-	if (st_xfer_start(sc->x) == -1)
-		mp_fail(sc, ST_INTERNAL, NULL, "the transfer engine could not start");
+	/* A failed start has failed the call; the upload is marked too. */
+	if (st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_mp_complete,
+	    sc) == -1)
+		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
 }
 
 static void
-finish_mp_create(struct s3_call *sc, const struct st_xfer_result *r)
+finish_mp_create(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	struct s3_call *sc = arg;
 
-	st_xml_free(sc->answer.xml);
-	sc->answer.xml = NULL;
-	if (!r->ok) {
-		fail_transport(sc, r);
+	if (!st_pcall_ok(pc)) {
+		st_pcall_fail(pc);
 		return;
 	}
-	if (status >= 300 || sc->upload_id == NULL) {
-		fail_from_answer(sc, status >= 300 ? status : 502);
+	parse_answer(sc, upload_xml);
+	if (sc->upload_id == NULL) {
+		st_call_fail(sc->call, ST_PROVIDER_ERROR, NULL, "S3 created an "
+		    "upload without an UploadId for store '%s'", sc->s->name);
 		return;
 	}
 	pthread_mutex_lock(&sc->lock);
@@ -1373,20 +1518,17 @@ put_multipart(struct s3_call *sc)
 	struct st_sigv4_param q[1] = { { "uploads", NULL } };
 
 	sc->phase = PH_MP_CREATE;
-	sc->finish = finish_mp_create;
 	sc->part_size = sc->s->part_size;
 	if (c->content_length > 0)	/* at most 10,000 parts */
 		sc->part_size = st_parts_size(sc->part_size,
 		    (uint64_t)c->content_length, MAX_PARTS);
-	sc->xml_fn = upload_xml;
-	if (h == NULL || (sc->answer.xml = st_xml_new(upload_xml, sc)) == NULL ||
-	    s3_prepare(sc, sc->x, "POST", c->key, c->keylen, q, 1, h,
-	    "UNSIGNED-PAYLOAD") == -1) {
-		prepare_failed(sc);
+	if (h == NULL) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	st_xfer_body_memory(sc->x, "", 0);
-	start_or_fail(sc);
+	if (s3_request(sc, sc->s, "POST", c->key, c->keylen, q, 1, h,
+	    "UNSIGNED-PAYLOAD") == 0)
+		st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_mp_create, sc);
 }
 
 /*
@@ -1539,17 +1681,15 @@ s3_put_end(struct st_call *c)
 /* ---------------------------------------------------------------- DELETE */
 
 static void
-finish_delete(struct s3_call *sc, const struct st_xfer_result *r)
+finish_delete(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	struct s3_call *sc = arg;
 
-	if (!r->ok)
-		fail_transport(sc, r);
-	else if (status < 300 || status == 404) {
+	if (st_pcall_ok(pc) || st_pcall_status(pc) == 404) {
 		sc->call->status = ST_OK;
 		st_call_done(sc->call);
 	} else
-		fail_from_answer(sc, status);
+		st_pcall_fail(pc);
 }
 
 static void
@@ -1562,13 +1702,7 @@ start_delete(struct s3_call *sc)
 		h[0] = "If-Match";
 		h[1] = c->if_match;
 	}
-	sc->finish = finish_delete;
-	if (s3_prepare(sc, sc->x, "DELETE", c->key, c->keylen, NULL, 0, h,
-	    "UNSIGNED-PAYLOAD") == -1) {
-		prepare_failed(sc);
-		return;
-	}
-	start_or_fail(sc);
+	s3_send(sc, "DELETE", NULL, 0, h, finish_delete);
 }
 
 /*
@@ -1578,17 +1712,14 @@ start_delete(struct s3_call *sc)
  * If-Match still goes with the DELETE, for stores that check it.)
  */
 static void
-finish_delete_check(struct s3_call *sc, const struct st_xfer_result *r)
+finish_delete_check(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
-	const char *etag = status < 300 ? st_xfer_header(sc->x, "ETag") : NULL;
+	struct s3_call *sc = arg;
+	const char *etag = st_pcall_ok(pc) ?
+	    st_pcall_header_value(pc, "ETag") : NULL;
 
-	if (!r->ok) {
-		fail_transport(sc, r);
-		return;
-	}
-	if (status >= 300 && status != 404) {
-		fail_from_answer(sc, status);
+	if (!st_pcall_ok(pc) && st_pcall_status(pc) != 404) {
+		st_pcall_fail(pc);
 		return;
 	}
 	if (etag == NULL || !st_etag_match(sc->call->if_match, etag, 0)) {
@@ -1602,14 +1733,14 @@ finish_delete_check(struct s3_call *sc, const struct st_xfer_result *r)
 static void
 s3_delete(struct st_call *c)
 {
-	struct s3_call *sc = sc_new(c, finish_delete);
+	struct s3_call *sc = sc_new(c, NULL);
 
 	if (sc == NULL)
 		return;
 	if (c->if_match == NULL)
 		start_delete(sc);
-	else if (head_key(sc, finish_delete_check) == -1)
-		prepare_failed(sc);
+	else
+		head_key(sc, finish_delete_check);
 }
 
 /* ---------------------------------------------------------------- LIST */
@@ -1621,7 +1752,7 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 	struct st_call *c = sc->call;
 
 	if (strncmp(path, "ListBucketResult/", 17) != 0)
-		return error_xml(path, text, len, arg);
+		return 0;
 	path += 17;
 	if (strcmp(path, "Contents/Key") == 0)
 		sc->ls.key = st_call_strndup(c, text, len);
@@ -1645,21 +1776,43 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 	return 0;
 }
 
-static void
-finish_list(struct s3_call *sc, const struct st_xfer_result *r)
+/* Each attempt's listing is read as it comes, afresh. */
+static int
+list_headers(struct st_pcall *pc, void *arg)
 {
-	struct st_call *c = sc->call;
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	struct s3_call *sc = arg;
 
-	if (!r->ok) {
-		fail_transport(sc, r);
+	if (st_pcall_http_status(pc) >= 300)
+		return ST_PCALL_COLLECT;
+	st_call_list_reset(sc->call);
+	memset(&sc->ls, 0, sizeof(sc->ls));
+	st_xml_free(sc->xml);
+	sc->xml_bad = (sc->xml = st_xml_new(list_xml, sc)) == NULL;
+	return ST_PCALL_SINK;
+}
+
+static size_t
+list_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
+{
+	struct s3_call *sc = arg;
+
+	(void)pc;
+	if (!sc->xml_bad && st_xml_feed(sc->xml, p, n) == -1)
+		sc->xml_bad = 1;	/* the rest is swallowed */
+	return n;
+}
+
+static void
+finish_list(struct st_pcall *pc, void *arg)
+{
+	struct s3_call *sc = arg;
+	struct st_call *c = sc->call;
+
+	if (!st_pcall_ok(pc)) {
+		st_pcall_fail(pc);
 		return;
 	}
-	if (status >= 300) {
-		fail_from_answer(sc, status);
-		return;
-	}
-	if (st_xml_finish(sc->answer.xml) == -1) {
+	if (sc->xml_bad || sc->xml == NULL || st_xml_finish(sc->xml) == -1) {
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 sent a listing that "
 		    "is not valid XML");
 		return;
@@ -1680,7 +1833,7 @@ finish_list(struct s3_call *sc, const struct st_xfer_result *r)
 static void
 s3_list(struct st_call *c)
 {
-	struct s3_call *sc = sc_new(c, finish_list);
+	struct s3_call *sc = sc_new(c, NULL);
 	struct st_sigv4_param q[6];
 	char limit[16], *token = NULL;
 	size_t n = 0;
@@ -1712,13 +1865,11 @@ s3_list(struct st_call *c)
 	if (token != NULL) {
 		q[n].name = "continuation-token"; q[n++].value = token;
 	}
-	if ((sc->answer.xml = st_xml_new((sc->xml_fn = list_xml), sc)) == NULL ||
-	    s3_prepare(sc, sc->x, "GET", NULL, 0, q, n, NULL,
-	    "UNSIGNED-PAYLOAD") == -1) {
-		prepare_failed(sc);
+	if (s3_request(sc, sc->s, "GET", NULL, 0, q, n, NULL,
+	    "UNSIGNED-PAYLOAD") == -1)
 		return;
-	}
-	start_or_fail(sc);
+	st_pcall_sink(sc->pc, list_headers, list_sink, NULL, sc);
+	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_list, sc);
 }
 
 /* ---------------------------------------------------------------- COPY */
@@ -1728,26 +1879,25 @@ copy_xml(const char *path, const char *text, size_t len, void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (strcmp(path, "CopyObjectResult/ETag") == 0)
+	if (strcmp(path, "CopyObjectResult/ETag") == 0 && sc->ls.etag == NULL)
 		sc->ls.etag = st_call_strndup(sc->call, text, len);
-	else
-		error_xml(path, text, len, arg);
 	return 0;
 }
 
 static void
-finish_copy(struct s3_call *sc, const struct st_xfer_result *r)
+finish_copy(struct st_pcall *pc, void *arg)
 {
+	struct s3_call *sc = arg;
 	struct st_call *c = sc->call;
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
 
-	if (!r->ok) {
-		fail_transport(sc, r);
+	if (!st_pcall_ok(pc)) {
+		st_pcall_fail(pc);
 		return;
 	}
-	st_xml_finish(sc->answer.xml);
-	if (status >= 300 || sc->answer.code[0] != '\0' || sc->ls.etag == NULL) {
-		fail_from_answer(sc, status >= 300 ? status : 502);
+	parse_answer(sc, copy_xml);
+	if (sc->ls.etag == NULL) {
+		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 answered a copy "
+		    "without its ETag for store '%s'", sc->s->name);
 		return;
 	}
 	c->content_type = c->info.content_type;
@@ -1783,16 +1933,7 @@ start_copy(struct s3_call *sc)
 	h[k++] = st_call_strdup(c, source.data);
 	st_buf_free(&source);
 	h[k] = NULL;
-	sc->finish = finish_copy;
-	sc->answer.code[0] = '\0';
-	sc->attempt = 1;
-	if ((sc->answer.xml = st_xml_new((sc->xml_fn = copy_xml), sc)) == NULL ||
-	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
-	    "UNSIGNED-PAYLOAD") == -1) {
-		prepare_failed(sc);
-		return;
-	}
-	start_or_fail(sc);
+	s3_send(sc, "PUT", NULL, 0, h, finish_copy);
 }
 
 /*
@@ -1803,19 +1944,15 @@ start_copy(struct s3_call *sc)
 static void start_copy(struct s3_call *);
 
 static void
-finish_copy_target(struct s3_call *sc, const struct st_xfer_result *r)
+finish_copy_target(struct st_pcall *pc, void *arg)
 {
+	struct s3_call *sc = arg;
 	struct st_call *c = sc->call;
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
-	const char *etag = status < 300 ? st_xfer_header(sc->x, "ETag") : NULL;
-	int exists = status >= 200 && status < 300;
+	int exists = st_pcall_ok(pc);
+	const char *etag = exists ? st_pcall_header_value(pc, "ETag") : NULL;
 
-	if (!r->ok) {
-		fail_transport(sc, r);
-		return;
-	}
-	if (!exists && status != 404) {
-		fail_from_answer(sc, status);
+	if (!exists && st_pcall_status(pc) != 404) {
+		st_pcall_fail(pc);
 		return;
 	}
 	if ((c->if_none_match != NULL && exists && etag != NULL &&
@@ -1832,20 +1969,16 @@ finish_copy_target(struct s3_call *sc, const struct st_xfer_result *r)
 /* First a HEAD of the source: its size and type are part of the answer,
  * and the target store's size limit applies. */
 static void
-finish_copy_head(struct s3_call *sc, const struct st_xfer_result *r)
+finish_copy_head(struct st_pcall *pc, void *arg)
 {
+	struct s3_call *sc = arg;
 	struct st_call *c = sc->call;
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
 
-	if (!r->ok) {
-		fail_transport(sc, r);
+	if (!st_pcall_ok(pc)) {
+		st_pcall_fail(pc);
 		return;
 	}
-	if (status >= 300) {
-		fail_from_answer(sc, status);
-		return;
-	}
-	info_from_headers(sc, sc->x);
+	info_from_headers(sc, st_pcall_xfer(pc));
 	if (c->max_size > 0 && c->info.size > c->max_size) {
 		st_call_fail(c, ST_TOO_LARGE, NULL, "the source is larger than the "
 		    "target store's limit");
@@ -1856,33 +1989,26 @@ finish_copy_head(struct s3_call *sc, const struct st_xfer_result *r)
 		    "multipart copy, which this version does not do yet");
 		return;
 	}
-	if (c->if_match != NULL || c->if_none_match != NULL) {
-		if (head_key(sc, finish_copy_target) == -1)
-			st_call_fail(c, ST_INTERNAL, NULL, "the request could not "
-			    "be made");
-		return;
-	}
-	start_copy(sc);
+	if (c->if_match != NULL || c->if_none_match != NULL)
+		head_key(sc, finish_copy_target);
+	else
+		start_copy(sc);
 }
 
 static void
 s3_copy(struct st_call *c)
 {
-	struct s3_call *sc = sc_new(c, finish_copy_head);
-	struct s3_store *src = c->src_store;
+	struct s3_call *sc = sc_new(c, NULL);
+	const struct s3_store *src = c->src_store;
 	const char *const none[] = { NULL };
 
 	if (sc == NULL)
 		return;
-	/* HEAD the source through its own store (its bucket). */
-	sc->s = src;
-	if (s3_prepare(sc, sc->x, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
-	    none, "UNSIGNED-PAYLOAD") == -1) {
-		prepare_failed(sc);
-		return;
-	}
-	sc->s = c->store;
-	start_or_fail(sc);
+	/* HEAD the source in its own bucket: the same endpoint and
+	 * credentials (same_account), so the store's signer signs it. */
+	if (s3_request(sc, src, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
+	    none, "UNSIGNED-PAYLOAD") == 0)
+		st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_copy_head, sc);
 }
 
 /* ---------------------------------------------------------------- presign */
@@ -1955,12 +2081,16 @@ s3_release(struct st_call *c)
 	st_stream_leave(&sc->stream);
 	st_budget_forget(&parts_budget, c);
 	st_xfer_cancel(sc->x);
+	if (sc->pc != NULL)
+		st_pcall_cancel(sc->pc);
 	st_parts_cancel(&sc->parts);
 	abort_upload = sc->upload_id != NULL;
 	if (abort_upload)
 		mp_abort_remote(sc);	/* parts of a dead upload go away */
 	st_parts_free(&sc->parts, &parts_budget);
 	st_xfer_free(sc->x);
+	st_pcall_free(sc->pc);
+	st_xml_free(sc->xml);
 	st_held_free(&sc->held, &parts_budget);
 	st_answer_free(&sc->answer);
 	st_stream_destroy(&sc->stream);
