@@ -698,8 +698,6 @@ info_from_headers(struct s3_call *sc, struct st_xfer *x)
 
 /* ---------------------------------------------------------------- hooks */
 
-static void finish_get(struct s3_call *, const struct st_xfer_result *);
-
 /* Is "first of total" what the requested range starts at? S3 look-alikes
  * have been seen to answer a range they were not asked for. */
 static int
@@ -806,20 +804,16 @@ hook_headers(struct st_xfer *x, void *ctx)
 {
 	struct s3_call *sc = ctx;
 
+	(void)x;
 	st_answer_reset(&sc->answer);
-	if (sc->finish == finish_get && !st_call_is_done(sc->call))
-		get_headers(sc, x);
 }
 
 static size_t
 hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
 {
 	struct s3_call *sc = ctx;
-	long status = st_xfer_status(x);
 
-	if (status < 300 && sc->call->op == ST_OP_GET)
-		return st_stream_recv(&sc->stream, p, n);
-	return st_answer_take(&sc->answer, status, p, n);
+	return st_answer_take(&sc->answer, st_xfer_status(x), p, n);
 }
 
 static size_t
@@ -913,12 +907,13 @@ sc_new(struct st_call *c, void (*finish)(struct s3_call *,
 		return NULL;
 	}
 	pthread_mutex_init(&sc->lock, NULL);
-	st_stream_init(&sc->stream, c, sc->x);
 	sc->call = c;
 	sc->s = s;
 	c->backend_data = sc;
 	/* The engine admits the call through the store's breaker. */
-	if ((sc->pc = st_pcall_new(c, &s3_proto, &t)) == NULL)
+	sc->pc = st_pcall_new(c, &s3_proto, &t);
+	st_stream_init(&sc->stream, c, sc->pc ? st_pcall_xfer(sc->pc) : NULL);
+	if (sc->pc == NULL)
 		return NULL;
 	sc->finish = finish;
 	sc->attempt = 1;
@@ -959,62 +954,64 @@ static void finish_range_size(struct st_pcall *, void *);
  * application sees one unbroken body, or a cut one if this fails too.
  */
 static int
-resume_get(struct s3_call *sc, const struct st_xfer_result *r, long status)
+resume_get(struct st_pcall *pc, void *arg)
 {
+	struct s3_call *sc = arg;
 	struct st_call *c = sc->call;
-	const char *h[6];
-	long wait_ms;
 
-	if (c->body_length == 0 || sc->stream.received >= c->body_length ||
-	    c->info.etag == NULL)
-		return 0;
-	wait_ms = retry_wait(sc, sc->x, r, status, st_answer_code(&sc->answer),
-	    sc->attempt);
-	if (wait_ms < 0)
-		return 0;
+	if (c->status != ST_OK || c->op != ST_OP_GET || c->body_length == 0 ||
+	    sc->stream.received >= c->body_length || c->info.etag == NULL)
+		return -1;
 	snprintf(sc->resume_range, sizeof(sc->resume_range), "bytes=%llu-%llu",
 	    (unsigned long long)(c->body_first + sc->stream.received),
 	    (unsigned long long)(c->body_first + c->body_length - 1));
-	h[0] = "Range";
-	h[1] = sc->resume_range;
-	h[2] = "If-Match";
-	h[3] = c->info.etag;
-	h[4] = NULL;
-	if (s3_prepare(sc, sc->x, "GET", c->key, c->keylen, NULL, 0, h,
-	    "UNSIGNED-PAYLOAD") == -1)
-		return 0;
-	sc->attempt++;
-	c->attempts++;
-	return st_xfer_start_after(sc->x, (unsigned)wait_ms) == 0;
+	if (st_pcall_header(pc, "Range", sc->resume_range) == -1 ||
+	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
+		return -1;
+	return 0;
+}
+
+/* The headers hook of HEAD and GET: once they went to the application
+ * (or the call was answered without a body), the answer has begun. */
+static int
+get_answer(struct st_pcall *pc, void *arg)
+{
+	struct s3_call *sc = arg;
+
+	if (!st_call_is_done(sc->call))
+		get_headers(sc, st_pcall_xfer(pc));
+	return st_call_is_done(sc->call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
+}
+
+static size_t
+get_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
+{
+	struct s3_call *sc = arg;
+
+	(void)pc;
+	return st_stream_recv(&sc->stream, p, n);
 }
 
 static void
-finish_get(struct s3_call *sc, const struct st_xfer_result *r)
+finish_get(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	struct s3_call *sc = arg;
+	const char *code = st_pcall_code(pc);
 
-	if (st_call_is_done(sc->call) && (!r->ok || status >= 300) &&
-	    sc->call->status == ST_OK && resume_get(sc, r, status))
-		return;
 	if (st_call_is_done(sc->call)) {
 		/* The body was streaming: end it, or mark it broken. */
-		st_stream_end(&sc->stream, !r->ok || status >= 300);
+		st_stream_end(&sc->stream, !st_pcall_ok(pc));
 		return;
 	}
-	if (!r->ok) {
-		fail_transport(sc, r);
-		return;
-	}
-	if (status == 416 || (sc->answer.code[0] &&
-	    strcmp(sc->answer.code, "InvalidRange") == 0)) {
+	if (st_pcall_status(pc) == 416 || (code != NULL &&
+	    strcmp(code, "InvalidRange") == 0)) {
 		/* The API answers 416 with the object's size, which S3's
 		 * answer lacks: ask for it. */
 		sc->call->op = ST_OP_HEAD;
-		sc->answer.code[0] = '\0';
 		head_key(sc, finish_range_size);
 		return;
 	}
-	fail_from_answer(sc, status);
+	st_pcall_fail(pc);
 }
 
 static void
@@ -1053,7 +1050,7 @@ add_range_header(struct st_call *c, char *buf, size_t cap)
 static void
 s3_get_common(struct st_call *c, const char *method)
 {
-	struct s3_call *sc = sc_new(c, finish_get);
+	struct s3_call *sc = sc_new(c, NULL);
 	const char *h[12];
 	char range[64];
 	size_t n = 0;
@@ -1075,12 +1072,11 @@ s3_get_common(struct st_call *c, const char *method)
 		h[n++] = c->if_none_match;
 	}
 	h[n] = NULL;
-	if (s3_prepare(sc, sc->x, method, c->key, c->keylen, NULL, 0, h,
-	    "UNSIGNED-PAYLOAD") == -1) {
-		prepare_failed(sc);
+	if (s3_request(sc, sc->s, method, c->key, c->keylen, NULL, 0, h,
+	    "UNSIGNED-PAYLOAD") == -1)
 		return;
-	}
-	start_or_fail(sc);
+	st_pcall_sink(sc->pc, get_answer, get_sink, resume_get, sc);
+	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_get, sc);
 }
 
 static void
@@ -1214,6 +1210,7 @@ put_single(struct s3_call *sc)
 
 	sc->phase = PH_PUT_SINGLE;
 	sc->finish = finish_put_single;
+	sc->stream.x = sc->x;	/* still on the old exchange */
 	if (h == NULL || st_stream_open(&sc->stream, PIPE_SIZE) == -1 ||
 	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1) {
