@@ -172,14 +172,30 @@ st_part_give(struct st_part *p, char *data, struct st_budget *b)
 
 /* ---------------------------------------------------------------- the end */
 
+int
+st_part_send(struct st_parts *ps, struct st_part *p, st_pcall_finish_fn done)
+{
+	st_pcall_body_ref(p->pc, p->data ? p->data : "", p->len);
+	p->state = ST_PART_FLYING;
+	ps->flying++;
+	if (st_pcall_start(p->pc, ST_PCALL_IDEMPOTENT, done, p) == 0)
+		return 0;
+	ps->flying--;
+	p->state = ST_PART_QUEUED;
+	return -1;
+}
+
 void
 st_parts_cancel(struct st_parts *ps)
 {
 	struct st_part *p;
 
-	for (p = ps->all; p != NULL; p = p->next)
+	for (p = ps->all; p != NULL; p = p->next) {
 		if (p->x != NULL)
 			st_xfer_cancel(p->x);
+		if (p->pc != NULL)
+			st_pcall_cancel(p->pc);
+	}
 }
 
 void
@@ -190,6 +206,7 @@ st_parts_free(struct st_parts *ps, struct st_budget *b)
 	for (p = ps->all; p != NULL; p = next) {
 		next = p->next;
 		st_xfer_free(p->x);
+		st_pcall_free(p->pc);
 		st_part_give(p, p->data, b);
 		free(p);
 	}

@@ -28,6 +28,7 @@
 #include <stratus/backend.h>
 
 #include "core/budget.h"
+#include "core/pcall.h"
 #include "core/transfer.h"
 
 enum st_part_state {
@@ -38,6 +39,7 @@ struct st_part {
 	struct st_part	*next;
 	void		*owner;		/* the backend's upload */
 	struct st_xfer	*x;		/* made by the backend, at first */
+	struct st_pcall	*pc;		/* or the engine's, likewise */
 	unsigned	 number;	/* 1, 2, ... in body order */
 	unsigned	 attempt;
 	enum st_part_state state;
@@ -83,6 +85,10 @@ int    st_parts_all_done(const struct st_parts *);
 /* Locked. Sends a queued part's buffer through its exchange (made and
  * armed by the backend): 0, or -1 with the part queued again. */
 int    st_part_start(struct st_parts *, struct st_part *);
+/* Locked. The same for a part on the provider-call engine (p->pc,
+ * prepared by the backend): its buffer is the held body, the engine
+ * retries it, and done hears the final answer (arg: the part). */
+int    st_part_send(struct st_parts *, struct st_part *, st_pcall_finish_fn done);
 /* Locked. A part's attempt is over: ok when the provider has it (DONE;
  * its buffer is handed back in *data); else it is sent again after
  * wait_ms, as one more attempt of the call, unless wait_ms is negative.

@@ -112,6 +112,23 @@ st_pcall_new(struct st_call *c, const struct st_pcall_proto *proto,
 	return pc;
 }
 
+struct st_pcall *
+st_pcall_sibling(const struct st_pcall *of)
+{
+	struct st_pcall *pc;
+
+	if ((pc = calloc(1, sizeof(*pc))) == NULL ||
+	    (pc->x = st_xfer_new(&hooks, pc)) == NULL) {
+		free(pc);
+		return NULL;
+	}
+	pc->call = of->call;
+	pc->proto = of->proto;
+	pc->target = of->target;
+	st_xfer_conn(pc->x, pc->target.conn);
+	return pc;
+}
+
 void
 st_pcall_free(struct st_pcall *pc)
 {

@@ -131,6 +131,10 @@ typedef void (*st_pcall_finish_fn)(struct st_pcall *, void *arg);
  * and then the call has been failed (st_call_fail) already. */
 struct st_pcall *st_pcall_new(struct st_call *, const struct st_pcall_proto *,
                               const struct st_pcall_target *);
+/* Another pcall of the same call, proto and target, that runs beside pc
+ * (a part of an upload): the call was admitted once, and is not admitted
+ * again. NULL when memory runs out (the call is not failed then). */
+struct st_pcall *st_pcall_sibling(const struct st_pcall *pc);
 /* Cancels what is in flight (never from the pcall's own finish) and frees. */
 void st_pcall_free(struct st_pcall *);
 

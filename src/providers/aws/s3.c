@@ -1,10 +1,12 @@
 /*
  * s3.c - blob stores on Amazon S3 and S3-compatible services.
  *
- * Every operation of the blob API becomes one or a few S3 requests, signed
- * with SigV4 (src/sign/sigv4.c) and run by the shared transfer thread
- * (src/core/transfer.c). This file decides which requests, and how their
- * answers map back; it does no I/O of its own.
+ * Every operation of the blob API becomes one or a few S3 requests, run
+ * by the provider-call engine (src/core/pcall.c) with this file's protocol
+ * (s3_proto): SigV4 signing (src/sign/sigv4.c), S3's XML errors and their
+ * meaning, and a 200 that carries an <Error>. This file decides which
+ * requests, and how their answers map back; it has no call loop and does
+ * no I/O of its own.
  *
  * Streaming
  * ---------
@@ -30,10 +32,12 @@
  * given) only after every part is in; any failure, or the application
  * going away, aborts it, so no partial object ever becomes visible.
  *
- * Retries: requests whose body is held (none, or a part) are retried on
- * connection errors, timeouts, 408/429/5xx and S3's throttling codes,
- * with full-jitter backoff (src/core/retry.c), within the endpoint's
- * retry budget and the store's circuit breaker (src/core/guard.c).
+ * Retries are the engine's: requests whose body is held (none, the held
+ * body, or a part) are retried on connection errors, timeouts, 408/429/5xx
+ * and S3's throttling codes, with full-jitter backoff (src/core/retry.c),
+ * within the endpoint's retry budget, the call's deadline and the store's
+ * circuit breaker (src/core/guard.c); a streamed PutObject only until S3
+ * has taken a byte of it, a download once begun only by resuming it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -53,7 +57,6 @@
 #include "core/answer.h"
 #include "core/budget.h"
 #include "core/buf.h"
-#include "core/clock.h"
 #include "core/conn.h"
 #include "core/guard.h"
 #include "core/parts.h"
@@ -119,8 +122,7 @@ enum s3_phase {
 	PH_PUT_HELD,		/* PutObject of a body held in memory */
 	PH_MP_CREATE,		/* CreateMultipartUpload */
 	PH_MP_PARTS,		/* parts flowing */
-	PH_MP_COMPLETE,		/* CompleteMultipartUpload */
-	PH_FINISHED
+	PH_MP_COMPLETE		/* CompleteMultipartUpload */
 };
 
 struct s3_call {
@@ -129,12 +131,6 @@ struct s3_call {
 	pthread_mutex_t		 lock;
 	enum s3_phase		 phase;
 	struct st_pcall		*pc;		/* the call's requests, in turn */
-	struct st_xfer		*x;		/* the call's main exchange */
-	unsigned		 attempt;
-	long long		 started_ms;
-	struct st_answer	 answer;	/* S3 error code, XML answer */
-	st_xml_end_fn		 xml_fn;	/* to parse again on a retry */
-	void			(*finish)(struct s3_call *, const struct st_xfer_result *);
 	struct st_buf		 req_body;	/* held request body (XML) */
 	struct st_xml		*xml;		/* a listing's parser */
 	int			 xml_bad;	/* the listing is not XML */
@@ -166,7 +162,6 @@ struct s3_call {
 	unsigned		 verify_tries;
 	int			 ended;		/* put_end seen */
 	int			 failed;
-	char			 no_creds[400];	/* why signing failed, or "" */
 };
 
 /* ---------------------------------------------------------------- config */
@@ -324,100 +319,6 @@ s3_same_account(void *a, void *b)
 
 /* ---------------------------------------------------------------- requests */
 
-/*
- * Builds, signs and arms an exchange: method, the object key (NULL for the
- * bucket), query parameters, extra headers (name, value pairs, NULL-ended)
- * and the payload hash ("UNSIGNED-PAYLOAD" or the hex SHA-256).
- */
-static int
-s3_prepare(struct s3_call *sc, struct st_xfer *x, const char *method,
-           const char *key, size_t keylen, const struct st_sigv4_param *q,
-           size_t nq, const char *const *headers, const char *payload_hash)
-{
-	struct s3_store *s = sc->s;
-	struct st_buf path = { 0 }, url = { 0 };
-	struct st_sigv4_request r;
-	struct st_sigv4_result signed_;
-	struct st_sigv4_header hdrs[32];
-	struct st_creds_snap *snap;
-	size_t nh = 0, i;
-	int rc = -1;
-
-	st_xfer_conn(x, &s->conn);
-
-	sc->no_creds[0] = '\0';
-	if ((snap = st_creds_take(s->creds, sc->no_creds,
-	    sizeof(sc->no_creds))) == NULL)
-		return -1;
-	st_buf_adds(&path, s->prefix);
-	st_buf_adds(&path, "/");
-	if (key != NULL && st_sigv4_encode_key(&path, key, keylen) == -1)
-		goto out;
-	for (i = 0; headers != NULL && headers[i] != NULL; i += 2) {
-		if (nh == sizeof(hdrs) / sizeof(hdrs[0]))
-			goto out;
-		hdrs[nh].name = headers[i];
-		hdrs[nh].value = headers[i + 1];
-		nh++;
-	}
-	memset(&r, 0, sizeof(r));
-	r.method = method;
-	r.host = s->host;
-	r.path = path.data;
-	r.query = q;
-	r.nquery = nq;
-	r.headers = hdrs;
-	r.nheaders = nh;
-	r.payload_hash = payload_hash;
-	r.payload_header = 1;
-	r.region = s->region;
-	r.service = "s3";
-	r.key_id = snap->id;
-	r.secret = snap->secret;
-	r.token = snap->token;
-	r.now = time(NULL);
-	if (path.failed || st_sigv4_sign(&r, &signed_) == -1)
-		goto out;
-	st_buf_adds(&url, s->scheme_host);
-	st_buf_add(&url, path.data, path.len);
-	if (nq > 0) {
-		st_buf_adds(&url, "?");
-		st_sigv4_query_string(&url, q, nq);
-	}
-	st_xfer_clear_headers(x);
-	for (i = 0; i < nh; i++)
-		st_xfer_add_header(x, hdrs[i].name, hdrs[i].value);
-	for (i = 0; i < signed_.nadded; i++)
-		st_xfer_add_header(x, signed_.added[i].name, signed_.added[i].value);
-	st_sigv4_free(&signed_);
-	/* libcurl would otherwise wait for "100 Continue" on every PUT. */
-	st_xfer_add_header(x, "Expect", NULL);
-	if (url.failed || st_xfer_set(x, method, url.data) == -1)
-		goto out;
-	st_xfer_timeouts(x, 10000, s->retry.attempt_timeout_ms, 0);
-	rc = 0;
-out:
-	st_creds_drop(snap);
-	st_buf_free(&path);
-	st_buf_free(&url);
-	return rc;
-}
-
-/* Fails a call whose request could not be made: no valid credentials
- * (503 credentials_unavailable), else a bug or no memory. */
-static void
-prepare_failed(struct s3_call *sc)
-{
-	if (sc->no_creds[0] != '\0') {
-		sc->call->retry_after = 5;
-		st_call_fail(sc->call, ST_CREDENTIALS_UNAVAILABLE, NULL, "%s",
-		    sc->no_creds);
-	} else {
-		st_call_fail(sc->call, ST_INTERNAL, NULL, "the request could not "
-		    "be made");
-	}
-}
-
 /* ---------------------------------------------------------------- protocol */
 
 /*
@@ -489,13 +390,13 @@ s3_ok_error(const char *body, size_t len, char *code, size_t cap)
 }
 
 /*
- * Describes the call's next request: method, an object key of store s
+ * Describes pc's next request: method, an object key of store s
  * (NULL: its bucket), query parameters, extra headers (name, value pairs,
  * NULL-ended; a NULL value is left out) and the payload hash. -1 when it
  * could not be made, and then the call has failed.
  */
 static int
-s3_request(struct s3_call *sc, const struct s3_store *s, const char *method,
+s3_request(struct st_pcall *pc, const struct s3_store *s, const char *method,
            const char *key, size_t keylen, const struct st_sigv4_param *q,
            size_t nq, const char *const *headers, const char *payload_hash)
 {
@@ -520,20 +421,20 @@ s3_request(struct s3_call *sc, const struct s3_store *s, const char *method,
 		pq[i].name = q[i].name;
 		pq[i].value = q[i].value;
 	}
-	if (path.failed || url.failed || st_pcall_prepare(sc->pc, method,
-	    url.data, path.data, pq, nq) == -1)
+	if (path.failed || url.failed || st_pcall_prepare(pc, method, url.data,
+	    path.data, pq, nq) == -1)
 		goto out;
 	for (i = 0; headers != NULL && headers[i] != NULL; i += 2)
 		if (headers[i + 1] != NULL &&
-		    st_pcall_header(sc->pc, headers[i], headers[i + 1]) == -1)
+		    st_pcall_header(pc, headers[i], headers[i + 1]) == -1)
 			goto out;
-	rc = st_pcall_header(sc->pc, "x-amz-content-sha256", payload_hash);
+	rc = st_pcall_header(pc, "x-amz-content-sha256", payload_hash);
 out:
 	st_buf_free(&path);
 	st_buf_free(&url);
-	if (rc == -1 && !st_call_is_done(sc->call))
-		st_call_fail(sc->call, ST_INTERNAL, NULL, "the request could not "
-		    "be made");
+	if (rc == -1 && !st_call_is_done(st_pcall_call(pc)))
+		st_call_fail(st_pcall_call(pc), ST_INTERNAL, NULL, "the request "
+		    "could not be made");
 	return rc;
 }
 
@@ -542,7 +443,7 @@ static int
 s3_send(struct s3_call *sc, const char *method, const struct st_sigv4_param *q,
         size_t nq, const char *const *headers, st_pcall_finish_fn finish)
 {
-	if (s3_request(sc, sc->s, method, sc->call->key, sc->call->keylen, q, nq,
+	if (s3_request(sc->pc, sc->s, method, sc->call->key, sc->call->keylen, q, nq,
 	    headers, "UNSIGNED-PAYLOAD") == -1)
 		return -1;
 	return st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish, sc);
@@ -605,38 +506,6 @@ static const struct st_pcall_proto s3_proto = {
 	.ok_error = s3_ok_error,
 	.bare_code = code_of_status,
 };
-
-static int
-error_xml(const char *path, const char *text, size_t len, void *arg)
-{
-	struct s3_call *sc = arg;
-
-	(void)len;
-	if (strcmp(path, "Error/Code") == 0)
-		snprintf(sc->answer.code, sizeof(sc->answer.code), "%s", text);
-	return 0;
-}
-
-static void
-fail_from_answer(struct s3_call *sc, long status)
-{
-	const char *code = sc->answer.code[0] ? sc->answer.code :
-	    code_of_status(status);
-	enum st_status st = map_status(status, code);
-
-	if (st == ST_UNAVAILABLE)
-		sc->call->retry_after = 1;
-	st_call_fail(sc->call, st, code, "S3 answered %ld%s%s for store '%s'",
-	    status, code ? " " : "", code ? code : "", sc->s->name);
-}
-
-static void
-fail_transport(struct s3_call *sc, const struct st_xfer_result *r)
-{
-	sc->call->retry_after = 1;
-	st_call_fail(sc->call, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
-	    "S3 could not be reached for store '%s': %s", sc->s->name, r->error);
-}
 
 /* ---------------------------------------------------------------- object info */
 
@@ -799,110 +668,17 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 	st_call_done(c);
 }
 
-static void
-hook_headers(struct st_xfer *x, void *ctx)
-{
-	struct s3_call *sc = ctx;
-
-	(void)x;
-	st_answer_reset(&sc->answer);
-}
-
-static size_t
-hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
-{
-	struct s3_call *sc = ctx;
-
-	return st_answer_take(&sc->answer, st_xfer_status(x), p, n);
-}
-
-static size_t
-hook_source(struct st_xfer *x, char *buf, size_t cap, void *ctx)
-{
-	struct s3_call *sc = ctx;
-
-	(void)x;
-	return st_stream_send(&sc->stream, buf, cap);
-}
-
-/*
- * Whether a failed attempt is tried again and after how long (see
- * st_guard_retry_wait), with the wait S3 asked for. The wait in
- * milliseconds, or -1 for "no".
- */
-static long
-retry_wait(struct s3_call *sc, struct st_xfer *x, const struct st_xfer_result *r,
-           long status, const char *code, unsigned attempt)
-{
-	unsigned asked = r->ok ? st_retry_after_ms(st_xfer_header(x,
-	    "Retry-After"), NULL, st_xfer_header(x, "x-amz-retry-after")) : 0;
-
-	if (sc->released)
-		return -1;
-	return st_guard_retry_wait(sc->s->guard, &sc->s->retry, sc->started_ms,
-	    attempt, r, status, code, asked);
-}
-
-/* Starts attempt 2, 3, ... of the main exchange after a backoff. */
-static int
-retry_main(struct s3_call *sc, const struct st_xfer_result *r, long status)
-{
-	long wait_ms = retry_wait(sc, sc->x, r, status,
-	    st_answer_code(&sc->answer), sc->attempt);
-
-	if (wait_ms < 0)
-		return 0;
-	sc->attempt++;
-	sc->call->attempts++;
-	/* The answer of the failed attempt is forgotten, and what it
-	 * listed, so that the next attempt parses from a clean start. */
-	if (st_answer_restart(&sc->answer, sc->xml_fn, sc) == -1)
-		return 0;
-	if (sc->call->op == ST_OP_LIST) {
-		st_call_list_reset(sc->call);
-		memset(&sc->ls, 0, sizeof(sc->ls));
-	}
-	return st_xfer_start_after(sc->x, (unsigned)wait_ms) == 0;
-}
-
-static void
-hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
-{
-	struct s3_call *sc = ctx;
-	long status = r->ok ? st_xfer_status(x) : 0;
-	int replied = st_call_is_done(sc->call);
-
-	st_guard_attempt(sc->s->guard);
-	if (status >= 300)
-		st_answer_error(&sc->answer, error_xml, sc);
-	/* A call whose answer has begun (GET headers sent on) cannot be
-	 * retried: the application already has part of it. Nor can a
-	 * streamed single PUT, whose bytes are gone. */
-	if (!replied && (status == 0 || status >= 300) &&
-	    (sc->phase != PH_PUT_SINGLE || sc->stream.sent == 0) &&
-	    retry_main(sc, r, status))
-		return;
-	st_guard_report(sc->s->guard, r, status, st_answer_code(&sc->answer),
-	    sc->attempt);
-	sc->finish(sc, r);
-}
-
-static const struct st_xfer_hooks hooks = {
-	hook_headers, hook_body, hook_source, hook_done
-};
 
 /* ---------------------------------------------------------------- call life */
 
 static struct s3_call *
-sc_new(struct st_call *c, void (*finish)(struct s3_call *,
-       const struct st_xfer_result *))
+sc_new(struct st_call *c)
 {
 	struct s3_store *s = c->store;
 	struct st_pcall_target t = { s->name, s->guard, &s->retry, s, &s->conn };
 	struct s3_call *sc = calloc(1, sizeof(*sc));
 
-	if (sc == NULL || (sc->x = st_xfer_new(&hooks, sc)) == NULL) {
-		free(sc);
+	if (sc == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
@@ -913,21 +689,7 @@ sc_new(struct st_call *c, void (*finish)(struct s3_call *,
 	/* The engine admits the call through the store's breaker. */
 	sc->pc = st_pcall_new(c, &s3_proto, &t);
 	st_stream_init(&sc->stream, c, sc->pc ? st_pcall_xfer(sc->pc) : NULL);
-	if (sc->pc == NULL)
-		return NULL;
-	sc->finish = finish;
-	sc->attempt = 1;
-	sc->started_ms = st_now_ms();
-	return sc;
-}
-
-static void
-start_or_fail(struct s3_call *sc)
-{
-	sc->call->attempts++;
-	if (st_xfer_start(sc->x) == -1)
-		st_call_fail(sc->call, ST_INTERNAL, NULL, "the transfer engine "
-		    "could not start");
+	return sc->pc != NULL ? sc : NULL;
 }
 
 /*
@@ -1050,7 +812,7 @@ add_range_header(struct st_call *c, char *buf, size_t cap)
 static void
 s3_get_common(struct st_call *c, const char *method)
 {
-	struct s3_call *sc = sc_new(c, NULL);
+	struct s3_call *sc = sc_new(c);
 	const char *h[12];
 	char range[64];
 	size_t n = 0;
@@ -1072,7 +834,7 @@ s3_get_common(struct st_call *c, const char *method)
 		h[n++] = c->if_none_match;
 	}
 	h[n] = NULL;
-	if (s3_request(sc, sc->s, method, c->key, c->keylen, NULL, 0, h,
+	if (s3_request(sc->pc, sc->s, method, c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
 	st_pcall_sink(sc->pc, get_answer, get_sink, resume_get, sc);
@@ -1187,19 +949,27 @@ check_own_write(struct s3_call *sc)
 }
 
 static void
-finish_put_single(struct s3_call *sc, const struct st_xfer_result *r)
+finish_put(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(sc->x) : 0;
+	struct s3_call *sc = arg;
 
-	if (!r->ok)
-		fail_transport(sc, r);
-	else if (status == 412 && sc->phase == PH_PUT_HELD && sc->attempt > 1)
+	if (st_pcall_status(pc) == 412 && sc->phase == PH_PUT_HELD &&
+	    st_pcall_attempts(pc) > 1)
 		check_own_write(sc);
-	else if (status >= 300)
-		fail_from_answer(sc, status);
+	else if (!st_pcall_ok(pc))
+		st_pcall_fail(pc);
 	else
-		written(sc, st_xfer_header(sc->x, "ETag"),
+		written(sc, st_pcall_header_value(pc, "ETag"),
 		    (uint64_t)sc->call->content_length);
+}
+
+static size_t
+put_source(struct st_pcall *pc, char *buf, size_t cap, void *arg)
+{
+	struct s3_call *sc = arg;
+
+	(void)pc;
+	return st_stream_send(&sc->stream, buf, cap);
 }
 
 static void
@@ -1209,16 +979,16 @@ put_single(struct s3_call *sc)
 	const char **h = object_headers(c, 1, 1);
 
 	sc->phase = PH_PUT_SINGLE;
-	sc->finish = finish_put_single;
-	sc->stream.x = sc->x;	/* still on the old exchange */
-	if (h == NULL || st_stream_open(&sc->stream, PIPE_SIZE) == -1 ||
-	    s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0, h,
-	    "UNSIGNED-PAYLOAD") == -1) {
-		prepare_failed(sc);
+	if (h == NULL || st_stream_open(&sc->stream, PIPE_SIZE) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	st_xfer_body_stream(sc->x, (uint64_t)c->content_length);
-	start_or_fail(sc);
+	if (s3_request(sc->pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
+	    "UNSIGNED-PAYLOAD") == -1)
+		return;
+	/* Not held: once S3 has taken a byte, it is not sent again. */
+	st_pcall_source(sc->pc, (uint64_t)c->content_length, put_source, sc);
+	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
 }
 
 /* ---------------------------------------------------------------- multipart */
@@ -1251,35 +1021,25 @@ parse_answer(struct s3_call *sc, st_xml_end_fn fn)
 }
 
 static void
-part_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
+part_done(struct st_pcall *pc, void *arg)
 {
-	struct st_part *p = ctx;
+	struct st_part *p = arg;
 	struct s3_call *sc = p->owner;
-	long status = r->ok ? st_xfer_status(x) : 0;
-	const char *etag = st_xfer_header(x, "ETag");
-	int ok = status >= 200 && status < 300 && etag != NULL;
-	long wait_ms = -1;
+	const char *etag = st_pcall_header_value(pc, "ETag");
+	int ok = st_pcall_ok(pc) && etag != NULL;
 	char *data = NULL;
 	int failed;
 
-	st_guard_attempt(sc->s->guard);
-	if (!ok)
-		wait_ms = retry_wait(sc, x, r, status, NULL, p->attempt);
 	pthread_mutex_lock(&sc->lock);
 	if (ok)
 		snprintf(p->name, sizeof(p->name), "%s", etag);
-	/* S3 has it (its memory goes back to the budget now), or it is
-	 * still held in memory and sent again. */
-	failed = st_part_answered(&sc->parts, p, ok, sc->released ? -1 :
-	    wait_ms, sc->call, &data) == -1;
+	/* S3 has it (its memory goes back to the budget now), or the
+	 * engine has given up on it. */
+	failed = st_part_answered(&sc->parts, p, ok, -1, sc->call, &data) == -1;
 	pthread_mutex_unlock(&sc->lock);
-	if (ok || failed)
-		st_guard_report(sc->s->guard, r, status, NULL, p->attempt);
 	if (failed) {
-		snprintf(sc->answer.code, sizeof(sc->answer.code), "%s",
-		    status ? "UploadPart" : "");
-		mp_fail(sc, status ? map_status(status, NULL) : ST_UNAVAILABLE,
-		    NULL, r->ok ? "S3 refused a part of the upload" :
+		mp_fail(sc, st_pcall_outcome(pc), NULL, st_pcall_status(pc) ?
+		    "S3 refused a part of the upload" :
 		    "S3 could not be reached for a part of the upload");
 		return;
 	}
@@ -1292,17 +1052,16 @@ part_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 static void
 part_start(struct s3_call *sc, struct st_part *p)
 {
-	static const struct st_xfer_hooks part_hooks = { NULL, NULL, NULL, part_done };
 	char number[16];
 	struct st_sigv4_param q[2] = {
 		{ "partNumber", number }, { "uploadId", sc->upload_id }
 	};
 
 	snprintf(number, sizeof(number), "%u", p->number);
-	if ((p->x == NULL && (p->x = st_xfer_new(&part_hooks, p)) == NULL) ||
-	    s3_prepare(sc, p->x, "PUT", sc->call->key, sc->call->keylen, q, 2,
+	if ((p->pc == NULL && (p->pc = st_pcall_sibling(sc->pc)) == NULL) ||
+	    s3_request(p->pc, sc->s, "PUT", sc->call->key, sc->call->keylen, q, 2,
 	    NULL, "UNSIGNED-PAYLOAD") == -1 ||
-	    st_part_start(&sc->parts, p) == -1) {
+	    st_part_send(&sc->parts, p, part_done) == -1) {
 		p->state = ST_PART_QUEUED;
 		sc->failed = 1;
 	}
@@ -1360,7 +1119,7 @@ mp_abort_remote(struct s3_call *sc)
 
 	if (sc->upload_id == NULL || sc->pc == NULL)
 		return;
-	if (s3_request(sc, sc->s, "DELETE", sc->call->key, sc->call->keylen, q,
+	if (s3_request(sc->pc, sc->s, "DELETE", sc->call->key, sc->call->keylen, q,
 	    1, NULL, "UNSIGNED-PAYLOAD") == 0)
 		st_pcall_detach(sc->pc);
 }
@@ -1473,7 +1232,7 @@ mp_complete(struct s3_call *sc)
 		h[k++] = c->if_none_match;
 	}
 	h[k] = NULL;
-	if (sc->req_body.failed || s3_request(sc, sc->s, "POST", c->key,
+	if (sc->req_body.failed || s3_request(sc->pc, sc->s, "POST", c->key,
 	    c->keylen, q, 1, h, "UNSIGNED-PAYLOAD") == -1) {
 		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
 		return;
@@ -1523,7 +1282,7 @@ put_multipart(struct s3_call *sc)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	if (s3_request(sc, sc->s, "POST", c->key, c->keylen, q, 1, h,
+	if (s3_request(sc->pc, sc->s, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == 0)
 		st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_mp_create, sc);
 }
@@ -1537,7 +1296,6 @@ static void
 put_held(struct s3_call *sc)
 {
 	sc->phase = PH_PUT_HELD;
-	sc->finish = finish_put_single;
 	sc->held.cap = (size_t)sc->call->content_length;
 }
 
@@ -1564,19 +1322,21 @@ held_send(struct s3_call *sc)
 	}
 	st_sha256(body, sc->held.len, digest);
 	st_hex(digest, sizeof(digest), hash);
-	if (h == NULL || s3_prepare(sc, sc->x, "PUT", c->key, c->keylen, NULL, 0,
-	    h, hash) == -1) {
-		prepare_failed(sc);
+	if (h == NULL) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	st_xfer_body_memory(sc->x, body, sc->held.len);
-	start_or_fail(sc);
+	if (s3_request(sc->pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
+	    hash) == -1)
+		return;
+	st_pcall_body_ref(sc->pc, body, sc->held.len);
+	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
 }
 
 static void
 s3_put_begin(struct st_call *c)
 {
-	struct s3_call *sc = sc_new(c, finish_put_single);
+	struct s3_call *sc = sc_new(c);
 
 	if (sc == NULL)
 		return;
@@ -1730,7 +1490,7 @@ finish_delete_check(struct st_pcall *pc, void *arg)
 static void
 s3_delete(struct st_call *c)
 {
-	struct s3_call *sc = sc_new(c, NULL);
+	struct s3_call *sc = sc_new(c);
 
 	if (sc == NULL)
 		return;
@@ -1830,7 +1590,7 @@ finish_list(struct st_pcall *pc, void *arg)
 static void
 s3_list(struct st_call *c)
 {
-	struct s3_call *sc = sc_new(c, NULL);
+	struct s3_call *sc = sc_new(c);
 	struct st_sigv4_param q[6];
 	char limit[16], *token = NULL;
 	size_t n = 0;
@@ -1862,7 +1622,7 @@ s3_list(struct st_call *c)
 	if (token != NULL) {
 		q[n].name = "continuation-token"; q[n++].value = token;
 	}
-	if (s3_request(sc, sc->s, "GET", NULL, 0, q, n, NULL,
+	if (s3_request(sc->pc, sc->s, "GET", NULL, 0, q, n, NULL,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
 	st_pcall_sink(sc->pc, list_headers, list_sink, NULL, sc);
@@ -1995,7 +1755,7 @@ finish_copy_head(struct st_pcall *pc, void *arg)
 static void
 s3_copy(struct st_call *c)
 {
-	struct s3_call *sc = sc_new(c, NULL);
+	struct s3_call *sc = sc_new(c);
 	const struct s3_store *src = c->src_store;
 	const char *const none[] = { NULL };
 
@@ -2003,7 +1763,7 @@ s3_copy(struct st_call *c)
 		return;
 	/* HEAD the source in its own bucket: the same endpoint and
 	 * credentials (same_account), so the store's signer signs it. */
-	if (s3_request(sc, src, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
+	if (s3_request(sc->pc, src, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
 	    none, "UNSIGNED-PAYLOAD") == 0)
 		st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_copy_head, sc);
 }
@@ -2077,7 +1837,6 @@ s3_release(struct st_call *c)
 	pthread_mutex_unlock(&sc->lock);
 	st_stream_leave(&sc->stream);
 	st_budget_forget(&parts_budget, c);
-	st_xfer_cancel(sc->x);
 	if (sc->pc != NULL)
 		st_pcall_cancel(sc->pc);
 	st_parts_cancel(&sc->parts);
@@ -2085,11 +1844,9 @@ s3_release(struct st_call *c)
 	if (abort_upload)
 		mp_abort_remote(sc);	/* parts of a dead upload go away */
 	st_parts_free(&sc->parts, &parts_budget);
-	st_xfer_free(sc->x);
 	st_pcall_free(sc->pc);
 	st_xml_free(sc->xml);
 	st_held_free(&sc->held, &parts_budget);
-	st_answer_free(&sc->answer);
 	st_stream_destroy(&sc->stream);
 	st_buf_free(&sc->req_body);
 	free(sc->upload_id);
