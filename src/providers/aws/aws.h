@@ -40,6 +40,30 @@ struct aws_signer {
 	const char		*service;	/* "sqs", "dynamodb" */
 };
 
+/*
+ * Signs an attempt of pc with a snapshot of creds' current keys: sign
+ * makes the SigV4 headers of its own request (arg) with them at now, and
+ * they are added to the attempt. With no valid credentials the call fails
+ * as credentials unavailable. 0 or -1; for any service's proto->sign.
+ */
+struct st_sigv4_result;
+struct st_sigv4_request;
+typedef int (*aws_sign_fn)(const void *arg, const struct st_creds_snap *,
+                           time_t now, struct st_sigv4_result *);
+int  aws_sign_attempt(struct st_pcall *, struct st_creds *, aws_sign_fn,
+                      const void *arg);
+/* An attempt as a SigV4 request: method, host, path, query (into q, room
+ * for qcap) and headers (into h, room for hcap); payload, region, service
+ * and keys are the caller's. -1 when the room is short. */
+struct st_sigv4_header;
+struct st_sigv4_param;
+int  aws_sigv4_req(struct st_sigv4_request *, const struct st_pcall_req *,
+                   struct st_sigv4_header *h, size_t hcap,
+                   struct st_sigv4_param *q, size_t qcap);
+/* Signs r with a snapshot's keys at now: st_sigv4_sign's answer. */
+int  aws_sigv4_as(struct st_sigv4_request *, const struct st_creds_snap *,
+                  time_t now, struct st_sigv4_result *);
+
 /* The proto's sign for AWS JSON-protocol requests (POST / with a JSON
  * body): SigV4 with the body's SHA-256 as the payload hash, the service's
  * headers (Content-Type, X-Amz-Target) signed, X-Amz-Security-Token
@@ -49,7 +73,6 @@ int  aws_sign_json(struct st_pcall *, const struct st_pcall_req *, void *);
 /* What aws_sign_json adds, at a given time, into out (st_sigv4_free it):
  * for tests/sign/sigv4_driver.c. 0 or -1. */
 #define ST_AWS_SIGN_HEADERS 16
-struct st_sigv4_result;
 int  aws_sign_json_req(const struct st_pcall_req *, const char *region,
                        const char *service, const struct st_creds_snap *,
                        time_t, struct st_sigv4_result *);

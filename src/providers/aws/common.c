@@ -17,55 +17,81 @@
 #include "sign/sigv4.h"
 
 int
+aws_sigv4_req(struct st_sigv4_request *out, const struct st_pcall_req *r,
+              struct st_sigv4_header *h, size_t hcap, struct st_sigv4_param *q,
+              size_t qcap)
+{
+	size_t i;
+
+	if (r->nheaders > hcap || r->nquery > qcap)
+		return -1;	/* never sign less than what is sent */
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < r->nheaders; i++) {
+		h[i].name = r->headers[i].name;
+		h[i].value = r->headers[i].value;
+	}
+	for (i = 0; i < r->nquery; i++) {
+		q[i].name = r->query[i].name;
+		q[i].value = r->query[i].value;
+	}
+	out->method = r->method;
+	out->host = r->host;
+	out->path = r->path;
+	out->query = q;
+	out->nquery = r->nquery;
+	out->headers = h;
+	out->nheaders = r->nheaders;
+	return 0;
+}
+
+int
 aws_sign_json_req(const struct st_pcall_req *r, const char *region,
                   const char *service, const struct st_creds_snap *creds,
                   time_t now, struct st_sigv4_result *out)
 {
 	struct st_sigv4_header h[ST_AWS_SIGN_HEADERS];
+	struct st_sigv4_param q[ST_AWS_SIGN_HEADERS];
 	struct st_sigv4_request req;
 	unsigned char digest[ST_SHA256_LEN];
 	char hash[2 * ST_SHA256_LEN + 1];
-	size_t i;
 
-	if (r->nheaders > ST_AWS_SIGN_HEADERS)
-		return -1;	/* never sign less than what is sent */
-	for (i = 0; i < r->nheaders; i++) {
-		h[i].name = r->headers[i].name;
-		h[i].value = r->headers[i].value;
-	}
+	if (aws_sigv4_req(&req, r, h, ST_AWS_SIGN_HEADERS, q,
+	    ST_AWS_SIGN_HEADERS) == -1)
+		return -1;
 	st_sha256(r->body, r->bodylen, digest);
 	st_hex(digest, sizeof(digest), hash);
-	memset(&req, 0, sizeof(req));
-	req.method = r->method;
-	req.host = r->host;
-	req.path = r->path;
-	req.headers = h;
-	req.nheaders = r->nheaders;
 	req.payload_hash = hash;
 	req.region = region;
 	req.service = service;
-	req.key_id = creds->id;
-	req.secret = creds->secret;
-	req.token = creds->token;
-	req.now = now;
-	return st_sigv4_sign(&req, out);
+	return aws_sigv4_as(&req, creds, now, out);
 }
 
 int
-aws_sign_json(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
+aws_sigv4_as(struct st_sigv4_request *r, const struct st_creds_snap *creds,
+             time_t now, struct st_sigv4_result *out)
 {
-	const struct aws_signer *a = signer;
+	r->key_id = creds->id;
+	r->secret = creds->secret;
+	r->token = creds->token;
+	r->now = now;
+	return st_sigv4_sign(r, out);
+}
+
+int
+aws_sign_attempt(struct st_pcall *pc, struct st_creds *creds,
+                 aws_sign_fn sign, const void *arg)
+{
 	struct st_creds_snap *snap;
 	struct st_sigv4_result out;
 	char why[400];
 	size_t i;
 	int rc = 0;
 
-	if ((snap = st_creds_take(a->creds, why, sizeof(why))) == NULL) {
+	if ((snap = st_creds_take(creds, why, sizeof(why))) == NULL) {
 		st_pcall_sign_unavailable(pc, why);
 		return -1;
 	}
-	rc = aws_sign_json_req(r, a->region, a->service, snap, time(NULL), &out);
+	rc = sign(arg, snap, time(NULL), &out);
 	st_creds_drop(snap);
 	if (rc == -1)
 		return -1;
@@ -73,6 +99,30 @@ aws_sign_json(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 		rc = st_pcall_sign_add(pc, out.added[i].name, out.added[i].value);
 	st_sigv4_free(&out);
 	return rc;
+}
+
+struct json_sign {
+	const struct st_pcall_req	*r;
+	const struct aws_signer		*a;
+};
+
+static int
+json_sign(const void *arg, const struct st_creds_snap *snap, time_t now,
+          struct st_sigv4_result *out)
+{
+	const struct json_sign *j = arg;
+
+	return aws_sign_json_req(j->r, j->a->region, j->a->service, snap, now,
+	    out);
+}
+
+int
+aws_sign_json(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
+{
+	const struct aws_signer *a = signer;
+	struct json_sign j = { r, a };
+
+	return aws_sign_attempt(pc, a->creds, json_sign, &j);
 }
 
 /* ---------------------------------------------------------------- answers */

@@ -321,6 +321,16 @@ s3_same_account(void *a, void *b)
 
 /* ---------------------------------------------------------------- protocol */
 
+/* SigV4 of one S3 request (its credentials filled in at signing). */
+static int
+s3_sign_with(const void *arg, const struct st_creds_snap *snap, time_t now,
+             struct st_sigv4_result *out)
+{
+	struct st_sigv4_request r = *(const struct st_sigv4_request *)arg;
+
+	return aws_sigv4_as(&r, snap, now, out);
+}
+
 /*
  * The proto's sign: SigV4 over the request as described, its payload hash
  * the x-amz-content-sha256 header that every S3 request carries (the
@@ -333,51 +343,17 @@ s3_sign(struct st_pcall *pc, const struct st_pcall_req *req, void *signer)
 	struct st_sigv4_header h[64];
 	struct st_sigv4_param q[8];
 	struct st_sigv4_request r;
-	struct st_sigv4_result out;
-	struct st_creds_snap *snap;
-	char why[400];
 	size_t i;
-	int rc;
 
-	if (req->nheaders > sizeof(h) / sizeof(h[0]) ||
-	    req->nquery > sizeof(q) / sizeof(q[0]))
-		return -1;	/* never sign less than what is sent */
-	memset(&r, 0, sizeof(r));
-	for (i = 0; i < req->nheaders; i++) {
-		h[i].name = req->headers[i].name;
-		h[i].value = req->headers[i].value;
+	if (aws_sigv4_req(&r, req, h, sizeof(h) / sizeof(h[0]), q,
+	    sizeof(q) / sizeof(q[0])) == -1)
+		return -1;
+	for (i = 0; i < req->nheaders; i++)
 		if (strcasecmp(h[i].name, "x-amz-content-sha256") == 0)
 			r.payload_hash = h[i].value;
-	}
-	for (i = 0; i < req->nquery; i++) {
-		q[i].name = req->query[i].name;
-		q[i].value = req->query[i].value;
-	}
-	if ((snap = st_creds_take(s->creds, why, sizeof(why))) == NULL) {
-		st_pcall_sign_unavailable(pc, why);
-		return -1;
-	}
-	r.method = req->method;
-	r.host = req->host;
-	r.path = req->path;
-	r.query = q;
-	r.nquery = req->nquery;
-	r.headers = h;
-	r.nheaders = req->nheaders;
 	r.region = s->region;
 	r.service = "s3";
-	r.key_id = snap->id;
-	r.secret = snap->secret;
-	r.token = snap->token;
-	r.now = time(NULL);
-	rc = st_sigv4_sign(&r, &out);
-	st_creds_drop(snap);
-	if (rc == -1)
-		return -1;
-	for (i = 0; i < out.nadded && rc == 0; i++)
-		rc = st_pcall_sign_add(pc, out.added[i].name, out.added[i].value);
-	st_sigv4_free(&out);
-	return rc;
+	return aws_sign_attempt(pc, s->creds, s3_sign_with, &r);
 }
 
 /* CompleteMultipartUpload and CopyObject may answer 200 and then an
