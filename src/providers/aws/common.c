@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "core/guard.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/aws/aws.h"
 #include "sign/hmac.h"
 #include "sign/sigv4.h"

@@ -19,7 +19,7 @@
 
 #include <openssl/crypto.h>
 
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/aws/aws.h"
 #include "providers/aws/creds.h"
 

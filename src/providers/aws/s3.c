@@ -62,7 +62,7 @@
 #include "core/transfer.h"
 #include "core/validate.h"
 #include "core/xml.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/aws/aws.h"
 #include "sign/hmac.h"
 #include "sign/sigv4.h"

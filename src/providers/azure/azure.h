@@ -19,6 +19,7 @@
 #include "core/creds.h"
 #include "core/pcall.h"
 #include "core/retry.h"
+#include "core/validate.h"
 #include "sign/azure_sign.h"
 
 /* x-ms-version, as the SAS's sv; bearer tokens need 2017-11-09 or later,

@@ -87,7 +87,7 @@
 #include "core/transfer.h"
 #include "core/validate.h"
 #include "core/xml.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/azure/azure.h"
 #include "sign/azure_sign.h"
 #include "sign/hmac.h"

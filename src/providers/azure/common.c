@@ -13,7 +13,7 @@
 
 #include "core/buf.h"
 #include "core/guard.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/azure/azure.h"
 
 /* The key, SAS or tokens (taken from cr) and endpoint of a resolved

@@ -23,7 +23,7 @@
 #include <openssl/crypto.h>
 
 #include "core/buf.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/azure/azure.h"
 #include "providers/azure/creds.h"
 

@@ -46,7 +46,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "core/buf.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/azure/creds.h"
 
 #define IMDS_DEFAULT	"http://169.254.169.254"

@@ -58,7 +58,7 @@
 #include "core/presign.h"
 #include "core/registry.h"
 #include "core/validate.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/local/local.h"
 #include "sign/hmac.h"
 
