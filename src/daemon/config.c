@@ -459,6 +459,33 @@ kind_from_name(const char *s, unsigned *kind)
 	return 0;
 }
 
+/* The entry of the top-level `credentials` group that store g names, for
+ * its backend; none named is not an error here (a backend that needs
+ * credentials says so). */
+static int
+find_credentials(struct st_config *cfg, const config_setting_t *g,
+                 struct st_store_env *env, char *err, size_t errlen)
+{
+	const config_setting_t *all, *entry = NULL;
+	const char *name = NULL, *store = NULL;
+
+	if (!config_setting_lookup_string(g, "credentials", &name))
+		return 0;
+	config_setting_lookup_string(g, "name", &store);
+	all = config_setting_get_member(config_root_setting(g->config),
+	    "credentials");
+	if (all != NULL)
+		entry = config_setting_get_member(all, name);
+	if (entry == NULL || !config_setting_is_group(entry)) {
+		conf_error(err, errlen, cfg, g, "store '%s': no credentials named "
+		    "'%s'", store, name);
+		return -1;
+	}
+	env->credentials = entry;
+	env->credentials_name = config_setting_name(entry);
+	return 0;
+}
+
 static int
 load_store(struct st_config *cfg, const config_setting_t *g,
            struct st_store *st, int check_only, char *err, size_t errlen)
@@ -508,6 +535,9 @@ load_store(struct st_config *cfg, const config_setting_t *g,
 		return -1;
 	}
 	st->max_object_size = maxsize;
+	memset(&env, 0, sizeof(env));
+	if (find_credentials(cfg, g, &env, err, errlen) == -1)
+		return -1;
 	env.name = st->name;
 	env.kind = st->kind;
 	env.config_dir = cfg->dir;

@@ -439,25 +439,18 @@ is_remote(const struct aws_src *s)
 }
 
 struct st_creds *
-aws_open_creds(const config_setting_t *conf, const struct st_store_env *env,
-               const char **endpoint, char *err, size_t errlen)
+aws_open_creds(const struct st_store_env *env, const char **endpoint,
+               char *err, size_t errlen)
 {
-	const config_setting_t *root = config_root_setting(conf->config);
-	const config_setting_t *all = config_setting_get_member(root,
-	    "credentials"), *g;
-	const char *name = NULL;
+	const config_setting_t *g = env->credentials;
+	const char *name = env->credentials_name;
 	struct aws_src *s;
 	struct st_creds *c;
 	char why[400], spec[4 * PATH_MAX];
 
 	*endpoint = NULL;
-	if (!config_setting_lookup_string(conf, "credentials", &name)) {
+	if (g == NULL) {
 		snprintf(err, errlen, "an aws store needs credentials = \"NAME\"");
-		return NULL;
-	}
-	g = all != NULL ? config_setting_get_member(all, name) : NULL;
-	if (g == NULL || !config_setting_is_group(g)) {
-		snprintf(err, errlen, "no credentials named '%s'", name);
 		return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {

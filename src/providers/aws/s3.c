@@ -267,7 +267,7 @@ s3_open(const config_setting_t *conf, const struct st_store_env *env,
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
 	    conf, "retry"), &s->retry, err, errlen) == -1 ||
-	    (s->creds = aws_open_creds(conf, env, &cred_endpoint, err,
+	    (s->creds = aws_open_creds(env, &cred_endpoint, err,
 	    errlen)) == NULL)
 		goto fail;
 	if (endpoint == NULL)

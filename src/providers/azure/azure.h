@@ -43,10 +43,9 @@ struct az_creds {
 	struct st_creds	*token;
 };
 
-/* Resolves the store's `credentials = "NAME"` from the top-level group
- * (creds.c). */
-int  az_load_creds(const config_setting_t *conf, const struct st_store_env *,
-                   struct az_creds *, char *err, size_t errlen);
+/* Reads the store's credentials entry, env->credentials (creds.c). */
+int  az_load_creds(const struct st_store_env *, struct az_creds *, char *err,
+                   size_t errlen);
 /* endpoint "scheme://host[:port][/path]" into its two parts. */
 int  az_split_endpoint(const char *endpoint, char *scheme_host, size_t shcap,
                        char *base_path, size_t bpcap, char *err, size_t errlen);

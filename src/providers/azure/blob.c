@@ -349,7 +349,7 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
 	    conf, "retry"), &s->retry, err, errlen) == -1 ||
-	    az_load_creds(conf, env, cr, err, errlen) == -1)
+	    az_load_creds(env, cr, err, errlen) == -1)
 		goto fail;
 	snprintf(s->account, sizeof(s->account), "%s", cr->account);
 	if (cr->token != NULL) {

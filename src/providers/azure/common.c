@@ -72,7 +72,7 @@ az_svc_open(struct az_svc *s, const config_setting_t *conf,
 		return -1;
 	}
 	/* The store's endpoint wins, else the connection string's. */
-	if (az_load_creds(conf, env, cr, err, errlen) == 0)
+	if (az_load_creds(env, cr, err, errlen) == 0)
 		rc = take_creds(s, cr, endpoint ? endpoint : kind ==
 		    ST_KIND_TABLE ? cr->table_endpoint : cr->queue_endpoint,
 		    service, err, errlen);

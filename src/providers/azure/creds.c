@@ -576,22 +576,16 @@ load_file_group(const config_setting_t *g, const char *name,
 }
 
 int
-az_load_creds(const config_setting_t *conf, const struct st_store_env *env,
-              struct az_creds *cr, char *err, size_t errlen)
+az_load_creds(const struct st_store_env *env, struct az_creds *cr, char *err,
+              size_t errlen)
 {
-	const config_setting_t *root = config_root_setting(conf->config), *all, *g;
-	const char *name = NULL, *provider = NULL;
+	const config_setting_t *g = env->credentials;
+	const char *name = env->credentials_name, *provider = NULL;
 	char why[256];
 
 	cr->token = NULL;
-	if (!config_setting_lookup_string(conf, "credentials", &name)) {
+	if (g == NULL) {
 		snprintf(err, errlen, "an azure store needs credentials = \"NAME\"");
-		return -1;
-	}
-	all = config_setting_get_member(root, "credentials");
-	g = all != NULL ? config_setting_get_member(all, name) : NULL;
-	if (g == NULL || !config_setting_is_group(g)) {
-		snprintf(err, errlen, "no credentials named '%s'", name);
 		return -1;
 	}
 	if (st_conf_only_keys(g, az_cred_keys, why, sizeof(why)) == -1) {
