@@ -345,7 +345,9 @@ void  st_log_backend(int level, const char *backend, const char *fmt, ...)
 #define ST_LOG_INFO  2
 #define ST_LOG_DEBUG 3
 
-/* Blob operations; NULL members are answered "not supported" by the core. */
+/* Blob operations. get_fd, copy and presign may be NULL: the core then
+ * sends the body through read, streams a copy through get and write, and
+ * makes presigned URLs of its own that it serves from the store. */
 struct st_blob_ops {
 	void (*head)(struct st_call *);
 	void (*get)(struct st_call *);
