@@ -364,3 +364,21 @@ st_conf_size(const config_setting_t *conf, const char *name, uint64_t min,
 	}
 	return 0;
 }
+
+int
+st_conf_opt_string(const config_setting_t *g, const char *name,
+                   const char **out, char *err, size_t errlen)
+{
+	const config_setting_t *v = config_setting_get_member(g, name);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (config_setting_type(v) != CONFIG_TYPE_STRING) {
+		snprintf(err, errlen, "line %d: %s must be a string",
+		    (int)config_setting_source_line(v), name);
+		return -1;
+	}
+	*out = config_setting_get_string(v);
+	return 0;
+}

@@ -63,6 +63,10 @@ int st_conf_read_secret(const struct st_store_env *, const char *file,
  * *out keeps its value when the setting is absent. */
 int st_conf_size(const config_setting_t *, const char *name, uint64_t min,
                  uint64_t max, uint64_t *out, char *err, size_t errlen);
+/* An optional string setting: *out is its value, or NULL when absent;
+ * any other type is refused with its line. 0 or -1. */
+int st_conf_opt_string(const config_setting_t *, const char *name,
+                       const char **out, char *err, size_t errlen);
 /* Checks that a group has only the listed settings (NULL-terminated). */
 int st_conf_only_keys(const config_setting_t *, const char *const *allowed,
                       char *err, size_t errlen);

@@ -211,26 +211,6 @@ az_id_ok(const char *s)
 	    "0123456789-.") == n;
 }
 
-/* An optional string setting: absent (NULL), or a string; any other
- * type is refused. */
-static int
-opt_string(const config_setting_t *g, const char *key, const char **out,
-           char *err, size_t errlen)
-{
-	const config_setting_t *v = config_setting_get_member(g, key);
-
-	*out = NULL;
-	if (v == NULL)
-		return 0;
-	if (config_setting_type(v) != CONFIG_TYPE_STRING) {
-		snprintf(err, errlen, "line %d: %s must be a string",
-		    (int)config_setting_source_line(v), key);
-		return -1;
-	}
-	*out = config_setting_get_string(v);
-	return 0;
-}
-
 static int
 take(char **out, const char *v, char *err, size_t errlen)
 {
@@ -330,12 +310,12 @@ read_token_group(const config_setting_t *g, const struct st_store_env *env,
 	const char *source, *tenant, *client, *secret, *token, *authority;
 	size_t i;
 
-	if (opt_string(g, "source", &source, err, errlen) == -1 ||
-	    opt_string(g, "tenant_id", &tenant, err, errlen) == -1 ||
-	    opt_string(g, "client_id", &client, err, errlen) == -1 ||
-	    opt_string(g, "client_secret_file", &secret, err, errlen) == -1 ||
-	    opt_string(g, "token_file", &token, err, errlen) == -1 ||
-	    opt_string(g, "authority_host", &authority, err, errlen) == -1 ||
+	if (st_conf_opt_string(g, "source", &source, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "tenant_id", &tenant, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "client_id", &client, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "client_secret_file", &secret, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "token_file", &token, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "authority_host", &authority, err, errlen) == -1 ||
 	    st_conn_read(&s->conn, g, env, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < NSOURCES; i++)
@@ -463,8 +443,8 @@ load_token_group(const config_setting_t *g, const char *name,
 	const char *account, *endpoint;
 	char why[256];
 
-	if (opt_string(g, "account", &account, why, sizeof(why)) == -1 ||
-	    opt_string(g, "endpoint", &endpoint, why, sizeof(why)) == -1) {
+	if (st_conf_opt_string(g, "account", &account, why, sizeof(why)) == -1 ||
+	    st_conf_opt_string(g, "endpoint", &endpoint, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "credentials '%s': %s", name, why);
 		return -1;
 	}

@@ -46,6 +46,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "core/buf.h"
+#include "core/fetch.h"
 #include "core/confval.h"
 #include "providers/azure/creds.h"
 
@@ -54,146 +55,8 @@
 #define IMDS_VERSION	"2018-02-01"
 #define APPSVC_VERSION	"2019-08-01"
 #define ASSERTION_TYPE	"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-#define ANSWER_MAX	(64 * 1024)
-#define FILE_MAX	16384
-#define CONNECT_MS	3000
-#define TOTAL_MS	10000
 
 /* ---------------------------------------------------------------- http */
-
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct st_buf *b = arg;
-
-	if (b->len + size * n > ANSWER_MAX || st_buf_add(b, p, size * n) == -1)
-		return 0;
-	return size * n;
-}
-
-/* Gives up an exchange when the daemon stops. */
-static int
-progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-         curl_off_t un)
-{
-	(void)arg; (void)dt; (void)dn; (void)ut; (void)un;
-	return st_creds_stopping();
-}
-
-/*
- * One blocking exchange: GET, or POST of a form when body is not NULL.
- * headers: "Name: value" lines, NULL-ended. direct: never through a
- * proxy. The HTTP status (the answer in out), or 0 with a reason naming
- * what ("IMDS").
- */
-static long
-http(const struct az_src *s, const char *what, const char *url,
-     const char *const *headers, const char *body, int direct,
-     struct st_buf *out, char *why, size_t whylen)
-{
-	struct curl_slist *h = NULL, *t;
-	CURL *e;
-	CURLcode rc;
-	long status = 0;
-	size_t i;
-
-	if (!st_conn_url_allowed(&s->conn, url, why, whylen))
-		return 0;
-	if ((e = curl_easy_init()) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return 0;
-	}
-	for (i = 0; headers != NULL && headers[i] != NULL; i++)
-		if ((t = curl_slist_append(h, headers[i])) != NULL)
-			h = t;
-	if ((t = curl_slist_append(h, "Expect:")) != NULL)
-		h = t;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	if (body != NULL) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	}
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, progress);
-	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)TOTAL_MS);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS,
-	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-	st_conn_apply(&s->conn, e);
-	if (direct)
-		curl_easy_setopt(e, CURLOPT_PROXY, "");
-	st_buf_reset(out);
-	rc = curl_easy_perform(e);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	else
-		snprintf(why, whylen, "%s: %s", what, curl_easy_strerror(rc));
-	curl_easy_cleanup(e);
-	curl_slist_free_all(h);
-	if (rc == CURLE_OK && status == 0)
-		snprintf(why, whylen, "%s: no HTTP status", what);
-	return rc == CURLE_OK ? status : 0;
-}
-
-static void
-wipe_buf(struct st_buf *b)
-{
-	if (b->data != NULL)
-		OPENSSL_cleanse(b->data, b->cap);
-	st_buf_free(b);
-}
-
-static void
-free_secret(char *s)
-{
-	if (s != NULL) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
-static const char *
-env_set(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && *v != '\0' ? v : NULL;
-}
-
-/* Appends name=value, the value percent-encoded (RFC 3986). */
-static void
-form_add(struct st_buf *b, const char *name, const char *value)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-
-	if (b->len > 0 && b->data[b->len - 1] != '?' &&
-	    b->data[b->len - 1] != '&')
-		st_buf_adds(b, "&");
-	st_buf_adds(b, name);
-	st_buf_adds(b, "=");
-	for (p = (const unsigned char *)value; *p != '\0'; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
-		    *p == '.' || *p == '~') {
-			st_buf_add(b, (const char *)p, 1);
-		} else {
-			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-
-			st_buf_add(b, e, 3);
-		}
-	}
-}
 
 /* ---------------------------------------------------------------- answers */
 
@@ -265,7 +128,7 @@ error_why(const char *what, long status, const struct st_buf *b, char *why,
 	snprintf(why, whylen, "%s answered HTTP %ld%s%s%s%s", what, status,
 	    code[0] ? ": " : "", code, desc[0] ? ": " : "", desc);
 	yajl_tree_free(doc);
-	free_secret(text);
+	st_fetch_secret_free(text);
 }
 
 /* Wipes the copy of a string member in the tree before it is freed. */
@@ -290,7 +153,7 @@ parse_token(const char *what, const struct st_buf *b, time_t now,
 	long long on, in;
 	int rc = -1;
 
-	free_secret(text);
+	st_fetch_secret_free(text);
 	if (doc == NULL || !YAJL_IS_OBJECT(doc)) {
 		snprintf(why, whylen, "%s: the answer is not a JSON object", what);
 		goto out;
@@ -330,41 +193,6 @@ out:
 	return rc;
 }
 
-/* A small file (a federated token), whole, without its trailing
- * newline; malloc'ed. */
-static char *
-read_token_file(const char *path, char *why, size_t whylen)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
-
-	if (f == NULL) {
-		snprintf(why, whylen, "federated token file %s: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if ((buf = malloc(FILE_MAX)) == NULL) {
-		fclose(f);
-		snprintf(why, whylen, "out of memory");
-		return NULL;
-	}
-	n = fread(buf, 1, FILE_MAX - 1, f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-	    buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	if (n == 0 || strpbrk(buf, "\r\n") != NULL) {
-		snprintf(why, whylen, "federated token file %s is empty or not "
-		    "one line", path);
-		OPENSSL_cleanse(buf, FILE_MAX);
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
 /* ---------------------------------------------------------------- entra id */
 
 /* The token endpoint of tenant: AUTHORITY/TENANT/oauth2/v2.0/token. */
@@ -373,7 +201,7 @@ token_url(const struct az_src *s, const char *tenant, char *url, size_t cap,
           char *why, size_t whylen)
 {
 	const char *a = s->authority;
-	const char *env = env_set("AZURE_AUTHORITY_HOST");
+	const char *env = st_fetch_env("AZURE_AUTHORITY_HOST");
 	size_t n;
 
 	if (a == NULL)
@@ -413,12 +241,13 @@ grant(const struct az_src *s, const char *tenant, struct st_buf *form,
 	}
 	if (token_url(s, tenant, url, sizeof(url), why, whylen) == -1)
 		return -1;
-	status = http(s, "Entra ID", url, hdr, form->data, 0, &b, why, whylen);
+	status = st_fetch_http(&s->conn, "Entra ID", "POST", url, hdr,
+	    form->data, 0, &b, why, whylen);
 	if (status == 200)
 		rc = parse_token("Entra ID", &b, now, out, why, whylen);
 	else if (status != 0)
 		error_why("Entra ID", status, &b, why, whylen);
-	wipe_buf(&b);
+	st_fetch_buf_free(&b);
 	return rc;
 }
 
@@ -436,13 +265,13 @@ az_fetch_client_secret(const struct az_src *s, struct st_creds_snap *out,
 			snprintf(why, whylen, "%s is empty", s->secret_file);
 		return -1;
 	}
-	form_add(&form, "client_id", s->client_id);
-	form_add(&form, "scope", AZ_TOKEN_SCOPE);
-	form_add(&form, "grant_type", "client_credentials");
-	form_add(&form, "client_secret", secret);
+	st_fetch_form_add(&form, "client_id", s->client_id);
+	st_fetch_form_add(&form, "scope", AZ_TOKEN_SCOPE);
+	st_fetch_form_add(&form, "grant_type", "client_credentials");
+	st_fetch_form_add(&form, "client_secret", secret);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	rc = grant(s, s->tenant_id, &form, out, why, whylen);
-	wipe_buf(&form);
+	st_fetch_buf_free(&form);
 	return rc;
 }
 
@@ -450,7 +279,7 @@ az_fetch_client_secret(const struct az_src *s, struct st_creds_snap *out,
 static const char *
 id_of(const char *setting, const char *var, char *why, size_t whylen)
 {
-	const char *v = setting != NULL ? setting : env_set(var);
+	const char *v = setting != NULL ? setting : st_fetch_env(var);
 
 	if (v == NULL) {
 		snprintf(why, whylen, "workload_identity needs %s (or the group's "
@@ -479,23 +308,24 @@ az_fetch_workload_identity(const struct az_src *s, struct st_creds_snap *out,
 	    "AZURE_CLIENT_ID", why, whylen)) == NULL)
 		return -1;
 	file = s->token_file != NULL ? s->token_file :
-	    env_set("AZURE_FEDERATED_TOKEN_FILE");
+	    st_fetch_env("AZURE_FEDERATED_TOKEN_FILE");
 	if (file == NULL) {
 		snprintf(why, whylen, "workload_identity needs "
 		    "AZURE_FEDERATED_TOKEN_FILE (or the group's token_file)");
 		return -1;
 	}
 	/* Read again at every refresh: the platform rotates it. */
-	if ((assertion = read_token_file(file, why, whylen)) == NULL)
+	if ((assertion = st_fetch_read_line(file, "federated token file", why,
+	    whylen)) == NULL)
 		return -1;
-	form_add(&form, "client_id", client);
-	form_add(&form, "scope", AZ_TOKEN_SCOPE);
-	form_add(&form, "grant_type", "client_credentials");
-	form_add(&form, "client_assertion_type", ASSERTION_TYPE);
-	form_add(&form, "client_assertion", assertion);
-	free_secret(assertion);
+	st_fetch_form_add(&form, "client_id", client);
+	st_fetch_form_add(&form, "scope", AZ_TOKEN_SCOPE);
+	st_fetch_form_add(&form, "grant_type", "client_credentials");
+	st_fetch_form_add(&form, "client_assertion_type", ASSERTION_TYPE);
+	st_fetch_form_add(&form, "client_assertion", assertion);
+	st_fetch_secret_free(assertion);
 	rc = grant(s, tenant, &form, out, why, whylen);
-	wipe_buf(&form);
+	st_fetch_buf_free(&form);
 	return rc;
 }
 
@@ -505,9 +335,9 @@ int
 az_fetch_managed_identity(const struct az_src *s, struct st_creds_snap *out,
                           char *why, size_t whylen)
 {
-	const char *ep = env_set("IDENTITY_ENDPOINT");
-	const char *secret = env_set("IDENTITY_HEADER");
-	const char *host = env_set("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+	const char *ep = st_fetch_env("IDENTITY_ENDPOINT");
+	const char *secret = st_fetch_env("IDENTITY_HEADER");
+	const char *host = st_fetch_env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
 	const char *hdr[2] = { NULL, NULL }, *what;
 	struct st_buf url = { 0 }, b = { 0 }, line = { 0 };
 	time_t now = time(NULL);
@@ -524,7 +354,7 @@ az_fetch_managed_identity(const struct az_src *s, struct st_creds_snap *out,
 		}
 		st_buf_adds(&url, ep);
 		st_buf_adds(&url, strchr(ep, '?') != NULL ? "&" : "?");
-		form_add(&url, "api-version", APPSVC_VERSION);
+		st_fetch_form_add(&url, "api-version", APPSVC_VERSION);
 		st_buf_adds(&line, "X-IDENTITY-HEADER: ");
 		st_buf_adds(&line, secret);
 	} else {
@@ -536,25 +366,26 @@ az_fetch_managed_identity(const struct az_src *s, struct st_creds_snap *out,
 			n--;
 		st_buf_add(&url, host, n);
 		st_buf_adds(&url, IMDS_PATH "?");
-		form_add(&url, "api-version", IMDS_VERSION);
+		st_fetch_form_add(&url, "api-version", IMDS_VERSION);
 		st_buf_adds(&line, "Metadata: true");
 	}
-	form_add(&url, "resource", AZ_TOKEN_RESOURCE);
+	st_fetch_form_add(&url, "resource", AZ_TOKEN_RESOURCE);
 	if (s->client_id != NULL)
-		form_add(&url, "client_id", s->client_id);
+		st_fetch_form_add(&url, "client_id", s->client_id);
 	if (url.failed || line.failed) {
 		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
 	hdr[0] = line.data;
-	status = http(s, what, url.data, hdr, NULL, 1, &b, why, whylen);
+	status = st_fetch_http(&s->conn, what, "GET", url.data, hdr, NULL, 1,
+	    &b, why, whylen);
 	if (status == 200)
 		rc = parse_token(what, &b, now, out, why, whylen);
 	else if (status != 0)
 		error_why(what, status, &b, why, whylen);
 out:
-	wipe_buf(&line);
-	wipe_buf(&b);
+	st_fetch_buf_free(&line);
+	st_fetch_buf_free(&b);
 	st_buf_free(&url);
 	return rc;
 }
