@@ -616,11 +616,53 @@ sts_field(struct st_buf *s, const char *value)
 	st_buf_adds(s, "\n");
 }
 
-int
-st_az_blob_sas(const struct st_az_key *key, const char *account,
-               const char *container, const char *blob,
-               const struct st_az_sas *sas, struct st_buf *query,
-               struct st_buf *sts)
+/* A user delegation key's field: present, one line, URL-safe enough to
+ * be signed as it is sent. */
+static int
+udk_field_ok(const char *v)
+{
+	return !empty(v) && no_newline(v) && strlen(v) < 128;
+}
+
+/* Whether a user delegation key is whole and may be signed as it is. */
+static int
+udk_ok(const struct st_az_udk *udk)
+{
+	return udk_field_ok(udk->oid) && udk_field_ok(udk->tid) &&
+	    udk_field_ok(udk->start) && udk_field_ok(udk->expiry) &&
+	    udk_field_ok(udk->service) && udk_field_ok(udk->version);
+}
+
+/* What a service SAS signs where a user delegation SAS signs its key. */
+static void
+sts_signer(struct st_buf *s, const struct st_az_sas *sas,
+           const struct st_az_udk *udk)
+{
+	if (udk == NULL) {
+		sts_field(s, sas->identifier);
+		return;
+	}
+	sts_field(s, udk->oid);
+	sts_field(s, udk->tid);
+	sts_field(s, udk->start);
+	sts_field(s, udk->expiry);
+	sts_field(s, udk->service);
+	sts_field(s, udk->version);
+	sts_field(s, NULL);		/* saoid: none */
+	sts_field(s, NULL);		/* suoid: none */
+	sts_field(s, NULL);		/* scid: none */
+}
+
+/*
+ * A blob SAS, signed with the account key (udk NULL: a service SAS) or
+ * with a user delegation key (udk set: its value is key). The two differ
+ * only in what names the signer, in the string-to-sign and the query.
+ */
+static int
+blob_sas(const struct st_az_key *key, const struct st_az_udk *udk,
+         const char *account, const char *container, const char *blob,
+         const struct st_az_sas *sas, struct st_buf *query,
+         struct st_buf *sts)
 {
 	struct st_buf local = { 0 }, *s = sts != NULL ? sts : &local;
 	size_t smark = s->len, qmark = query->len;
@@ -631,6 +673,8 @@ st_az_blob_sas(const struct st_az_key *key, const char *account,
 
 	if (key == NULL || key->len == 0 || sas == NULL || query->failed ||
 	    s->failed || !sas_valid(sas, account, container, blob) ||
+	    (udk != NULL && (!empty(sas->identifier) || !udk_ok(udk) ||
+	    sas->expiry == 0)) ||
 	    sas_permissions(sas->permissions, perm) == -1 ||
 	    (sas->start != 0 && sas_time(sas->start, st, sizeof(st)) == -1) ||
 	    (sas->expiry != 0 && sas_time(sas->expiry, se, sizeof(se)) == -1))
@@ -646,7 +690,7 @@ st_az_blob_sas(const struct st_az_key *key, const char *account,
 	st_buf_adds(s, container);
 	st_buf_adds(s, "/");
 	sts_field(s, blob);
-	sts_field(s, sas->identifier);
+	sts_signer(s, sas, udk);
 	sts_field(s, sas->ip);
 	sts_field(s, sas->protocol);
 	sts_field(s, sv);
@@ -677,6 +721,14 @@ st_az_blob_sas(const struct st_az_key *key, const char *account,
 	sas_param(query, qmark, "rscl", sas->content_language);
 	sas_param(query, qmark, "rsct", sas->content_type);
 	sas_param(query, qmark, "ses", sas->encryption_scope);
+	if (udk != NULL) {
+		sas_param(query, qmark, "skoid", udk->oid);
+		sas_param(query, qmark, "sktid", udk->tid);
+		sas_param(query, qmark, "skt", udk->start);
+		sas_param(query, qmark, "ske", udk->expiry);
+		sas_param(query, qmark, "sks", udk->service);
+		sas_param(query, qmark, "skv", udk->version);
+	}
 	sas_param(query, qmark, "sig", sig);
 	OPENSSL_cleanse(sig, sizeof(sig));
 	rc = query->failed ? -1 : 0;
@@ -690,12 +742,13 @@ out:
 	return rc;
 }
 
-/* A user delegation key's field: present, one line, URL-safe enough to
- * be signed as it is sent. */
-static int
-udk_field_ok(const char *v)
+int
+st_az_blob_sas(const struct st_az_key *key, const char *account,
+               const char *container, const char *blob,
+               const struct st_az_sas *sas, struct st_buf *query,
+               struct st_buf *sts)
 {
-	return !empty(v) && no_newline(v) && strlen(v) < 128;
+	return blob_sas(key, NULL, account, container, blob, sas, query, sts);
 }
 
 int
@@ -704,87 +757,7 @@ st_az_blob_sas_udk(const struct st_az_key *key, const struct st_az_udk *udk,
                    const char *blob, const struct st_az_sas *sas,
                    struct st_buf *query, struct st_buf *sts)
 {
-	struct st_buf local = { 0 }, *s = sts != NULL ? sts : &local;
-	size_t smark = s->len, qmark = query->len;
-	char perm[sizeof(sas_perm_order)], st[32] = "", se[32] = "";
-	char sig[SIG_B64_LEN + 1];
-	const char *sv;
-	int rc = -1;
-
-	if (key == NULL || key->len == 0 || udk == NULL || sas == NULL ||
-	    query->failed || s->failed || !empty(sas->identifier) ||
-	    !sas_valid(sas, account, container, blob) ||
-	    !udk_field_ok(udk->oid) || !udk_field_ok(udk->tid) ||
-	    !udk_field_ok(udk->start) || !udk_field_ok(udk->expiry) ||
-	    !udk_field_ok(udk->service) || !udk_field_ok(udk->version) ||
-	    sas_permissions(sas->permissions, perm) == -1 ||
-	    (sas->start != 0 && sas_time(sas->start, st, sizeof(st)) == -1) ||
-	    sas_time(sas->expiry, se, sizeof(se)) == -1)
-		goto out;
-	sv = sas->version != NULL ? sas->version : ST_AZ_SAS_VERSION;
-
-	sts_field(s, perm);
-	sts_field(s, st);
-	sts_field(s, se);
-	st_buf_adds(s, "/blob/");
-	st_buf_adds(s, account);
-	st_buf_adds(s, "/");
-	st_buf_adds(s, container);
-	st_buf_adds(s, "/");
-	sts_field(s, blob);
-	sts_field(s, udk->oid);
-	sts_field(s, udk->tid);
-	sts_field(s, udk->start);
-	sts_field(s, udk->expiry);
-	sts_field(s, udk->service);
-	sts_field(s, udk->version);
-	sts_field(s, NULL);		/* saoid: none */
-	sts_field(s, NULL);		/* suoid: none */
-	sts_field(s, NULL);		/* scid: none */
-	sts_field(s, sas->ip);
-	sts_field(s, sas->protocol);
-	sts_field(s, sv);
-	sts_field(s, "b");
-	sts_field(s, NULL);		/* snapshot time: none */
-	sts_field(s, sas->encryption_scope);
-	sts_field(s, sas->cache_control);
-	sts_field(s, sas->content_disposition);
-	sts_field(s, sas->content_encoding);
-	sts_field(s, sas->content_language);
-	if (sas->content_type != NULL)
-		st_buf_adds(s, sas->content_type);
-	if (s->failed)
-		goto out;
-	sign(key, s->data + smark, s->len - smark, sig);
-
-	sas_param(query, qmark, "st", st);
-	sas_param(query, qmark, "se", se);
-	sas_param(query, qmark, "sp", perm);
-	sas_param(query, qmark, "sip", sas->ip);
-	sas_param(query, qmark, "spr", sas->protocol);
-	sas_param(query, qmark, "sv", sv);
-	sas_param(query, qmark, "sr", "b");
-	sas_param(query, qmark, "rscc", sas->cache_control);
-	sas_param(query, qmark, "rscd", sas->content_disposition);
-	sas_param(query, qmark, "rsce", sas->content_encoding);
-	sas_param(query, qmark, "rscl", sas->content_language);
-	sas_param(query, qmark, "rsct", sas->content_type);
-	sas_param(query, qmark, "ses", sas->encryption_scope);
-	sas_param(query, qmark, "skoid", udk->oid);
-	sas_param(query, qmark, "sktid", udk->tid);
-	sas_param(query, qmark, "skt", udk->start);
-	sas_param(query, qmark, "ske", udk->expiry);
-	sas_param(query, qmark, "sks", udk->service);
-	sas_param(query, qmark, "skv", udk->version);
-	sas_param(query, qmark, "sig", sig);
-	OPENSSL_cleanse(sig, sizeof(sig));
-	rc = query->failed ? -1 : 0;
-out:
-	if (rc == -1) {
-		buf_cut(query, qmark);
-		if (sts != NULL)
-			buf_cut(sts, smark);
-	}
-	st_buf_free(&local);
-	return rc;
+	if (udk == NULL)
+		return -1;
+	return blob_sas(key, udk, account, container, blob, sas, query, sts);
 }
