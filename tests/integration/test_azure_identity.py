@@ -163,25 +163,10 @@ def start(world, fake, group, tmp, name, **env):
                           env=base_env(fake, **env))
 
 
-def wait_ready(d, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if d.request("GET", "/v1/ready").status == 200:
-            return True
-        time.sleep(0.2)
-    return False
-
-
 # ---------------------------------------------------------------- operations
 
 def blob_ops(d, key, data):
-    r = d.request("PUT", "/v1/blobs/b/" + key, body=data, token=TOKEN)
-    if r.status not in (200, 201):
-        return "PUT %s: %d %s" % (key, r.status, r.body[:300])
-    r = d.request("GET", "/v1/blobs/b/" + key, token=TOKEN)
-    if r.status != 200 or r.body != data:
-        return "GET %s: %d %s" % (key, r.status, r.body[:300])
-    return None
+    return d.put_get("b", key, data, TOKEN)
 
 
 def list_has(d, prefix, key):
@@ -312,7 +297,7 @@ def case_client_secret(tap, tmp, world):
                "credentials_pending",
                "client_secret: /v1/ready is 503 until the first fetch",
                repr(r))
-        tap.ok(wait_ready(d), "client_secret: /v1/ready turns 200")
+        tap.ok(d.wait_ready(), "client_secret: /v1/ready turns 200")
         fake.delay = 0.0
         why = blob_ops(d, "dir/one.txt", b"first") or \
             list_has(d, "dir/", "dir/one.txt")
@@ -360,7 +345,7 @@ def case_presign_key_cached(tap, tmp, world):
         "source": "client_secret", "tenant_id": TENANT, "client_id": CLIENT,
         "client_secret_file": secret}, tmp, "udk-cache")
     try:
-        tap.ok(wait_ready(d) and blob_ops(d, "k", b"cached") is None,
+        tap.ok(d.wait_ready() and blob_ops(d, "k", b"cached") is None,
                "udk: ready, a blob written")
         urls = []
         for i in range(4):
@@ -392,7 +377,7 @@ def case_workload_identity(tap, tmp, world):
               AZURE_FEDERATED_TOKEN_FILE=tfile, AZURE_TENANT_ID=TENANT,
               AZURE_CLIENT_ID="11111111-2222-3333-4444-555555555555")
     try:
-        tap.ok(wait_ready(d), "workload: ready")
+        tap.ok(d.wait_ready(), "workload: ready")
         tap.ok(blob_ops(d, "w", b"workload") is None,
                "workload: blob PUT and GET")
         with open(tfile + ".new", "w") as f:
@@ -430,7 +415,7 @@ def case_imds_rotation(tap, tmp, world):
     d = start(world, fake, {"source": "managed_identity",
                             "client_id": CLIENT}, tmp, "imds")
     try:
-        tap.ok(wait_ready(d) and make_queue_table(d) is None,
+        tap.ok(d.wait_ready() and make_queue_table(d) is None,
                "imds: ready, queue and table made")
         failures, lock, stop = [], threading.Lock(), threading.Event()
         counts = [0]
@@ -495,7 +480,7 @@ def case_app_service(tap, tmp, world):
               IDENTITY_ENDPOINT=fake.url + "/msi/token",
               IDENTITY_HEADER=fake.identity_header)
     try:
-        tap.ok(wait_ready(d) and blob_ops(d, "a", b"app") is None,
+        tap.ok(d.wait_ready() and blob_ops(d, "a", b"app") is None,
                "app service: ready, blob PUT and GET")
         seen = fake.seen_of("appservice")
         tap.ok(seen and all(s["ok_header"] and "client_id" not in s["query"]
@@ -565,7 +550,7 @@ def case_recovers(tap, tmp, world):
         tap.ok(rec is not None and "503" in rec.get("error", ""),
                "recovers: a failing IMDS is logged", repr(rec))
         fake.fail_always = False
-        tap.ok(wait_ready(d, 90) and blob_ops(d, "r", b"back") is None,
+        tap.ok(d.wait_ready(90) and blob_ops(d, "r", b"back") is None,
                "recovers: once IMDS answers, the group resolves on a retry")
     finally:
         d.stop_check(tap, "recovers: exits 0, no sanitizer report")
@@ -631,6 +616,24 @@ BAD_GROUPS = [
 ]
 
 
+def check_config(tmp, group):
+    """stratusd --check-config of a blob store whose credentials group is
+    provider = "azure" and the settings of group: (exit code, output)."""
+    path = os.path.join(tmp, "check.conf")
+    with open(path, "w") as f:
+        f.write(stratus.make_config(
+            stores=[store_conf("b", {"provider": "azure",
+                                     "container": CONTAINER,
+                                     "credentials": "c"})],
+            extra="credentials = { c = { provider = \"azure\"; %s }; };"
+            % group))
+    p = subprocess.run([stratus.stratusd_path(), "--check-config",
+                        "--config", path], capture_output=True,
+                       env=stratus.sanitizer_env(base_env(FakeURL())),
+                       timeout=60)
+    return p.returncode, p.stdout.decode() + p.stderr.decode()
+
+
 def case_settings(tap, tmp, world):
     good = write_secret(os.path.join(tmp, "S"), "a-secret\n")
     wide = write_secret(os.path.join(tmp, "W"), "a-secret\n", mode=0o644)
@@ -640,20 +643,8 @@ def case_settings(tap, tmp, world):
     for group, want in BAD_GROUPS:
         text = group.replace('"S"', '"%s"' % good).replace(
             '"W"', '"%s"' % wide).replace('"K"', '"%s"' % key)
-        path = os.path.join(tmp, "bad.conf")
-        with open(path, "w") as f:
-            f.write(stratus.make_config(
-                stores=[store_conf("b", {"provider": "azure",
-                                         "container": CONTAINER,
-                                         "credentials": "c"})],
-                extra="credentials = { c = { provider = \"azure\"; %s }; };"
-                % text))
-        p = subprocess.run([stratus.stratusd_path(), "--check-config",
-                            "--config", path], capture_output=True,
-                           env=stratus.sanitizer_env(
-                               base_env(FakeURL())), timeout=60)
-        out = p.stdout.decode() + p.stderr.decode()
-        tap.ok(p.returncode == 1 and want in out,
+        rc, out = check_config(tmp, text)
+        tap.ok(rc == 1 and want in out,
                "settings: %s refused (%s)" % (group, want), out)
     # And the good ones pass, without fetching anything.
     for group in ('account = "a1b2c"; source = "managed_identity";',
@@ -661,20 +652,8 @@ def case_settings(tap, tmp, world):
                   'account = "a1b2c"; source = "client_secret"; '
                   'tenant_id = "%s"; client_id = "%s"; '
                   'client_secret_file = "%s";' % (TENANT, CLIENT, good)):
-        path = os.path.join(tmp, "good.conf")
-        with open(path, "w") as f:
-            f.write(stratus.make_config(
-                stores=[store_conf("b", {"provider": "azure",
-                                         "container": CONTAINER,
-                                         "credentials": "c"})],
-                extra="credentials = { c = { provider = \"azure\"; %s }; };"
-                % group))
-        p = subprocess.run([stratus.stratusd_path(), "--check-config",
-                            "--config", path], capture_output=True,
-                           env=stratus.sanitizer_env(
-                               base_env(FakeURL())), timeout=60)
-        tap.ok(p.returncode == 0, "settings: %s accepted" % group,
-               p.stdout.decode() + p.stderr.decode())
+        rc, out = check_config(tmp, group)
+        tap.ok(rc == 0, "settings: %s accepted" % group, out)
 
 
 class FakeURL:
