@@ -53,9 +53,13 @@
 
 #include <libconfig.h>
 
-/* Bumped whenever this file changes incompatibly; checked at load.
- * 2: queue and table services (struct st_queue_ops, struct st_table_ops). */
-#define ST_BACKEND_VERSION 2
+/* Bumped whenever this file, or a header installed beside it for
+ * backends (stratus/core/, stratus/sign/), changes incompatibly; checked
+ * at load.
+ * 2: queue and table services (struct st_queue_ops, struct st_table_ops).
+ * 3: the core resolves a store's credentials group (st_store_env); the
+ *    backend kit's headers are installed and covered by this number. */
+#define ST_BACKEND_VERSION 3
 
 /* Store kinds a backend may serve (bit set). */
 #define ST_KIND_BLOB  0x1
@@ -341,7 +345,9 @@ void  st_log_backend(int level, const char *backend, const char *fmt, ...)
 #define ST_LOG_INFO  2
 #define ST_LOG_DEBUG 3
 
-/* Blob operations; NULL members are answered "not supported" by the core. */
+/* Blob operations. get_fd, copy and presign may be NULL: the core then
+ * sends the body through read, streams a copy through get and write, and
+ * makes presigned URLs of its own that it serves from the store. */
 struct st_blob_ops {
 	void (*head)(struct st_call *);
 	void (*get)(struct st_call *);
@@ -409,6 +415,13 @@ struct st_store_env {
 	int		 check_only;	/* --check-config: validate, no side effects */
 	const unsigned char *presign_key; /* daemon's HMAC key for local URLs */
 	size_t		 presign_keylen;
+	/* The store's `credentials = "NAME"`, found by the core in the
+	 * top-level `credentials` group: the entry (a libconfig group whose
+	 * settings are the backend's to check) and its name; both NULL when
+	 * the store names none. A backend never reads the root of the
+	 * configuration. */
+	const config_setting_t *credentials;
+	const char	*credentials_name;
 };
 
 struct st_backend {

@@ -1,13 +1,17 @@
 /*
- * confval.c - numbers from libconfig settings (see confval.h).
+ * confval.c - numbers, names and secret files from libconfig settings
+ * (see confval.h).
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/confval.h"
 
@@ -178,5 +182,203 @@ st_confval_bytes(const config_setting_t *s, uint64_t min, uint64_t max,
 		return fail(s, why, whylen, what);
 	}
 	*out = v;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+const config_setting_t *
+st_conf_unknown_member(const config_setting_t *g, const char *const *allowed)
+{
+	int i, n = config_setting_length(g);
+
+	if (!config_setting_is_group(g))
+		return NULL;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		const char *const *a;
+
+		for (a = allowed; *a != NULL; a++)
+			if (strcmp(*a, name) == 0)
+				break;
+		if (*a == NULL)
+			return s;
+	}
+	return NULL;
+}
+
+int
+st_conf_only_keys(const config_setting_t *g, const char *const *allowed,
+                  char *err, size_t errlen)
+{
+	const config_setting_t *s = st_conf_unknown_member(g, allowed);
+
+	if (s == NULL)
+		return 0;
+	snprintf(err, errlen, "unknown setting '%s'", config_setting_name(s));
+	return -1;
+}
+
+void
+st_conf_path(const struct st_store_env *env, const char *name, char *out,
+             size_t cap)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+
+	if (name[0] == '/') {
+		snprintf(out, cap, "%s", name);
+		return;
+	}
+	if (creds != NULL && creds[0] != '\0') {
+		snprintf(out, cap, "%s/%s", creds, name);
+		if (access(out, F_OK) == 0)
+			return;
+	}
+	snprintf(out, cap, "%s/%s", env->config_dir, name);
+}
+
+/* The nearest directory above path that exists, into up. */
+static int
+existing_parent(const char *path, char *up, size_t cap, struct stat *st)
+{
+	char *slash;
+
+	if (snprintf(up, cap, "%s", path) >= (int)cap)
+		return -1;
+	for (;;) {
+		if ((slash = strrchr(up, '/')) == NULL)
+			snprintf(up, cap, ".");
+		else if (slash == up)
+			up[1] = '\0';		/* the root */
+		else
+			*slash = '\0';
+		if (stat(up, st) == 0)
+			return 0;
+		if (errno != ENOENT || slash == NULL || slash == up)
+			return -1;
+	}
+}
+
+int
+st_conf_check_dir(const char *dir, char *err, size_t errlen)
+{
+	char up[PATH_MAX];
+	struct stat st;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "path %s is not a directory", dir);
+			return -1;
+		}
+		if (access(dir, W_OK | X_OK) == -1) {
+			snprintf(err, errlen, "path %s is not writable: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (existing_parent(dir, up, sizeof(up), &st) == -1) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "cannot create %s: %s is not a directory",
+		    dir, up);
+		return -1;
+	}
+	if (access(up, W_OK | X_OK) == -1) {
+		snprintf(err, errlen, "cannot create %s: %s: %s", dir, up,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+long
+st_read_secret_file(const char *path, char *buf, size_t cap, char *err,
+                    size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		snprintf(err, errlen, "cannot open secret file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "secret file %s is not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(err, errlen, "secret file %s is accessible by group or "
+		    "others (mode %o): chmod 600 it", path,
+		    (unsigned)(st.st_mode & 0777));
+		close(fd);
+		return -1;
+	}
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0 || (size_t)n == cap - 1) {
+		snprintf(err, errlen, "secret file %s is unreadable or too large",
+		    path);
+		return -1;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+	    buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return n;
+}
+
+int
+st_conf_read_secret(const struct st_store_env *env, const char *file,
+                    char *out, size_t cap, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	st_conf_path(env, file, path, sizeof(path));
+	return st_read_secret_file(path, out, cap, err, errlen) < 0 ? -1 : 0;
+}
+
+int
+st_conf_size(const config_setting_t *conf, const char *name, uint64_t min,
+             uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	const config_setting_t *s = config_setting_get_member(conf, name);
+	char why[400];
+
+	if (s == NULL)
+		return 0;
+	if (st_confval_bytes(s, min, max, out, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "line %d: %s",
+		    (int)config_setting_source_line(s), why);
+		return -1;
+	}
+	return 0;
+}
+
+int
+st_conf_opt_string(const config_setting_t *g, const char *name,
+                   const char **out, char *err, size_t errlen)
+{
+	const config_setting_t *v = config_setting_get_member(g, name);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (config_setting_type(v) != CONFIG_TYPE_STRING) {
+		snprintf(err, errlen, "line %d: %s must be a string",
+		    (int)config_setting_source_line(v), name);
+		return -1;
+	}
+	*out = config_setting_get_string(v);
 	return 0;
 }

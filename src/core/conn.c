@@ -129,20 +129,15 @@ int
 st_conn_for_store(struct st_conn *c, const config_setting_t *store,
                   const struct st_store_env *env, char *err, size_t errlen)
 {
-	const config_setting_t *all, *g = NULL;
-	const char *name;
 	char why[512];
 
 	if (st_conn_read(c, store, env, err, errlen) == -1)
 		return -1;
-	if (!config_setting_lookup_string(store, "credentials", &name))
+	if (env->credentials == NULL)
 		return 0;
-	all = config_setting_get_member(config_root_setting(store->config),
-	    "credentials");
-	if (all != NULL)
-		g = config_setting_get_member(all, name);
-	if (st_conn_read(c, g, env, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "credentials '%s': %s", name, why);
+	if (st_conn_read(c, env->credentials, env, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "credentials '%s': %s",
+		    env->credentials_name, why);
 		return -1;
 	}
 	return 0;

@@ -28,8 +28,8 @@ struct st_conn {
  * directory. 0, or -1 with a reason. */
 int  st_conn_read(struct st_conn *c, const config_setting_t *g,
                   const struct st_store_env *env, char *err, size_t errlen);
-/* A store's settings, completed by those of the credentials group it
- * names (if any). 0, or -1 with a reason. */
+/* A store's settings, completed by those of its credentials entry
+ * (env->credentials, if any). 0, or -1 with a reason. */
 int  st_conn_for_store(struct st_conn *c, const config_setting_t *store,
                        const struct st_store_env *env, char *err,
                        size_t errlen);

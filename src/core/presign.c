@@ -5,9 +5,12 @@
  * be reused for another object, another method or a longer time. The
  * comparison is constant-time.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <stratus/backend.h>
 
 #include "core/buf.h"
 #include "core/presign.h"
@@ -48,4 +51,41 @@ st_presign_verify(const unsigned char *secret, size_t secretlen,
 	if (!st_ct_equal(want, sig, sizeof(want) - 1))
 		return 0;
 	return (time_t)when > now;
+}
+
+void
+st_presign_daemon_url(struct st_call *c, const unsigned char *secret,
+                      size_t secretlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct st_buf url = { 0 };
+	char sig[2 * ST_SHA256_LEN + 1];
+	size_t i;
+
+	c->expires_at = time(NULL) + c->expires_in;
+	st_presign_signature(secret, secretlen, c->method,
+	    c->store_name, c->key, c->keylen, c->expires_at, sig);
+	st_buf_printf(&url, "%s/v1/blobs/%s/", c->base_url, c->store_name);
+	for (i = 0; i < c->keylen; i++) {
+		unsigned char ch = (unsigned char)c->key[i];
+
+		if (isalnum(ch) || strchr("-._~/", ch) != NULL) {
+			st_buf_add(&url, &c->key[i], 1);
+		} else {
+			char esc[3] = { '%', hex[ch >> 4], hex[ch & 15] };
+
+			st_buf_add(&url, esc, 3);
+		}
+	}
+	st_buf_printf(&url, "?%s=%lld&%s=%s", ST_PRESIGN_EXPIRES,
+	    (long long)c->expires_at, ST_PRESIGN_SIGNATURE, sig);
+	if (url.failed) {
+		st_buf_free(&url);
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	c->url = st_call_strdup(c, url.data);
+	st_buf_free(&url);
+	c->status = ST_OK;
+	st_call_done(c);
 }

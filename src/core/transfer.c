@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -1072,6 +1073,35 @@ st_xfer_add_header(struct st_xfer *x, const char *name, const char *value)
 	x->headers = l;
 	st_buf_free(&line);
 	return 0;
+}
+
+int
+st_xfer_set_header(struct st_xfer *x, const char *name, const char *value)
+{
+	struct curl_slist *old = x->headers, *p, *l;
+	size_t n = strlen(name);
+
+	x->headers = NULL;
+	for (p = old; p != NULL; p = p->next) {
+		if (strncasecmp(p->data, name, n) == 0 && (p->data[n] == ':' ||
+		    p->data[n] == ';'))
+			continue;
+		if ((l = curl_slist_append(x->headers, p->data)) == NULL)
+			goto fail;
+		x->headers = l;
+	}
+	if (st_xfer_add_header(x, name, value) == -1)
+		goto fail;
+	/* The replaced line may be a credential: wiped before it goes. */
+	for (p = old; p != NULL; p = p->next)
+		if (strncasecmp(p->data, name, n) == 0)
+			OPENSSL_cleanse(p->data, strlen(p->data));
+	curl_slist_free_all(old);
+	return 0;
+fail:
+	curl_slist_free_all(x->headers);
+	x->headers = old;
+	return -1;
 }
 
 void

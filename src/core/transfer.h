@@ -86,6 +86,9 @@ void st_xfer_free(struct st_xfer *);
 int  st_xfer_set(struct st_xfer *, const char *method, const char *url);
 /* value NULL: do not send that header at all, not even curl's own. */
 int  st_xfer_add_header(struct st_xfer *, const char *name, const char *value);
+/* Replaces every header of that name (any case) with this one: a fresh
+ * Authorization before an attempt is sent again. 0 or -1 (unchanged). */
+int  st_xfer_set_header(struct st_xfer *, const char *name, const char *value);
 void st_xfer_clear_headers(struct st_xfer *);
 /* A body held in memory (kept by the caller until done): re-sent as is on
  * a retry. */

@@ -992,7 +992,11 @@ presign_call(struct st_req *req, yajl_val obj)
 	c->expires_in = (unsigned)expires;
 	c->base_url = base_url(req, c);
 	req->on_end = presign_reply;
-	req->ops->presign(c);
+	if (req->ops->presign != NULL)
+		req->ops->presign(c);
+	else		/* the daemon's own URL, served from the store */
+		st_presign_daemon_url(c, req->cfg->presign_key,
+		    sizeof(req->cfg->presign_key));
 	return presign_reply(req);
 }
 

@@ -94,185 +94,6 @@ st_config_set_default_presign_key(const unsigned char key[32])
 	have_default_presign_key = 1;
 }
 
-/* The first setting of group g not named in allowed, or NULL. */
-static const config_setting_t *
-unknown_member(const config_setting_t *g, const char *const *allowed)
-{
-	int i, n = config_setting_length(g);
-
-	if (!config_setting_is_group(g))
-		return NULL;
-	for (i = 0; i < n; i++) {
-		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-		const char *name = config_setting_name(s);
-		const char *const *a;
-
-		for (a = allowed; *a != NULL; a++)
-			if (strcmp(*a, name) == 0)
-				break;
-		if (*a == NULL)
-			return s;
-	}
-	return NULL;
-}
-
-int
-st_conf_only_keys(const config_setting_t *g, const char *const *allowed,
-                  char *err, size_t errlen)
-{
-	const config_setting_t *s = unknown_member(g, allowed);
-
-	if (s == NULL)
-		return 0;
-	snprintf(err, errlen, "unknown setting '%s'", config_setting_name(s));
-	return -1;
-}
-
-void
-st_conf_path(const struct st_store_env *env, const char *name, char *out,
-             size_t cap)
-{
-	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-
-	if (name[0] == '/') {
-		snprintf(out, cap, "%s", name);
-		return;
-	}
-	if (creds != NULL && creds[0] != '\0') {
-		snprintf(out, cap, "%s/%s", creds, name);
-		if (access(out, F_OK) == 0)
-			return;
-	}
-	snprintf(out, cap, "%s/%s", env->config_dir, name);
-}
-
-/* The nearest directory above path that exists, into up. */
-static int
-existing_parent(const char *path, char *up, size_t cap, struct stat *st)
-{
-	char *slash;
-
-	if (snprintf(up, cap, "%s", path) >= (int)cap)
-		return -1;
-	for (;;) {
-		if ((slash = strrchr(up, '/')) == NULL)
-			snprintf(up, cap, ".");
-		else if (slash == up)
-			up[1] = '\0';		/* the root */
-		else
-			*slash = '\0';
-		if (stat(up, st) == 0)
-			return 0;
-		if (errno != ENOENT || slash == NULL || slash == up)
-			return -1;
-	}
-}
-
-int
-st_conf_check_dir(const char *dir, char *err, size_t errlen)
-{
-	char up[PATH_MAX];
-	struct stat st;
-
-	if (stat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode)) {
-			snprintf(err, errlen, "path %s is not a directory", dir);
-			return -1;
-		}
-		if (access(dir, W_OK | X_OK) == -1) {
-			snprintf(err, errlen, "path %s is not writable: %s", dir,
-			    strerror(errno));
-			return -1;
-		}
-		return 0;
-	}
-	if (errno != ENOENT) {
-		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (existing_parent(dir, up, sizeof(up), &st) == -1) {
-		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "cannot create %s: %s is not a directory",
-		    dir, up);
-		return -1;
-	}
-	if (access(up, W_OK | X_OK) == -1) {
-		snprintf(err, errlen, "cannot create %s: %s: %s", dir, up,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-long
-st_read_secret_file(const char *path, char *buf, size_t cap, char *err,
-                    size_t errlen)
-{
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		snprintf(err, errlen, "cannot open secret file %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "secret file %s is not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen, "secret file %s is accessible by group or "
-		    "others (mode %o): chmod 600 it", path,
-		    (unsigned)(st.st_mode & 0777));
-		close(fd);
-		return -1;
-	}
-	n = read(fd, buf, cap - 1);
-	close(fd);
-	if (n < 0 || (size_t)n == cap - 1) {
-		snprintf(err, errlen, "secret file %s is unreadable or too large",
-		    path);
-		return -1;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-	    buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	return n;
-}
-
-int
-st_conf_read_secret(const struct st_store_env *env, const char *file,
-                    char *out, size_t cap, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-
-	st_conf_path(env, file, path, sizeof(path));
-	return st_read_secret_file(path, out, cap, err, errlen) < 0 ? -1 : 0;
-}
-
-int
-st_conf_size(const config_setting_t *conf, const char *name, uint64_t min,
-             uint64_t max, uint64_t *out, char *err, size_t errlen)
-{
-	const config_setting_t *s = config_setting_get_member(conf, name);
-	char why[400];
-
-	if (s == NULL)
-		return 0;
-	if (st_confval_bytes(s, min, max, out, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "line %d: %s",
-		    (int)config_setting_source_line(s), why);
-		return -1;
-	}
-	return 0;
-}
-
 int
 st_parse_rule(const char *s, struct st_rule *r)
 {
@@ -573,7 +394,7 @@ load_listen(struct st_config *cfg, const config_setting_t *g, char *err,
 	const char *addr = "127.0.0.1", *unix_path = NULL, *url = NULL;
 	const config_setting_t *bad;
 
-	if (g != NULL && (bad = unknown_member(g, listen_keys)) != NULL) {
+	if (g != NULL && (bad = st_conf_unknown_member(g, listen_keys)) != NULL) {
 		conf_error(err, errlen, cfg, bad, "listen: unknown setting '%s'",
 		    config_setting_name(bad));
 		return -1;
@@ -638,6 +459,33 @@ kind_from_name(const char *s, unsigned *kind)
 	return 0;
 }
 
+/* The entry of the top-level `credentials` group that store g names, for
+ * its backend; none named is not an error here (a backend that needs
+ * credentials says so). */
+static int
+find_credentials(struct st_config *cfg, const config_setting_t *g,
+                 struct st_store_env *env, char *err, size_t errlen)
+{
+	const config_setting_t *all, *entry = NULL;
+	const char *name = NULL, *store = NULL;
+
+	if (!config_setting_lookup_string(g, "credentials", &name))
+		return 0;
+	config_setting_lookup_string(g, "name", &store);
+	all = config_setting_get_member(config_root_setting(g->config),
+	    "credentials");
+	if (all != NULL)
+		entry = config_setting_get_member(all, name);
+	if (entry == NULL || !config_setting_is_group(entry)) {
+		conf_error(err, errlen, cfg, g, "store '%s': no credentials named "
+		    "'%s'", store, name);
+		return -1;
+	}
+	env->credentials = entry;
+	env->credentials_name = config_setting_name(entry);
+	return 0;
+}
+
 static int
 load_store(struct st_config *cfg, const config_setting_t *g,
            struct st_store *st, int check_only, char *err, size_t errlen)
@@ -687,6 +535,9 @@ load_store(struct st_config *cfg, const config_setting_t *g,
 		return -1;
 	}
 	st->max_object_size = maxsize;
+	memset(&env, 0, sizeof(env));
+	if (find_credentials(cfg, g, &env, err, errlen) == -1)
+		return -1;
 	env.name = st->name;
 	env.kind = st->kind;
 	env.config_dir = cfg->dir;
@@ -996,7 +847,7 @@ group_only(struct st_config *cfg, const config_setting_t *g, const char *what,
 		conf_error(err, errlen, cfg, g, "%s must be a group { ... }", what);
 		return -1;
 	}
-	if ((bad = unknown_member(g, allowed)) != NULL) {
+	if ((bad = st_conf_unknown_member(g, allowed)) != NULL) {
 		conf_error(err, errlen, cfg, bad, "%s: unknown setting '%s'", what,
 		    config_setting_name(bad));
 		return -1;
@@ -1092,7 +943,7 @@ st_config_load(const char *path, int check_only, char *err, size_t errlen)
 		goto done;
 	}
 	root = config_root_setting(&lc);
-	if ((bad = unknown_member(root, top_keys)) != NULL) {
+	if ((bad = st_conf_unknown_member(root, top_keys)) != NULL) {
 		conf_error(err, errlen, cfg, bad, "unknown setting '%s'",
 		    config_setting_name(bad));
 		goto done;

@@ -15,6 +15,7 @@
 
 #include <stratus/backend.h>
 
+#include "core/confval.h"
 #include "core/validate.h"
 
 struct st_limits;
@@ -130,30 +131,6 @@ int st_config_check_reload(const struct st_listen *started,
 /* The presign key used when no presign_key_file is configured: random,
  * made once per process so that a reload keeps issued URLs valid. */
 void st_config_set_default_presign_key(const unsigned char key[32]);
-
-/* For backends: resolves a file name from the configuration (relative to
- * the configuration's directory, or to $CREDENTIALS_DIRECTORY when the file
- * is there) into out. */
-void st_conf_path(const struct st_store_env *, const char *name, char *out, size_t cap);
-/* For a store's directory: 0 when dir is a writable directory, or can be
- * created (its nearest existing parent is a writable directory); else -1
- * with the reason in err. --check-config creates nothing, so this is how
- * it finds what starting would. */
-int st_conf_check_dir(const char *dir, char *err, size_t errlen);
-/* Reads a secret file, refusing one readable by group or others. Returns
- * the length (contents NUL-terminated, trailing newline removed) or -1. */
-long st_read_secret_file(const char *path, char *buf, size_t cap,
-                         char *err, size_t errlen);
-/* A store's secret file, named relative to the configuration file. */
-int st_conf_read_secret(const struct st_store_env *, const char *file,
-                        char *out, size_t cap, char *err, size_t errlen);
-/* An optional size in bytes (int or int64 setting) within [min, max];
- * *out keeps its value when the setting is absent. */
-int st_conf_size(const config_setting_t *, const char *name, uint64_t min,
-                 uint64_t max, uint64_t *out, char *err, size_t errlen);
-/* Checks that a group has only the listed settings (NULL-terminated). */
-int st_conf_only_keys(const config_setting_t *, const char *const *allowed,
-                      char *err, size_t errlen);
 
 /* Parses an allow rule "KIND:STORE:RIGHTS" (rights.c has the names).
  * 0 ok, -1 malformed; st_parse_rule_why also says why in why (a short

@@ -616,11 +616,53 @@ sts_field(struct st_buf *s, const char *value)
 	st_buf_adds(s, "\n");
 }
 
-int
-st_az_blob_sas(const struct st_az_key *key, const char *account,
-               const char *container, const char *blob,
-               const struct st_az_sas *sas, struct st_buf *query,
-               struct st_buf *sts)
+/* A user delegation key's field: present, one line, URL-safe enough to
+ * be signed as it is sent. */
+static int
+udk_field_ok(const char *v)
+{
+	return !empty(v) && no_newline(v) && strlen(v) < 128;
+}
+
+/* Whether a user delegation key is whole and may be signed as it is. */
+static int
+udk_ok(const struct st_az_udk *udk)
+{
+	return udk_field_ok(udk->oid) && udk_field_ok(udk->tid) &&
+	    udk_field_ok(udk->start) && udk_field_ok(udk->expiry) &&
+	    udk_field_ok(udk->service) && udk_field_ok(udk->version);
+}
+
+/* What a service SAS signs where a user delegation SAS signs its key. */
+static void
+sts_signer(struct st_buf *s, const struct st_az_sas *sas,
+           const struct st_az_udk *udk)
+{
+	if (udk == NULL) {
+		sts_field(s, sas->identifier);
+		return;
+	}
+	sts_field(s, udk->oid);
+	sts_field(s, udk->tid);
+	sts_field(s, udk->start);
+	sts_field(s, udk->expiry);
+	sts_field(s, udk->service);
+	sts_field(s, udk->version);
+	sts_field(s, NULL);		/* saoid: none */
+	sts_field(s, NULL);		/* suoid: none */
+	sts_field(s, NULL);		/* scid: none */
+}
+
+/*
+ * A blob SAS, signed with the account key (udk NULL: a service SAS) or
+ * with a user delegation key (udk set: its value is key). The two differ
+ * only in what names the signer, in the string-to-sign and the query.
+ */
+static int
+blob_sas(const struct st_az_key *key, const struct st_az_udk *udk,
+         const char *account, const char *container, const char *blob,
+         const struct st_az_sas *sas, struct st_buf *query,
+         struct st_buf *sts)
 {
 	struct st_buf local = { 0 }, *s = sts != NULL ? sts : &local;
 	size_t smark = s->len, qmark = query->len;
@@ -631,6 +673,8 @@ st_az_blob_sas(const struct st_az_key *key, const char *account,
 
 	if (key == NULL || key->len == 0 || sas == NULL || query->failed ||
 	    s->failed || !sas_valid(sas, account, container, blob) ||
+	    (udk != NULL && (!empty(sas->identifier) || !udk_ok(udk) ||
+	    sas->expiry == 0)) ||
 	    sas_permissions(sas->permissions, perm) == -1 ||
 	    (sas->start != 0 && sas_time(sas->start, st, sizeof(st)) == -1) ||
 	    (sas->expiry != 0 && sas_time(sas->expiry, se, sizeof(se)) == -1))
@@ -646,7 +690,7 @@ st_az_blob_sas(const struct st_az_key *key, const char *account,
 	st_buf_adds(s, container);
 	st_buf_adds(s, "/");
 	sts_field(s, blob);
-	sts_field(s, sas->identifier);
+	sts_signer(s, sas, udk);
 	sts_field(s, sas->ip);
 	sts_field(s, sas->protocol);
 	sts_field(s, sv);
@@ -677,6 +721,14 @@ st_az_blob_sas(const struct st_az_key *key, const char *account,
 	sas_param(query, qmark, "rscl", sas->content_language);
 	sas_param(query, qmark, "rsct", sas->content_type);
 	sas_param(query, qmark, "ses", sas->encryption_scope);
+	if (udk != NULL) {
+		sas_param(query, qmark, "skoid", udk->oid);
+		sas_param(query, qmark, "sktid", udk->tid);
+		sas_param(query, qmark, "skt", udk->start);
+		sas_param(query, qmark, "ske", udk->expiry);
+		sas_param(query, qmark, "sks", udk->service);
+		sas_param(query, qmark, "skv", udk->version);
+	}
 	sas_param(query, qmark, "sig", sig);
 	OPENSSL_cleanse(sig, sizeof(sig));
 	rc = query->failed ? -1 : 0;
@@ -688,4 +740,24 @@ out:
 	}
 	st_buf_free(&local);
 	return rc;
+}
+
+int
+st_az_blob_sas(const struct st_az_key *key, const char *account,
+               const char *container, const char *blob,
+               const struct st_az_sas *sas, struct st_buf *query,
+               struct st_buf *sts)
+{
+	return blob_sas(key, NULL, account, container, blob, sas, query, sts);
+}
+
+int
+st_az_blob_sas_udk(const struct st_az_key *key, const struct st_az_udk *udk,
+                   const char *account, const char *container,
+                   const char *blob, const struct st_az_sas *sas,
+                   struct st_buf *query, struct st_buf *sts)
+{
+	if (udk == NULL)
+		return -1;
+	return blob_sas(key, udk, account, container, blob, sas, query, sts);
 }

@@ -1,6 +1,7 @@
 /*
  * azure_sign.h - Azure Storage (Blob service) request signing:
- * Shared Key authorization headers and service SAS tokens for a blob.
+ * Shared Key authorization headers, and service SAS and user delegation
+ * SAS tokens for a blob.
  *
  * Plain functions over caller-owned buffers; no global state. Every
  * function returns 0 on success and -1 on bad input or an allocation
@@ -162,5 +163,37 @@ int st_az_blob_sas(const struct st_az_key *key, const char *account,
                    const char *container, const char *blob,
                    const struct st_az_sas *sas,
                    struct st_buf *query, struct st_buf *sts);
+
+/* What Get User Delegation Key answered, as it answered it (the times
+ * in its ISO 8601 form); its Value, decoded, is the signing key. */
+struct st_az_udk {
+	const char	*oid;		/* SignedOid: skoid */
+	const char	*tid;		/* SignedTid: sktid */
+	const char	*start;		/* SignedStart: skt */
+	const char	*expiry;	/* SignedExpiry: ske */
+	const char	*service;	/* SignedService: sks ("b") */
+	const char	*version;	/* SignedVersion: skv */
+};
+
+/*
+ * A user delegation SAS for one blob, signed with a user delegation key
+ * (for a store that holds a bearer token, not the account key). The
+ * string-to-sign is that of versions 2020-12-06 and later:
+ *
+ *   sp st se /blob/account/container/blob skoid sktid skt ske sks skv
+ *   saoid suoid scid sip spr sv sr snapshot ses rscc rscd rsce rscl rsct
+ *
+ * (saoid, suoid, scid and the snapshot empty), one per line. The query
+ * is that of st_az_blob_sas, without si (a stored access policy cannot
+ * be used) and with skoid sktid skt ske sks skv before sig. expiry and
+ * permissions are required. Checked by tests/unit/test_azure_sign.c
+ * against a vector computed with Python's hmac, and end to end against
+ * Azurite (tests/integration/test_azure_identity.py).
+ */
+int st_az_blob_sas_udk(const struct st_az_key *key,
+                       const struct st_az_udk *udk, const char *account,
+                       const char *container, const char *blob,
+                       const struct st_az_sas *sas, struct st_buf *query,
+                       struct st_buf *sts);
 
 #endif

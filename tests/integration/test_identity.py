@@ -85,23 +85,8 @@ def start(fake, group, tmp, env, name):
                           env=base_env(tmp, **env))
 
 
-def wait_ready(d, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if d.request("GET", "/v1/ready").status == 200:
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def put_get(d, key, data):
-    r = d.request("PUT", "/v1/blobs/s/" + key, body=data, token=TOKEN)
-    if r.status not in (200, 201):
-        return "PUT %s: %d %s" % (key, r.status, r.body[:200])
-    r = d.request("GET", "/v1/blobs/s/" + key, token=TOKEN)
-    if r.status != 200 or r.body != data:
-        return "GET %s: %d %s" % (key, r.status, r.body[:200])
-    return None
+    return d.put_get("s", key, data, TOKEN)
 
 
 def presigned_get(d, key, data):
@@ -142,7 +127,7 @@ def case_imds(tap, tmp):
         tap.ok(r.status == 503 and r.json().get("status") ==
                "credentials_pending",
                "imds: /v1/ready is 503 until the first fetch", repr(r))
-        tap.ok(wait_ready(d), "imds: /v1/ready turns 200 once resolved")
+        tap.ok(d.wait_ready(), "imds: /v1/ready turns 200 once resolved")
         fake.delay = 0.0
         failures, lock, stop = [], threading.Lock(), threading.Event()
 
@@ -208,7 +193,7 @@ def case_container_role(tap, tmp):
                     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tfile,
                     "AWS_ENDPOINT_URL_STS": fake.url}, "container")
     try:
-        tap.ok(wait_ready(d), "container+role: ready")
+        tap.ok(d.wait_ready(), "container+role: ready")
         why = put_get(d, "a", b"one") or presigned_get(d, "a", b"one")
         tap.ok(why is None, "container+role: PUT, GET, presigned GET", why)
         a = fake.assume[0] if fake.assume else {}
@@ -248,7 +233,7 @@ def case_web_identity(tap, tmp):
                "AWS_ROLE_SESSION_NAME": "sess",
                "AWS_ENDPOINT_URL_STS": fake.url}, "web")
     try:
-        tap.ok(wait_ready(d), "web_identity: ready")
+        tap.ok(d.wait_ready(), "web_identity: ready")
         tap.ok(put_get(d, "w", b"web") is None, "web_identity: PUT, GET")
         with open(tfile + ".new", "w") as f:
             f.write("jwt-two\n")
@@ -316,7 +301,7 @@ def case_chain(tap, tmp):
               {"AWS_CONTAINER_CREDENTIALS_FULL_URI": fake.url + "/ecs/creds"},
               "chain")
     try:
-        tap.ok(wait_ready(d) and put_get(d, "c", b"chain") is None,
+        tap.ok(d.wait_ready() and put_get(d, "c", b"chain") is None,
                "chain: no env or files, IMDS disabled: the container "
                "endpoint gives the keys")
         used = fake.s3_keys_used()
@@ -351,7 +336,7 @@ def case_profile_process(tap, tmp):
     d = start(fake, {"source": "profile", "profile": "app"}, tmp,
               {"AWS_CONFIG_FILE": conf}, "process")
     try:
-        tap.ok(wait_ready(d) and put_get(d, "p", b"proc") is None,
+        tap.ok(d.wait_ready() and put_get(d, "p", b"proc") is None,
                "profile: credential_process gives the keys")
         used = fake.s3_keys_used()
         tap.ok(used and all("PROC" in k for k in used) and
@@ -448,7 +433,7 @@ def case_sts_tls(tap, tmp):
             d = start(fake, group, tmp, env, name)
             try:
                 if trusted:
-                    tap.ok(wait_ready(d) and put_get(d, "t", b"tls") is None,
+                    tap.ok(d.wait_ready() and put_get(d, "t", b"tls") is None,
                            "sts over https: the group's ca_file is trusted")
                 else:
                     rec = d.wait_log(lambda r: r.get("msg") ==

@@ -10,8 +10,9 @@ directory, and is stopped by its PID (never by name). They come from npm
         s3.credentials_conf()  # a credentials = {...}; block for stratusd
 
 S3rver (S3), Fauxqs (SQS), Dynalite (DynamoDB), and AzuriteService for
-Azurite's queue and table services (the blob one, which the blob tests
-also sign requests to directly, is test_blob_azure.Azurite).
+each of Azurite's services, over HTTPS with bearer tokens when asked
+(the blob tests' own, which also signs requests directly, is
+test_blob_azure.Azurite).
 """
 
 import os
@@ -243,24 +244,33 @@ class Dynalite(_AwsEmulator):
 
 
 class AzuriteService(_Emulator):
-    """azurite-queue or azurite-table on 127.0.0.1, in a directory of its
-    own; both check Shared Key signatures. azurite-table does not say
-    which port it got for port 0."""
+    """azurite-blob, azurite-queue or azurite-table on 127.0.0.1, in a
+    directory of its own; each checks Shared Key signatures. With
+    oauth=(cert, key) it serves HTTPS with that certificate and takes
+    bearer tokens too (--oauth basic: issuer, audience and lifetime are
+    checked, not the signature). azurite-table does not say which port
+    it got for port 0."""
 
     READY = {
-        "queue": r"listens on http://127\.0\.0\.1:(\d+)",
+        "blob": r"listens on https?://127\.0\.0\.1:(\d+)",
+        "queue": r"listens on https?://127\.0\.0\.1:(\d+)",
         "table": r"started on 127\.0\.0\.1:\d+",
     }
 
-    def __init__(self, workdir, service):
+    def __init__(self, workdir, service, oauth=None):
         self._dir(workdir, "azurite-" + service)
+        extra = []
+        if oauth is not None:
+            extra = ["--cert", oauth[0], "--key", oauth[1], "--oauth",
+                     "basic"]
         self.p, self.port = _start(
             lambda port: [os.path.join(NODE_BIN, "azurite-" + service),
                           "--%sHost" % service, "127.0.0.1",
                           "--%sPort" % service, str(port), "--location",
-                          self.dir, "--silent", "--disableTelemetry"],
+                          self.dir, "--silent", "--disableTelemetry"] + extra,
             self.dir, self.READY[service])
-        self.endpoint = "http://127.0.0.1:%d/%s" % (self.port, AZURE_ACCOUNT)
+        self.endpoint = "%s://127.0.0.1:%d/%s" % (
+            "https" if oauth else "http", self.port, AZURE_ACCOUNT)
         self.key_file = write_secret(os.path.join(self.dir, "account.key"),
                                      AZURE_ACCOUNT_KEY + "\n")
 

@@ -622,6 +622,28 @@ class Daemon:
         s = socket.create_connection((self.host, self.port), timeout=timeout)
         return s
 
+    def wait_ready(self, timeout=60):
+        """True once /v1/ready answers 200 (credentials resolved), False
+        if it does not within timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.request("GET", "/v1/ready").status == 200:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def put_get(self, store, key, data, token=None):
+        """PUT then GET of a blob: None when both worked and the bytes
+        came back, else what went wrong."""
+        path = "/v1/blobs/%s/%s" % (store, key)
+        r = self.request("PUT", path, body=data, token=token)
+        if r.status not in (200, 201):
+            return "PUT %s: %d %s" % (key, r.status, r.body[:300])
+        r = self.request("GET", path, token=token)
+        if r.status != 200 or r.body != data:
+            return "GET %s: %d %s" % (key, r.status, r.body[:300])
+        return None
+
     @property
     def base_url(self):
         return "http://%s:%d" % (self.host, self.port)

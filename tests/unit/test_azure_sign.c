@@ -477,6 +477,72 @@ START_TEST(sas_policy_id)
 }
 END_TEST
 
+/* A user delegation SAS. The signature was computed with Python's hmac
+ * over the string-to-sign of the service's documentation (versions
+ * 2020-12-06 and later); the key and its fields are what Azurite's Get
+ * User Delegation Key answered. */
+#define UDK_VALUE "eA79jqOdsevMgb+HxMqIg5nD59GdJcafPGVAtBk9jas="
+static const struct st_az_udk udk = {
+	"9a3b5c7d-1e2f-4a6b-8c0d-123456789abc",
+	"72f988bf-86f1-41af-91ab-2d7cd011db47",
+	"2026-12-05T13:49:21Z", "2026-12-06T13:54:21Z", "b", "2025-11-05"
+};
+
+START_TEST(sas_udk)
+{
+	const struct st_az_sas sas = { .permissions = "r", .expiry = T_2030,
+	    .protocol = "https", .version = "2021-12-02" };
+	struct st_az_key k;
+	struct st_buf q = { 0 }, sts = { 0 };
+
+	ck_assert_int_eq(st_az_key_decode(&k, UDK_VALUE), 0);
+	ck_assert_int_eq(st_az_blob_sas_udk(&k, &udk, ACCOUNT, "photos",
+	    "dir/a b.txt", &sas, &q, &sts), 0);
+	ck_assert_str_eq(sts.data, "r\n\n2030-06-15T00:00:00Z\n"
+	    "/blob/devstoreaccount1/photos/dir/a b.txt\n"
+	    "9a3b5c7d-1e2f-4a6b-8c0d-123456789abc\n"
+	    "72f988bf-86f1-41af-91ab-2d7cd011db47\n"
+	    "2026-12-05T13:49:21Z\n2026-12-06T13:54:21Z\nb\n2025-11-05\n"
+	    "\n\n\n\nhttps\n2021-12-02\nb\n\n\n\n\n\n\n");
+	ck_assert_str_eq(q.data, "se=2030-06-15T00%3A00%3A00Z&sp=r&spr=https"
+	    "&sv=2021-12-02&sr=b&skoid=9a3b5c7d-1e2f-4a6b-8c0d-123456789abc"
+	    "&sktid=72f988bf-86f1-41af-91ab-2d7cd011db47"
+	    "&skt=2026-12-05T13%3A49%3A21Z&ske=2026-12-06T13%3A54%3A21Z"
+	    "&sks=b&skv=2025-11-05"
+	    "&sig=px4u%2BpHx7j0kID8V0ewELGp5105gc3QyCHd0UxzBLNs%3D");
+	st_buf_free(&q);
+	st_buf_free(&sts);
+	st_az_key_clear(&k);
+}
+END_TEST
+
+START_TEST(sas_udk_errors)
+{
+	const struct st_az_sas ok = { .permissions = "r", .expiry = T_2030 };
+	const struct st_az_sas policy = { .identifier = "p", .expiry = T_2030,
+	    .permissions = "r" };
+	struct st_az_udk partial = udk, newline = udk;
+	struct st_az_key k;
+	struct st_buf q = { 0 };
+
+	partial.tid = NULL;
+	newline.start = "2026-12-05\nT";
+	ck_assert_int_eq(st_az_key_decode(&k, UDK_VALUE), 0);
+	st_buf_adds(&q, "kept");
+	ck_assert_int_eq(st_az_blob_sas_udk(&k, &partial, ACCOUNT, "c", "b",
+	    &ok, &q, NULL), -1);
+	ck_assert_int_eq(st_az_blob_sas_udk(&k, &newline, ACCOUNT, "c", "b",
+	    &ok, &q, NULL), -1);
+	ck_assert_int_eq(st_az_blob_sas_udk(&k, &udk, ACCOUNT, "c", "b",
+	    &policy, &q, NULL), -1);
+	ck_assert_int_eq(st_az_blob_sas_udk(&k, NULL, ACCOUNT, "c", "b",
+	    &ok, &q, NULL), -1);
+	ck_assert_str_eq(q.data, "kept");
+	st_buf_free(&q);
+	st_az_key_clear(&k);
+}
+END_TEST
+
 static Suite *
 azure_sign_suite(void)
 {
@@ -507,6 +573,8 @@ azure_sign_suite(void)
 	    sizeof(sas_cases) / sizeof(sas_cases[0]));
 	tcase_add_test(tc, sas_errors);
 	tcase_add_test(tc, sas_policy_id);
+	tcase_add_test(tc, sas_udk);
+	tcase_add_test(tc, sas_udk_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }

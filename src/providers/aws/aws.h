@@ -20,11 +20,10 @@
 #include "core/retry.h"
 #include "core/validate.h"
 
-/* The shared credentials of the store's `credentials = "NAME"` group
- * (st_creds_close them); *endpoint gets the group's endpoint, if any.
- * NULL with a reason in err. */
-struct st_creds *aws_open_creds(const config_setting_t *conf,
-                                const struct st_store_env *,
+/* The shared credentials of the store's credentials entry
+ * (env->credentials; st_creds_close them); *endpoint gets the entry's
+ * endpoint, if any. NULL with a reason in err. */
+struct st_creds *aws_open_creds(const struct st_store_env *,
                                 const char **endpoint, char *err,
                                 size_t errlen);
 

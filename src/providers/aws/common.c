@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "core/guard.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/aws/aws.h"
 #include "sign/hmac.h"
 #include "sign/sigv4.h"
@@ -183,7 +183,7 @@ aws_svc_open(struct aws_svc *s, const config_setting_t *conf,
 	    &s->retry, err, errlen) == -1 ||
 	    st_retry_from_config(config_setting_get_member(conf, "retry"),
 	    &s->retry, err, errlen) == -1 ||
-	    (s->creds = aws_open_creds(conf, env, &cred_endpoint, err,
+	    (s->creds = aws_open_creds(env, &cred_endpoint, err,
 	    errlen)) == NULL)
 		return -1;
 	config_setting_lookup_string(conf, "endpoint", &endpoint);

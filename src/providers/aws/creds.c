@@ -19,7 +19,7 @@
 
 #include <openssl/crypto.h>
 
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/aws/aws.h"
 #include "providers/aws/creds.h"
 
@@ -282,26 +282,6 @@ static const struct st_creds_source sources[][2] = {
 
 /* ---------------------------------------------------------------- settings */
 
-/* An optional string setting of the group: absent (NULL), or a string;
- * any other type is refused. */
-static int
-opt_string(const config_setting_t *g, const char *key, const char **out,
-           char *err, size_t errlen)
-{
-	const config_setting_t *v = config_setting_get_member(g, key);
-
-	*out = NULL;
-	if (v == NULL)
-		return 0;
-	if (config_setting_type(v) != CONFIG_TYPE_STRING) {
-		snprintf(err, errlen, "line %d: %s must be a string",
-		    (int)config_setting_source_line(v), key);
-		return -1;
-	}
-	*out = config_setting_get_string(v);
-	return 0;
-}
-
 static char *
 dup_or_null(const char *s)
 {
@@ -319,18 +299,18 @@ read_group(const config_setting_t *g, const struct st_store_env *env,
 	size_t i;
 
 	if (st_conf_only_keys(g, aws_cred_keys, err, errlen) == -1 ||
-	    opt_string(g, "provider", &provider, err, errlen) == -1 ||
-	    opt_string(g, "source", &source, err, errlen) == -1 ||
-	    opt_string(g, "profile", &profile, err, errlen) == -1 ||
-	    opt_string(g, "access_key_id", &id, err, errlen) == -1 ||
-	    opt_string(g, "secret_access_key_file", &secret_file, err,
+	    st_conf_opt_string(g, "provider", &provider, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "source", &source, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "profile", &profile, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "access_key_id", &id, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "secret_access_key_file", &secret_file, err,
 	    errlen) == -1 ||
-	    opt_string(g, "session_token_file", &token_file, err, errlen) == -1 ||
-	    opt_string(g, "endpoint", endpoint, err, errlen) == -1 ||
-	    opt_string(g, "role_arn", &role_arn, err, errlen) == -1 ||
-	    opt_string(g, "external_id", &external_id, err, errlen) == -1 ||
-	    opt_string(g, "session_name", &session_name, err, errlen) == -1 ||
-	    opt_string(g, "region", &region, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "session_token_file", &token_file, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "endpoint", endpoint, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "role_arn", &role_arn, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "external_id", &external_id, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "session_name", &session_name, err, errlen) == -1 ||
+	    st_conf_opt_string(g, "region", &region, err, errlen) == -1 ||
 	    st_conn_read(&s->conn, g, env, err, errlen) == -1)
 		return -1;
 	if (provider == NULL || strcmp(provider, "aws") != 0) {
@@ -439,25 +419,18 @@ is_remote(const struct aws_src *s)
 }
 
 struct st_creds *
-aws_open_creds(const config_setting_t *conf, const struct st_store_env *env,
-               const char **endpoint, char *err, size_t errlen)
+aws_open_creds(const struct st_store_env *env, const char **endpoint,
+               char *err, size_t errlen)
 {
-	const config_setting_t *root = config_root_setting(conf->config);
-	const config_setting_t *all = config_setting_get_member(root,
-	    "credentials"), *g;
-	const char *name = NULL;
+	const config_setting_t *g = env->credentials;
+	const char *name = env->credentials_name;
 	struct aws_src *s;
 	struct st_creds *c;
 	char why[400], spec[4 * PATH_MAX];
 
 	*endpoint = NULL;
-	if (!config_setting_lookup_string(conf, "credentials", &name)) {
+	if (g == NULL) {
 		snprintf(err, errlen, "an aws store needs credentials = \"NAME\"");
-		return NULL;
-	}
-	g = all != NULL ? config_setting_get_member(all, name) : NULL;
-	if (g == NULL || !config_setting_is_group(g)) {
-		snprintf(err, errlen, "no credentials named '%s'", name);
 		return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {

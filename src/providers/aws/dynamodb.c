@@ -50,7 +50,7 @@
 #include "core/json.h"
 #include "core/pcall.h"
 #include "core/retry.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/aws/aws.h"
 #include "sign/hmac.h"
 

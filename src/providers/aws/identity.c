@@ -53,6 +53,7 @@
 #include "core/answer.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/fetch.h"
 #include "core/xml.h"
 #include "providers/aws/creds.h"
 #include "sign/hmac.h"
@@ -63,102 +64,11 @@ extern char **environ;
 #define IMDS_DEFAULT	"http://169.254.169.254"
 #define ECS_HOST	"http://169.254.170.2"
 #define IMDS_TTL	"21600"
-#define ANSWER_MAX	(64 * 1024)
-#define CONNECT_MS	3000
-#define TOTAL_MS	10000
 #define PROCESS_MS	30000
+#define PROCESS_OUT_MAX	(64 * 1024)	/* bytes of credential_process output */
 #define STS_VERSION	"2011-06-15"
 
 /* ---------------------------------------------------------------- http */
-
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct st_buf *b = arg;
-
-	if (b->len + size * n > ANSWER_MAX || st_buf_add(b, p, size * n) == -1)
-		return 0;
-	return size * n;
-}
-
-/* Gives up an exchange when the daemon stops. */
-static int
-progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-         curl_off_t un)
-{
-	(void)arg; (void)dt; (void)dn; (void)ut; (void)un;
-	return st_creds_stopping();
-}
-
-/*
- * One blocking exchange. headers: "Name: value" lines, NULL-ended.
- * Returns the HTTP status (the answer in out), or 0 with a reason.
- * what names the service in reasons ("IMDS").
- */
-static long
-http(const struct aws_src *s, const char *what, const char *method,
-     const char *url, const char *const *headers, const char *body,
-     int direct, struct st_buf *out, char *why, size_t whylen)
-{
-	struct curl_slist *h = NULL, *t;
-	CURL *e;
-	CURLcode rc;
-	long status = 0;
-	size_t i;
-
-	if (!st_conn_url_allowed(&s->conn, url, why, whylen))
-		return 0;
-	if ((e = curl_easy_init()) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return 0;
-	}
-	for (i = 0; headers != NULL && headers[i] != NULL; i++) {
-		if ((t = curl_slist_append(h, headers[i])) == NULL)
-			break;
-		h = t;
-	}
-	h = curl_slist_append(h, "Expect:");
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else if (strcmp(method, "PUT") == 0) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
-	}
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, progress);
-	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)TOTAL_MS);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS,
-	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-	st_conn_apply(&s->conn, e);
-	/* Metadata endpoints are on the host: never through a proxy. */
-	if (direct)
-		curl_easy_setopt(e, CURLOPT_PROXY, "");
-	st_buf_reset(out);
-	rc = curl_easy_perform(e);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	else
-		snprintf(why, whylen, "%s: %s", what, curl_easy_strerror(rc));
-	curl_easy_cleanup(e);
-	curl_slist_free_all(h);
-	if (rc == CURLE_OK && status == 0)
-		snprintf(why, whylen, "%s: no HTTP status", what);
-	return rc == CURLE_OK ? status : 0;
-}
 
 /* ---------------------------------------------------------------- answers */
 
@@ -237,61 +147,12 @@ out:
 	return rc;
 }
 
-/* A small file (a token), whole, without its trailing newline. */
-static char *
-read_small_file(const char *path, const char *what, char *why, size_t whylen)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
-
-	if (f == NULL) {
-		snprintf(why, whylen, "%s %s: %s", what, path, strerror(errno));
-		return NULL;
-	}
-	if ((buf = malloc(16384)) == NULL) {
-		fclose(f);
-		snprintf(why, whylen, "out of memory");
-		return NULL;
-	}
-	n = fread(buf, 1, 16383, f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	if (n == 0 || strpbrk(buf, "\r\n") != NULL) {
-		snprintf(why, whylen, "%s %s is empty or not one line", what,
-		    path);
-		OPENSSL_cleanse(buf, 16384);
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-static void
-free_secret(char *s)
-{
-	if (s != NULL) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
 /* "%d: " of an error answer, for reasons. */
 static void
 status_why(const char *what, long status, char *why, size_t whylen)
 {
 	if (status != 0)
 		snprintf(why, whylen, "%s answered HTTP %ld", what, status);
-}
-
-static const char *
-env_set(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && *v != '\0' ? v : NULL;
 }
 
 /* ---------------------------------------------------------------- imds */
@@ -308,7 +169,7 @@ int
 aws_fetch_imds(const struct aws_src *s, struct st_creds_snap *out, char *why,
                size_t whylen)
 {
-	const char *base = env_set("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *base = st_fetch_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	const char *hdr[2] = { NULL, NULL };
 	struct st_buf b = { 0 };
 	char url[1024], tokhdr[512], role[256], ep[600];
@@ -327,7 +188,8 @@ aws_fetch_imds(const struct aws_src *s, struct st_creds_snap *out, char *why,
 		ep[--n] = '\0';
 	snprintf(url, sizeof(url), "%s/latest/api/token", ep);
 	hdr[0] = "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TTL;
-	status = http(s, "IMDS", "PUT", url, hdr, NULL, 1, &b, why, whylen);
+	status = st_fetch_http(&s->conn, "IMDS", "PUT", url, hdr, NULL, 1, &b,
+	    why, whylen);
 	if (status != 200 || b.len == 0 || b.len >= 400 ||
 	    memchr(b.data, '\n', b.len) != NULL || memchr(b.data, '\r',
 	    b.len) != NULL) {
@@ -342,7 +204,8 @@ aws_fetch_imds(const struct aws_src *s, struct st_creds_snap *out, char *why,
 	hdr[0] = tokhdr;
 	snprintf(url, sizeof(url), "%s/latest/meta-data/iam/"
 	    "security-credentials/", ep);
-	status = http(s, "IMDS", "GET", url, hdr, NULL, 1, &b, why, whylen);
+	status = st_fetch_http(&s->conn, "IMDS", "GET", url, hdr, NULL, 1, &b,
+	    why, whylen);
 	if (status != 200) {
 		if (status == 404)
 			snprintf(why, whylen, "IMDS: the instance has no IAM role");
@@ -362,7 +225,8 @@ aws_fetch_imds(const struct aws_src *s, struct st_creds_snap *out, char *why,
 	}
 	snprintf(url, sizeof(url), "%s/latest/meta-data/iam/"
 	    "security-credentials/%s", ep, role);
-	status = http(s, "IMDS", "GET", url, hdr, NULL, 1, &b, why, whylen);
+	status = st_fetch_http(&s->conn, "IMDS", "GET", url, hdr, NULL, 1, &b,
+	    why, whylen);
 	if (status != 200) {
 		status_why("IMDS", status, why, whylen);
 		goto out;
@@ -381,18 +245,20 @@ out:
 static int
 container_applies(void)
 {
-	return env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI") != NULL ||
-	    env_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != NULL;
+	return st_fetch_env("AWS_CONTAINER_CREDENTIALS_FULL_URI") != NULL ||
+	    st_fetch_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != NULL;
 }
 
 int
 aws_fetch_container(const struct aws_src *s, struct st_creds_snap *out,
                     char *why, size_t whylen)
 {
-	const char *full = env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-	const char *rel = env_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *tfile = env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	const char *tenv = env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	const char *full = st_fetch_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *rel =
+	    st_fetch_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *tfile =
+	    st_fetch_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	const char *tenv = st_fetch_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	const char *hdr[2] = { NULL, NULL };
 	struct st_buf b = { 0 };
 	char url[2048], *token = NULL, *auth = NULL;
@@ -411,7 +277,7 @@ aws_fetch_container(const struct aws_src *s, struct st_creds_snap *out,
 		return -1;
 	}
 	if (tfile != NULL) {
-		if ((token = read_small_file(tfile, "container: token file",
+		if ((token = st_fetch_read_line(tfile, "container: token file",
 		    why, whylen)) == NULL)
 			return -1;
 	} else if (tenv != NULL) {
@@ -429,15 +295,15 @@ aws_fetch_container(const struct aws_src *s, struct st_creds_snap *out,
 			snprintf(auth, n, "Authorization: %s", token);
 		hdr[0] = auth;
 	}
-	status = http(s, "container endpoint", "GET", url, hdr, NULL, 1, &b, why,
-	    whylen);
+	status = st_fetch_http(&s->conn, "container endpoint", "GET", url, hdr,
+	    NULL, 1, &b, why, whylen);
 	if (status == 200)
 		rc = parse_json_creds("container endpoint", &b, 0, out, why,
 		    whylen);
 	else
 		status_why("container endpoint", status, why, whylen);
-	free_secret(token);
-	free_secret(auth);
+	st_fetch_secret_free(token);
+	st_fetch_secret_free(auth);
 	if (b.data != NULL)
 		OPENSSL_cleanse(b.data, b.cap);
 	st_buf_free(&b);
@@ -446,38 +312,15 @@ aws_fetch_container(const struct aws_src *s, struct st_creds_snap *out,
 
 /* ---------------------------------------------------------------- STS */
 
-/* Appends name=value, the value percent-encoded (RFC 3986). */
-static void
-form_add(struct st_buf *b, const char *name, const char *value)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-
-	if (b->len > 0)
-		st_buf_adds(b, "&");
-	st_buf_adds(b, name);
-	st_buf_adds(b, "=");
-	for (p = (const unsigned char *)value; *p != '\0'; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' ||
-		    *p == '~') {
-			st_buf_add(b, (const char *)p, 1);
-		} else {
-			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-
-			st_buf_add(b, e, 3);
-		}
-	}
-}
-
 static const char *
 sts_region(const struct aws_src *s)
 {
 	const char *r = s->region;
 
 	if (r == NULL)
-		r = env_set("AWS_REGION");
+		r = st_fetch_env("AWS_REGION");
 	if (r == NULL)
-		r = env_set("AWS_DEFAULT_REGION");
+		r = st_fetch_env("AWS_DEFAULT_REGION");
 	return r;
 }
 
@@ -486,7 +329,7 @@ static void
 sts_endpoint(const struct aws_src *s, char *url, size_t cap,
              const char **region)
 {
-	const char *ep = env_set("AWS_ENDPOINT_URL_STS");
+	const char *ep = st_fetch_env("AWS_ENDPOINT_URL_STS");
 	size_t n;
 
 	*region = sts_region(s);
@@ -535,7 +378,7 @@ sts_xml(const char *path, const char *text, size_t len, void *arg)
 		snprintf(a->out->secret, sizeof(a->out->secret), "%s", text);
 		a->have_secret = 1;
 	} else if (path_ends(path, "Credentials/SessionToken")) {
-		free_secret(a->out->token);
+		st_fetch_secret_free(a->out->token);
 		if ((a->out->token = strndup(text, len)) == NULL)
 			return -1;
 	} else if (path_ends(path, "Credentials/Expiration")) {
@@ -611,7 +454,8 @@ sts_call(const struct aws_src *s, const char *action, struct st_buf *form,
 	}
 	hdr[nh] = NULL;
 	snprintf(url + strlen(url), sizeof(url) - strlen(url), "/");
-	status = http(s, what, "POST", url, hdr, form->data, 0, &b, why, whylen);
+	status = st_fetch_http(&s->conn, what, "POST", url, hdr, form->data, 0,
+	    &b, why, whylen);
 	if (status != 0 && b.len > 0 &&
 	    st_xml_parse(sts_xml, &a, b.data, b.len) == -1 && status == 200) {
 		snprintf(why, whylen, "%s: the answer is not the expected XML",
@@ -632,7 +476,7 @@ sts_call(const struct aws_src *s, const char *action, struct st_buf *form,
 	rc = 0;
 out:
 	if (rc == -1) {
-		free_secret(out->token);
+		st_fetch_secret_free(out->token);
 		out->token = NULL;
 		OPENSSL_cleanse(out->secret, sizeof(out->secret));
 	}
@@ -655,17 +499,17 @@ default_session_name(char *out, size_t cap)
 static int
 web_identity_applies(void)
 {
-	return env_set("AWS_WEB_IDENTITY_TOKEN_FILE") != NULL &&
-	    env_set("AWS_ROLE_ARN") != NULL;
+	return st_fetch_env("AWS_WEB_IDENTITY_TOKEN_FILE") != NULL &&
+	    st_fetch_env("AWS_ROLE_ARN") != NULL;
 }
 
 int
 aws_fetch_web_identity(const struct aws_src *s, struct st_creds_snap *out,
                        char *why, size_t whylen)
 {
-	const char *file = env_set("AWS_WEB_IDENTITY_TOKEN_FILE");
-	const char *role = env_set("AWS_ROLE_ARN");
-	const char *name = env_set("AWS_ROLE_SESSION_NAME");
+	const char *file = st_fetch_env("AWS_WEB_IDENTITY_TOKEN_FILE");
+	const char *role = st_fetch_env("AWS_ROLE_ARN");
+	const char *name = st_fetch_env("AWS_ROLE_SESSION_NAME");
 	struct st_buf form = { 0 };
 	char session[64], *token;
 	int rc;
@@ -676,19 +520,19 @@ aws_fetch_web_identity(const struct aws_src *s, struct st_creds_snap *out,
 		return -1;
 	}
 	/* Re-read at every refresh: the platform rotates it. */
-	if ((token = read_small_file(file, "web identity token file", why,
+	if ((token = st_fetch_read_line(file, "web identity token file", why,
 	    whylen)) == NULL)
 		return -1;
 	if (name == NULL) {
 		default_session_name(session, sizeof(session));
 		name = session;
 	}
-	form_add(&form, "Action", "AssumeRoleWithWebIdentity");
-	form_add(&form, "Version", STS_VERSION);
-	form_add(&form, "RoleArn", role);
-	form_add(&form, "RoleSessionName", name);
-	form_add(&form, "WebIdentityToken", token);
-	free_secret(token);
+	st_fetch_form_add(&form, "Action", "AssumeRoleWithWebIdentity");
+	st_fetch_form_add(&form, "Version", STS_VERSION);
+	st_fetch_form_add(&form, "RoleArn", role);
+	st_fetch_form_add(&form, "RoleSessionName", name);
+	st_fetch_form_add(&form, "WebIdentityToken", token);
+	st_fetch_secret_free(token);
 	rc = sts_call(s, "AssumeRoleWithWebIdentity", &form, NULL, out, why,
 	    whylen);
 	if (form.data != NULL)
@@ -707,13 +551,13 @@ aws_assume_role(const struct aws_src *s, const struct st_creds_snap *base,
 
 	if (s->session_name == NULL)
 		default_session_name(session, sizeof(session));
-	form_add(&form, "Action", "AssumeRole");
-	form_add(&form, "Version", STS_VERSION);
-	form_add(&form, "RoleArn", s->role_arn);
-	form_add(&form, "RoleSessionName", s->session_name ? s->session_name :
-	    session);
+	st_fetch_form_add(&form, "Action", "AssumeRole");
+	st_fetch_form_add(&form, "Version", STS_VERSION);
+	st_fetch_form_add(&form, "RoleArn", s->role_arn);
+	st_fetch_form_add(&form, "RoleSessionName",
+	    s->session_name ? s->session_name : session);
 	if (s->external_id != NULL)
-		form_add(&form, "ExternalId", s->external_id);
+		st_fetch_form_add(&form, "ExternalId", s->external_id);
 	rc = sts_call(s, "AssumeRole", &form, base, out, why, whylen);
 	st_buf_free(&form);
 	return rc;
@@ -787,7 +631,7 @@ aws_credential_process(const struct aws_src *s, const char *command,
 			continue;
 		if (n <= 0)
 			break;
-		if (b.len + (size_t)n > ANSWER_MAX) {
+		if (b.len + (size_t)n > PROCESS_OUT_MAX) {
 			kill(pid, SIGKILL);
 			snprintf(why, whylen, "credential_process: its output "
 			    "is too long");
@@ -822,8 +666,8 @@ static int
 profile_applies(const struct aws_src *s)
 {
 	const char *home = getenv("HOME");
-	const char *c = env_set("AWS_SHARED_CREDENTIALS_FILE");
-	const char *f = env_set("AWS_CONFIG_FILE");
+	const char *c = st_fetch_env("AWS_SHARED_CREDENTIALS_FILE");
+	const char *f = st_fetch_env("AWS_CONFIG_FILE");
 	char a[4096], b[4096];
 
 	(void)s;
@@ -853,7 +697,7 @@ aws_fetch_chain(const struct aws_src *s, struct st_creds_snap *out, char *why,
 
 		switch (order[i]) {
 		case AWS_SRC_ENV:
-			if (env_set("AWS_ACCESS_KEY_ID") == NULL)
+			if (st_fetch_env("AWS_ACCESS_KEY_ID") == NULL)
 				skip = "env: AWS_ACCESS_KEY_ID is not set";
 			break;
 		case AWS_SRC_PROFILE:

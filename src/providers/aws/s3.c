@@ -66,7 +66,7 @@
 #include "core/transfer.h"
 #include "core/validate.h"
 #include "core/xml.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/aws/aws.h"
 #include "sign/hmac.h"
 #include "sign/sigv4.h"
@@ -266,7 +266,7 @@ s3_open(const config_setting_t *conf, const struct st_store_env *env,
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
 	    conf, "retry"), &s->retry, err, errlen) == -1 ||
-	    (s->creds = aws_open_creds(conf, env, &cred_endpoint, err,
+	    (s->creds = aws_open_creds(env, &cred_endpoint, err,
 	    errlen)) == NULL)
 		goto fail;
 	if (endpoint == NULL)

@@ -40,7 +40,7 @@
 #include "core/pcall.h"
 #include "core/retry.h"
 #include "core/validate.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/aws/aws.h"
 #include "sign/hmac.h"
 

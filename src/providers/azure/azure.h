@@ -1,24 +1,30 @@
 /*
  * azure.h - what the Azure provider's services share (one plugin, the
  * "azure" provider, serving blob stores (blob.c), queue stores
- * (queue.c) and table stores (table.c)): credentials from a `credentials` group,
+ * (queue.c) and table stores (table.c)): credentials from a `credentials`
+ * group (creds.c: a key, a SAS, or bearer tokens from identity.c),
  * endpoints per service, and the kind every store handle begins with.
  */
 #ifndef STRATUS_PROVIDERS_AZURE_H
 #define STRATUS_PROVIDERS_AZURE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <libconfig.h>
 
 #include <stratus/backend.h>
 
 #include "core/conn.h"
+#include "core/creds.h"
 #include "core/pcall.h"
 #include "core/retry.h"
+#include "core/validate.h"
 #include "sign/azure_sign.h"
 
-#define AZ_VERSION "2021-12-02"		/* x-ms-version, as the SAS's sv */
+/* x-ms-version, as the SAS's sv; bearer tokens need 2017-11-09 or later,
+ * user delegation SAS 2018-11-09 or later. */
+#define AZ_VERSION "2021-12-02"
 
 /* The emulator's published account and key (UseDevelopmentStorage=true). */
 #define AZ_DEV_ACCOUNT "devstoreaccount1"
@@ -32,16 +38,25 @@ struct az_creds {
 	char	endpoint[512];		/* blob: the group's or the string's */
 	char	queue_endpoint[512];	/* from a connection string */
 	char	table_endpoint[512];
+	/* Bearer tokens (a group with a source), or NULL; the caller owns
+	 * it (st_creds_close). */
+	struct st_creds	*token;
 };
 
-/* Resolves the store's `credentials = "NAME"` from the top-level group. */
-int  az_load_creds(const config_setting_t *conf, const struct st_store_env *,
-                   struct az_creds *, char *err, size_t errlen);
+/* Reads the store's credentials entry, env->credentials (creds.c). */
+int  az_load_creds(const struct st_store_env *, struct az_creds *, char *err,
+                   size_t errlen);
 /* endpoint "scheme://host[:port][/path]" into its two parts. */
 int  az_split_endpoint(const char *endpoint, char *scheme_host, size_t shcap,
                        char *base_path, size_t bpcap, char *err, size_t errlen);
 /* An HTTP date of now, for x-ms-date. */
 void az_http_date(char *out, size_t cap);
+/* Appends "Bearer TOKEN", the group's current token, to out (wipe it
+ * when done); *until (may be NULL) gets the moment after which it is no
+ * longer handed out. 0, or -1 with why: none valid now (credentials
+ * unavailable). */
+int  az_bearer(struct st_creds *, struct st_buf *out, time_t *until,
+               char *why, size_t whylen);
 
 /*
  * What a queue or table store holds to reach its service; the first
@@ -57,6 +72,7 @@ struct az_svc {
 	int			 has_key;
 	struct st_az_key	 key;
 	char			*sas;		/* query, no '?'; or NULL */
+	struct st_creds		*token;		/* bearer tokens, or NULL */
 	int			 table_key;	/* Shared Key for Table */
 	struct st_retry_policy	 retry;
 	struct st_guard		*guard;
@@ -72,7 +88,8 @@ int  az_svc_open(struct az_svc *, const config_setting_t *conf,
                  const char *service, char *err, size_t errlen);
 void az_svc_close(struct az_svc *);
 /* The proto's sign: x-ms-date, and Shared Key (blob/queue or table
- * variant) unless the store has a SAS. signer is the struct az_svc. */
+ * variant), or a bearer token, unless the store has a SAS. signer is the
+ * struct az_svc. */
 int  az_svc_sign(struct st_pcall *, const struct st_pcall_req *, void *);
 /* Describes the next request of pc: path is complete (base path first)
  * and encoded, the query decoded; adds the SAS, x-ms-version and the

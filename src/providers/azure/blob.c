@@ -2,8 +2,9 @@
  * blob.c - blob stores on Azure Blob Storage (and Azurite).
  *
  * Every operation of the blob API becomes one or a few Blob service
- * requests, signed with Shared Key (src/sign/azure_sign.c) or carrying the
- * configured SAS, and run by the shared transfer thread
+ * requests, signed with Shared Key (src/sign/azure_sign.c), carrying the
+ * configured SAS, or a bearer token of the credentials group (creds.c,
+ * identity.c), and run by the shared transfer thread
  * (src/core/transfer.c). This file decides which requests, and how their
  * answers map back; it does no I/O of its own. It follows s3.c closely,
  * and shares its machinery through src/core: the pipe between curl and
@@ -61,6 +62,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +87,7 @@
 #include "core/transfer.h"
 #include "core/validate.h"
 #include "core/xml.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/azure/azure.h"
 #include "sign/azure_sign.h"
 #include "sign/hmac.h"
@@ -102,10 +104,42 @@
 #define PIN_TRIES 3			/* HEAD-then-GET or HEAD-then-copy races */
 #define COPY_WAIT_MS (3600 * 1000)	/* a pending copy, when no deadline */
 
-#define DEV_ACCOUNT AZ_DEV_ACCOUNT
-#define DEV_KEY AZ_DEV_KEY
-
 /* ---------------------------------------------------------------- store */
+
+/* What Get User Delegation Key answered (the times as it wrote them). */
+struct udk_vals {
+	char	oid[64], tid[64], start[32], expiry[32];
+	char	service[8], version[16];
+	char	value[128];		/* base64 */
+};
+
+/* A store's user delegation key, for SAS URLs when it holds bearer
+ * tokens: asked for once, kept until near its expiry. */
+struct az_udk {
+	pthread_mutex_t	 lock;
+	struct udk_vals	 v;		/* under lock */
+	time_t		 expires;	/* under lock; 0: none */
+};
+
+static struct az_udk *
+udk_new(void)
+{
+	struct az_udk *u = calloc(1, sizeof(*u));
+
+	if (u != NULL)
+		pthread_mutex_init(&u->lock, NULL);
+	return u;
+}
+
+static void
+udk_free(struct az_udk *u)
+{
+	if (u == NULL)
+		return;
+	pthread_mutex_destroy(&u->lock);
+	OPENSSL_cleanse(u, sizeof(*u));
+	free(u);
+}
 
 struct az_store {
 	unsigned		 kind;		/* first: ST_KIND_BLOB (azure.h) */
@@ -118,6 +152,8 @@ struct az_store {
 	int			 has_key;
 	struct st_az_key	 key;
 	char			*sas;			/* query, no '?'; or NULL */
+	struct st_creds		*token;			/* bearer tokens, or NULL */
+	struct az_udk		*udk;			/* with token: presigning */
 	uint64_t		 threshold;
 	uint64_t		 block_size;
 	struct st_retry_policy	 retry;
@@ -129,10 +165,6 @@ static const char *const az_keys[] = {
 	"name", "kind", "provider", "container", "credentials", "endpoint",
 	"multipart_threshold", "part_size", "max_object_size",
 	"allow_anonymous", "retry", ST_CONN_KEYS, NULL
-};
-static const char *const az_cred_keys[] = {
-	"provider", "account", "key_file", "sas_file",
-	"connection_string_file", "endpoint", ST_CONN_KEYS, NULL
 };
 
 /* ---------------------------------------------------------------- budget */
@@ -163,6 +195,7 @@ struct az_call {
 	unsigned		 attempt;
 	long long		 started_ms;
 	struct st_answer	 answer;	/* x-ms-error-code or <Code> */
+	char			 no_creds[400];	/* why a request had no token */
 	void			(*finish)(struct az_call *, const struct st_xfer_result *);
 	struct st_buf		 req_body;	/* held request body (XML) */
 
@@ -210,23 +243,12 @@ struct az_call {
 	char			*copy_id;
 	long long		 copy_started_ms;
 	unsigned		 polls;
+
+	/* presign with a bearer token: the key being fetched */
+	struct udk_vals		*udk;
 };
 
 /* ---------------------------------------------------------------- config */
-
-/* 3 to 24 lowercase letters and digits. */
-static int
-valid_account(const char *a)
-{
-	size_t n = strlen(a), i;
-
-	if (n < 3 || n > 24)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!islower((unsigned char)a[i]) && !isdigit((unsigned char)a[i]))
-			return 0;
-	return 1;
-}
 
 /* 3 to 63 of a-z 0-9 '-', starting and ending with a letter or digit, no
  * "--"; or one of the special containers. */
@@ -247,238 +269,6 @@ valid_container(const char *c)
 			return 0;
 	}
 	return 1;
-}
-
-/* A SAS token: a query string of URL-safe characters that carries sig=. */
-static int
-valid_sas(const char *s)
-{
-	const char *p;
-
-	if (*s == '\0' || (strncmp(s, "sig=", 4) != 0 && strstr(s, "&sig=") == NULL))
-		return 0;
-	for (p = s; *p != '\0'; p++)
-		if (!isalnum((unsigned char)*p) && strchr("-._~%&=+/:,", *p) == NULL)
-			return 0;
-	return 1;
-}
-
-
-/*
- * Parses an Azure Storage connection string: "Name=Value;..." with
- * AccountName, AccountKey, SharedAccessSignature, BlobEndpoint,
- * QueueEndpoint, TableEndpoint, DefaultEndpointsProtocol, EndpointSuffix
- * (other services' endpoints are ignored), or UseDevelopmentStorage=true
- * (Azurite: blob 10000, queue 10001, table 10002 on 127.0.0.1).
- */
-static int
-parse_connection_string(char *cs, struct az_creds *cr, char *err,
-                        size_t errlen)
-{
-	const char *proto = "https", *suffix = "core.windows.net";
-	char *save = NULL, *item;
-	int dev = 0;
-
-	for (item = strtok_r(cs, ";", &save); item != NULL;
-	    item = strtok_r(NULL, ";", &save)) {
-		char *eq = strchr(item, '='), *name = item, *value, *end;
-		size_t nlen;
-
-		while (isspace((unsigned char)*name))
-			name++;
-		if (*name == '\0')
-			continue;
-		if (eq == NULL) {
-			snprintf(err, errlen, "the connection string has an item "
-			    "without '='");
-			return -1;
-		}
-		*eq = '\0';
-		value = eq + 1;
-		end = eq;
-		while (end > name && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		while (isspace((unsigned char)*value))
-			value++;
-		end = value + strlen(value);
-		while (end > value && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		nlen = strlen(name);
-		if (strcasecmp(name, "AccountName") == 0) {
-			if (st_format(cr->account, sizeof(cr->account), "%s", value) == -1)
-				goto toolong;
-		} else if (strcasecmp(name, "AccountKey") == 0) {
-			if (st_format(cr->key_b64, sizeof(cr->key_b64), "%s", value) == -1)
-				goto toolong;
-		} else if (strcasecmp(name, "SharedAccessSignature") == 0) {
-			if (st_format(cr->sas, sizeof(cr->sas), "%s", value[0] == '?' ?
-			    value + 1 : value) == -1)
-				goto toolong;
-		} else if (strcasecmp(name, "BlobEndpoint") == 0) {
-			if (st_format(cr->endpoint, sizeof(cr->endpoint), "%s", value) == -1)
-				goto toolong;
-		} else if (strcasecmp(name, "DefaultEndpointsProtocol") == 0) {
-			if (strcmp(value, "http") == 0)
-				proto = "http";
-			else if (strcmp(value, "https") != 0) {
-				snprintf(err, errlen, "DefaultEndpointsProtocol must be "
-				    "http or https");
-				return -1;
-			}
-		} else if (strcasecmp(name, "EndpointSuffix") == 0) {
-			suffix = value;
-		} else if (strcasecmp(name, "UseDevelopmentStorage") == 0) {
-			dev = strcasecmp(value, "true") == 0;
-		} else if (strcasecmp(name, "QueueEndpoint") == 0) {
-			if (st_format(cr->queue_endpoint, sizeof(cr->queue_endpoint),
-			    "%s", value) == -1)
-				goto toolong;
-		} else if (strcasecmp(name, "TableEndpoint") == 0) {
-			if (st_format(cr->table_endpoint, sizeof(cr->table_endpoint),
-			    "%s", value) == -1)
-				goto toolong;
-		} else if (nlen > 8 && strcasecmp(name + nlen - 8, "Endpoint") == 0) {
-			/* QueueEndpoint, TableEndpoint, ...: other services */
-		} else if (strcasecmp(name, "DevelopmentStorageProxyUri") == 0) {
-			/* not used */
-		} else {
-			snprintf(err, errlen, "the connection string has an unknown "
-			    "item '%.64s'", name);
-			return -1;
-		}
-	}
-	if (dev) {
-		if (cr->account[0] == '\0')
-			snprintf(cr->account, sizeof(cr->account), "%s", DEV_ACCOUNT);
-		if (cr->key_b64[0] == '\0' && cr->sas[0] == '\0')
-			snprintf(cr->key_b64, sizeof(cr->key_b64), "%s", DEV_KEY);
-		if (cr->endpoint[0] == '\0')
-			snprintf(cr->endpoint, sizeof(cr->endpoint),
-			    "http://127.0.0.1:10000/%s", cr->account);
-		if (cr->queue_endpoint[0] == '\0')
-			snprintf(cr->queue_endpoint, sizeof(cr->queue_endpoint),
-			    "http://127.0.0.1:10001/%s", cr->account);
-		if (cr->table_endpoint[0] == '\0')
-			snprintf(cr->table_endpoint, sizeof(cr->table_endpoint),
-			    "http://127.0.0.1:10002/%s", cr->account);
-	}
-	if (cr->account[0] == '\0') {
-		snprintf(err, errlen, "the connection string has no AccountName");
-		return -1;
-	}
-	if (cr->key_b64[0] == '\0' && cr->sas[0] == '\0') {
-		snprintf(err, errlen, "the connection string has neither "
-		    "AccountKey nor SharedAccessSignature");
-		return -1;
-	}
-	if ((cr->endpoint[0] == '\0' && st_format(cr->endpoint,
-	    sizeof(cr->endpoint), "%s://%s.blob.%s", proto, cr->account,
-	    suffix) == -1) || (cr->queue_endpoint[0] == '\0' &&
-	    st_format(cr->queue_endpoint, sizeof(cr->queue_endpoint),
-	    "%s://%s.queue.%s", proto, cr->account, suffix) == -1) ||
-	    (cr->table_endpoint[0] == '\0' && st_format(cr->table_endpoint,
-	    sizeof(cr->table_endpoint), "%s://%s.table.%s", proto, cr->account,
-	    suffix) == -1))
-		goto toolong;
-	return 0;
-toolong:
-	snprintf(err, errlen, "an item of the connection string is too long");
-	return -1;
-}
-
-int
-az_load_creds(const config_setting_t *conf, const struct st_store_env *env,
-              struct az_creds *cr, char *err, size_t errlen)
-{
-	const config_setting_t *root = config_root_setting(conf->config), *all, *g;
-	const char *name = NULL, *provider = NULL, *account = NULL, *v = NULL;
-	const char *key_file = NULL, *sas_file = NULL, *cs_file = NULL;
-	char why[256];
-	int given;
-
-	if (!config_setting_lookup_string(conf, "credentials", &name)) {
-		snprintf(err, errlen, "an azure store needs credentials = \"NAME\"");
-		return -1;
-	}
-	all = config_setting_get_member(root, "credentials");
-	g = all != NULL ? config_setting_get_member(all, name) : NULL;
-	if (g == NULL || !config_setting_is_group(g)) {
-		snprintf(err, errlen, "no credentials named '%s'", name);
-		return -1;
-	}
-	if (st_conf_only_keys(g, az_cred_keys, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "credentials '%s': %s", name, why);
-		return -1;
-	}
-	config_setting_lookup_string(g, "provider", &provider);
-	config_setting_lookup_string(g, "account", &account);
-	config_setting_lookup_string(g, "key_file", &key_file);
-	config_setting_lookup_string(g, "sas_file", &sas_file);
-	config_setting_lookup_string(g, "connection_string_file", &cs_file);
-	if (provider == NULL || strcmp(provider, "azure") != 0) {
-		snprintf(err, errlen, "credentials '%s' are not provider = \"azure\"",
-		    name);
-		return -1;
-	}
-	given = (key_file != NULL) + (sas_file != NULL) + (cs_file != NULL);
-	if (given != 1) {
-		snprintf(err, errlen, "credentials '%s' need exactly one of "
-		    "key_file, sas_file or connection_string_file", name);
-		return -1;
-	}
-	if (cs_file != NULL) {
-		char *cs = malloc(8192);
-		int rc;
-
-		if (cs == NULL)
-			return -1;
-		rc = st_conf_read_secret(env, cs_file, cs, 8192, err, errlen);
-		if (rc == 0 && (rc = parse_connection_string(cs, cr, why,
-		    sizeof(why))) == -1)
-			snprintf(err, errlen, "credentials '%s': %s", name, why);
-		OPENSSL_cleanse(cs, 8192);
-		free(cs);
-		if (rc == -1)
-			return -1;
-		if (account != NULL && strcmp(account, cr->account) != 0) {
-			snprintf(err, errlen, "credentials '%s': account '%s' differs "
-			    "from the connection string's AccountName", name, account);
-			return -1;
-		}
-	} else {
-		if (account == NULL) {
-			snprintf(err, errlen, "credentials '%s' need account = \"NAME\"",
-			    name);
-			return -1;
-		}
-		snprintf(cr->account, sizeof(cr->account), "%s", account);
-		if (key_file != NULL && st_conf_read_secret(env, key_file, cr->key_b64,
-		    sizeof(cr->key_b64), err, errlen) == -1)
-			return -1;
-		if (sas_file != NULL) {
-			if (st_conf_read_secret(env, sas_file, cr->sas, sizeof(cr->sas), err,
-			    errlen) == -1)
-				return -1;
-			if (cr->sas[0] == '?')
-				memmove(cr->sas, cr->sas + 1, strlen(cr->sas));
-		}
-	}
-	if (config_setting_lookup_string(g, "endpoint", &v) &&
-	    st_format(cr->endpoint, sizeof(cr->endpoint), "%s", v) == -1) {
-		snprintf(err, errlen, "credentials '%s': endpoint too long", name);
-		return -1;
-	}
-	if (!valid_account(cr->account)) {
-		snprintf(err, errlen, "credentials '%s': account must be 3 to 24 "
-		    "lowercase letters and digits", name);
-		return -1;
-	}
-	if (cr->key_b64[0] == '\0' && !valid_sas(cr->sas)) {
-		snprintf(err, errlen, "credentials '%s': the SAS is not a query "
-		    "string with a sig= parameter", name);
-		return -1;
-	}
-	return 0;
 }
 
 int
@@ -559,10 +349,17 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
 	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
 	    conf, "retry"), &s->retry, err, errlen) == -1 ||
-	    az_load_creds(conf, env, cr, err, errlen) == -1)
+	    az_load_creds(env, cr, err, errlen) == -1)
 		goto fail;
 	snprintf(s->account, sizeof(s->account), "%s", cr->account);
-	if (cr->key_b64[0] != '\0') {
+	if (cr->token != NULL) {
+		s->token = cr->token;
+		cr->token = NULL;
+		if ((s->udk = udk_new()) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	} else if (cr->key_b64[0] != '\0') {
 		if (st_az_key_decode(&s->key, cr->key_b64) == -1) {
 			snprintf(err, errlen, "the account key is not valid base64");
 			goto fail;
@@ -603,6 +400,7 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 	*out = s;
 	return 0;
 fail:
+	st_creds_close(cr->token);	/* not taken */
 	OPENSSL_cleanse(cr, sizeof(*cr));
 	free(cr);
 	az_close(s);
@@ -621,6 +419,8 @@ az_close(void *p)
 		OPENSSL_cleanse(s->sas, strlen(s->sas));
 		free(s->sas);
 	}
+	st_creds_close(s->token);
+	udk_free(s->udk);
 	st_az_key_clear(&s->key);
 	st_conn_clear(&s->conn);
 	OPENSSL_cleanse(s, sizeof(*s));
@@ -746,19 +546,21 @@ az_http_date(char *out, size_t cap)
 }
 
 /*
- * Builds, signs and arms an exchange: method, the blob (NULL for the
- * container), query parameters (decoded), extra headers (name, value
- * pairs, NULL-ended) and the body's length (for the signature; curl sends
- * the same Content-Length). With a SAS instead of a key, the SAS is put
- * after the query and nothing is signed here.
+ * Builds, signs and arms an exchange: method, the URL path (encoded),
+ * query parameters (decoded), extra headers (name, value pairs,
+ * NULL-ended) and the body's length (for the signature; curl sends the
+ * same Content-Length). With a SAS the SAS is put after the query; with
+ * bearer tokens the group's current one is the Authorization (none
+ * valid: -1 with the reason in ac->no_creds).
  */
 static int
-az_prepare(struct az_call *ac, struct st_xfer *x, const char *method,
-           const char *blob, size_t bloblen, const struct st_az_pair *q,
-           size_t nq, const char *const *headers, uint64_t content_length)
+az_prepare_path(struct az_call *ac, struct st_xfer *x, const char *method,
+                const struct st_buf *path, const struct st_az_pair *q,
+                size_t nq, const char *const *headers,
+                uint64_t content_length)
 {
 	struct az_store *s = ac->s;
-	struct st_buf path = { 0 }, url = { 0 }, auth = { 0 };
+	struct st_buf url = { 0 }, auth = { 0 };
 	struct st_az_pair *hdrs;
 	struct st_az_request r;
 	char date[64], length[32];
@@ -766,13 +568,12 @@ az_prepare(struct az_call *ac, struct st_xfer *x, const char *method,
 	int rc = -1;
 
 	st_xfer_conn(x, &s->conn);
+	ac->no_creds[0] = '\0';
 
 	for (i = 0; headers != NULL && headers[i] != NULL; i += 2)
 		;
-	if ((hdrs = calloc(i / 2 + 8, sizeof(*hdrs))) == NULL)
+	if (path->failed || (hdrs = calloc(i / 2 + 8, sizeof(*hdrs))) == NULL)
 		return -1;
-	if (blob_path(&path, s, blob, bloblen) == -1)
-		goto out;
 	az_http_date(date, sizeof(date));
 	hdrs[nh].name = "x-ms-date";
 	hdrs[nh++].value = date;
@@ -795,19 +596,23 @@ az_prepare(struct az_call *ac, struct st_xfer *x, const char *method,
 		hdrs[nh++].value = length;
 	}
 	st_buf_adds(&url, s->scheme_host);
-	st_buf_add(&url, path.data, path.len);
+	st_buf_add(&url, path->data, path->len);
 	if (nq > 0) {
 		st_buf_adds(&url, "?");
 		st_az_query_string(&url, q, nq);
 	}
-	if (!s->has_key) {
+	if (s->token != NULL) {
+		if (az_bearer(s->token, &auth, NULL, ac->no_creds,
+		    sizeof(ac->no_creds)) == -1)
+			goto out;
+	} else if (!s->has_key) {
 		st_buf_adds(&url, nq > 0 ? "&" : "?");
 		st_buf_adds(&url, s->sas);
 	} else {
 		memset(&r, 0, sizeof(r));
 		r.method = method;
 		r.account = s->account;
-		r.path = path.data;
+		r.path = path->data;
 		r.query = q;
 		r.nquery = nq;
 		r.headers = hdrs;
@@ -833,9 +638,49 @@ out:
 	if (auth.data != NULL)
 		OPENSSL_cleanse(auth.data, auth.len);
 	st_buf_free(&auth);
-	st_buf_free(&path);
 	st_buf_free(&url);
 	free(hdrs);
+	return rc;
+}
+
+/* az_prepare_path for the blob (NULL for the container) of the store. */
+static int
+az_prepare(struct az_call *ac, struct st_xfer *x, const char *method,
+           const char *blob, size_t bloblen, const struct st_az_pair *q,
+           size_t nq, const char *const *headers, uint64_t content_length)
+{
+	struct st_buf path = { 0 };
+	int rc = -1;
+
+	if (blob_path(&path, ac->s, blob, bloblen) == 0)
+		rc = az_prepare_path(ac, x, method, &path, q, nq, headers,
+		    content_length);
+	st_buf_free(&path);
+	return rc;
+}
+
+/*
+ * Before an attempt is sent again after wait_ms: with bearer tokens its
+ * Authorization becomes the group's current token, which must still be
+ * valid when the attempt leaves (a token is never sent past its expiry).
+ * 0, or -1: no token for it (the attempt is not sent again).
+ */
+static int
+reauth(struct az_store *s, struct st_xfer *x, long wait_ms)
+{
+	struct st_buf auth = { 0 };
+	char why[400];
+	time_t until;
+	int rc = -1;
+
+	if (s->token == NULL)
+		return 0;
+	if (az_bearer(s->token, &auth, &until, why, sizeof(why)) == 0 &&
+	    (until == 0 || time(NULL) + wait_ms / 1000 + 2 < until))
+		rc = st_xfer_set_header(x, "Authorization", auth.data);
+	if (auth.data != NULL)
+		OPENSSL_cleanse(auth.data, auth.len);
+	st_buf_free(&auth);
 	return rc;
 }
 
@@ -1296,7 +1141,7 @@ retry_main(struct az_call *ac, const struct st_xfer_result *r, long status)
 	long wait_ms = retry_wait(ac, ac->x, r, status,
 	    st_answer_code(&ac->answer), ac->attempt);
 
-	if (wait_ms < 0)
+	if (wait_ms < 0 || reauth(ac->s, ac->x, wait_ms) == -1)
 		return 0;
 	ac->attempt++;
 	ac->call->attempts++;
@@ -1374,10 +1219,19 @@ start_or_fail(struct az_call *ac)
 		    "could not start");
 }
 
+/* Fails a call whose request could not be made: no valid token (503
+ * credentials_unavailable), else a bug or no memory. */
 static void
 prepare_failed(struct az_call *ac)
 {
-	st_call_fail(ac->call, ST_INTERNAL, NULL, "the request could not be made");
+	if (ac->no_creds[0] != '\0') {
+		ac->call->retry_after = 5;
+		st_call_fail(ac->call, ST_CREDENTIALS_UNAVAILABLE, NULL, "%s",
+		    ac->no_creds);
+	} else {
+		st_call_fail(ac->call, ST_INTERNAL, NULL, "the request could not "
+		    "be made");
+	}
 }
 
 /* ---------------------------------------------------------------- HEAD, GET */
@@ -1899,6 +1753,8 @@ block_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 	if (!ok)
 		wait_ms = retry_wait(ac, x, r, status, codebuf[0] ? codebuf : NULL,
 		    b->attempt);
+	if (wait_ms >= 0 && reauth(ac->s, x, wait_ms) == -1)
+		wait_ms = -1;
 	pthread_mutex_lock(&ac->lock);
 	/* The service has it (its memory goes back now), or it is still
 	 * held and sent again. */
@@ -1974,7 +1830,9 @@ bl_pump(struct az_call *ac)
 	pthread_mutex_unlock(&ac->lock);
 	if (broke) {
 		/* ac->failed is set: report it by hand. */
-		if (!st_call_is_done(ac->call))
+		if (!st_call_is_done(ac->call) && ac->no_creds[0] != '\0')
+			prepare_failed(ac);
+		else if (!st_call_is_done(ac->call))
 			st_call_fail(ac->call, ST_INTERNAL, NULL, "a block could not "
 			    "be sent (store '%s')", ac->s->name);
 		st_call_wake(ac->call);
@@ -2105,7 +1963,11 @@ bl_commit(struct az_call *ac)
 	if (h == NULL || ac->req_body.failed ||
 	    az_prepare(ac, ac->x, "PUT", c->key, c->keylen, q, 1, h,
 	    ac->req_body.len) == -1) {
-		bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be made");
+		if (ac->no_creds[0] != '\0')
+			bl_fail(ac, ST_CREDENTIALS_UNAVAILABLE, NULL, ac->no_creds);
+		else
+			bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be "
+			    "made");
 		return;
 	}
 	st_xfer_body_memory(ac->x, ac->req_body.data, ac->req_body.len);
@@ -2461,6 +2323,9 @@ az_list(struct st_call *c)
 	start_or_fail(ac);
 }
 
+static void finish_udk(struct az_call *, const struct st_xfer_result *);
+static int udk_xml(const char *, const char *, size_t, void *);
+
 static st_xml_end_fn
 xml_fn_of(struct az_call *ac)
 {
@@ -2475,6 +2340,10 @@ xml_fn_of(struct az_call *ac)
 		ac->check_ok = 1;
 		ac->check_n = 0;
 		return blocklist_xml;
+	}
+	if (ac->finish == finish_udk) {
+		memset(ac->udk, 0, sizeof(*ac->udk));
+		return udk_xml;
 	}
 	return NULL;
 }
@@ -2609,7 +2478,10 @@ copy_source(struct az_call *ac)
 
 	if (blob_url(&url, src, c->src_key) == -1)
 		goto fail;
-	if (!src->has_key) {
+	if (src->token != NULL) {
+		/* Within one account the service authorises the source by
+		 * the request's own token. */
+	} else if (!src->has_key) {
 		st_buf_adds(&url, "?");
 		st_buf_adds(&url, src->sas);
 	} else if (!dst->has_key) {
@@ -2722,6 +2594,189 @@ az_copy(struct st_call *c)
 
 /* ---------------------------------------------------------------- presign */
 
+/* A PUT through a URL: the service wants the blob type. 0 or -1. */
+static int
+presign_headers(struct st_call *c)
+{
+	if (strcmp(c->method, "PUT") != 0)
+		return 0;
+	if ((c->url_headers = st_call_alloc(c, sizeof(*c->url_headers))) == NULL)
+		return -1;
+	c->url_headers[0].name = "x-ms-blob-type";
+	c->url_headers[0].value = "BlockBlob";
+	c->nurl_headers = 1;
+	return 0;
+}
+
+/*
+ * With bearer tokens a SAS is signed with a user delegation key (Get User
+ * Delegation Key, asked for with the token). A key lives at most 7 days:
+ * one is asked for that long (less UDK_SLACK, for clocks), and kept while
+ * it outlives the URLs asked for by UDK_MARGIN; a URL a fresh key cannot
+ * cover ends with the key (expires_at says so).
+ */
+#define UDK_LIFE	(7 * 86400)
+#define UDK_SLACK	300
+#define UDK_MARGIN	60
+
+/* Signs c's URL with key v, expiring at se; finishes the call. */
+static void
+presign_udk_sign(struct st_call *c, const struct udk_vals *v, time_t se)
+{
+	struct az_store *s = c->store;
+	struct st_buf url = { 0 };
+	struct st_az_sas sas;
+	struct st_az_udk u = { v->oid, v->tid, v->start, v->expiry, v->service,
+	    v->version };
+	struct st_az_key key;
+	const char *name = call_name(c, c->key, c->keylen);
+	int rc = -1;
+
+	memset(&sas, 0, sizeof(sas));
+	sas.permissions = strcmp(c->method, "PUT") == 0 ? "cw" : "r";
+	sas.expiry = se;
+	sas.version = AZ_VERSION;
+	st_buf_adds(&url, s->scheme_host);
+	blob_path(&url, s, c->key, c->keylen);
+	st_buf_adds(&url, "?");
+	if (name != NULL && st_az_key_decode(&key, v->value) == 0) {
+		rc = st_az_blob_sas_udk(&key, &u, s->account, s->container, name,
+		    &sas, &url, NULL);
+		st_az_key_clear(&key);
+	}
+	if (rc == -1 || url.failed || (c->url = st_call_strdup(c,
+	    url.data)) == NULL || presign_headers(c) == -1) {
+		st_buf_free(&url);
+		st_call_fail(c, ST_INTERNAL, NULL, "the URL could not be signed");
+		return;
+	}
+	st_buf_free(&url);
+	c->expires_at = se;
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
+static int
+udk_xml(const char *path, const char *text, size_t len, void *arg)
+{
+	static const struct { const char *name; size_t off, cap; } f[] = {
+#define F(n, m) { "UserDelegationKey/" n, offsetof(struct udk_vals, m), \
+	sizeof(((struct udk_vals *)0)->m) }
+		F("SignedOid", oid), F("SignedTid", tid),
+		F("SignedStart", start), F("SignedExpiry", expiry),
+		F("SignedService", service), F("SignedVersion", version),
+		F("Value", value),
+#undef F
+	};
+	struct az_call *ac = arg;
+	size_t i;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (strcmp(path, f[i].name) == 0) {
+			if (len >= f[i].cap)
+				return -1;
+			memcpy((char *)ac->udk + f[i].off, text, len + 1);
+		}
+	return 0;
+}
+
+static void
+finish_udk(struct az_call *ac, const struct st_xfer_result *r)
+{
+	struct st_call *c = ac->call;
+	struct az_store *s = ac->s;
+	struct udk_vals *v = ac->udk;
+	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	time_t now = time(NULL), expires, se;
+
+	if (!r->ok) {
+		fail_transport(ac, r);
+		return;
+	}
+	if (status >= 300) {
+		fail_from_answer(ac, status);
+		return;
+	}
+	expires = st_answer_time(v->expiry);
+	if (st_xml_finish(ac->answer.xml) == -1 || v->oid[0] == '\0' ||
+	    v->tid[0] == '\0' || v->start[0] == '\0' || v->service[0] == '\0' ||
+	    v->version[0] == '\0' || v->value[0] == '\0' ||
+	    expires <= now + UDK_MARGIN) {
+		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure's user delegation "
+		    "key is not usable (store '%s')", s->name);
+		return;
+	}
+	pthread_mutex_lock(&s->udk->lock);
+	s->udk->v = *v;
+	s->udk->expires = expires;
+	pthread_mutex_unlock(&s->udk->lock);
+	se = now + (time_t)c->expires_in;
+	presign_udk_sign(c, v, se < expires ? se : expires);
+}
+
+/* POST /?restype=service&comp=userdelegationkey with the token. */
+static void
+presign_fetch_udk(struct st_call *c, time_t now)
+{
+	struct az_store *s = c->store;
+	struct st_az_pair q[2] = {
+		{ "restype", "service" }, { "comp", "userdelegationkey" }
+	};
+	const char *h[] = { "Content-Type", "application/xml", NULL };
+	struct st_buf path = { 0 };
+	struct az_call *ac = ac_new(c, finish_udk);
+	char st[32], se[32];
+	time_t start = now - UDK_SLACK, end = now + UDK_LIFE - UDK_SLACK;
+	struct tm tm;
+	int rc;
+
+	if (ac == NULL)
+		return;
+	if ((ac->udk = calloc(1, sizeof(*ac->udk))) == NULL ||
+	    (ac->answer.xml = st_xml_new(udk_xml, ac)) == NULL) {
+		prepare_failed(ac);
+		return;
+	}
+	strftime(st, sizeof(st), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&start, &tm));
+	strftime(se, sizeof(se), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&end, &tm));
+	st_buf_printf(&ac->req_body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	    "<KeyInfo><Start>%s</Start><Expiry>%s</Expiry></KeyInfo>", st, se);
+	st_buf_adds(&path, s->base_path);
+	st_buf_adds(&path, "/");
+	rc = ac->req_body.failed ? -1 : az_prepare_path(ac, ac->x, "POST",
+	    &path, q, 2, h, ac->req_body.len);
+	st_buf_free(&path);
+	if (rc == -1) {
+		prepare_failed(ac);
+		return;
+	}
+	st_xfer_body_memory(ac->x, ac->req_body.data, ac->req_body.len);
+	start_or_fail(ac);
+}
+
+/* A presigned URL of a store with bearer tokens: a user delegation SAS,
+ * with the cached key when it lasts long enough. */
+static void
+presign_bearer(struct st_call *c)
+{
+	struct az_store *s = c->store;
+	struct udk_vals v;
+	time_t now = time(NULL), se = now + (time_t)c->expires_in;
+	int cached;
+
+	pthread_mutex_lock(&s->udk->lock);
+	cached = s->udk->expires >= se + UDK_MARGIN;
+	if (cached)
+		v = s->udk->v;
+	pthread_mutex_unlock(&s->udk->lock);
+	if (!cached) {
+		presign_fetch_udk(c, now);
+		return;
+	}
+	presign_udk_sign(c, &v, se);
+	OPENSSL_cleanse(&v, sizeof(v));
+}
+
 static void
 az_presign(struct st_call *c)
 {
@@ -2731,6 +2786,10 @@ az_presign(struct st_call *c)
 	time_t now = time(NULL);
 	const char *name;
 
+	if (s->token != NULL) {
+		presign_bearer(c);
+		return;
+	}
 	if (!s->has_key) {
 		st_call_fail(c, ST_NOT_SUPPORTED, NULL, "store '%s' has a SAS, not "
 		    "an account key: it cannot make SAS URLs of its own", s->name);
@@ -2753,15 +2812,9 @@ az_presign(struct st_call *c)
 	c->url = st_call_strdup(c, url.data);
 	c->expires_at = sas.expiry;
 	st_buf_free(&url);
-	if (strcmp(c->method, "PUT") == 0) {
-		/* Put Blob through the URL: the service wants the blob type. */
-		if ((c->url_headers = st_call_alloc(c, sizeof(*c->url_headers))) == NULL) {
-			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-			return;
-		}
-		c->url_headers[0].name = "x-ms-blob-type";
-		c->url_headers[0].value = "BlockBlob";
-		c->nurl_headers = 1;
+	if (presign_headers(c) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
 	}
 	c->status = c->url != NULL ? ST_OK : ST_INTERNAL;
 	st_call_done(c);
@@ -2796,6 +2849,10 @@ az_release(struct st_call *c)
 	free(ac->ls.marker);
 	free(ac->pinned_etag);
 	free(ac->copy_id);
+	if (ac->udk != NULL) {
+		OPENSSL_cleanse(ac->udk, sizeof(*ac->udk));
+		free(ac->udk);
+	}
 	pthread_mutex_destroy(&ac->lock);
 	free(ac);
 	c->backend_data = NULL;

@@ -1,28 +1,34 @@
 /*
  * common.c - what the Azure queue and table services share (azure.h):
- * opening a store's access to its service, signing, and describing a
- * request. Each service keeps only its protocol: paths, bodies, answers.
+ * opening a store's access to its service, signing (Shared Key, or a
+ * bearer token of the group's), and describing a request. Each service
+ * keeps only its protocol: paths, bodies, answers.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "core/buf.h"
 #include "core/guard.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/azure/azure.h"
 
-/* The key (or SAS) and endpoint of a resolved credentials group. */
+/* The key, SAS or tokens (taken from cr) and endpoint of a resolved
+ * credentials group. */
 static int
-take_creds(struct az_svc *s, const struct az_creds *cr, const char *endpoint,
+take_creds(struct az_svc *s, struct az_creds *cr, const char *endpoint,
            const char *service, char *err, size_t errlen)
 {
 	char def[160];
 
 	snprintf(s->account, sizeof(s->account), "%s", cr->account);
-	if (cr->key_b64[0] != '\0') {
+	if (cr->token != NULL) {
+		s->token = cr->token;
+		cr->token = NULL;
+	} else if (cr->key_b64[0] != '\0') {
 		if (st_az_key_decode(&s->key, cr->key_b64) == -1) {
 			snprintf(err, errlen, "the account key is not valid base64");
 			return -1;
@@ -66,10 +72,11 @@ az_svc_open(struct az_svc *s, const config_setting_t *conf,
 		return -1;
 	}
 	/* The store's endpoint wins, else the connection string's. */
-	if (az_load_creds(conf, env, cr, err, errlen) == 0)
+	if (az_load_creds(env, cr, err, errlen) == 0)
 		rc = take_creds(s, cr, endpoint ? endpoint : kind ==
 		    ST_KIND_TABLE ? cr->table_endpoint : cr->queue_endpoint,
 		    service, err, errlen);
+	st_creds_close(cr->token);	/* not taken: a failure */
 	OPENSSL_cleanse(cr, sizeof(*cr));
 	free(cr);
 	if (rc == 0 && (st_conn_for_store(&s->conn, conf, env, err,
@@ -89,6 +96,8 @@ az_svc_close(struct az_svc *s)
 {
 	st_guard_close(s->guard);
 	s->guard = NULL;
+	st_creds_close(s->token);
+	s->token = NULL;
 	if (s->sas != NULL) {
 		OPENSSL_cleanse(s->sas, strlen(s->sas));
 		free(s->sas);
@@ -96,6 +105,45 @@ az_svc_close(struct az_svc *s)
 	}
 	st_az_key_clear(&s->key);
 	st_conn_clear(&s->conn);
+}
+
+int
+az_bearer(struct st_creds *c, struct st_buf *out, time_t *until, char *why,
+          size_t whylen)
+{
+	struct st_creds_snap *snap;
+
+	if ((snap = st_creds_take(c, why, whylen)) == NULL)
+		return -1;
+	st_buf_adds(out, "Bearer ");
+	st_buf_adds(out, snap->token != NULL ? snap->token : "");
+	if (until != NULL)
+		*until = snap->expires == 0 ? 0 : snap->expires -
+		    st_creds_skew(snap->obtained, snap->expires);
+	st_creds_drop(snap);
+	if (out->failed) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* A bearer token's Authorization for one attempt of pc. */
+static int
+sign_bearer(struct st_pcall *pc, struct st_creds *token)
+{
+	struct st_buf auth = { 0 };
+	char why[512];
+	int rc = -1;
+
+	if (az_bearer(token, &auth, NULL, why, sizeof(why)) == -1)
+		st_pcall_sign_unavailable(pc, why);
+	else
+		rc = st_pcall_sign_add(pc, "Authorization", auth.data);
+	if (auth.data != NULL)
+		OPENSSL_cleanse(auth.data, auth.len);
+	st_buf_free(&auth);
+	return rc;
 }
 
 int
@@ -112,6 +160,8 @@ az_svc_sign(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 	az_http_date(date, sizeof(date));
 	if (st_pcall_sign_add(pc, "x-ms-date", date) == -1)
 		return -1;
+	if (s->token != NULL)
+		return sign_bearer(pc, s->token);
 	if (!s->has_key)
 		return 0;		/* the SAS is in the URL */
 	for (i = 0; i < r->nheaders && n < 36; i++) {
@@ -157,7 +207,7 @@ az_svc_prepare(struct az_svc *s, struct st_pcall *pc, struct st_call *c,
 		st_buf_adds(&url, "?");
 		st_az_query_string(&url, (const struct st_az_pair *)q, nq);
 	}
-	if (!s->has_key) {
+	if (s->sas != NULL) {
 		st_buf_adds(&url, nq > 0 ? "&" : "?");
 		st_buf_adds(&url, s->sas);
 	}

@@ -43,7 +43,7 @@
 #include "core/retry.h"
 #include "core/validate.h"
 #include "core/xml.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/azure/azure.h"
 #include "sign/azure_sign.h"
 #include "sign/hmac.h"

@@ -45,7 +45,7 @@
 #include "core/json.h"
 #include "core/pcall.h"
 #include "core/retry.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/azure/azure.h"
 #include "sign/azure_sign.h"
 #include "sign/hmac.h"

@@ -58,7 +58,7 @@
 #include "core/presign.h"
 #include "core/registry.h"
 #include "core/validate.h"
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/local/local.h"
 #include "sign/hmac.h"
 
@@ -1342,41 +1342,13 @@ local_copy(struct st_call *c)
 
 /* ---------------------------------------------------------------- presign */
 
+/* The daemon's own URLs, which it serves from this store. */
 static void
 local_presign(struct st_call *c)
 {
 	struct local_store *s = c->store;
-	static const char hex[] = "0123456789ABCDEF";
-	struct st_buf url = { 0 };
-	char sig[2 * ST_SHA256_LEN + 1];
-	size_t i;
 
-	c->expires_at = time(NULL) + c->expires_in;
-	st_presign_signature(s->presign_key, sizeof(s->presign_key), c->method,
-	    c->store_name, c->key, c->keylen, c->expires_at, sig);
-	st_buf_printf(&url, "%s/v1/blobs/%s/", c->base_url, c->store_name);
-	for (i = 0; i < c->keylen; i++) {
-		unsigned char ch = (unsigned char)c->key[i];
-
-		if (isalnum(ch) || strchr("-._~/", ch) != NULL) {
-			st_buf_add(&url, &c->key[i], 1);
-		} else {
-			char esc[3] = { '%', hex[ch >> 4], hex[ch & 15] };
-
-			st_buf_add(&url, esc, 3);
-		}
-	}
-	st_buf_printf(&url, "?%s=%lld&%s=%s", ST_PRESIGN_EXPIRES,
-	    (long long)c->expires_at, ST_PRESIGN_SIGNATURE, sig);
-	if (url.failed) {
-		st_buf_free(&url);
-		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-		return;
-	}
-	c->url = st_call_strdup(c, url.data);
-	st_buf_free(&url);
-	c->status = ST_OK;
-	st_call_done(c);
+	st_presign_daemon_url(c, s->presign_key, sizeof(s->presign_key));
 }
 
 /* ---------------------------------------------------------------- release */

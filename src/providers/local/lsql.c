@@ -16,7 +16,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
-#include "daemon/config.h"
+#include "core/confval.h"
 #include "providers/local/lsql.h"
 
 enum job_state { J_QUEUED, J_WAITING, J_RUNNING, J_DONE };
