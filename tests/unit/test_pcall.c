@@ -4,7 +4,8 @@
  * every attempt is signed afresh, error codes read from JSON bodies and
  * headers and mapped through a service's table, the bound on an answer,
  * a long poll's longer timeout, a call's own stall timeout, a 200 that
- * carries an error (retried), and the circuit breaker's refusal.
+ * carries an error (retried), a streamed body (not sent twice), an answer
+ * to a sink (retried whole), and the circuit breaker's refusal.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -125,6 +126,8 @@ server_stop(void)
 /* ---------------------------------------------------------------- service */
 
 static atomic_int signatures;
+static int use_source, use_sink;	/* the body modes of run() */
+static char sunk[128];			/* what the sink took */
 
 static int
 test_sign(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
@@ -133,7 +136,8 @@ test_sign(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 
 	ck_assert_ptr_eq(signer, &signatures);
 	ck_assert(strncmp(r->host, "127.0.0.1:", 10) == 0);
-	ck_assert(r->bodylen == 5 && memcmp(r->body, "hello", 5) == 0);
+	ck_assert(use_source || (r->bodylen == 5 &&
+	    memcmp(r->body, "hello", 5) == 0));
 	snprintf(v, sizeof(v), "sig-%d", ++signatures);
 	return st_pcall_sign_add(pc, "X-Sig", v);
 }
@@ -165,6 +169,36 @@ static const struct st_pcall_proto proto_ok_error = {
 };
 
 static const struct st_pcall_proto *use_proto = &proto;
+
+static size_t
+source(struct st_pcall *pc, char *buf, size_t cap, void *arg)
+{
+	(void)pc;
+	(void)arg;
+	ck_assert_uint_ge(cap, 5);
+	memcpy(buf, "hello", 5);
+	return 5;
+}
+
+static int
+sink_headers(struct st_pcall *pc, void *arg)
+{
+	(void)arg;
+	sunk[0] = '\0';
+	return st_pcall_http_status(pc) < 300 ? ST_PCALL_SINK : ST_PCALL_COLLECT;
+}
+
+static size_t
+sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
+{
+	size_t have = strlen(sunk);
+
+	(void)pc;
+	(void)arg;
+	if (have + n < sizeof(sunk))
+		memcpy(sunk + have, p, n), sunk[have + n] = '\0';
+	return n;
+}
 static unsigned use_stall_ms;
 
 struct waiter {
@@ -218,7 +252,12 @@ run(const char *path, enum st_pcall_kind kind, unsigned wait_ms,
 	ck_assert_ptr_nonnull(pc);
 	ck_assert_int_eq(st_pcall_prepare(pc, "POST", url, path, NULL, 0), 0);
 	ck_assert_int_eq(st_pcall_header(pc, "Content-Type", "text/plain"), 0);
-	ck_assert_int_eq(st_pcall_body(pc, "hello", 5), 0);
+	if (use_source)
+		st_pcall_source(pc, 5, source, NULL);
+	else
+		ck_assert_int_eq(st_pcall_body(pc, "hello", 5), 0);
+	if (use_sink)
+		st_pcall_sink(pc, sink_headers, sink, NULL, NULL);
 	st_pcall_wait(pc, wait_ms);
 	st_pcall_stall(pc, use_stall_ms);
 	ck_assert_int_eq(st_pcall_start(pc, kind, finish, w), 0);
@@ -227,6 +266,10 @@ run(const char *path, enum st_pcall_kind kind, unsigned wait_ms,
 		pthread_cond_wait(&w->cond, &w->lock);
 	pthread_mutex_unlock(&w->lock);
 	*attempts = c->attempts;
+	/* The modes are for one run: tests share this process. */
+	use_proto = &proto;
+	use_stall_ms = 0;
+	use_source = use_sink = 0;
 	st_pcall_free(pc);
 	st_call_free(c, NULL);
 	pthread_mutex_destroy(&w->lock);
@@ -374,6 +417,35 @@ START_TEST(ok_with_error_retried)
 }
 END_TEST
 
+START_TEST(streamed_body_not_sent_twice)
+{
+	struct waiter w;
+	unsigned a;
+
+	use_source = 1;
+	hits_500 = 0;
+	run("/500", ST_PCALL_IDEMPOTENT, 0, &w, &a);
+	ck_assert_int_eq(w.status, 500);
+	ck_assert_int_eq(hits_500, 1);
+	ck_assert_uint_eq(a, 1);
+}
+END_TEST
+
+START_TEST(sink_retried_whole)
+{
+	struct waiter w;
+	unsigned a;
+
+	use_sink = 1;
+	hits_flaky = 0;
+	run("/flaky", ST_PCALL_IDEMPOTENT, 0, &w, &a);
+	ck_assert_int_eq(w.status, 200);
+	ck_assert_str_eq(sunk, "fine");
+	ck_assert_str_eq(w.body, "");
+	ck_assert_uint_eq(a, 3);
+}
+END_TEST
+
 START_TEST(each_attempt_signed_afresh)
 {
 	struct waiter w;
@@ -436,6 +508,8 @@ pcall_suite(void)
 	tcase_add_test(tc, long_poll_waits_longer);
 	tcase_add_test(tc, own_stall_timeout);
 	tcase_add_test(tc, ok_with_error_retried);
+	tcase_add_test(tc, streamed_body_not_sent_twice);
+	tcase_add_test(tc, sink_retried_whole);
 	tcase_add_test(tc, each_attempt_signed_afresh);
 	tcase_add_test(tc, open_circuit_fails_at_once);
 	suite_add_tcase(s, tc);
