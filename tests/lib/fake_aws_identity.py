@@ -40,6 +40,8 @@ import threading
 import time
 import urllib.parse
 
+from fakeserver import FakeServer
+
 
 def _iso(t):
     return datetime.datetime.fromtimestamp(
@@ -67,11 +69,10 @@ class Key:
         self.expires = time.time() + life
 
 
-class FakeAWS(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+class FakeAWS(FakeServer):
 
     def __init__(self, life=60, role="test-role"):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.port = self.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self.life = life
@@ -91,20 +92,7 @@ class FakeAWS(http.server.ThreadingHTTPServer):
         self.verified = 0           # S3 requests whose signature held
         self.rejected = []          # reasons
         self.used = {}              # key id -> count of S3 requests
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    def handle_error(self, request, client_address):
-        # A client that went away (the daemon abandoning a slow fetch)
-        # is expected here; anything else is reported as usual.
-        import sys
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError,
-                                               ConnectionResetError)):
-            super().handle_error(request, client_address)
-
-    def stop(self):
-        self.shutdown()
-        self.server_close()
+        self.start()
 
     def issue(self, tag):
         with self.lock:

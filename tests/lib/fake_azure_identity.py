@@ -36,6 +36,8 @@ import threading
 import time
 import urllib.parse
 
+from fakeserver import FakeServer
+
 SCOPE = "https://storage.azure.com/.default"
 RESOURCE = "https://storage.azure.com"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -47,11 +49,10 @@ def _b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class FakeAzureAD(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+class FakeAzureAD(FakeServer):
 
     def __init__(self, life=3600):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.port = self.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self.life = life
@@ -66,20 +67,7 @@ class FakeAzureAD(http.server.ThreadingHTTPServer):
         self.n = 0
         self.issued = []            # dicts: token, at, exp, how
         self.seen = []              # dicts: kind, path, form/query, headers
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    def handle_error(self, request, client_address):
-        # A client that went away (a fetch abandoned at shutdown) is
-        # expected; anything else is reported as usual.
-        import sys
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError,
-                                               ConnectionResetError)):
-            super().handle_error(request, client_address)
-
-    def stop(self):
-        self.shutdown()
-        self.server_close()
+        self.start()
 
     def mint(self, how, tenant=TENANT, life=None, record=True):
         """A token as Entra ID would give one, recorded unless said."""
