@@ -36,7 +36,6 @@ import hashlib
 import hmac
 import http.server
 import json
-import threading
 import time
 import urllib.parse
 
@@ -77,14 +76,10 @@ class FakeAWS(FakeServer):
         self.url = "http://127.0.0.1:%d" % self.port
         self.life = life
         self.role = role
-        self.lock = threading.Lock()
         self.keys = {}              # id -> Key
         self.n = 0
         self.imds_tokens = set()
         self.container_token = None
-        self.fail_next = 0
-        self.fail_always = False
-        self.delay = 0.0
         self.calls = []             # (service, detail)
         self.web_tokens = []        # WebIdentityToken values seen
         self.assume = []            # AssumeRole forms (dict), verified
@@ -127,19 +122,6 @@ class FakeAWS(FakeServer):
     def s3_keys_used(self):
         with self.lock:
             return dict(self.used)
-
-    # -- the credential endpoints' failure knobs
-
-    def creds_fault(self):
-        if self.delay:
-            time.sleep(self.delay)
-        with self.lock:
-            if self.fail_always:
-                return True
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                return True
-        return False
 
 
 def verify_sigv4(server, method, raw_path, headers, body, service):
@@ -271,7 +253,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self._send(200, s.role)
             if role != s.role:
                 return self._send(404, "no such role")
-            if s.creds_fault():
+            if s.fault():
                 return self._send(500, "fault")
             with s.lock:
                 s.calls.append(("imds", "creds"))
@@ -279,7 +261,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                               "application/json")
         if path == "/process/creds":
             # What a credential_process command prints (it fetches this).
-            if s.creds_fault():
+            if s.fault():
                 return self._send(500, "fault")
             key = s.issue("proc")
             with s.lock:
@@ -292,7 +274,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if s.container_token is not None and \
                     self.headers.get("Authorization") != s.container_token:
                 return self._send(403, "bad Authorization")
-            if s.creds_fault():
+            if s.fault():
                 return self._send(500, "fault")
             with s.lock:
                 s.calls.append(("container", "creds"))
@@ -331,7 +313,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         action = form.get("Action")
         if form.get("Version") != "2011-06-15":
             return self._sts_error(400, "InvalidAction")
-        if s.creds_fault():
+        if s.fault():
             return self._sts_error(500, "InternalFailure")
         if action == "AssumeRoleWithWebIdentity":
             if not form.get("RoleArn") or not form.get("RoleSessionName") \

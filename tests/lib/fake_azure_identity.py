@@ -32,7 +32,6 @@ contacts any other host.
 import base64
 import http.server
 import json
-import threading
 import time
 import urllib.parse
 
@@ -59,11 +58,7 @@ class FakeAzureAD(FakeServer):
         self.client_secret = "s3cr3t-client-value-" + str(time.time_ns())
         self.assertion = None       # None: any federated token is taken
         self.identity_header = "idhdr-" + str(time.time_ns())
-        self.lock = threading.Lock()
-        self.fail_next = 0
-        self.fail_always = False
         self.fail_status = 500
-        self.delay = 0.0
         self.n = 0
         self.issued = []            # dicts: token, at, exp, how
         self.seen = []              # dicts: kind, path, form/query, headers
@@ -90,16 +85,6 @@ class FakeAzureAD(FakeServer):
                                     "exp": exp, "how": how})
         return token, exp
 
-    def fault(self):
-        if self.delay:
-            time.sleep(self.delay)
-        with self.lock:
-            if self.fail_always:
-                return True
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                return True
-        return False
 
     def record(self, entry):
         with self.lock:
