@@ -141,8 +141,9 @@ data_path(const struct local_store *s, const char *id, char *out, size_t cap)
 	snprintf(out, cap, "%s/data/%.2s/%s", s->dir, id, id);
 }
 
-static int
-mkdir_p(const char *path, mode_t mode)
+/* local.h: every local store makes its directories with this. */
+int
+local_mkdirs(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX], *p;
 
@@ -604,7 +605,7 @@ local_open(const config_setting_t *conf, const struct st_store_env *env,
 			snprintf(sub, sizeof(sub), "%s/data", s->dir);
 		else
 			snprintf(sub, sizeof(sub), "%s/data/%02x", s->dir, i);
-		if (mkdir_p(sub, 0750) == -1) {
+		if (local_mkdirs(sub, 0750) == -1) {
 			snprintf(err, errlen, "cannot create %s: %s", sub,
 			    strerror(errno));
 			goto fail;

@@ -11,6 +11,7 @@
 #define STRATUS_PROVIDERS_LOCAL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <libconfig.h>
 
@@ -20,6 +21,9 @@
 struct local_kind {
 	unsigned kind;		/* ST_KIND_* */
 };
+
+/* mkdir -p: path and its missing parents; -1 with errno. */
+int  local_mkdirs(const char *path, mode_t mode);
 
 int  st_local_queue_open(const config_setting_t *, const struct st_store_env *,
                          void **store, char *err, size_t errlen);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "core/confval.h"
+#include "providers/local/local.h"
 #include "providers/local/lsql.h"
 
 enum job_state { J_QUEUED, J_WAITING, J_RUNNING, J_DONE };
@@ -341,24 +342,6 @@ lsql_main(void *arg)
 
 /* ---------------------------------------------------------------- settings */
 
-static int
-make_dirs(const char *path)
-{
-	char buf[PATH_MAX], *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -1;
-	for (p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0750) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0750) == -1 && errno != EEXIST ? -1 : 0;
-}
-
 int
 lsql_store_settings(const config_setting_t *conf,
                     const struct st_store_env *env, const char *const *keys,
@@ -390,7 +373,7 @@ lsql_store_settings(const config_setting_t *conf,
 	}
 	if (st_conf_check_dir(dir, err, errlen) == -1)
 		return -1;
-	if (!env->check_only && make_dirs(dir) == -1) {
+	if (!env->check_only && local_mkdirs(dir, 0750) == -1) {
 		snprintf(err, errlen, "cannot create %s: %s", dir,
 		    strerror(errno));
 		return -1;
