@@ -268,15 +268,27 @@ object_response(struct st_req *req, struct st_call *c, int head)
 	    reader_block(c->body_length), body_reader, req, NULL);
 }
 
-/* The start of every finishing step: 1, with *c the outcome to answer
- * from; else 0 and *rc to return (parked, or out of memory). */
+/*
+ * The start of every finishing step: 1, with *c the outcome to answer
+ * from, when the call succeeded or ended with the status `also` (ST_OK
+ * for none); else 0 and *rc to return: parked, out of memory, or the
+ * failure answered.
+ */
 static int
-blob_done(struct st_req *req, struct st_call **c, enum MHD_Result *rc)
+blob_outcome(struct st_req *req, enum st_status also, struct st_call **c,
+             enum MHD_Result *rc)
 {
 	int done = blob_wait(req, c);
 
-	*rc = done == -1 ? MHD_NO : MHD_YES;
-	return done == 1;
+	if (done != 1) {
+		*rc = done == -1 ? MHD_NO : MHD_YES;
+		return 0;
+	}
+	if ((*c)->status != ST_OK && (*c)->status != also) {
+		*rc = st_reply_call_error(req, *c);
+		return 0;
+	}
+	return 1;
 }
 
 static enum MHD_Result
@@ -288,7 +300,7 @@ get_finish(struct st_req *req)
 	enum MHD_Result rc;
 	char range[96];
 
-	if (!blob_done(req, &c, &rc))
+	if (!blob_outcome(req, ST_NOT_MODIFIED, &c, &rc))
 		return rc;
 	if (c->status == ST_NOT_MODIFIED) {
 		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -296,8 +308,6 @@ get_finish(struct st_req *req)
 			MHD_add_response_header(resp, "ETag", c->info.etag);
 		return st_reply(req, 304, resp);
 	}
-	if (c->status != ST_OK)
-		return st_reply_call_error(req, c);
 	if ((resp = object_response(req, c, head)) == NULL)
 		return MHD_NO;
 	add_object_headers(resp, c);
@@ -455,10 +465,8 @@ written_finish(struct st_req *req)
 	struct st_call *c;
 	enum MHD_Result rc;
 
-	if (!blob_done(req, &c, &rc))
+	if (!blob_outcome(req, ST_OK, &c, &rc))
 		return rc;
-	if (c->status != ST_OK)
-		return st_reply_call_error(req, c);
 	return reply_written(req, c);
 }
 
@@ -635,10 +643,8 @@ delete_finish(struct st_req *req)
 	struct st_call *c;
 	enum MHD_Result rc;
 
-	if (!blob_done(req, &c, &rc))
+	if (!blob_outcome(req, ST_NOT_FOUND, &c, &rc))
 		return rc;
-	if (c->status != ST_OK && c->status != ST_NOT_FOUND)
-		return st_reply_call_error(req, c);
 	resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 	return st_reply(req, 204, resp);
 }
@@ -665,10 +671,8 @@ list_finish(struct st_req *req)
 	struct st_call *c;
 	enum MHD_Result rc;
 
-	if (!blob_done(req, &c, &rc))
+	if (!blob_outcome(req, ST_OK, &c, &rc))
 		return rc;
-	if (c->status != ST_OK)
-		return st_reply_call_error(req, c);
 	if (st_call_list_json(c, &body) == -1) {
 		st_buf_free(&body);
 		return st_reply_error(req, 500, "internal", "out of memory");
@@ -781,10 +785,8 @@ presign_reply(struct st_req *req)
 	char when[32];
 	struct tm tm;
 
-	if (!blob_done(req, &c, &rc))
+	if (!blob_outcome(req, ST_OK, &c, &rc))
 		return rc;
-	if (c->status != ST_OK)
-		return st_reply_call_error(req, c);
 	if ((g = st_json_new()) == NULL)
 		return MHD_NO;
 	gmtime_r(&c->expires_at, &tm);

@@ -242,6 +242,21 @@ drive(struct st_blob *b)
 	return waits;
 }
 
+/* A copy from src on one provider into dst on `to` (with its limit),
+ * run to its outcome. */
+static struct st_blob *
+run_copy(const struct st_backend *from_be, struct fake *src,
+         const struct st_backend *to_be, struct fake *dst, uint64_t max)
+{
+	struct st_blob_store from = store_on(from_be, src, 0);
+	struct st_blob_store to = store_on(to_be, dst, max);
+	struct st_blob *b = copy_request(&to);
+
+	ck_assert_int_eq(st_blob_copy(b, &from, "src"), 0);
+	drive(b);
+	return b;
+}
+
 static void
 setup(void)
 {
@@ -302,13 +317,10 @@ START_TEST(copy_within_a_provider_is_server_side)
 {
 	struct fake src = { .data = big, .len = 10 };
 	struct fake dst = { 0 };
-	struct st_blob_store from = store_on(&provider_a, &src, 0);
-	struct st_blob_store to = store_on(&provider_a, &dst, 0);
-	struct st_blob *b = copy_request(&to);
+	struct st_blob *b;
 
 	accounts_match = 1;
-	ck_assert_int_eq(st_blob_copy(b, &from, "src"), 0);
-	ck_assert_int_eq(drive(b), 0);
+	b = run_copy(&provider_a, &src, &provider_a, &dst, 0);
 	ck_assert_int_eq(dst.copies, 1);
 	ck_assert_ptr_eq(b->call->src_store, &src);
 	ck_assert_str_eq(b->call->src_key, "src");
@@ -324,12 +336,8 @@ START_TEST(copy_across_accounts_streams)
 {
 	struct fake src = { .data = big, .len = 100 };
 	struct fake dst = { 0 };
-	struct st_blob_store from = store_on(&provider_a, &src, 0);
-	struct st_blob_store to = store_on(&provider_a, &dst, 0);
-	struct st_blob *b = copy_request(&to);
+	struct st_blob *b = run_copy(&provider_a, &src, &provider_a, &dst, 0);
 
-	ck_assert_int_eq(st_blob_copy(b, &from, "src"), 0);
-	drive(b);
 	ck_assert_int_eq(dst.copies, 0);
 	ck_assert_uint_eq(dst.gotlen, 100);
 	ck_assert_int_eq(st_blob_answer(b)->status, ST_OK);
@@ -344,12 +352,8 @@ START_TEST(copy_falls_back_to_streaming)
 {
 	struct fake one = { .data = big, .len = BIG,
 	    .copy_status = ST_NOT_SUPPORTED };
-	struct st_blob_store from = store_on(&provider_a, &one, 0);
-	struct st_blob_store to = store_on(&provider_a, &one, 0);
-	struct st_blob *b = copy_request(&to);
+	struct st_blob *b = run_copy(&provider_a, &one, &provider_a, &one, 0);
 
-	ck_assert_int_eq(st_blob_copy(b, &from, "src"), 0);
-	drive(b);
 	ck_assert_int_eq(one.copies, 1);
 	ck_assert_int_eq(one.releases, 1);	/* the COPY call */
 	ck_assert_int_eq(st_blob_answer(b)->status, ST_OK);
@@ -366,12 +370,8 @@ START_TEST(copy_source_missing)
 {
 	struct fake src = { .get_status = ST_NOT_FOUND };
 	struct fake dst = { 0 };
-	struct st_blob_store from = store_on(&provider_a, &src, 0);
-	struct st_blob_store to = store_on(&provider_b, &dst, 0);
-	struct st_blob *b = copy_request(&to);
+	struct st_blob *b = run_copy(&provider_a, &src, &provider_b, &dst, 0);
 
-	ck_assert_int_eq(st_blob_copy(b, &from, "src"), 0);
-	drive(b);
 	ck_assert_ptr_eq(st_blob_answer(b), b->src_call);
 	ck_assert_int_eq(st_blob_answer(b)->status, ST_NOT_FOUND);
 	ck_assert_int_eq(dst.began, 0);
@@ -383,14 +383,9 @@ START_TEST(copy_source_too_large)
 {
 	struct fake src = { .data = big, .len = 2000 };
 	struct fake dst = { 0 };
-	struct st_blob_store from = store_on(&provider_a, &src, 0);
-	struct st_blob_store to = store_on(&provider_b, &dst, 1999);
-	struct st_blob *b = copy_request(&to);
-	struct st_call *c;
+	struct st_blob *b = run_copy(&provider_a, &src, &provider_b, &dst, 1999);
+	struct st_call *c = st_blob_answer(b);
 
-	ck_assert_int_eq(st_blob_copy(b, &from, "src"), 0);
-	drive(b);
-	c = st_blob_answer(b);
 	ck_assert_int_eq(c->status, ST_TOO_LARGE);
 	ck_assert_str_eq(c->message, "the source is larger than this store's "
 	    "limit");
@@ -404,12 +399,8 @@ START_TEST(copy_source_breaks_off)
 	struct fake src = { .data = big, .len = BIG, .give = 1000,
 	    .break_at = 5000 };
 	struct fake dst = { 0 };
-	struct st_blob_store from = store_on(&provider_a, &src, 0);
-	struct st_blob_store to = store_on(&provider_b, &dst, 0);
-	struct st_blob *b = copy_request(&to);
+	struct st_blob *b = run_copy(&provider_a, &src, &provider_b, &dst, 0);
 
-	ck_assert_int_eq(st_blob_copy(b, &from, "src"), 0);
-	drive(b);
 	ck_assert_int_eq(st_blob_answer(b)->status, ST_PROVIDER_ERROR);
 	ck_assert_int_eq(dst.ended, 0);		/* never committed */
 	ck_assert_uint_eq(dst.gotlen, 5000);
@@ -423,12 +414,8 @@ START_TEST(copy_target_refuses)
 {
 	struct fake src = { .data = big, .len = 10 };
 	struct fake dst = { .begin_status = ST_PRECONDITION };
-	struct st_blob_store from = store_on(&provider_a, &src, 0);
-	struct st_blob_store to = store_on(&provider_b, &dst, 0);
-	struct st_blob *b = copy_request(&to);
+	struct st_blob *b = run_copy(&provider_a, &src, &provider_b, &dst, 0);
 
-	ck_assert_int_eq(st_blob_copy(b, &from, "src"), 0);
-	drive(b);
 	ck_assert_ptr_eq(st_blob_answer(b), b->call);
 	ck_assert_int_eq(st_blob_answer(b)->status, ST_PRECONDITION);
 	ck_assert_int_eq(dst.ended, 0);
@@ -438,16 +425,27 @@ END_TEST
 
 /* ---------------------------------------------------------------- PUT, GET */
 
+/* A request of `op` on f's store (with its limit), started. */
+static struct st_blob *
+started(struct fake *f, uint64_t max, enum st_op op)
+{
+	struct st_blob_store s = store_on(&provider_a, f, max);
+	struct st_blob *b = st_blob_new(&s, &hooks, "req-1");
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(st_blob_call(b, op));
+	b->call->content_type = "text/plain";
+	st_blob_start(b);
+	return b;
+}
+
 START_TEST(put_stops_at_the_store_limit)
 {
 	struct fake dst = { 0 };
-	struct st_blob_store to = store_on(&provider_a, &dst, 10);
-	struct st_blob *b = st_blob_new(&to, &hooks, "req-1");
-	struct st_call *c = st_blob_call(b, ST_OP_PUT);
+	struct st_blob *b = started(&dst, 10, ST_OP_PUT);
+	struct st_call *c = b->call;
 
 	ck_assert_uint_eq(c->max_size, 10);
-	c->content_type = "text/plain";
-	st_blob_start(b);
 	ck_assert_int_eq(dst.began, 1);
 	ck_assert_int_eq(st_blob_write(b, big, 6), 6);
 	ck_assert_int_eq(st_blob_write(b, big, 5), -1);
@@ -464,11 +462,8 @@ END_TEST
 START_TEST(put_end_once)
 {
 	struct fake dst = { 0 };
-	struct st_blob_store to = store_on(&provider_a, &dst, 0);
-	struct st_blob *b = st_blob_new(&to, &hooks, "req-1");
+	struct st_blob *b = started(&dst, 0, ST_OP_PUT);
 
-	st_blob_call(b, ST_OP_PUT)->content_type = "text/plain";
-	st_blob_start(b);
 	ck_assert_int_eq(st_blob_write(b, big, 3), 3);
 	ck_assert_int_eq(st_blob_step(b), 0);
 	st_blob_put_end(b);
@@ -484,16 +479,13 @@ END_TEST
 START_TEST(get_body_whole_or_streamed)
 {
 	struct fake f = { .data = big, .len = 3000, .give = 1000 };
-	struct st_blob_store s = store_on(&provider_a, &f, 0);
-	struct st_blob *b = st_blob_new(&s, &hooks, "req-1");
+	struct st_blob *b = started(&f, 0, ST_OP_GET);
 	char buf[4000];
 	size_t pos = 0;
 	int fd;
 	uint64_t off;
 	long n;
 
-	st_blob_call(b, ST_OP_GET);
-	st_blob_start(b);
 	ck_assert_int_eq(st_blob_step(b), 1);
 	ck_assert_int_eq(st_blob_fd(b, &fd, &off), -1);
 	ck_assert_int_eq(st_blob_take_whole(b, 2999), 0);
@@ -516,11 +508,8 @@ END_TEST
 START_TEST(missing_operation_is_not_supported)
 {
 	struct fake f = { 0 };
-	struct st_blob_store s = store_on(&provider_a, &f, 0);
-	struct st_blob *b = st_blob_new(&s, &hooks, "req-1");
+	struct st_blob *b = started(&f, 0, ST_OP_PRESIGN);
 
-	st_blob_call(b, ST_OP_PRESIGN);
-	st_blob_start(b);
 	ck_assert_int_eq(st_blob_step(b), 1);
 	ck_assert_int_eq(st_blob_answer(b)->status, ST_NOT_SUPPORTED);
 	st_blob_free(b);
