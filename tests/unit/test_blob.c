@@ -12,9 +12,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/blob.h"
 #include "core/call.h"
+#include "core/presign.h"
 #include "unit.h"
 
 struct fake {
@@ -209,7 +211,7 @@ static char big[BIG];
 static struct st_blob_store
 store_on(const struct st_backend *be, struct fake *f, uint64_t max)
 {
-	struct st_blob_store s = { "s", f, be, max };
+	struct st_blob_store s = { "s", f, be, max, NULL, 0 };
 
 	return s;
 }
@@ -508,10 +510,55 @@ END_TEST
 START_TEST(missing_operation_is_not_supported)
 {
 	struct fake f = { 0 };
-	struct st_blob *b = started(&f, 0, ST_OP_PRESIGN);
+	struct st_blob *b = started(&f, 0, ST_OP_LIST);
 
 	ck_assert_int_eq(st_blob_step(b), 1);
 	ck_assert_int_eq(st_blob_answer(b)->status, ST_NOT_SUPPORTED);
+	st_blob_free(b);
+}
+END_TEST
+
+/* A backend without presign still gets URLs: the daemon's own, which it
+ * checks and serves from the store itself. */
+START_TEST(missing_presign_gets_daemon_urls)
+{
+	static const unsigned char key[32] = { 1, 2, 3 };
+	struct fake f = { 0 };
+	struct st_blob_store s = store_on(&provider_a, &f, 0);
+	struct st_blob *b;
+	struct st_call *c;
+	const char *sig, *exp;
+	char expires[24];
+
+	s.presign_key = key;
+	s.presign_keylen = sizeof(key);
+	b = st_blob_new(&s, &hooks, "req-1");
+	ck_assert_ptr_nonnull(b);
+	c = st_blob_call(b, ST_OP_PRESIGN);
+	ck_assert_ptr_nonnull(c);
+	c->key = "a b";
+	c->keylen = 3;
+	c->method = "GET";
+	c->expires_in = 60;
+	c->base_url = "http://127.0.0.1:1";
+	st_blob_start(b);
+	ck_assert_int_eq(st_blob_step(b), 1);
+	c = st_blob_answer(b);
+	ck_assert_int_eq(c->status, ST_OK);
+	ck_assert_ptr_nonnull(c->url);
+	ck_assert(strncmp(c->url, "http://127.0.0.1:1/v1/blobs/s/a%20b?"
+	    ST_PRESIGN_EXPIRES "=", 48) == 0);
+	sig = strstr(c->url, ST_PRESIGN_SIGNATURE "=");
+	ck_assert_ptr_nonnull(sig);
+	sig += strlen(ST_PRESIGN_SIGNATURE "=");
+	exp = strchr(c->url, '=') + 1;
+	ck_assert_uint_lt((size_t)(strchr(exp, '&') - exp), sizeof(expires));
+	memcpy(expires, exp, (size_t)(strchr(exp, '&') - exp));
+	expires[strchr(exp, '&') - exp] = '\0';
+	ck_assert_int_eq(st_presign_verify(key, sizeof(key), "GET", "s", "a b",
+	    3, expires, sig, time(NULL)), 1);
+	ck_assert_int_eq(st_presign_verify(key, sizeof(key), "PUT", "s", "a b",
+	    3, expires, sig, time(NULL)), 0);
 	st_blob_free(b);
 }
 END_TEST
@@ -535,6 +582,7 @@ blob_suite(void)
 	tcase_add_test(tc, put_end_once);
 	tcase_add_test(tc, get_body_whole_or_streamed);
 	tcase_add_test(tc, missing_operation_is_not_supported);
+	tcase_add_test(tc, missing_presign_gets_daemon_urls);
 	suite_add_tcase(s, tc);
 	return s;
 }
