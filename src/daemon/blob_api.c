@@ -1,11 +1,13 @@
 /*
  * blob_api.c - from blob requests to backend calls, and back.
  *
- * Each handler checks the request's inputs (key, headers, query), fills a
- * `struct st_call`, starts the store's backend and answers from the call's
- * result. Handlers are written as short steps that may be entered again:
- * when a backend has not finished, st_req_suspend() parks the connection
- * and libmicrohttpd calls the same step again after the backend wakes it.
+ * The HTTP codec of the blob service (core/blob.c). Each handler checks
+ * the request's inputs (key, headers, query), fills the request half of
+ * the service's call, lets the service start and drive the backend calls
+ * and answers from their outcome. Handlers are written as short steps
+ * that may be entered again: when the service cannot go on yet,
+ * st_req_suspend() parks the connection and libmicrohttpd calls the same
+ * step again after a backend wakes it.
  *
  * Rights (rights.c): GET and HEAD need get, a listing list, PUT put (and
  * get on the source of a copy), DELETE delete, a presign presign and the
@@ -21,6 +23,7 @@
 
 #include <yajl/yajl_tree.h>
 
+#include "core/blob.h"
 #include "core/call.h"
 #include "core/json.h"
 #include "core/presign.h"
@@ -66,7 +69,7 @@ find_store(struct st_req *req, int *ok)
 		req->perms = st_auth_perms(req->cfg, req->client,
 		    req->anonymous, st);
 		if (req->perms != 0 || (req->anonymous &&
-		    !req->cfg->allow_anonymous) || st_blob_is_presigned(req)) {
+		    !req->cfg->allow_anonymous) || st_blob_api_is_presigned(req)) {
 			*ok = 1;
 			return MHD_YES;
 		}
@@ -87,7 +90,7 @@ method_needs(const char *method)
 }
 
 int
-st_blob_is_presigned(struct st_req *req)
+st_blob_api_is_presigned(struct st_req *req)
 {
 	return st_req_arg(req, ST_PRESIGN_SIGNATURE) != NULL;
 }
@@ -103,6 +106,68 @@ presign_grants(struct st_req *req)
 	    sizeof(req->cfg->presign_key), m, req->store->name, req->key,
 	    req->keylen, st_req_arg(req, ST_PRESIGN_EXPIRES),
 	    st_req_arg(req, ST_PRESIGN_SIGNATURE), time(NULL));
+}
+
+/* ---------------------------------------------------------------- service */
+
+static void
+blob_store(const struct st_req *req, const struct st_store *st,
+           struct st_blob_store *out)
+{
+	out->name = st->name;
+	out->handle = st->handle;
+	out->backend = st->backend;
+	out->max_size = st->max_object_size;
+	out->presign_key = req->cfg->presign_key;
+	out->presign_keylen = sizeof(req->cfg->presign_key);
+}
+
+/* The service's call of `op` on the request's store, for the handler to
+ * fill. NULL: out of memory. */
+static struct st_call *
+blob_call(struct st_req *req, enum st_op op)
+{
+	struct st_blob_store store;
+
+	blob_store(req, req->store, &store);
+	if (st_req_blob(req, &store) == NULL)
+		return NULL;
+	return st_blob_call(req->blob, op);
+}
+
+/* Starts the filled call, then answers through finish (also the step a
+ * resumed connection comes back to). */
+static enum MHD_Result
+blob_run(struct st_req *req, st_end_fn finish)
+{
+	req->on_end = finish;
+	st_blob_start(req->blob);
+	return finish(req);
+}
+
+/* Steps the service until its outcome is known: 1, with *c the call to
+ * answer from; 0 parked; -1 out of memory. Body bytes a streamed copy
+ * moves count as the request's. */
+static int
+blob_wait(struct st_req *req, struct st_call **c)
+{
+	struct st_blob *b = req->blob;
+	uint64_t before;
+	int rc;
+
+	for (;;) {
+		before = b->written;
+		rc = st_blob_step(b);
+		req->bytes_in += b->written - before;
+		if (rc == -1)
+			return -1;
+		if (rc == 1)
+			break;
+		if (st_req_suspend(req))
+			return 0;
+	}
+	*c = st_blob_answer(b);
+	return 1;
 }
 
 /* ---------------------------------------------------------------- GET/HEAD */
@@ -132,15 +197,8 @@ body_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	struct st_req *req = cls;
 	long n;
 
-	/* First what take_whole() already took from the backend. */
-	if (pos < req->head.len) {
-		n = (long)(req->head.len - pos < max ? req->head.len - pos : max);
-		memcpy(buf, req->head.data + pos, (size_t)n);
-		req->bytes_out += (uint64_t)n;
-		return n;
-	}
 	for (;;) {
-		n = req->ops->read(req->call, buf, max);
+		n = st_blob_read(req->blob, pos, buf, max);
 		if (n > 0) {
 			req->bytes_out += (uint64_t)n;
 			return n;
@@ -180,74 +238,77 @@ reader_block(uint64_t body_length)
 /*
  * A small body is usually in hand by the time its headers are: the
  * provider's answer came in one piece. Taking it all now lets MHD send
- * the headers and the body in one system call. Whatever was taken is
- * kept in req->head: when the body was not whole yet, the streamed
- * answer serves it first and reads the rest as usual. 1: whole.
+ * the headers and the body in one system call. When the body was not
+ * whole yet, the streamed answer serves what was taken first and reads
+ * the rest as usual.
  */
 #define WHOLE_MAX (64 * 1024)
 
-static int
-take_whole(struct st_req *req)
-{
-	struct st_call *c = req->call;
-	size_t len = (size_t)c->body_length;
-	long n;
-
-	if (c->body_length > WHOLE_MAX || st_buf_reserve(&req->head, len) == -1)
-		return 0;
-	while (req->head.len < len) {
-		n = req->ops->read(c, req->head.data + req->head.len,
-		    len - req->head.len);
-		if (n <= 0)
-			return 0;
-		req->head.len += (size_t)n;
-	}
-	return 1;
-}
-
 static struct MHD_Response *
-object_response(struct st_req *req, int head)
+object_response(struct st_req *req, struct st_call *c, int head)
 {
-	struct st_call *c = req->call;
+	struct st_blob *b = req->blob;
 	int fd;
 	uint64_t off;
 
 	if (head)
 		return MHD_create_response_from_callback(c->info.size, 4096,
 		    no_body, NULL, NULL);
-	if (req->ops->get_fd != NULL && req->ops->get_fd(c, &fd, &off) == 0) {
+	if (st_blob_fd(b, &fd, &off) == 0) {
 		req->bytes_out += c->body_length;
 		return MHD_create_response_from_fd_at_offset64(c->body_length, fd,
 		    off);
 	}
-	if (take_whole(req)) {
-		req->bytes_out += req->head.len;
-		return MHD_create_response_from_buffer(req->head.len,
-		    req->head.data, MHD_RESPMEM_PERSISTENT);
+	if (st_blob_take_whole(b, WHOLE_MAX)) {
+		req->bytes_out += b->head.len;
+		return MHD_create_response_from_buffer(b->head.len,
+		    b->head.data, MHD_RESPMEM_PERSISTENT);
 	}
 	return MHD_create_response_from_callback(c->body_length,
 	    reader_block(c->body_length), body_reader, req, NULL);
 }
 
+/*
+ * The start of every finishing step: 1, with *c the outcome to answer
+ * from, when the call succeeded or ended with the status `also` (ST_OK
+ * for none); else 0 and *rc to return: parked, out of memory, or the
+ * failure answered.
+ */
+static int
+blob_outcome(struct st_req *req, enum st_status also, struct st_call **c,
+             enum MHD_Result *rc)
+{
+	int done = blob_wait(req, c);
+
+	if (done != 1) {
+		*rc = done == -1 ? MHD_NO : MHD_YES;
+		return 0;
+	}
+	if ((*c)->status != ST_OK && (*c)->status != also) {
+		*rc = st_reply_call_error(req, *c);
+		return 0;
+	}
+	return 1;
+}
+
 static enum MHD_Result
 get_finish(struct st_req *req)
 {
-	struct st_call *c = req->call;
 	int head = strcmp(req->method, "HEAD") == 0;
 	struct MHD_Response *resp;
+	struct st_call *c;
+	enum MHD_Result rc;
 	char range[96];
 
-	if (!st_api_wait(req))
-		return MHD_YES;
+	if (!blob_outcome(req, ST_NOT_MODIFIED, &c, &rc))
+		return rc;
 	if (c->status == ST_NOT_MODIFIED) {
 		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 		if (resp != NULL && c->info.etag != NULL)
 			MHD_add_response_header(resp, "ETag", c->info.etag);
 		return st_reply(req, 304, resp);
 	}
-	if (c->status != ST_OK)
-		return st_reply_call_error(req, c);
-	if ((resp = object_response(req, head)) == NULL)
+	if ((resp = object_response(req, c, head)) == NULL)
 		return MHD_NO;
 	add_object_headers(resp, c);
 	if (c->partial && !head) {
@@ -278,19 +339,14 @@ blob_get(struct st_req *req)
 		if (rc == 1)
 			memset(&r, 0, sizeof(r));
 	}
-	if ((c = st_req_new_call(req, head ? ST_OP_HEAD : ST_OP_GET)) == NULL)
+	if ((c = blob_call(req, head ? ST_OP_HEAD : ST_OP_GET)) == NULL)
 		return MHD_NO;
 	c->key = req->key;
 	c->keylen = req->keylen;
 	c->range = r;
 	c->if_match = st_req_header(req, "If-Match");
 	c->if_none_match = st_req_header(req, "If-None-Match");
-	req->on_end = get_finish;
-	if (head)
-		req->ops->head(c);
-	else
-		req->ops->get(c);
-	return get_finish(req);
+	return blob_run(req, get_finish);
 }
 
 /* ---------------------------------------------------------------- PUT */
@@ -373,9 +429,8 @@ take_meta(struct st_req *req, struct st_call *c)
 }
 
 static enum MHD_Result
-reply_written(struct st_req *req)
+reply_written(struct st_req *req, struct st_call *c)
 {
-	struct st_call *c = req->call;
 	struct st_buf body = { 0 };
 	struct MHD_Response *resp;
 	yajl_gen g = st_json_new();
@@ -403,45 +458,36 @@ reply_written(struct st_req *req)
 	return st_reply(req, 201, resp);
 }
 
+/* Answers a PUT or a copy once the service has its outcome. */
+static enum MHD_Result
+written_finish(struct st_req *req)
+{
+	struct st_call *c;
+	enum MHD_Result rc;
+
+	if (!blob_outcome(req, ST_OK, &c, &rc))
+		return rc;
+	return reply_written(req, c);
+}
+
 static enum MHD_Result
 put_finish(struct st_req *req)
 {
-	struct st_call *c = req->call;
-
-	if (!st_call_is_done(c) && !req->ended) {
-		req->ended = 1;
-		req->ops->put_end(c);
-	}
-	if (!st_api_wait(req))
-		return MHD_YES;
-	if (c->status != ST_OK)
-		return st_reply_call_error(req, c);
-	return reply_written(req);
+	st_blob_put_end(req->blob);
+	return written_finish(req);
 }
 
 static enum MHD_Result
 put_body(struct st_req *req, const char *data, size_t *size)
 {
-	struct st_call *c = req->call;
-	uint64_t limit = req->store->max_object_size;
 	long n;
 
-	if (st_call_is_done(c)) {	/* the backend gave up: swallow */
-		req->discard = 1;
-		*size = 0;
-		return MHD_YES;
-	}
-	if (limit > 0 && req->bytes_in + *size > limit) {
-		st_call_fail(c, ST_TOO_LARGE, NULL, "the object is larger than "
-		    "this store's limit of %llu bytes", (unsigned long long)limit);
-		req->discard = 1;
-		*size = 0;
-		return MHD_YES;
-	}
 	/* Hand the piece over; when the backend is full, park until it
-	 * wakes us. A wake that beats the park means: try again now. */
+	 * wakes us. A wake that beats the park means: try again now. When
+	 * the call is over (the backend gave up, or the body is past the
+	 * store's limit), the rest is swallowed. */
 	for (;;) {
-		n = req->ops->write(c, data, *size);
+		n = st_blob_write(req->blob, data, *size);
 		if (n < 0) {
 			req->discard = 1;
 			*size = 0;
@@ -503,7 +549,7 @@ blob_put(struct st_req *req)
 	if (ct != NULL && (strlen(ct) > CONTENT_TYPE_MAX || ct[0] == '\0' ||
 	    !st_valid_header_value(ct, strlen(ct))))
 		return st_reply_error(req, 400, "bad_request", "bad Content-Type");
-	if ((c = st_req_new_call(req, ST_OP_PUT)) == NULL)
+	if ((c = blob_call(req, ST_OP_PUT)) == NULL)
 		return MHD_NO;
 	if ((bad = take_meta(req, c)) != NULL)
 		return st_reply_error(req, 400, "bad_request", "%s", bad);
@@ -514,168 +560,17 @@ blob_put(struct st_req *req)
 	c->keylen = req->keylen;
 	c->content_type = ct ? ct : "application/octet-stream";
 	c->content_length = cl != NULL ? (int64_t)length : -1;
-	c->max_size = limit;
 	c->if_match = st_req_header(req, "If-Match");
 	c->if_none_match = st_req_header(req, "If-None-Match");
 	req->on_body = put_body;
 	req->on_end = put_finish;
-	req->ops->put_begin(c);
+	st_blob_start(req->blob);
 	if (st_call_is_done(c))		/* refused before any byte */
 		return st_reply_call_error(req, c);
 	return MHD_YES;
 }
 
 /* ---------------------------------------------------------------- copy */
-
-/*
- * A copy between stores that cannot copy server-side (other providers, or
- * other accounts) streams through the daemon: a GET on the source feeds a
- * PUT on the target through one small buffer. Either side being slow
- * parks the request; either backend's wake resumes it.
- */
-#define PUMP_BUF (256 * 1024)
-
-struct st_copy_pump {
-	int	 stage;		/* 0 source opening, 1 moving bytes, 2 ending */
-	size_t	 len;		/* bytes in buf not yet written */
-	size_t	 off;
-	int	 eof;
-	char	 buf[PUMP_BUF];
-};
-
-static enum MHD_Result copy_streamed(struct st_req *, struct st_store *,
-    const char *);
-
-static enum MHD_Result
-copy_finish(struct st_req *req)
-{
-	struct st_store *src;
-
-	if (!st_api_wait(req))
-		return MHD_YES;
-	if (req->call->status == ST_NOT_SUPPORTED &&
-	    (src = st_config_store(req->cfg, req->call->src_store_name)) != NULL) {
-		/* The provider cannot copy this one itself (S3 copies at
-		 * most 5 GiB in one request): the daemon streams it. */
-		req->body.len = 0;
-		st_buf_adds(&req->body, req->call->src_key);
-		st_call_free(req->call, req->ops);
-		req->call = NULL;
-		return copy_streamed(req, src, req->body.data);
-	}
-	if (req->call->status != ST_OK)
-		return st_reply_call_error(req, req->call);
-	return reply_written(req);
-}
-
-/* Starts the target's PUT once the source's size and type are known. */
-static enum MHD_Result
-pump_open_target(struct st_req *req)
-{
-	struct st_call *src = req->src_call, *c;
-
-	if (req->store->max_object_size > 0 &&
-	    src->info.size > req->store->max_object_size)
-		return st_reply_error(req, 413, "payload_too_large", "the source is "
-		    "larger than this store's limit");
-	if ((c = st_req_new_call(req, ST_OP_PUT)) == NULL)
-		return MHD_NO;
-	c->key = req->key;
-	c->keylen = req->keylen;
-	c->content_type = src->info.content_type ? src->info.content_type :
-	    "application/octet-stream";
-	c->meta = src->info.meta;
-	c->nmeta = src->info.nmeta;
-	c->content_length = (int64_t)src->info.size;
-	c->max_size = req->store->max_object_size;
-	c->if_match = st_req_header(req, "If-Match");
-	c->if_none_match = st_req_header(req, "If-None-Match");
-	req->ops->put_begin(c);
-	if (st_call_is_done(c))
-		return st_reply_call_error(req, c);
-	req->pump->stage = 1;
-	return MHD_YES;
-}
-
-/* Moves bytes until one side must wait. 1: go on; 0: parked. */
-static int
-pump_move(struct st_req *req)
-{
-	struct st_copy_pump *p = req->pump;
-	long n;
-
-	for (;;) {
-		if (st_call_is_done(req->call))
-			return 1;		/* the target gave up */
-		if (p->len > 0) {
-			n = req->ops->write(req->call, p->buf + p->off, p->len);
-			if (n < 0)
-				return 1;
-			p->off += (size_t)n;
-			p->len -= (size_t)n;
-			req->bytes_in += (uint64_t)n;
-			if (n == 0 && st_req_suspend(req))
-				return 0;
-			continue;
-		}
-		if (p->eof)
-			return 1;
-		n = req->src_ops->read(req->src_call, p->buf, sizeof(p->buf));
-		if (n == ST_EOF) {
-			p->eof = 1;
-		} else if (n < 0) {
-			st_call_fail(req->call, ST_PROVIDER_ERROR, NULL, "the copy's "
-			    "source broke off");
-			return 1;
-		} else if (n == 0) {
-			if (st_req_suspend(req))
-				return 0;
-		} else {
-			p->off = 0;
-			p->len = (size_t)n;
-		}
-	}
-}
-
-static enum MHD_Result
-copy_stream_step(struct st_req *req)
-{
-	struct st_copy_pump *p = req->pump;
-	enum MHD_Result rc;
-
-	if (p->stage == 0) {
-		while (!st_call_is_done(req->src_call))
-			if (st_req_suspend(req))
-				return MHD_YES;
-		if (req->src_call->status != ST_OK)
-			return st_reply_call_error(req, req->src_call);
-		if ((rc = pump_open_target(req)) != MHD_YES || req->replied)
-			return rc;
-	}
-	if (p->stage == 1) {
-		if (!pump_move(req))
-			return MHD_YES;
-		p->stage = 2;
-		if (!st_call_is_done(req->call))
-			req->ops->put_end(req->call);
-	}
-	return copy_finish(req);
-}
-
-static enum MHD_Result
-copy_streamed(struct st_req *req, struct st_store *src, const char *key)
-{
-	struct st_call *s;
-
-	if ((req->pump = calloc(1, sizeof(*req->pump))) == NULL ||
-	    (s = st_req_new_source_call(req, src)) == NULL)
-		return MHD_NO;
-	s->key = key;
-	s->keylen = strlen(key);
-	req->on_end = copy_stream_step;
-	req->src_ops->get(s);
-	return copy_stream_step(req);
-}
 
 /* X-Copy-Source: STORE/KEY (KEY percent-encoded as in a URL path). */
 static enum MHD_Result
@@ -684,10 +579,12 @@ blob_copy(struct st_req *req, const char *source)
 	char name[ST_STORE_NAME_MAX + 1], *key;
 	const char *slash;
 	struct st_store *src;
+	struct st_blob_store from;
 	struct st_call *c;
 	unsigned srcperms;
 	long keylen;
 	size_t n;
+	int rc;
 
 	if (*source == '/')
 		source++;
@@ -719,35 +616,22 @@ blob_copy(struct st_req *req, const char *source)
 		return st_reply_error(req, 400, "invalid_key", "the key in "
 		    "X-Copy-Source is not a valid key");
 	}
-	if (src->backend != req->store->backend ||
-	    req->store->backend->blob->copy == NULL ||
-	    (src != req->store && (src->backend->same_account == NULL ||
-	    !src->backend->same_account(src->handle, req->store->handle)))) {
-		enum MHD_Result rc;
-
-		/* the pump's source call keeps its own copy of the key */
-		req->body.len = 0;
-		st_buf_adds(&req->body, key);
-		free(key);
-		rc = copy_streamed(req, src, req->body.data);
-		return rc;
-	}
-	if ((c = st_req_new_call(req, ST_OP_COPY)) == NULL) {
+	if ((c = blob_call(req, ST_OP_COPY)) == NULL) {
 		free(key);
 		return MHD_NO;
 	}
-	c->src_key = st_call_strdup(c, key);
-	free(key);
 	c->key = req->key;
 	c->keylen = req->keylen;
-	c->src_store = src->handle;
-	c->src_store_name = src->name;
-	c->max_size = req->store->max_object_size;
 	c->if_match = st_req_header(req, "If-Match");
 	c->if_none_match = st_req_header(req, "If-None-Match");
-	req->on_end = copy_finish;
-	req->ops->copy(c);
-	return copy_finish(req);
+	/* The service copies server-side, or streams from the source. */
+	blob_store(req, src, &from);
+	rc = st_blob_copy(req->blob, &from, key);
+	free(key);
+	if (rc == -1)
+		return MHD_NO;
+	req->on_end = written_finish;
+	return written_finish(req);
 }
 
 /* ---------------------------------------------------------------- DELETE */
@@ -756,11 +640,11 @@ static enum MHD_Result
 delete_finish(struct st_req *req)
 {
 	struct MHD_Response *resp;
+	struct st_call *c;
+	enum MHD_Result rc;
 
-	if (!st_api_wait(req))
-		return MHD_YES;
-	if (req->call->status != ST_OK && req->call->status != ST_NOT_FOUND)
-		return st_reply_call_error(req, req->call);
+	if (!blob_outcome(req, ST_NOT_FOUND, &c, &rc))
+		return rc;
 	resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 	return st_reply(req, 204, resp);
 }
@@ -768,16 +652,14 @@ delete_finish(struct st_req *req)
 static enum MHD_Result
 blob_delete(struct st_req *req)
 {
-	struct st_call *c = st_req_new_call(req, ST_OP_DELETE);
+	struct st_call *c = blob_call(req, ST_OP_DELETE);
 
 	if (c == NULL)
 		return MHD_NO;
 	c->key = req->key;
 	c->keylen = req->keylen;
 	c->if_match = st_req_header(req, "If-Match");
-	req->on_end = delete_finish;
-	req->ops->del(c);
-	return delete_finish(req);
+	return blob_run(req, delete_finish);
 }
 
 /* ---------------------------------------------------------------- LIST */
@@ -786,12 +668,12 @@ static enum MHD_Result
 list_finish(struct st_req *req)
 {
 	struct st_buf body = { 0 };
+	struct st_call *c;
+	enum MHD_Result rc;
 
-	if (!st_api_wait(req))
-		return MHD_YES;
-	if (req->call->status != ST_OK)
-		return st_reply_call_error(req, req->call);
-	if (st_call_list_json(req->call, &body) == -1) {
+	if (!blob_outcome(req, ST_OK, &c, &rc))
+		return rc;
+	if (st_call_list_json(c, &body) == -1) {
 		st_buf_free(&body);
 		return st_reply_error(req, 500, "internal", "out of memory");
 	}
@@ -801,7 +683,7 @@ list_finish(struct st_req *req)
 static enum MHD_Result
 blob_list(struct st_req *req)
 {
-	struct st_call *c = st_req_new_call(req, ST_OP_LIST);
+	struct st_call *c = blob_call(req, ST_OP_LIST);
 	const char *limit = st_req_arg(req, "limit");
 	uint64_t n = 1000;
 	int bad = 0;
@@ -825,15 +707,13 @@ blob_list(struct st_req *req)
 		return st_reply_error(req, 400, "bad_request", "limit must be a "
 		    "whole number from 1 to 1000");
 	c->limit = (unsigned)n;
-	req->on_end = list_finish;
-	req->ops->list(c);
-	return list_finish(req);
+	return blob_run(req, list_finish);
 }
 
 /* ---------------------------------------------------------------- entry */
 
 enum MHD_Result
-st_blob_start(struct st_req *req)
+st_blob_api_start(struct st_req *req)
 {
 	enum MHD_Result rc;
 	long n;
@@ -853,7 +733,7 @@ st_blob_start(struct st_req *req)
 		    "bytes of UTF-8 without control characters, empty, '.' or "
 		    "'..' segments");
 	req->keylen = (size_t)n;
-	if (st_blob_is_presigned(req)) {
+	if (st_blob_api_is_presigned(req)) {
 		if (!presign_grants(req))
 			return st_reply_error(req, 403, "forbidden", "the presigned "
 			    "URL is not valid for this request, or has expired");
@@ -898,16 +778,15 @@ base_url(struct st_req *req, struct st_call *c)
 static enum MHD_Result
 presign_reply(struct st_req *req)
 {
-	struct st_call *c = req->call;
 	struct st_buf body = { 0 };
+	struct st_call *c;
+	enum MHD_Result rc;
 	yajl_gen g;
 	char when[32];
 	struct tm tm;
 
-	if (!st_api_wait(req))
-		return MHD_YES;
-	if (c->status != ST_OK)
-		return st_reply_call_error(req, c);
+	if (!blob_outcome(req, ST_OK, &c, &rc))
+		return rc;
 	if ((g = st_json_new()) == NULL)
 		return MHD_NO;
 	gmtime_r(&c->expires_at, &tm);
@@ -982,7 +861,7 @@ presign_call(struct st_req *req, yajl_val obj)
 		return deny(req, ST_RIGHT_PRESIGN);
 	if (!(req->perms & need))
 		return deny(req, need);
-	if ((c = st_req_new_call(req, ST_OP_PRESIGN)) == NULL)
+	if ((c = blob_call(req, ST_OP_PRESIGN)) == NULL)
 		return MHD_NO;
 	req->keylen = strlen(key);
 	memcpy(req->key, key, req->keylen + 1);
@@ -991,13 +870,7 @@ presign_call(struct st_req *req, yajl_val obj)
 	c->method = strcmp(method, "GET") == 0 ? "GET" : "PUT";
 	c->expires_in = (unsigned)expires;
 	c->base_url = base_url(req, c);
-	req->on_end = presign_reply;
-	if (req->ops->presign != NULL)
-		req->ops->presign(c);
-	else		/* the daemon's own URL, served from the store */
-		st_presign_daemon_url(c, req->cfg->presign_key,
-		    sizeof(req->cfg->presign_key));
-	return presign_reply(req);
+	return blob_run(req, presign_reply);
 }
 
 static enum MHD_Result
@@ -1006,7 +879,7 @@ presign_end(struct st_req *req)
 	yajl_val obj;
 	enum MHD_Result rc;
 
-	if (req->call != NULL)		/* resumed: the call is under way */
+	if (req->blob != NULL)		/* resumed: the call is under way */
 		return presign_reply(req);
 	if (req->discard)
 		return st_reply_error(req, 413, "payload_too_large", "a presign "
@@ -1038,7 +911,7 @@ presign_body(struct st_req *req, const char *data, size_t *size)
 }
 
 enum MHD_Result
-st_blob_presign_start(struct st_req *req)
+st_blob_api_presign_start(struct st_req *req)
 {
 	req->on_body = presign_body;
 	req->on_end = presign_end;

@@ -48,6 +48,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "core/blob.h"
 #include "core/call.h"
 #include "core/json.h"
 #include "daemon/admin_api.h"
@@ -392,20 +393,13 @@ st_req_suspend(struct st_req *req)
 	return parked;
 }
 
-struct st_call *
-st_req_new_source_call(struct st_req *req, struct st_store *src)
+struct st_blob *
+st_req_blob(struct st_req *req, const struct st_blob_store *store)
 {
 	struct st_call_hooks hooks = { call_hook, call_hook, req };
-	struct st_call *c = st_call_new(ST_OP_GET, &hooks);
 
-	if (c == NULL)
-		return NULL;
-	c->request_id = req->id;
-	c->store = src->handle;
-	c->store_name = src->name;
-	req->src_ops = src->backend->blob;
-	req->src_call = c;
-	return c;
+	req->blob = st_blob_new(store, &hooks, req->id);
+	return req->blob;
 }
 
 struct st_call *
@@ -428,7 +422,7 @@ st_req_new_call(struct st_req *req, enum st_op op)
 		else if (req->store->kind == ST_KIND_TABLE)
 			req->release = b->table->release;
 		else
-			req->ops = b->blob;
+			req->release = b->blob->release;
 	}
 	req->call = c;
 	return c;
@@ -640,6 +634,7 @@ req_new(struct MHD_Connection *conn, const char *method)
 static void
 log_request(struct st_req *req, double seconds, enum MHD_RequestTerminationCode toe)
 {
+	struct st_call *c = req->blob != NULL ? req->blob->call : req->call;
 	struct st_logrec r;
 
 	if (!req->cfg->log_requests && req->status < 500 && toe ==
@@ -661,8 +656,8 @@ log_request(struct st_req *req, double seconds, enum MHD_RequestTerminationCode 
 	st_log_int(&r, "bytes_in", (long long)req->bytes_in);
 	st_log_int(&r, "bytes_out", (long long)req->bytes_out);
 	st_log_double(&r, "ms", seconds * 1000);
-	if (req->call != NULL && req->call->attempts > 0)
-		st_log_int(&r, "attempts", req->call->attempts);
+	if (c != NULL && c->attempts > 0)
+		st_log_int(&r, "attempts", c->attempts);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		st_log_str(&r, "terminated", toe ==
 		    MHD_REQUEST_TERMINATED_CLIENT_ABORT || req->peer_left ?
@@ -699,16 +694,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	 * is deleted there), and it never touches the call afterwards. */
 	if (req->upload_counted)
 		st_limits_upload_end(req->client->limits);
-	if (req->release != NULL)
-		st_call_free_with(req->call, req->release);
-	else
-		st_call_free(req->call, req->ops);
-	st_call_free(req->src_call, req->src_ops);
-	free(req->pump);
+	st_call_free_with(req->call, req->release);
+	st_blob_free(req->blob);
 	if (req->api_free != NULL)
 		req->api_free(req->api_data);
 	st_buf_free(&req->body);
-	st_buf_free(&req->head);
 	pthread_mutex_lock(&live_lock);
 	if (req->prev != NULL)
 		req->prev->next = req->next;
@@ -777,9 +767,9 @@ static const struct service services[] = {
 	{ ST_ROUTE_READY,	1, 0, st_admin_ready },
 	{ ST_ROUTE_METRICS,	0, 0, st_admin_metrics },
 	{ ST_ROUTE_STORES,	0, 0, st_admin_stores },
-	{ ST_ROUTE_PRESIGN,	0, 0, st_blob_presign_start },
-	{ ST_ROUTE_BLOB,	0, 1, st_blob_start },
-	{ ST_ROUTE_BLOB_LIST,	0, 0, st_blob_start },
+	{ ST_ROUTE_PRESIGN,	0, 0, st_blob_api_presign_start },
+	{ ST_ROUTE_BLOB,	0, 1, st_blob_api_start },
+	{ ST_ROUTE_BLOB_LIST,	0, 0, st_blob_api_start },
 	{ ST_ROUTE_QUEUE,	0, 0, st_queue_start },
 	{ ST_ROUTE_TABLE,	0, 0, st_table_start },
 };
@@ -846,7 +836,7 @@ dispatch(struct st_req *req, const char *url)
 	if ((svc = service_of(req->route.id)) == NULL)
 		return st_reply_error(req, 404, "not_found", "no such endpoint");
 	/* A presigned URL carries its own grant, judged by its service. */
-	if (svc->open || (svc->presignable && st_blob_is_presigned(req)))
+	if (svc->open || (svc->presignable && st_blob_api_is_presigned(req)))
 		return svc->start(req);
 	who = st_auth_identify(req->cfg, st_req_header(req, "Authorization"),
 	    &req->client);

@@ -22,7 +22,8 @@
 
 struct st_req;
 struct st_worker;
-struct st_copy_pump;
+struct st_blob;
+struct st_blob_store;
 typedef enum MHD_Result (*st_body_fn)(struct st_req *, const char *, size_t *);
 typedef enum MHD_Result (*st_end_fn)(struct st_req *);
 
@@ -49,22 +50,17 @@ struct st_req {
 
 	st_body_fn		 on_body;
 	st_end_fn		 on_end;
-	struct st_call		*call;
-	const struct st_blob_ops *ops;
-	void			(*release)(struct st_call *); /* queue, table */
-	struct st_call		*src_call;	/* streamed copy: the source */
-	const struct st_blob_ops *src_ops;
-	struct st_copy_pump	*pump;
+	struct st_call		*call;		/* queue, table */
+	void			(*release)(struct st_call *);
+	struct st_blob		*blob;		/* blob: the service's request */
 	struct st_buf		 body;		/* small JSON request bodies */
 	size_t			 api_body_max;	/* st_api_take_body's bound */
 	unsigned		 api_arg;	/* a checked query number */
 	void			*api_data;	/* a codec's own, freed with */
 	void			(*api_free)(void *);	/* the request */
-	struct st_buf		 head;		/* GET: body bytes taken early */
 	int			 discard;	/* swallow the rest of the body */
 	int			 upload_counted;	/* in its client's max_uploads */
 	uint64_t		 discarded;
-	int			 ended;		/* on_end ran its first step */
 	int			 aborted;	/* shutting down, or the peer
 						 * left mid-body: drop */
 	int			 body_read;	/* none, or all of it */
@@ -102,8 +98,9 @@ enum MHD_Result st_reply_call_error(struct st_req *, struct st_call *);
 int  st_req_suspend(struct st_req *);
 /* A call on the request's store, whose completion wakes the request. */
 struct st_call *st_req_new_call(struct st_req *, enum st_op);
-/* A GET on another store (the source of a streamed copy), likewise. */
-struct st_call *st_req_new_source_call(struct st_req *, struct st_store *);
+/* The blob service's request on a store (req->blob), whose calls wake
+ * the request likewise. NULL: out of memory. */
+struct st_blob *st_req_blob(struct st_req *, const struct st_blob_store *);
 
 /* Lookup helpers over the request's headers and query arguments. */
 const char *st_req_header(struct st_req *, const char *name);
