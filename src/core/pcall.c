@@ -338,6 +338,7 @@ arm(struct st_pcall *pc)
 	r.nheaders = pc->nheaders;
 	r.body = pc->ref ? pc->ref : pc->body.data ? pc->body.data : "";
 	r.bodylen = pc->ref ? pc->reflen : pc->body.len;
+	r.length = pc->source != NULL ? pc->source_len : r.bodylen;
 	st_xfer_clear_headers(pc->x);
 	if (st_xfer_set(pc->x, r.method, r.url) == -1)
 		return -1;
@@ -354,6 +355,8 @@ arm(struct st_pcall *pc)
 	else if (r.bodylen > 0 || strcmp(r.method, "POST") == 0 ||
 	    strcmp(r.method, "PUT") == 0)
 		st_xfer_body_memory(pc->x, r.body, r.bodylen);
+	else
+		st_xfer_body_none(pc->x);	/* the last request's is gone */
 	stall = (long)(pc->stall_ms ? pc->stall_ms :
 	    pc->target.retry->attempt_timeout_ms) + pc->wait_ms;
 	st_xfer_timeouts(pc->x, CONNECT_MS, stall, 0);

@@ -85,6 +85,7 @@ struct st_pcall_req {
 	size_t				 nheaders;
 	const char			*body;
 	size_t				 bodylen;
+	uint64_t			 length; /* held or streamed */
 };
 
 struct st_pcall_proto {
