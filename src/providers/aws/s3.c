@@ -1011,7 +1011,7 @@ part_done(struct st_pcall *pc, void *arg)
 		snprintf(p->name, sizeof(p->name), "%s", etag);
 	/* S3 has it (its memory goes back to the budget now), or the
 	 * engine has given up on it. */
-	failed = st_part_answered(&sc->parts, p, ok, -1, sc->call, &data) == -1;
+	failed = st_part_answered(&sc->parts, p, ok, &data) == -1;
 	pthread_mutex_unlock(&sc->lock);
 	if (failed) {
 		mp_fail(sc, st_pcall_outcome(pc), NULL, st_pcall_status(pc) ?

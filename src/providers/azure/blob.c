@@ -1593,8 +1593,7 @@ block_done(struct st_pcall *pc, void *arg)
 	int failed;
 
 	pthread_mutex_lock(&ac->lock);
-	failed = st_part_answered(&ac->blocks, b, st_pcall_ok(pc), -1, ac->call,
-	    &data) == -1;
+	failed = st_part_answered(&ac->blocks, b, st_pcall_ok(pc), &data) == -1;
 	pthread_mutex_unlock(&ac->lock);
 	if (failed) {
 		if (status == 0)
