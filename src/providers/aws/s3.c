@@ -24,13 +24,16 @@
  *
  * Larger or unknown-length PUT: a multipart upload. Bytes are cut into
  * parts of part_size; each part is held in memory until S3 acknowledges
- * it, so a part is retried on its own (src/core/parts.c). Part buffers
- * come from a budget shared by every upload of the process (parts_budget,
- * src/core/budget.c): when it is spent, write() takes nothing and the
- * upload waits, suspended, for a buffer; no upload fails for lack of
- * memory. Up to four parts of one upload are in flight. The upload is completed (with If-Match / If-None-Match when
- * given) only after every part is in; any failure, or the application
- * going away, aborts it, so no partial object ever becomes visible.
+ * it, so a part is retried on its own (src/core/upload.c drives the
+ * parts, src/core/parts.c keeps them; this file says only how a part is
+ * sent and the upload completed). Part buffers come from a budget shared
+ * by every upload of the process (parts_budget, src/core/budget.c): when
+ * it is spent, write() takes nothing and the upload waits, suspended, for
+ * a buffer; no upload fails for lack of memory. Up to four parts of one
+ * upload are in flight. The upload is completed (with If-Match /
+ * If-None-Match when given) only after every part is in; any failure, or
+ * the application going away, aborts it, so no partial object ever
+ * becomes visible.
  *
  * Retries are the engine's: requests whose body is held (none, the held
  * body, or a part) are retried on connection errors, timeouts, 408/429/5xx
@@ -64,6 +67,7 @@
 #include "core/retry.h"
 #include "core/stream.h"
 #include "core/transfer.h"
+#include "core/upload.h"
 #include "core/validate.h"
 #include "core/xml.h"
 #include "core/confval.h"
@@ -120,15 +124,12 @@ enum s3_phase {
 	PH_SIMPLE,		/* one request: HEAD, GET, DELETE, LIST, COPY */
 	PH_PUT_SINGLE,		/* streamed PutObject */
 	PH_PUT_HELD,		/* PutObject of a body held in memory */
-	PH_MP_CREATE,		/* CreateMultipartUpload */
-	PH_MP_PARTS,		/* parts flowing */
-	PH_MP_COMPLETE		/* CompleteMultipartUpload */
+	PH_MULTIPART		/* create, parts, complete */
 };
 
 struct s3_call {
 	struct st_call		*call;
 	struct s3_store		*s;
-	pthread_mutex_t		 lock;
 	enum s3_phase		 phase;
 	struct st_pcall		*pc;		/* the call's requests, in turn */
 	struct st_buf		 req_body;	/* held request body (XML) */
@@ -137,7 +138,6 @@ struct s3_call {
 
 	/* streaming */
 	struct st_stream	 stream;	/* GET or streamed PUT body */
-	int			 released;
 	char			 resume_range[64];
 
 	/* a small body, held whole so that it can be sent again */
@@ -155,13 +155,10 @@ struct s3_call {
 
 	/* multipart */
 	char			*upload_id;
-	struct st_parts		 parts;		/* each named by its ETag */
-	uint64_t		 part_size;	/* this upload's */
+	struct st_upload	 up;		/* parts named by their ETags */
 	char			*complete_etag;	/* malloc'ed, from the XML */
 	time_t			 complete_sent;	/* when Complete was first sent */
 	unsigned		 verify_tries;
-	int			 ended;		/* put_end seen */
-	int			 failed;
 };
 
 /* ---------------------------------------------------------------- config */
@@ -658,7 +655,6 @@ sc_new(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&sc->lock, NULL);
 	sc->call = c;
 	sc->s = s;
 	c->backend_data = sc;
@@ -969,9 +965,6 @@ put_single(struct s3_call *sc)
 
 /* ---------------------------------------------------------------- multipart */
 
-static void mp_pump(struct s3_call *);
-static void mp_fail(struct s3_call *, enum st_status, const char *, const char *);
-
 static int
 upload_xml(const char *path, const char *text, size_t len, void *arg)
 {
@@ -996,96 +989,48 @@ parse_answer(struct s3_call *sc, st_xml_end_fn fn)
 	st_xml_parse(fn, sc, body, len);
 }
 
-static void
-part_done(struct st_pcall *pc, void *arg)
+/* A part's request: UploadPart of its number. */
+static int
+part_describe(struct st_part *p, void *arg)
 {
-	struct st_part *p = arg;
-	struct s3_call *sc = p->owner;
-	const char *etag = st_pcall_header_value(pc, "ETag");
-	int ok = st_pcall_ok(pc) && etag != NULL;
-	char *data = NULL;
-	int failed;
-
-	pthread_mutex_lock(&sc->lock);
-	if (ok)
-		snprintf(p->name, sizeof(p->name), "%s", etag);
-	/* S3 has it (its memory goes back to the budget now), or the
-	 * engine has given up on it. */
-	failed = st_part_answered(&sc->parts, p, ok, &data) == -1;
-	pthread_mutex_unlock(&sc->lock);
-	if (failed) {
-		mp_fail(sc, st_pcall_outcome(pc), NULL, st_pcall_status(pc) ?
-		    "S3 refused a part of the upload" :
-		    "S3 could not be reached for a part of the upload");
-		return;
-	}
-	st_part_give(p, data, &parts_budget);
-	mp_pump(sc);
-	/* A slot is free: the writer may have stopped for want of one. */
-	st_call_wake(sc->call);
-}
-
-static void
-part_start(struct s3_call *sc, struct st_part *p)
-{
+	struct s3_call *sc = arg;
 	char number[16];
 	struct st_sigv4_param q[2] = {
 		{ "partNumber", number }, { "uploadId", sc->upload_id }
 	};
 
 	snprintf(number, sizeof(number), "%u", p->number);
-	if ((p->pc == NULL && (p->pc = st_pcall_sibling(sc->pc)) == NULL) ||
-	    s3_request(p->pc, sc->s, "PUT", sc->call->key, sc->call->keylen, q, 2,
-	    NULL, "UNSIGNED-PAYLOAD") == -1 ||
-	    st_part_send(&sc->parts, p, part_done) == -1) {
-		p->state = ST_PART_QUEUED;
-		sc->failed = 1;
-	}
+	return s3_request(p->pc, sc->s, "PUT", sc->call->key, sc->call->keylen,
+	    q, 2, NULL, "UNSIGNED-PAYLOAD");
 }
 
-static void mp_complete(struct s3_call *);
-
-/* Starts queued parts while there is room, and completes the upload when
- * every part is in. Called after any change of the upload's state. */
-static void
-mp_pump(struct s3_call *sc)
+/* S3 has a part when it answers with its ETag, the part's name. */
+static int
+part_answered(struct st_part *p, struct st_pcall *pc, void *arg)
 {
-	struct st_part *first;
-	int complete = 0, wake = 0, broke = 0;
+	const char *etag = st_pcall_header_value(pc, "ETag");
 
-	pthread_mutex_lock(&sc->lock);
-	if (sc->released || sc->upload_id == NULL || sc->failed) {
-		pthread_mutex_unlock(&sc->lock);
-		return;
-	}
-	while ((first = st_parts_next(&sc->parts)) != NULL &&
-	    sc->parts.flying < PARTS_IN_FLIGHT) {
-		part_start(sc, first);
-		if (sc->failed) {
-			/* It stays queued: picking it again would spin. */
-			broke = 1;
-			break;
-		}
-		wake = 1;
-	}
-	if (!broke && st_parts_all_done(&sc->parts) && sc->ended &&
-	    sc->phase == PH_MP_PARTS) {
-		sc->phase = PH_MP_COMPLETE;
-		complete = 1;
-	}
-	pthread_mutex_unlock(&sc->lock);
-	if (broke) {
-		if (!st_call_is_done(sc->call))
-			st_call_fail(sc->call, ST_INTERNAL, NULL, "a part could not "
-			    "be sent (store '%s')", sc->s->name);
-		st_call_wake(sc->call);
-		return;
-	}
-	if (wake)
-		st_call_wake(sc->call);	/* room again for the writer */
-	if (complete)
-		mp_complete(sc);
+	(void)arg;
+	if (!st_pcall_ok(pc) || etag == NULL)
+		return 0;
+	snprintf(p->name, sizeof(p->name), "%s", etag);
+	return 1;
 }
+
+static void mp_complete(void *);
+
+static const struct st_upload_proto s3_upload = {
+	.service = "S3",
+	.part = "part",
+	.in_flight = PARTS_IN_FLIGHT,
+	.max_parts = MAX_PARTS,
+	.too_many_code = "EntityTooLarge",
+	.too_many = "the upload needs more than 10,000 parts",
+	.empty_part = 1,		/* an empty object is one empty part */
+	.describe = part_describe,
+	.answered = part_answered,
+	.commit = mp_complete,
+};
 
 /* Aborts the upload on S3 in the background: nothing waits for it. */
 static void
@@ -1103,15 +1048,7 @@ mp_abort_remote(struct s3_call *sc)
 static void
 mp_fail(struct s3_call *sc, enum st_status st, const char *code, const char *why)
 {
-	int first;
-
-	pthread_mutex_lock(&sc->lock);
-	first = !sc->failed;
-	sc->failed = 1;
-	pthread_mutex_unlock(&sc->lock);
-	if (!first || st_call_is_done(sc->call))
-		return;
-	st_call_fail(sc->call, st, code, "%s (store '%s')", why, sc->s->name);
+	st_upload_fail(&sc->up, st, code, why);
 }
 
 /*
@@ -1132,11 +1069,11 @@ finish_mp_verify(struct st_pcall *pc, void *arg)
 	time_t when = status == 200 ?
 	    st_answer_time(st_pcall_header_value(pc, "Last-Modified")) : 0;
 
-	if (cl != NULL && strtoull(cl, NULL, 10) == sc->parts.total &&
+	if (cl != NULL && strtoull(cl, NULL, 10) == sc->up.parts.total &&
 	    when + 5 >= sc->complete_sent) {
 		free(sc->upload_id);
 		sc->upload_id = NULL;
-		written(sc, st_pcall_header_value(pc, "ETag"), sc->parts.total);
+		written(sc, st_pcall_header_value(pc, "ETag"), sc->up.parts.total);
 		return;
 	}
 	/* A store may still be finishing the Complete whose answer was
@@ -1160,7 +1097,7 @@ finish_mp_complete(struct st_pcall *pc, void *arg)
 		if (sc->complete_etag != NULL) {
 			free(sc->upload_id);
 			sc->upload_id = NULL;	/* committed: nothing to abort */
-			written(sc, sc->complete_etag, sc->parts.total);
+			written(sc, sc->complete_etag, sc->up.parts.total);
 			return;
 		}
 	}
@@ -1178,8 +1115,9 @@ finish_mp_complete(struct st_pcall *pc, void *arg)
 }
 
 static void
-mp_complete(struct s3_call *sc)
+mp_complete(void *arg)
 {
+	struct s3_call *sc = arg;
 	struct st_call *c = sc->call;
 	const char *h[8];
 	struct st_sigv4_param q[1] = { { "uploadId", sc->upload_id } };
@@ -1188,8 +1126,8 @@ mp_complete(struct s3_call *sc)
 
 	st_buf_reset(&sc->req_body);
 	st_buf_adds(&sc->req_body, "<CompleteMultipartUpload>");
-	for (n = 1; n <= sc->parts.count; n++) {
-		struct st_part *p = st_parts_find(&sc->parts, n);
+	for (n = 1; n <= sc->up.parts.count; n++) {
+		struct st_part *p = st_parts_find(&sc->up.parts, n);
 
 		st_buf_printf(&sc->req_body, "<Part><PartNumber>%u</PartNumber>"
 		    "<ETag>", n);
@@ -1236,10 +1174,7 @@ finish_mp_create(struct st_pcall *pc, void *arg)
 		    "upload without an UploadId for store '%s'", sc->s->name);
 		return;
 	}
-	pthread_mutex_lock(&sc->lock);
-	sc->phase = PH_MP_PARTS;
-	pthread_mutex_unlock(&sc->lock);
-	mp_pump(sc);
+	st_upload_go(&sc->up);
 }
 
 static void
@@ -1248,12 +1183,14 @@ put_multipart(struct s3_call *sc)
 	struct st_call *c = sc->call;
 	const char **h = object_headers(c, 0, 0);
 	struct st_sigv4_param q[1] = { { "uploads", NULL } };
+	uint64_t part_size = sc->s->part_size;
 
-	sc->phase = PH_MP_CREATE;
-	sc->part_size = sc->s->part_size;
 	if (c->content_length > 0)	/* at most 10,000 parts */
-		sc->part_size = st_parts_size(sc->part_size,
-		    (uint64_t)c->content_length, MAX_PARTS);
+		part_size = st_parts_size(part_size, (uint64_t)c->content_length,
+		    MAX_PARTS);
+	sc->phase = PH_MULTIPART;
+	st_upload_init(&sc->up, &s3_upload, sc, sc->pc, &parts_budget,
+	    sc->s->name, part_size);
 	if (h == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
@@ -1331,50 +1268,6 @@ s3_put_begin(struct st_call *c)
 }
 
 static long
-mp_write(struct s3_call *sc, const char *buf, size_t len)
-{
-	uint64_t size = sc->part_size;
-	size_t taken = 0;
-
-	while (taken < len) {
-		struct st_part *p;
-
-		pthread_mutex_lock(&sc->lock);
-		if (sc->failed) {
-			pthread_mutex_unlock(&sc->lock);
-			return taken > 0 ? (long)taken : ST_ERROR;
-		}
-		if (sc->parts.filling == NULL) {
-			unsigned waiting = st_parts_waiting(&sc->parts);
-
-			pthread_mutex_unlock(&sc->lock);
-			/* Enough parts on their way: wait for one (mp_pump
-			 * wakes us), and for memory from the budget. */
-			if (waiting >= PARTS_IN_FLIGHT ||
-			    !st_budget_take(&parts_budget, sc->call, size))
-				break;
-			if ((p = st_part_new(sc, size)) == NULL) {
-				st_budget_give(&parts_budget, size);
-				mp_fail(sc, ST_INTERNAL, NULL, "out of memory");
-				return ST_ERROR;
-			}
-			pthread_mutex_lock(&sc->lock);
-			st_parts_add(&sc->parts, p);
-			if (sc->parts.count > MAX_PARTS) {
-				pthread_mutex_unlock(&sc->lock);
-				mp_fail(sc, ST_TOO_LARGE, "EntityTooLarge", "the upload "
-				    "needs more than 10,000 parts");
-				return ST_ERROR;
-			}
-		}
-		taken += st_parts_fill(&sc->parts, buf + taken, len - taken);
-		pthread_mutex_unlock(&sc->lock);
-		mp_pump(sc);
-	}
-	return (long)taken;
-}
-
-static long
 s3_write(struct st_call *c, const char *buf, size_t len)
 {
 	struct s3_call *sc = c->backend_data;
@@ -1382,14 +1275,13 @@ s3_write(struct st_call *c, const char *buf, size_t len)
 	if (sc->phase == PH_PUT_HELD)
 		return st_held_write(&sc->held, &parts_budget, c, buf, len);
 	return sc->phase == PH_PUT_SINGLE ? st_stream_write(&sc->stream, buf,
-	    len) : mp_write(sc, buf, len);
+	    len) : st_upload_write(&sc->up, buf, len);
 }
 
 static void
 s3_put_end(struct st_call *c)
 {
 	struct s3_call *sc = c->backend_data;
-	struct st_part *p;
 
 	if (sc->phase == PH_PUT_SINGLE) {
 		st_stream_close(&sc->stream);
@@ -1399,16 +1291,7 @@ s3_put_end(struct st_call *c)
 		held_send(sc);
 		return;
 	}
-	pthread_mutex_lock(&sc->lock);
-	sc->ended = 1;
-	if (!st_parts_end(&sc->parts) && sc->parts.count == 0 &&
-	    (p = st_part_new(sc, 0)) != NULL) {
-		/* An empty object still needs one (empty) part. */
-		st_parts_add(&sc->parts, p);
-		st_parts_end(&sc->parts);
-	}
-	pthread_mutex_unlock(&sc->lock);
-	mp_pump(sc);
+	st_upload_end(&sc->up);
 }
 
 /* ---------------------------------------------------------------- DELETE */
@@ -1808,18 +1691,14 @@ s3_release(struct st_call *c)
 
 	if (sc == NULL)
 		return;
-	pthread_mutex_lock(&sc->lock);
-	sc->released = 1;
-	pthread_mutex_unlock(&sc->lock);
 	st_stream_leave(&sc->stream);
 	st_budget_forget(&parts_budget, c);
+	st_upload_release(&sc->up);
 	if (sc->pc != NULL)
 		st_pcall_cancel(sc->pc);
-	st_parts_cancel(&sc->parts);
 	abort_upload = sc->upload_id != NULL;
 	if (abort_upload)
 		mp_abort_remote(sc);	/* parts of a dead upload go away */
-	st_parts_free(&sc->parts, &parts_budget);
 	st_pcall_free(sc->pc);
 	st_xml_free(sc->xml);
 	st_held_free(&sc->held, &parts_budget);
@@ -1827,7 +1706,6 @@ s3_release(struct st_call *c)
 	st_buf_free(&sc->req_body);
 	free(sc->upload_id);
 	free(sc->complete_etag);
-	pthread_mutex_destroy(&sc->lock);
 	free(sc);
 	c->backend_data = NULL;
 }

@@ -9,8 +9,8 @@
  * file decides which requests, and how their answers map back; it has no
  * call loop and does no I/O of its own. It follows s3.c closely, and
  * shares its machinery through src/core: the pipe between curl and the
- * application (stream.c), the parts of an upload (parts.c) and their
- * memory budget (budget.c).
+ * application (stream.c), an upload in parts (upload.c, parts.c) and
+ * its memory budget (budget.c).
  *
  * Streaming
  * ---------
@@ -85,6 +85,7 @@
 #include "core/retry.h"
 #include "core/stream.h"
 #include "core/transfer.h"
+#include "core/upload.h"
 #include "core/validate.h"
 #include "core/xml.h"
 #include "core/confval.h"
@@ -172,15 +173,13 @@ enum az_phase {
 	PH_SIMPLE,		/* HEAD, GET, DELETE, LIST, COPY */
 	PH_PUT_SINGLE,		/* streamed Put Blob */
 	PH_PUT_HELD,		/* Put Blob of a body held in memory */
-	PH_BLOCKS,		/* blocks flowing */
-	PH_COMMIT,		/* Put Block List */
+	PH_BLOCKS,		/* Put Block, then Put Block List */
 	PH_FINISHED
 };
 
 struct az_call {
 	struct st_call		*call;
 	struct az_store		*s;
-	pthread_mutex_t		 lock;
 	enum az_phase		 phase;
 	struct st_pcall		*pc;		/* its requests, in turn */
 	struct az_store		*as;		/* whose access signs them */
@@ -190,7 +189,6 @@ struct az_call {
 
 	/* streaming */
 	struct st_stream	 stream;	/* GET or streamed Put Blob */
-	int			 released;
 
 	/* a small body, held whole so that it can be sent again */
 	struct st_held		 held;
@@ -217,11 +215,8 @@ struct az_call {
 
 	/* blocks */
 	char			 tag[17];	/* random, per upload */
-	struct st_parts		 blocks;	/* each named by its block id */
-	uint64_t		 block_size;	/* this upload's */
+	struct st_upload	 up;		/* blocks named by their ids */
 	EVP_MD_CTX		*md5;		/* when Content-MD5 was given */
-	int			 ended;
-	int			 failed;
 
 	/* a retried write that met its own success */
 	long			 verify_status;
@@ -1066,7 +1061,6 @@ ac_new(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&ac->lock, NULL);
 	ac->call = c;
 	ac->s = ac->as = s;
 	c->backend_data = ac;
@@ -1557,123 +1551,72 @@ held_send(struct az_call *ac)
 
 /* ---------------------------------------------------------------- blocks */
 
-static void bl_pump(struct az_call *);
-
 /* Fails the upload once; later failures say nothing more. */
 static void
 bl_fail(struct az_call *ac, enum st_status st, const char *code,
         const char *why)
 {
-	int first;
-
-	pthread_mutex_lock(&ac->lock);
-	first = !ac->failed;
-	ac->failed = 1;
-	pthread_mutex_unlock(&ac->lock);
-	if (!first || st_call_is_done(ac->call))
-		return;
-	if (st == ST_UNAVAILABLE)
-		ac->call->retry_after = 1;
-	st_call_fail(ac->call, st, code, "%s (store '%s')", why,
-	    ac->s->svc.name);
-	/* The writer may be parked waiting for room: let it see the end. */
-	st_call_wake(ac->call);
+	st_upload_fail(&ac->up, st, code, why);
 }
 
-/* A block's final answer: 2xx frees its memory (the engine has retried
- * what could be); anything else fails the upload. */
-static void
-block_done(struct st_pcall *pc, void *arg)
-{
-	struct st_part *b = arg;
-	struct az_call *ac = b->owner;
-	long status = st_pcall_status(pc);
-	const char *code = st_pcall_code(pc);
-	char *data = NULL;
-	int failed;
+static void block_id(struct az_call *, unsigned, char *);
 
-	pthread_mutex_lock(&ac->lock);
-	failed = st_part_answered(&ac->blocks, b, st_pcall_ok(pc), &data) == -1;
-	pthread_mutex_unlock(&ac->lock);
-	if (failed) {
-		if (status == 0)
-			bl_fail(ac, st_pcall_timed_out(pc) ? ST_TIMEOUT :
-			    ST_UNAVAILABLE, NULL, "Azure could not be reached for "
-			    "a block of the upload");
-		else
-			bl_fail(ac, map_status(status, code), code, "Azure refused "
-			    "a block of the upload");
-		return;
-	}
-	st_part_give(b, data, &blocks_budget);
-	bl_pump(ac);
-	/* A slot is free: the writer may have stopped for want of one. */
-	st_call_wake(ac->call);
-}
-
-static void
-block_start(struct az_call *ac, struct st_part *b)
+/* A block's request: Put Block of its id. */
+static int
+block_describe(struct st_part *b, void *arg)
 {
+	struct az_call *ac = arg;
 	struct st_pcall_pair q[2] = {
 		{ "comp", "block" }, { "blockid", b->name }
 	};
 
-	if ((b->pc == NULL && (b->pc = st_pcall_sibling(ac->pc)) == NULL) ||
-	    az_request(ac, b->pc, ac->s, "PUT", ac->call->key, ac->call->keylen,
-	    q, 2, NULL) == -1 ||
-	    st_part_send(&ac->blocks, b, block_done) == -1) {
-		b->state = ST_PART_QUEUED;
-		ac->failed = 1;
-	}
+	return az_request(ac, b->pc, ac->s, "PUT", ac->call->key,
+	    ac->call->keylen, q, 2, NULL);
 }
 
-static void bl_commit(struct az_call *);
-
-/* Starts queued blocks while there is room, and commits the list when
- * every block is in. Called after any change of the upload's state. */
-static void
-bl_pump(struct az_call *ac)
+/* The service has a block when it says 2xx. */
+static int
+block_answered(struct st_part *b, struct st_pcall *pc, void *arg)
 {
-	struct st_part *first;
-	int commit = 0, wake = 0, broke = 0;
-
-	pthread_mutex_lock(&ac->lock);
-	if (ac->released || ac->failed) {
-		pthread_mutex_unlock(&ac->lock);
-		return;
-	}
-	while ((first = st_parts_next(&ac->blocks)) != NULL &&
-	    ac->blocks.flying < BLOCKS_IN_FLIGHT) {
-		block_start(ac, first);
-		if (ac->failed) {
-			/* It stays queued: picking it again would spin. */
-			broke = 1;
-			break;
-		}
-		wake = 1;
-	}
-	if (!broke && st_parts_all_done(&ac->blocks) && ac->ended &&
-	    ac->phase == PH_BLOCKS) {
-		ac->phase = PH_COMMIT;
-		commit = 1;
-	}
-	pthread_mutex_unlock(&ac->lock);
-	if (broke) {
-		/* The request or its start has failed the call, unless
-		 * memory ran out for its pcall. */
-		if (!st_call_is_done(ac->call))
-			st_call_fail(ac->call, ST_INTERNAL, NULL, "a block could not "
-			    "be sent (store '%s')", ac->s->svc.name);
-		st_call_wake(ac->call);
-		return;
-	}
-	if (wake)
-		st_call_wake(ac->call);	/* room again for the writer */
-	if (commit)
-		bl_commit(ac);
+	(void)b;
+	(void)arg;
+	return st_pcall_ok(pc);
 }
 
-static void block_id(struct az_call *, unsigned, char *);
+/* A block is named as it begins: the id goes with its request. */
+static void
+block_added(struct st_part *b, void *arg)
+{
+	block_id(arg, b->number, b->name);
+}
+
+/* The body is hashed as it is taken, for the Content-MD5 check. */
+static void
+block_taken(const char *buf, size_t n, void *arg)
+{
+	struct az_call *ac = arg;
+
+	if (ac->md5 != NULL)
+		EVP_DigestUpdate(ac->md5, buf, n);
+}
+
+static void bl_commit(void *);
+
+static const struct st_upload_proto az_upload = {
+	.service = "Azure",
+	.part = "block",
+	.in_flight = BLOCKS_IN_FLIGHT,
+	.max_parts = MAX_BLOCKS,
+	.too_many_code = "BlockCountExceedsLimit",
+	.too_many = "the upload needs more than 50,000 blocks",
+	.part_codes = 1,
+	.describe = block_describe,
+	.answered = block_answered,
+	.added = block_added,
+	.taken = block_taken,
+	.commit = bl_commit,
+};
+
 
 /* The committed list of the blob, block by block, against ours. */
 static int
@@ -1687,7 +1630,7 @@ blocklist_xml(const char *path, const char *text, size_t len, void *arg)
 		return 0;
 	ac->check_n++;
 	block_id(ac, ac->check_n, want);
-	if (ac->check_n > ac->blocks.count || strcmp(text, want) != 0)
+	if (ac->check_n > ac->up.parts.count || strcmp(text, want) != 0)
 		ac->check_ok = 0;
 	return 0;
 }
@@ -1711,11 +1654,11 @@ finish_commit_check(struct st_pcall *pc, void *arg)
 	struct az_call *ac = arg;
 
 	if (st_pcall_status(pc) == 200 && xml_whole(ac) && ac->check_ok &&
-	    ac->check_n == ac->blocks.count) {
+	    ac->check_n == ac->up.parts.count) {
 		/* Our blocks, with this upload's tag, are the blob: the
 		 * first commit went through. */
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
-		    ac->blocks.total);
+		    ac->up.parts.total);
 		return;
 	}
 	fail_verdict(ac);
@@ -1743,13 +1686,10 @@ finish_commit(struct st_pcall *pc, void *arg)
 
 	if (st_pcall_ok(pc)) {
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
-		    ac->blocks.total);
+		    ac->up.parts.total);
 		return;
 	}
-	pthread_mutex_lock(&ac->lock);
-	ac->failed = 1;
-	pthread_mutex_unlock(&ac->lock);
-	if (ac->blocks.count > 0 && lost_answer_conflict(ac, pc)) {
+	if (ac->up.parts.count > 0 && lost_answer_conflict(ac, pc)) {
 		keep_verdict(ac, pc);
 		commit_check(ac);
 		return;
@@ -1759,8 +1699,9 @@ finish_commit(struct st_pcall *pc, void *arg)
 
 /* Put Block List: the blocks in order, with the blob's properties. */
 static void
-bl_commit(struct az_call *ac)
+bl_commit(void *arg)
 {
+	struct az_call *ac = arg;
 	struct st_call *c = ac->call;
 	const char **h;
 	char md5_b64[32];
@@ -1782,8 +1723,8 @@ bl_commit(struct az_call *ac)
 	st_buf_reset(&ac->req_body);
 	st_buf_adds(&ac->req_body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 	    "<BlockList>");
-	for (n = 1; n <= ac->blocks.count; n++) {
-		struct st_part *b = st_parts_find(&ac->blocks, n);
+	for (n = 1; n <= ac->up.parts.count; n++) {
+		struct st_part *b = st_parts_find(&ac->up.parts, n);
 
 		if (b == NULL) {
 			bl_fail(ac, ST_INTERNAL, NULL, "a block went missing");
@@ -1816,18 +1757,23 @@ put_blocks(struct az_call *ac)
 	struct st_call *c = ac->call;
 	unsigned char rnd[8];
 
-	ac->phase = PH_BLOCKS;
-	ac->block_size = ac->s->block_size;
+	uint64_t block_size = ac->s->block_size;
+
 	if (c->content_length > 0)	/* at most 50,000 blocks */
-		ac->block_size = st_parts_size(ac->block_size,
+		block_size = st_parts_size(block_size,
 		    (uint64_t)c->content_length, MAX_BLOCKS);
+	ac->phase = PH_BLOCKS;
+	st_upload_init(&ac->up, &az_upload, ac, ac->pc, &blocks_budget,
+	    ac->s->svc.name, block_size);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "no random bytes");
 		return;
 	}
 	st_hex(rnd, sizeof(rnd), ac->tag);
-	if (c->has_md5)
-		md5_start(ac);
+	if (c->has_md5 && md5_start(ac) == -1)
+		return;
+	/* Nothing to create first: blocks go as soon as they are full. */
+	st_upload_go(&ac->up);
 }
 
 static void
@@ -1876,55 +1822,6 @@ block_id(struct az_call *ac, unsigned number, char *out)
 }
 
 static long
-bl_write(struct az_call *ac, const char *buf, size_t len)
-{
-	uint64_t size = ac->block_size;
-	size_t taken = 0;
-
-	while (taken < len) {
-		struct st_part *b;
-		size_t n;
-
-		pthread_mutex_lock(&ac->lock);
-		if (ac->failed) {
-			pthread_mutex_unlock(&ac->lock);
-			return taken > 0 ? (long)taken : ST_ERROR;
-		}
-		if (ac->blocks.filling == NULL) {
-			unsigned waiting = st_parts_waiting(&ac->blocks);
-
-			pthread_mutex_unlock(&ac->lock);
-			/* Enough blocks on their way: wait for one (bl_pump
-			 * wakes us), and for memory from the budget. */
-			if (waiting >= BLOCKS_IN_FLIGHT ||
-			    !st_budget_take(&blocks_budget, ac->call, size))
-				break;
-			if ((b = st_part_new(ac, size)) == NULL) {
-				st_budget_give(&blocks_budget, size);
-				bl_fail(ac, ST_INTERNAL, NULL, "out of memory");
-				return ST_ERROR;
-			}
-			pthread_mutex_lock(&ac->lock);
-			st_parts_add(&ac->blocks, b);
-			block_id(ac, b->number, b->name);
-			if (ac->blocks.count > MAX_BLOCKS) {
-				pthread_mutex_unlock(&ac->lock);
-				bl_fail(ac, ST_TOO_LARGE, "BlockCountExceedsLimit",
-				    "the upload needs more than 50,000 blocks");
-				return ST_ERROR;
-			}
-		}
-		n = st_parts_fill(&ac->blocks, buf + taken, len - taken);
-		if (ac->md5 != NULL)
-			EVP_DigestUpdate(ac->md5, buf + taken, n);
-		taken += n;
-		pthread_mutex_unlock(&ac->lock);
-		bl_pump(ac);
-	}
-	return (long)taken;
-}
-
-static long
 az_write(struct st_call *c, const char *buf, size_t len)
 {
 	struct az_call *ac = c->backend_data;
@@ -1932,7 +1829,7 @@ az_write(struct st_call *c, const char *buf, size_t len)
 	if (ac->phase == PH_PUT_HELD)
 		return st_held_write(&ac->held, &blocks_budget, c, buf, len);
 	return ac->phase == PH_PUT_SINGLE ? single_write(ac, buf, len) :
-	    bl_write(ac, buf, len);
+	    st_upload_write(&ac->up, buf, len);
 }
 
 static void
@@ -1948,12 +1845,8 @@ az_put_end(struct st_call *c)
 		held_send(ac);
 		return;
 	}
-	pthread_mutex_lock(&ac->lock);
-	ac->ended = 1;
 	/* No block at all: an empty list commits an empty blob. */
-	st_parts_end(&ac->blocks);
-	pthread_mutex_unlock(&ac->lock);
-	bl_pump(ac);
+	st_upload_end(&ac->up);
 }
 
 /* ---------------------------------------------------------------- DELETE */
@@ -2620,16 +2513,12 @@ az_release(struct st_call *c)
 
 	if (ac == NULL)
 		return;
-	pthread_mutex_lock(&ac->lock);
-	ac->released = 1;
-	pthread_mutex_unlock(&ac->lock);
 	st_stream_leave(&ac->stream);
 	st_budget_forget(&blocks_budget, c);
+	/* Uncommitted blocks are never committed: the service drops them. */
+	st_upload_release(&ac->up);
 	if (ac->pc != NULL)
 		st_pcall_cancel(ac->pc);
-	st_parts_cancel(&ac->blocks);
-	/* Uncommitted blocks are never committed: the service drops them. */
-	st_parts_free(&ac->blocks, &blocks_budget);
 	st_pcall_free(ac->pc);
 	st_xml_free(ac->xml);
 	st_stream_destroy(&ac->stream);
@@ -2645,7 +2534,6 @@ az_release(struct st_call *c)
 		OPENSSL_cleanse(ac->udk, sizeof(*ac->udk));
 		free(ac->udk);
 	}
-	pthread_mutex_destroy(&ac->lock);
 	free(ac);
 	c->backend_data = NULL;
 }

@@ -1,0 +1,104 @@
+/*
+ * upload.h - an upload in parts, driven the same way for every provider.
+ *
+ * A large body goes to a blob store in parts (S3 multipart parts, Azure
+ * blocks). What is the same everywhere is here, once: the application's
+ * bytes fill a part buffer taken from a memory budget (the writer waits,
+ * suspended, while the budget is spent or enough parts are on their way);
+ * a full part is sent on a sibling pcall of the call's own (core/pcall.h),
+ * which retries it from memory; at most in_flight parts are queued or
+ * flying; the first failure fails the upload once and stops the writer;
+ * once the body has ended and every part is in, the provider commits.
+ *
+ * The provider says only its protocol, in a `struct st_upload_proto`: how
+ * a part's request is described, what answer means "the provider has
+ * it", the commit, and the words of its messages. It starts its upload
+ * with st_upload_init (and st_upload_go once parts may be sent: S3 first
+ * creates the upload), hands it the body (st_upload_write, st_upload_end)
+ * and releases it with the call (st_upload_release). What to abort, if
+ * anything, stays the provider's.
+ *
+ * The upload's lock covers its parts and its state; the provider's hooks
+ * marked "locked" run under it.
+ */
+#ifndef STRATUS_CORE_UPLOAD_H
+#define STRATUS_CORE_UPLOAD_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <stratus/backend.h>
+
+#include "core/budget.h"
+#include "core/parts.h"
+#include "core/pcall.h"
+
+struct st_upload;
+
+struct st_upload_proto {
+	const char	*service;	/* "S3": in messages */
+	const char	*part;		/* "part", "block": likewise */
+	unsigned	 in_flight;	/* parts queued or flying, at most */
+	unsigned	 max_parts;
+	const char	*too_many_code;	/* the provider's code for more */
+	const char	*too_many;	/* and the words */
+	int		 part_codes;	/* a failed part's provider code is
+					 * the call's */
+	int		 empty_part;	/* an empty body is one empty part */
+	/* Describes part p's request on p->pc (st_pcall_prepare and the
+	 * rest; the core starts it with the part's buffer as its body).
+	 * Locked. 0, or -1: the call has been failed. */
+	int	(*describe)(struct st_part *p, void *arg);
+	/* Part p's final answer: 1 when the provider has it (and p->name
+	 * may be set from it), else 0. Locked. */
+	int	(*answered)(struct st_part *p, struct st_pcall *pc, void *arg);
+	/* Optional. A new part, numbered. Locked. */
+	void	(*added)(struct st_part *p, void *arg);
+	/* Optional. Bytes taken into parts, in body order. Locked. */
+	void	(*taken)(const char *buf, size_t n, void *arg);
+	/* Every part is in and the body has ended: the provider commits
+	 * the upload (not locked; once). */
+	void	(*commit)(void *arg);
+};
+
+struct st_upload {
+	pthread_mutex_t			 lock;
+	const struct st_upload_proto	*proto;	/* NULL: never begun */
+	void				*arg;	/* the provider's call */
+	struct st_call			*call;
+	struct st_pcall			*pc;	/* parts are its siblings */
+	struct st_budget		*budget;
+	const char			*store;	/* name, for messages */
+	uint64_t			 part_size;
+	struct st_parts			 parts;	/* each part's name */
+	int				 going;	/* parts may be sent */
+	int				 ended;	/* the body has */
+	int				 committing;
+	int				 failed;
+	int				 released;
+};
+
+/* Begins an upload of the call of pc in parts of part_size bytes, whose
+ * buffers come from budget. */
+void st_upload_init(struct st_upload *, const struct st_upload_proto *,
+                    void *arg, struct st_pcall *pc, struct st_budget *,
+                    const char *store, uint64_t part_size);
+/* Parts may be sent from now on. */
+void st_upload_go(struct st_upload *);
+/* The writer's bytes: how many were taken (0: the writer waits, to be
+ * woken), or ST_ERROR once the upload has failed. */
+long st_upload_write(struct st_upload *, const char *, size_t);
+/* The body has ended. */
+void st_upload_end(struct st_upload *);
+/* Fails the upload once, with the call (unless it is answered already);
+ * later failures say nothing more. */
+void st_upload_fail(struct st_upload *, enum st_status, const char *code,
+                    const char *why);
+/* As the call is released, before the provider frees the call's pcall:
+ * cancels the parts and the call's pcall (a commit under way), then
+ * frees the parts and hands their memory back. Nothing of the upload
+ * runs after it. */
+void st_upload_release(struct st_upload *);
+
+#endif
