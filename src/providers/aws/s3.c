@@ -133,8 +133,6 @@ struct s3_call {
 	enum s3_phase		 phase;
 	struct st_pcall		*pc;		/* the call's requests, in turn */
 	struct st_buf		 req_body;	/* held request body (XML) */
-	struct st_xml		*xml;		/* a listing's parser */
-	int			 xml_bad;	/* the listing is not XML */
 
 	/* streaming */
 	struct st_stream	 stream;	/* GET or streamed PUT body */
@@ -717,15 +715,6 @@ get_answer(struct st_pcall *pc, void *arg)
 	return st_call_is_done(sc->call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
 
-static size_t
-get_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
-{
-	struct s3_call *sc = arg;
-
-	(void)pc;
-	return st_stream_recv(&sc->stream, p, n);
-}
-
 static void
 finish_get(struct st_pcall *pc, void *arg)
 {
@@ -809,7 +798,7 @@ s3_get_common(struct st_call *c, const char *method)
 	if (s3_request(sc->pc, sc->s, method, c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
-	st_pcall_sink(sc->pc, get_answer, get_sink, resume_get, sc);
+	st_pcall_sink_stream(sc->pc, &sc->stream, get_answer, resume_get, sc);
 	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_get, sc);
 }
 
@@ -935,15 +924,6 @@ finish_put(struct st_pcall *pc, void *arg)
 		    (uint64_t)sc->call->content_length);
 }
 
-static size_t
-put_source(struct st_pcall *pc, char *buf, size_t cap, void *arg)
-{
-	struct s3_call *sc = arg;
-
-	(void)pc;
-	return st_stream_send(&sc->stream, buf, cap);
-}
-
 static void
 put_single(struct s3_call *sc)
 {
@@ -959,7 +939,7 @@ put_single(struct s3_call *sc)
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
 	/* Not held: once S3 has taken a byte, it is not sent again. */
-	st_pcall_source(sc->pc, (uint64_t)c->content_length, put_source, sc);
+	st_pcall_source_stream(sc->pc, &sc->stream, (uint64_t)c->content_length);
 	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
 }
 
@@ -1393,29 +1373,13 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 }
 
 /* Each attempt's listing is read as it comes, afresh. */
-static int
-list_headers(struct st_pcall *pc, void *arg)
+static void
+list_reset(void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (st_pcall_http_status(pc) >= 300)
-		return ST_PCALL_COLLECT;
 	st_call_list_reset(sc->call);
 	memset(&sc->ls, 0, sizeof(sc->ls));
-	st_xml_free(sc->xml);
-	sc->xml_bad = (sc->xml = st_xml_new(list_xml, sc)) == NULL;
-	return ST_PCALL_SINK;
-}
-
-static size_t
-list_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
-{
-	struct s3_call *sc = arg;
-
-	(void)pc;
-	if (!sc->xml_bad && st_xml_feed(sc->xml, p, n) == -1)
-		sc->xml_bad = 1;	/* the rest is swallowed */
-	return n;
 }
 
 static void
@@ -1428,19 +1392,15 @@ finish_list(struct st_pcall *pc, void *arg)
 		st_pcall_fail(pc);
 		return;
 	}
-	if (sc->xml_bad || sc->xml == NULL || st_xml_finish(sc->xml) == -1) {
+	if (!st_pcall_xml_whole(pc)) {
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 sent a listing that "
 		    "is not valid XML");
 		return;
 	}
-	if (sc->ls.truncated && sc->ls.next_token != NULL) {
-		char *cur = st_call_alloc(c, 2 * strlen(sc->ls.next_token) + 8);
-
-		/* The cursor is S3's continuation token, wrapped so that it
-		 * stays URL-safe whatever S3 puts in it. */
-		st_base64url((const unsigned char *)sc->ls.next_token,
-		    strlen(sc->ls.next_token), cur);
-		c->next_cursor = cur;
+	if (sc->ls.truncated && sc->ls.next_token != NULL &&
+	    st_cursor_wrap(c, sc->ls.next_token) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
 	}
 	c->status = ST_OK;
 	st_call_done(c);
@@ -1456,19 +1416,8 @@ s3_list(struct st_call *c)
 
 	if (sc == NULL)
 		return;
-	if (c->cursor != NULL) {
-		size_t len = strlen(c->cursor);
-		long got;
-
-		token = st_call_alloc(c, len + 4);
-		if (token == NULL || (got = st_base64url_decode(c->cursor, len,
-		    (unsigned char *)token, len + 1)) <= 0) {
-			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
-			    "this store gave");
-			return;
-		}
-		token[got] = '\0';
-	}
+	if (c->cursor != NULL && (token = st_cursor_unwrap(c, NULL)) == NULL)
+		return;
 	snprintf(limit, sizeof(limit), "%u", c->limit);
 	q[n].name = "list-type"; q[n++].value = "2";
 	q[n].name = "max-keys"; q[n++].value = limit;
@@ -1484,7 +1433,7 @@ s3_list(struct st_call *c)
 	if (s3_request(sc->pc, sc->s, "GET", NULL, 0, q, n, NULL,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
-	st_pcall_sink(sc->pc, list_headers, list_sink, NULL, sc);
+	st_pcall_sink_xml(sc->pc, list_reset, list_xml, sc);
 	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_list, sc);
 }
 
@@ -1700,7 +1649,6 @@ s3_release(struct st_call *c)
 	if (abort_upload)
 		mp_abort_remote(sc);	/* parts of a dead upload go away */
 	st_pcall_free(sc->pc);
-	st_xml_free(sc->xml);
 	st_held_free(&sc->held, &parts_budget);
 	st_stream_destroy(&sc->stream);
 	st_buf_free(&sc->req_body);

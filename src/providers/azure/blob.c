@@ -184,8 +184,6 @@ struct az_call {
 	struct st_pcall		*pc;		/* its requests, in turn */
 	struct az_store		*as;		/* whose access signs them */
 	struct st_buf		 req_body;	/* held request body (XML) */
-	struct st_xml		*xml;		/* a listing's parser */
-	int			 xml_bad;	/* what came is not XML */
 
 	/* streaming */
 	struct st_stream	 stream;	/* GET or streamed Put Blob */
@@ -1000,53 +998,6 @@ get_answer(struct st_pcall *pc, void *arg)
 	return st_call_is_done(ac->call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
 
-static size_t
-get_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
-{
-	struct az_call *ac = arg;
-
-	(void)pc;
-	return st_stream_recv(&ac->stream, p, n);
-}
-
-/* A collected XML answer (a listing or a block list comes through
- * xml_sink instead), read with fn. */
-static void
-parse_answer(struct az_call *ac, st_xml_end_fn fn)
-{
-	size_t len;
-	const char *body = st_pcall_answer(ac->pc, &len);
-
-	ac->xml_bad = st_xml_parse(fn, ac, body, len) == -1;
-}
-
-/* A 2xx answer parsed as it comes, afresh on each attempt, with fn. */
-static int
-xml_begin(struct az_call *ac, st_xml_end_fn fn)
-{
-	st_xml_free(ac->xml);
-	ac->xml_bad = (ac->xml = st_xml_new(fn, ac)) == NULL;
-	return ST_PCALL_SINK;
-}
-
-static size_t
-xml_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
-{
-	struct az_call *ac = arg;
-
-	(void)pc;
-	if (!ac->xml_bad && st_xml_feed(ac->xml, p, n) == -1)
-		ac->xml_bad = 1;	/* the rest is swallowed */
-	return n;
-}
-
-/* Whether the XML that came through xml_sink was whole and good. */
-static int
-xml_whole(struct az_call *ac)
-{
-	return !ac->xml_bad && ac->xml != NULL && st_xml_finish(ac->xml) == 0;
-}
-
 /* ---------------------------------------------------------------- call life */
 
 static struct az_call *
@@ -1201,7 +1152,7 @@ start_get(struct az_call *ac, const char *method, const char *range)
 	if (az_request(ac, ac->pc, ac->s, method, c->key, c->keylen, NULL, 0,
 	    h) == -1)
 		return;
-	st_pcall_sink(ac->pc, get_answer, get_sink, resume_get, ac);
+	st_pcall_sink_stream(ac->pc, &ac->stream, get_answer, resume_get, ac);
 	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_get, ac);
 }
 
@@ -1468,15 +1419,6 @@ finish_held_verify(struct st_pcall *pc, void *arg)
 	fail_verdict(ac);
 }
 
-static size_t
-put_source(struct st_pcall *pc, char *buf, size_t cap, void *arg)
-{
-	struct az_call *ac = arg;
-
-	(void)pc;
-	return st_stream_send(&ac->stream, buf, cap);
-}
-
 static void
 put_single(struct az_call *ac)
 {
@@ -1500,7 +1442,8 @@ put_single(struct az_call *ac)
 		return;
 	/* Not held: once the service has taken a byte, it is not sent
 	 * again. */
-	st_pcall_source(ac->pc, (uint64_t)c->content_length, put_source, ac);
+	st_pcall_source_stream(ac->pc, &ac->stream,
+	    (uint64_t)c->content_length);
 	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_put_single, ac);
 }
 
@@ -1636,16 +1579,13 @@ blocklist_xml(const char *path, const char *text, size_t len, void *arg)
 }
 
 /* Each attempt of the check reads the list afresh. */
-static int
-check_headers(struct st_pcall *pc, void *arg)
+static void
+check_reset(void *arg)
 {
 	struct az_call *ac = arg;
 
-	if (st_pcall_http_status(pc) >= 300)
-		return ST_PCALL_COLLECT;
 	ac->check_ok = 1;
 	ac->check_n = 0;
-	return xml_begin(ac, blocklist_xml);
 }
 
 static void
@@ -1653,8 +1593,8 @@ finish_commit_check(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
 
-	if (st_pcall_status(pc) == 200 && xml_whole(ac) && ac->check_ok &&
-	    ac->check_n == ac->up.parts.count) {
+	if (st_pcall_status(pc) == 200 && st_pcall_xml_whole(pc) &&
+	    ac->check_ok && ac->check_n == ac->up.parts.count) {
 		/* Our blocks, with this upload's tag, are the blob: the
 		 * first commit went through. */
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
@@ -1675,7 +1615,7 @@ commit_check(struct az_call *ac)
 	if (az_request(ac, ac->pc, ac->s, "GET", ac->call->key,
 	    ac->call->keylen, q, 2, NULL) == -1)
 		return;
-	st_pcall_sink(ac->pc, check_headers, xml_sink, NULL, ac);
+	st_pcall_sink_xml(ac->pc, check_reset, blocklist_xml, ac);
 	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_commit_check, ac);
 }
 
@@ -1946,18 +1886,15 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 }
 
 /* Each attempt's listing is read as it comes, afresh. */
-static int
-list_headers(struct st_pcall *pc, void *arg)
+static void
+list_reset(void *arg)
 {
 	struct az_call *ac = arg;
 
-	if (st_pcall_http_status(pc) >= 300)
-		return ST_PCALL_COLLECT;
 	st_call_list_reset(ac->call);
 	ls_reset(ac);
 	free(ac->ls.marker);
 	ac->ls.marker = NULL;
-	return xml_begin(ac, list_xml);
 }
 
 static void
@@ -1970,23 +1907,14 @@ finish_list(struct st_pcall *pc, void *arg)
 		az_fail(ac, pc);
 		return;
 	}
-	if (!xml_whole(ac)) {
+	if (!st_pcall_xml_whole(pc)) {
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure sent a listing "
 		    "that is not valid XML");
 		return;
 	}
-	if (ac->ls.marker != NULL) {
-		char *cur = st_call_alloc(c, 2 * strlen(ac->ls.marker) + 8);
-
-		/* The cursor is Azure's marker, wrapped so that it stays
-		 * URL-safe whatever the service puts in it. */
-		if (cur == NULL) {
-			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-			return;
-		}
-		st_base64url((const unsigned char *)ac->ls.marker,
-		    strlen(ac->ls.marker), cur);
-		c->next_cursor = cur;
+	if (ac->ls.marker != NULL && st_cursor_wrap(c, ac->ls.marker) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
 	}
 	c->status = ST_OK;
 	st_call_done(c);
@@ -2003,23 +1931,16 @@ az_list(struct st_call *c)
 	if (ac == NULL)
 		return;
 	if (c->cursor != NULL) {
-		size_t len = strlen(c->cursor), i;
-		long got;
+		size_t got, i;
 
-		marker = st_call_alloc(c, len + 4);
-		if (marker == NULL || (got = st_base64url_decode(c->cursor, len,
-		    (unsigned char *)marker, len + 1)) <= 0) {
-			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
-			    "this store gave");
+		if ((marker = st_cursor_unwrap(c, &got)) == NULL)
 			return;
-		}
-		marker[got] = '\0';
 		/* Azure's markers are opaque ASCII, Azurite's are blob names:
 		 * either way, UTF-8 without control characters. */
-		for (i = 0; i < (size_t)got; i++)
+		for (i = 0; i < got; i++)
 			if ((unsigned char)marker[i] < 0x20 || marker[i] == 0x7f)
 				break;
-		if (i < (size_t)got || !st_valid_utf8(marker, (size_t)got)) {
+		if (i < got || !st_valid_utf8(marker, got)) {
 			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
 			    "this store gave");
 			return;
@@ -2051,7 +1972,7 @@ az_list(struct st_call *c)
 	}
 	if (az_request(ac, ac->pc, ac->s, "GET", NULL, 0, q, n, NULL) == -1)
 		return;
-	st_pcall_sink(ac->pc, list_headers, xml_sink, NULL, ac);
+	st_pcall_sink_xml(ac->pc, list_reset, list_xml, ac);
 	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_list, ac);
 }
 
@@ -2373,14 +2294,18 @@ finish_udk(struct st_pcall *pc, void *arg)
 	struct az_store *s = ac->s;
 	struct udk_vals *v = ac->udk;
 	time_t now = time(NULL), expires, se;
+	const char *body;
+	size_t len;
+	int bad;
 
 	if (!st_pcall_ok(pc)) {
 		az_fail(ac, pc);
 		return;
 	}
-	parse_answer(ac, udk_xml);
+	body = st_pcall_answer(pc, &len);
+	bad = st_xml_parse(udk_xml, ac, body, len) == -1;
 	expires = st_answer_time(v->expiry);
-	if (ac->xml_bad || v->oid[0] == '\0' ||
+	if (bad || v->oid[0] == '\0' ||
 	    v->tid[0] == '\0' || v->start[0] == '\0' || v->service[0] == '\0' ||
 	    v->version[0] == '\0' || v->value[0] == '\0' ||
 	    expires <= now + UDK_MARGIN) {
@@ -2520,7 +2445,6 @@ az_release(struct st_call *c)
 	if (ac->pc != NULL)
 		st_pcall_cancel(ac->pc);
 	st_pcall_free(ac->pc);
-	st_xml_free(ac->xml);
 	st_stream_destroy(&ac->stream);
 	st_buf_free(&ac->req_body);
 	if (ac->md5 != NULL)
