@@ -248,3 +248,68 @@ st_upload_release(struct st_upload *u)
 	st_parts_free(&u->parts, u->budget);
 	pthread_mutex_destroy(&u->lock);
 }
+
+/* ---------------------------------------------------------------- a PUT */
+
+enum st_put_way
+st_put_way(const struct st_call *c, uint64_t part_size, uint64_t threshold)
+{
+	if (c->content_length < 0 || (uint64_t)c->content_length > threshold)
+		return ST_PUT_PARTS;
+	return (uint64_t)c->content_length <= part_size ? ST_PUT_HELD :
+	    ST_PUT_STREAM;
+}
+
+void
+st_put_begin(struct st_put *p, enum st_put_way way, struct st_stream *stream,
+             const struct st_upload_proto *proto, void *arg,
+             struct st_pcall *pc, struct st_budget *budget, const char *store,
+             uint64_t part_size)
+{
+	st_upload_init(&p->up, proto, arg, pc, budget, store, part_size);
+	p->way = way;
+	p->stream = stream;
+	if (way == ST_PUT_HELD)
+		p->held.cap = (size_t)p->up.call->content_length;
+}
+
+long
+st_put_write(struct st_put *p, const char *buf, size_t len)
+{
+	struct st_upload *u = &p->up;
+	size_t n;
+
+	switch (p->way) {
+	case ST_PUT_HELD:
+		return st_held_write(&p->held, u->budget, u->call, buf, len);
+	case ST_PUT_STREAM:
+		n = st_stream_fill(p->stream, buf, len);
+		/* Seen before the exchange may send it (and be answered). */
+		if (n > 0 && u->proto->taken != NULL)
+			u->proto->taken(buf, n, u->arg);
+		st_stream_filled(p->stream, n);
+		return (long)n;
+	default:
+		return st_upload_write(u, buf, len);
+	}
+}
+
+void
+st_put_end(struct st_put *p)
+{
+	if (p->way == ST_PUT_STREAM)
+		st_stream_close(p->stream);
+	else if (p->way == ST_PUT_HELD)
+		p->up.proto->send_held(p->up.arg);
+	else
+		st_upload_end(&p->up);
+}
+
+void
+st_put_release(struct st_put *p)
+{
+	if (p->up.proto == NULL)
+		return;
+	st_upload_release(&p->up);
+	st_held_free(&p->held, p->up.budget);
+}

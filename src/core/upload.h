@@ -1,5 +1,12 @@
 /*
- * upload.h - an upload in parts, driven the same way for every provider.
+ * upload.h - a PUT's body on its way to a blob store, driven the same way
+ * for every provider.
+ *
+ * A body goes one of three ways (st_put_way): a small one is held whole in
+ * memory (under the parts' budget) and sent at its end, so that a failed
+ * attempt is sent again from memory; one up to the store's threshold
+ * streams through the call's pipe; anything larger, or of unknown length,
+ * goes in parts. struct st_put hands the writer's bytes to the right one.
  *
  * A large body goes to a blob store in parts (S3 multipart parts, Azure
  * blocks). What is the same everywhere is here, once: the application's
@@ -33,6 +40,7 @@
 #include "core/budget.h"
 #include "core/parts.h"
 #include "core/pcall.h"
+#include "core/stream.h"
 
 struct st_upload;
 
@@ -60,6 +68,9 @@ struct st_upload_proto {
 	/* Every part is in and the body has ended: the provider commits
 	 * the upload (not locked; once). */
 	void	(*commit)(void *arg);
+	/* A held body is whole (struct st_put's held): the provider sends
+	 * it. */
+	void	(*send_held)(void *arg);
 };
 
 struct st_upload {
@@ -100,5 +111,34 @@ void st_upload_fail(struct st_upload *, enum st_status, const char *code,
  * frees the parts and hands their memory back. Nothing of the upload
  * runs after it. */
 void st_upload_release(struct st_upload *);
+
+/* ---------------------------------------------------------------- a PUT */
+
+enum st_put_way { ST_PUT_HELD = 1, ST_PUT_STREAM, ST_PUT_PARTS };
+
+struct st_put {
+	enum st_put_way		 way;	/* 0: no PUT */
+	struct st_held		 held;	/* HELD: the whole body */
+	struct st_stream	*stream; /* STREAM: the call's pipe */
+	struct st_upload	 up;	/* PARTS; and the proto, for all */
+};
+
+/* The way of the call's body: held when its length is known and at most
+ * part_size and threshold, streamed when known and at most threshold,
+ * else in parts. */
+enum st_put_way st_put_way(const struct st_call *, uint64_t part_size,
+                           uint64_t threshold);
+/* Begins a PUT that goes way; the rest as st_upload_init. A streamed
+ * body is written to stream (opened by the provider); proto's taken sees
+ * its bytes too (before they may be sent). Parts go once st_upload_go. */
+void st_put_begin(struct st_put *, enum st_put_way, struct st_stream *,
+                  const struct st_upload_proto *, void *arg,
+                  struct st_pcall *pc, struct st_budget *, const char *store,
+                  uint64_t part_size);
+/* The backend's write() and put_end() of the PUT. */
+long st_put_write(struct st_put *, const char *, size_t);
+void st_put_end(struct st_put *);
+/* As st_upload_release, and the held body's memory goes back. */
+void st_put_release(struct st_put *);
 
 #endif

@@ -120,17 +120,9 @@ static struct st_budget parts_budget = ST_BUDGET_INIT(PARTS_BUDGET);
 
 /* ---------------------------------------------------------------- call */
 
-enum s3_phase {
-	PH_SIMPLE,		/* one request: HEAD, GET, DELETE, LIST, COPY */
-	PH_PUT_SINGLE,		/* streamed PutObject */
-	PH_PUT_HELD,		/* PutObject of a body held in memory */
-	PH_MULTIPART		/* create, parts, complete */
-};
-
 struct s3_call {
 	struct st_call		*call;
 	struct s3_store		*s;
-	enum s3_phase		 phase;
 	struct st_pcall		*pc;		/* the call's requests, in turn */
 	struct st_buf		 req_body;	/* held request body (XML) */
 
@@ -138,8 +130,8 @@ struct s3_call {
 	struct st_stream	 stream;	/* GET or streamed PUT body */
 	char			 resume_range[64];
 
-	/* a small body, held whole so that it can be sent again */
-	struct st_held		 held;
+	/* a PUT's body: held whole, streamed, or in parts */
+	struct st_put		 put;
 
 	/* listing */
 	struct {
@@ -151,9 +143,8 @@ struct s3_call {
 		int	 truncated;
 	} ls;
 
-	/* multipart */
+	/* multipart (the parts named by their ETags) */
 	char			*upload_id;
-	struct st_upload	 up;		/* parts named by their ETags */
 	char			*complete_etag;	/* malloc'ed, from the XML */
 	time_t			 complete_sent;	/* when Complete was first sent */
 	unsigned		 verify_tries;
@@ -891,7 +882,7 @@ finish_own_write(struct st_pcall *pc, void *arg)
 	unsigned char md5[ST_MD5_LEN];
 	char want[2 * ST_MD5_LEN + 3];
 
-	st_md5(sc->held.data ? sc->held.data : "", sc->held.len, md5);
+	st_md5(sc->put.held.data ? sc->put.held.data : "", sc->put.held.len, md5);
 	want[0] = '"';
 	st_hex(md5, sizeof(md5), want + 1);
 	strcpy(want + 1 + 2 * ST_MD5_LEN, "\"");
@@ -914,7 +905,7 @@ finish_put(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (st_pcall_status(pc) == 412 && sc->phase == PH_PUT_HELD &&
+	if (st_pcall_status(pc) == 412 && sc->put.way == ST_PUT_HELD &&
 	    st_pcall_attempts(pc) > 1)
 		check_own_write(sc);
 	else if (!st_pcall_ok(pc))
@@ -930,7 +921,6 @@ put_single(struct s3_call *sc)
 	struct st_call *c = sc->call;
 	const char **h = object_headers(c, 1, 1);
 
-	sc->phase = PH_PUT_SINGLE;
 	if (h == NULL || st_stream_open(&sc->stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
@@ -998,6 +988,7 @@ part_answered(struct st_part *p, struct st_pcall *pc, void *arg)
 }
 
 static void mp_complete(void *);
+static void held_send(void *);
 
 static const struct st_upload_proto s3_upload = {
 	.service = "S3",
@@ -1010,6 +1001,7 @@ static const struct st_upload_proto s3_upload = {
 	.describe = part_describe,
 	.answered = part_answered,
 	.commit = mp_complete,
+	.send_held = held_send,
 };
 
 /* Aborts the upload on S3 in the background: nothing waits for it. */
@@ -1028,7 +1020,7 @@ mp_abort_remote(struct s3_call *sc)
 static void
 mp_fail(struct s3_call *sc, enum st_status st, const char *code, const char *why)
 {
-	st_upload_fail(&sc->up, st, code, why);
+	st_upload_fail(&sc->put.up, st, code, why);
 }
 
 /*
@@ -1049,11 +1041,11 @@ finish_mp_verify(struct st_pcall *pc, void *arg)
 	time_t when = status == 200 ?
 	    st_answer_time(st_pcall_header_value(pc, "Last-Modified")) : 0;
 
-	if (cl != NULL && strtoull(cl, NULL, 10) == sc->up.parts.total &&
+	if (cl != NULL && strtoull(cl, NULL, 10) == sc->put.up.parts.total &&
 	    when + 5 >= sc->complete_sent) {
 		free(sc->upload_id);
 		sc->upload_id = NULL;
-		written(sc, st_pcall_header_value(pc, "ETag"), sc->up.parts.total);
+		written(sc, st_pcall_header_value(pc, "ETag"), sc->put.up.parts.total);
 		return;
 	}
 	/* A store may still be finishing the Complete whose answer was
@@ -1077,7 +1069,7 @@ finish_mp_complete(struct st_pcall *pc, void *arg)
 		if (sc->complete_etag != NULL) {
 			free(sc->upload_id);
 			sc->upload_id = NULL;	/* committed: nothing to abort */
-			written(sc, sc->complete_etag, sc->up.parts.total);
+			written(sc, sc->complete_etag, sc->put.up.parts.total);
 			return;
 		}
 	}
@@ -1106,8 +1098,8 @@ mp_complete(void *arg)
 
 	st_buf_reset(&sc->req_body);
 	st_buf_adds(&sc->req_body, "<CompleteMultipartUpload>");
-	for (n = 1; n <= sc->up.parts.count; n++) {
-		struct st_part *p = st_parts_find(&sc->up.parts, n);
+	for (n = 1; n <= sc->put.up.parts.count; n++) {
+		struct st_part *p = st_parts_find(&sc->put.up.parts, n);
 
 		st_buf_printf(&sc->req_body, "<Part><PartNumber>%u</PartNumber>"
 		    "<ETag>", n);
@@ -1154,7 +1146,7 @@ finish_mp_create(struct st_pcall *pc, void *arg)
 		    "upload without an UploadId for store '%s'", sc->s->name);
 		return;
 	}
-	st_upload_go(&sc->up);
+	st_upload_go(&sc->put.up);
 }
 
 static void
@@ -1168,9 +1160,8 @@ put_multipart(struct s3_call *sc)
 	if (c->content_length > 0)	/* at most 10,000 parts */
 		part_size = st_parts_size(part_size, (uint64_t)c->content_length,
 		    MAX_PARTS);
-	sc->phase = PH_MULTIPART;
-	st_upload_init(&sc->up, &s3_upload, sc, sc->pc, &parts_budget,
-	    sc->s->name, part_size);
+	st_put_begin(&sc->put, ST_PUT_PARTS, NULL, &s3_upload, sc, sc->pc,
+	    &parts_budget, sc->s->name, part_size);
 	if (h == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
@@ -1186,18 +1177,12 @@ put_multipart(struct s3_call *sc)
  * again from memory, never asked of the application again.
  */
 static void
-put_held(struct s3_call *sc)
+held_send(void *arg)
 {
-	sc->phase = PH_PUT_HELD;
-	sc->held.cap = (size_t)sc->call->content_length;
-}
-
-static void
-held_send(struct s3_call *sc)
-{
+	struct s3_call *sc = arg;
 	struct st_call *c = sc->call;
 	const char **h = object_headers(c, 1, 1);
-	const char *body = sc->held.data ? sc->held.data : "";
+	const char *body = sc->put.held.data ? sc->put.held.data : "";
 	unsigned char digest[ST_SHA256_LEN];
 	char hash[2 * ST_SHA256_LEN + 1];
 
@@ -1206,14 +1191,14 @@ held_send(struct s3_call *sc)
 		 * hashed never leaves the daemon, whatever the provider does. */
 		unsigned char md5[ST_MD5_LEN];
 
-		st_md5(body, sc->held.len, md5);
+		st_md5(body, sc->put.held.len, md5);
 		if (memcmp(md5, c->md5, sizeof(md5)) != 0) {
 			st_call_fail(c, ST_BAD_DIGEST, "BadDigest", "the body does "
 			    "not match its Content-MD5");
 			return;
 		}
 	}
-	st_sha256(body, sc->held.len, digest);
+	st_sha256(body, sc->put.held.len, digest);
 	st_hex(digest, sizeof(digest), hash);
 	if (h == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
@@ -1222,7 +1207,7 @@ held_send(struct s3_call *sc)
 	if (s3_request(sc->pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
 	    hash) == -1)
 		return;
-	st_pcall_body_ref(sc->pc, body, sc->held.len);
+	st_pcall_body_ref(sc->pc, body, sc->put.held.len);
 	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
 }
 
@@ -1230,6 +1215,7 @@ static void
 s3_put_begin(struct st_call *c)
 {
 	struct s3_call *sc = sc_new(c);
+	enum st_put_way way;
 
 	if (sc == NULL)
 		return;
@@ -1238,13 +1224,15 @@ s3_put_begin(struct st_call *c)
 		    "at most 5 TiB");
 		return;
 	}
-	if (c->content_length >= 0 && (uint64_t)c->content_length <= sc->s->part_size &&
-	    (uint64_t)c->content_length <= sc->s->threshold)
-		put_held(sc);
-	else if (c->content_length >= 0 && (uint64_t)c->content_length <= sc->s->threshold)
-		put_single(sc);
-	else
+	way = st_put_way(c, sc->s->part_size, sc->s->threshold);
+	if (way == ST_PUT_PARTS) {
 		put_multipart(sc);
+		return;
+	}
+	st_put_begin(&sc->put, way, &sc->stream, &s3_upload, sc, sc->pc,
+	    &parts_budget, sc->s->name, sc->s->part_size);
+	if (way == ST_PUT_STREAM)
+		put_single(sc);
 }
 
 static long
@@ -1252,10 +1240,7 @@ s3_write(struct st_call *c, const char *buf, size_t len)
 {
 	struct s3_call *sc = c->backend_data;
 
-	if (sc->phase == PH_PUT_HELD)
-		return st_held_write(&sc->held, &parts_budget, c, buf, len);
-	return sc->phase == PH_PUT_SINGLE ? st_stream_write(&sc->stream, buf,
-	    len) : st_upload_write(&sc->up, buf, len);
+	return st_put_write(&sc->put, buf, len);
 }
 
 static void
@@ -1263,15 +1248,7 @@ s3_put_end(struct st_call *c)
 {
 	struct s3_call *sc = c->backend_data;
 
-	if (sc->phase == PH_PUT_SINGLE) {
-		st_stream_close(&sc->stream);
-		return;
-	}
-	if (sc->phase == PH_PUT_HELD) {
-		held_send(sc);
-		return;
-	}
-	st_upload_end(&sc->up);
+	st_put_end(&sc->put);
 }
 
 /* ---------------------------------------------------------------- DELETE */
@@ -1641,15 +1618,13 @@ s3_release(struct st_call *c)
 	if (sc == NULL)
 		return;
 	st_stream_leave(&sc->stream);
-	st_budget_forget(&parts_budget, c);
-	st_upload_release(&sc->up);
+	st_put_release(&sc->put);
 	if (sc->pc != NULL)
 		st_pcall_cancel(sc->pc);
 	abort_upload = sc->upload_id != NULL;
 	if (abort_upload)
 		mp_abort_remote(sc);	/* parts of a dead upload go away */
 	st_pcall_free(sc->pc);
-	st_held_free(&sc->held, &parts_budget);
 	st_stream_destroy(&sc->stream);
 	st_buf_free(&sc->req_body);
 	free(sc->upload_id);

@@ -169,18 +169,9 @@ static struct st_budget blocks_budget = ST_BUDGET_INIT(BLOCKS_BUDGET);
 
 /* ---------------------------------------------------------------- call */
 
-enum az_phase {
-	PH_SIMPLE,		/* HEAD, GET, DELETE, LIST, COPY */
-	PH_PUT_SINGLE,		/* streamed Put Blob */
-	PH_PUT_HELD,		/* Put Blob of a body held in memory */
-	PH_BLOCKS,		/* Put Block, then Put Block List */
-	PH_FINISHED
-};
-
 struct az_call {
 	struct st_call		*call;
 	struct az_store		*s;
-	enum az_phase		 phase;
 	struct st_pcall		*pc;		/* its requests, in turn */
 	struct az_store		*as;		/* whose access signs them */
 	struct st_buf		 req_body;	/* held request body (XML) */
@@ -188,8 +179,8 @@ struct az_call {
 	/* streaming */
 	struct st_stream	 stream;	/* GET or streamed Put Blob */
 
-	/* a small body, held whole so that it can be sent again */
-	struct st_held		 held;
+	/* a PUT's body: held whole, streamed, or in blocks */
+	struct st_put		 put;
 	unsigned char		 held_md5[16];
 
 	/* GET */
@@ -212,8 +203,8 @@ struct az_call {
 	} ls;
 
 	/* blocks */
-	char			 tag[17];	/* random, per upload */
-	struct st_upload	 up;		/* blocks named by their ids */
+	char			 tag[17];	/* random, per upload (the blocks
+						 * are named by their ids) */
 	EVP_MD_CTX		*md5;		/* when Content-MD5 was given */
 
 	/* a retried write that met its own success */
@@ -1301,7 +1292,6 @@ written(struct az_call *ac, struct st_pcall *pc, const char *etag,
 	c->info.last_modified = lm ? st_answer_time(lm) : time(NULL);
 	c->info.content_type = (char *)c->content_type;
 	c->status = ST_OK;
-	ac->phase = PH_FINISHED;
 	st_call_done(c);
 }
 
@@ -1377,7 +1367,7 @@ finish_put_single(struct st_pcall *pc, void *arg)
 	struct az_call *ac = arg;
 	long status = st_pcall_status(pc);
 
-	if (ac->phase == PH_PUT_HELD && lost_answer_conflict(ac, pc)) {
+	if (ac->put.way == ST_PUT_HELD && lost_answer_conflict(ac, pc)) {
 		/* Is the blob there now the body we sent? Put Blob stores
 		 * the body's MD5, which we know. */
 		keep_verdict(ac, pc);
@@ -1411,9 +1401,9 @@ finish_held_verify(struct st_pcall *pc, void *arg)
 
 	st_base64(ac->held_md5, 16, ours);
 	if (cl != NULL && md5 != NULL &&
-	    strtoull(cl, NULL, 10) == ac->held.len &&
+	    strtoull(cl, NULL, 10) == ac->put.held.len &&
 	    strcmp(md5, ours) == 0) {
-		written(ac, pc, st_pcall_header_value(pc, "ETag"), ac->held.len);
+		written(ac, pc, st_pcall_header_value(pc, "ETag"), ac->put.held.len);
 		return;
 	}
 	fail_verdict(ac);
@@ -1430,7 +1420,6 @@ put_single(struct az_call *ac)
 		st_base64(c->md5, 16, md5);
 	h = blob_headers(c, "Content-MD5", c->has_md5 ?
 	    st_call_strdup(c, md5) : NULL, 1);
-	ac->phase = PH_PUT_SINGLE;
 	if (h == NULL || st_stream_open(&ac->stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
@@ -1455,21 +1444,15 @@ put_single(struct az_call *ac)
  * again from memory, never asked of the application again.
  */
 static void
-put_held(struct az_call *ac)
+held_send(void *arg)
 {
-	ac->phase = PH_PUT_HELD;
-	ac->held.cap = (size_t)ac->call->content_length;
-}
-
-static void
-held_send(struct az_call *ac)
-{
+	struct az_call *ac = arg;
 	struct st_call *c = ac->call;
-	const char *body = ac->held.data ? ac->held.data : "";
+	const char *body = ac->put.held.data ? ac->put.held.data : "";
 	const char **h;
 	char md5[32];
 
-	st_md5(body, ac->held.len, ac->held_md5);
+	st_md5(body, ac->put.held.len, ac->held_md5);
 	if (c->has_md5 && memcmp(ac->held_md5, c->md5, 16) != 0) {
 		/* A body that is not what the client hashed never leaves the
 		 * daemon, whatever the provider would do. */
@@ -1488,7 +1471,7 @@ held_send(struct az_call *ac)
 	if (az_request(ac, ac->pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
 	    h) == -1)
 		return;
-	st_pcall_body_ref(ac->pc, body, ac->held.len);
+	st_pcall_body_ref(ac->pc, body, ac->put.held.len);
 	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_put_single, ac);
 }
 
@@ -1499,7 +1482,7 @@ static void
 bl_fail(struct az_call *ac, enum st_status st, const char *code,
         const char *why)
 {
-	st_upload_fail(&ac->up, st, code, why);
+	st_upload_fail(&ac->put.up, st, code, why);
 }
 
 static void block_id(struct az_call *, unsigned, char *);
@@ -1544,6 +1527,7 @@ block_taken(const char *buf, size_t n, void *arg)
 }
 
 static void bl_commit(void *);
+static void held_send(void *);
 
 static const struct st_upload_proto az_upload = {
 	.service = "Azure",
@@ -1558,6 +1542,7 @@ static const struct st_upload_proto az_upload = {
 	.added = block_added,
 	.taken = block_taken,
 	.commit = bl_commit,
+	.send_held = held_send,
 };
 
 
@@ -1573,7 +1558,7 @@ blocklist_xml(const char *path, const char *text, size_t len, void *arg)
 		return 0;
 	ac->check_n++;
 	block_id(ac, ac->check_n, want);
-	if (ac->check_n > ac->up.parts.count || strcmp(text, want) != 0)
+	if (ac->check_n > ac->put.up.parts.count || strcmp(text, want) != 0)
 		ac->check_ok = 0;
 	return 0;
 }
@@ -1594,11 +1579,11 @@ finish_commit_check(struct st_pcall *pc, void *arg)
 	struct az_call *ac = arg;
 
 	if (st_pcall_status(pc) == 200 && st_pcall_xml_whole(pc) &&
-	    ac->check_ok && ac->check_n == ac->up.parts.count) {
+	    ac->check_ok && ac->check_n == ac->put.up.parts.count) {
 		/* Our blocks, with this upload's tag, are the blob: the
 		 * first commit went through. */
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
-		    ac->up.parts.total);
+		    ac->put.up.parts.total);
 		return;
 	}
 	fail_verdict(ac);
@@ -1626,10 +1611,10 @@ finish_commit(struct st_pcall *pc, void *arg)
 
 	if (st_pcall_ok(pc)) {
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
-		    ac->up.parts.total);
+		    ac->put.up.parts.total);
 		return;
 	}
-	if (ac->up.parts.count > 0 && lost_answer_conflict(ac, pc)) {
+	if (ac->put.up.parts.count > 0 && lost_answer_conflict(ac, pc)) {
 		keep_verdict(ac, pc);
 		commit_check(ac);
 		return;
@@ -1663,8 +1648,8 @@ bl_commit(void *arg)
 	st_buf_reset(&ac->req_body);
 	st_buf_adds(&ac->req_body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 	    "<BlockList>");
-	for (n = 1; n <= ac->up.parts.count; n++) {
-		struct st_part *b = st_parts_find(&ac->up.parts, n);
+	for (n = 1; n <= ac->put.up.parts.count; n++) {
+		struct st_part *b = st_parts_find(&ac->put.up.parts, n);
 
 		if (b == NULL) {
 			bl_fail(ac, ST_INTERNAL, NULL, "a block went missing");
@@ -1702,9 +1687,8 @@ put_blocks(struct az_call *ac)
 	if (c->content_length > 0)	/* at most 50,000 blocks */
 		block_size = st_parts_size(block_size,
 		    (uint64_t)c->content_length, MAX_BLOCKS);
-	ac->phase = PH_BLOCKS;
-	st_upload_init(&ac->up, &az_upload, ac, ac->pc, &blocks_budget,
-	    ac->s->svc.name, block_size);
+	st_put_begin(&ac->put, ST_PUT_PARTS, NULL, &az_upload, ac, ac->pc,
+	    &blocks_budget, ac->s->svc.name, block_size);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "no random bytes");
 		return;
@@ -1713,13 +1697,14 @@ put_blocks(struct az_call *ac)
 	if (c->has_md5 && md5_start(ac) == -1)
 		return;
 	/* Nothing to create first: blocks go as soon as they are full. */
-	st_upload_go(&ac->up);
+	st_upload_go(&ac->put.up);
 }
 
 static void
 az_put_begin(struct st_call *c)
 {
 	struct az_call *ac = ac_new(c);
+	enum st_put_way way;
 
 	if (ac == NULL)
 		return;
@@ -1728,27 +1713,15 @@ az_put_begin(struct st_call *c)
 		    "blobs are at most %llu bytes", (unsigned long long)MAX_BLOB_SIZE);
 		return;
 	}
-	if (c->content_length >= 0 &&
-	    (uint64_t)c->content_length <= ac->s->block_size &&
-	    (uint64_t)c->content_length <= ac->s->threshold)
-		put_held(ac);
-	else if (c->content_length >= 0 &&
-	    (uint64_t)c->content_length <= ac->s->threshold)
-		put_single(ac);
-	else
+	way = st_put_way(c, ac->s->block_size, ac->s->threshold);
+	if (way == ST_PUT_PARTS) {
 		put_blocks(ac);
-}
-
-static long
-single_write(struct az_call *ac, const char *buf, size_t len)
-{
-	size_t n = st_stream_fill(&ac->stream, buf, len);
-
-	/* Hashed before the exchange may send it (and be answered). */
-	if (ac->md5 != NULL && n > 0)
-		EVP_DigestUpdate(ac->md5, buf, n);
-	st_stream_filled(&ac->stream, n);
-	return (long)n;
+		return;
+	}
+	st_put_begin(&ac->put, way, &ac->stream, &az_upload, ac, ac->pc,
+	    &blocks_budget, ac->s->svc.name, ac->s->block_size);
+	if (way == ST_PUT_STREAM)
+		put_single(ac);
 }
 
 static void
@@ -1766,27 +1739,16 @@ az_write(struct st_call *c, const char *buf, size_t len)
 {
 	struct az_call *ac = c->backend_data;
 
-	if (ac->phase == PH_PUT_HELD)
-		return st_held_write(&ac->held, &blocks_budget, c, buf, len);
-	return ac->phase == PH_PUT_SINGLE ? single_write(ac, buf, len) :
-	    st_upload_write(&ac->up, buf, len);
+	return st_put_write(&ac->put, buf, len);
 }
 
+/* (In blocks, no block at all: an empty list commits an empty blob.) */
 static void
 az_put_end(struct st_call *c)
 {
 	struct az_call *ac = c->backend_data;
 
-	if (ac->phase == PH_PUT_SINGLE) {
-		st_stream_close(&ac->stream);
-		return;
-	}
-	if (ac->phase == PH_PUT_HELD) {
-		held_send(ac);
-		return;
-	}
-	/* No block at all: an empty list commits an empty blob. */
-	st_upload_end(&ac->up);
+	st_put_end(&ac->put);
 }
 
 /* ---------------------------------------------------------------- DELETE */
@@ -2439,9 +2401,8 @@ az_release(struct st_call *c)
 	if (ac == NULL)
 		return;
 	st_stream_leave(&ac->stream);
-	st_budget_forget(&blocks_budget, c);
 	/* Uncommitted blocks are never committed: the service drops them. */
-	st_upload_release(&ac->up);
+	st_put_release(&ac->put);
 	if (ac->pc != NULL)
 		st_pcall_cancel(ac->pc);
 	st_pcall_free(ac->pc);
@@ -2449,7 +2410,6 @@ az_release(struct st_call *c)
 	st_buf_free(&ac->req_body);
 	if (ac->md5 != NULL)
 		EVP_MD_CTX_free(ac->md5);
-	st_held_free(&ac->held, &blocks_budget);
 	ls_reset(ac);
 	free(ac->ls.marker);
 	free(ac->pinned_etag);
