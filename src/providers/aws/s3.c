@@ -58,6 +58,7 @@
 #include <stratus/backend.h>
 
 #include "core/answer.h"
+#include "core/blobcall.h"
 #include "core/budget.h"
 #include "core/buf.h"
 #include "core/conn.h"
@@ -121,17 +122,12 @@ static struct st_budget parts_budget = ST_BUDGET_INIT(PARTS_BUDGET);
 /* ---------------------------------------------------------------- call */
 
 struct s3_call {
-	struct st_call		*call;
+	struct st_blobcall	 bc;		/* first: the core's part */
 	struct s3_store		*s;
-	struct st_pcall		*pc;		/* the call's requests, in turn */
 	struct st_buf		 req_body;	/* held request body (XML) */
 
-	/* streaming */
-	struct st_stream	 stream;	/* GET or streamed PUT body */
+	/* a download resumed */
 	char			 resume_range[64];
-
-	/* a PUT's body: held whole, streamed, or in parts */
-	struct st_put		 put;
 
 	/* listing */
 	struct {
@@ -405,10 +401,10 @@ static int
 s3_send(struct s3_call *sc, const char *method, const struct st_sigv4_param *q,
         size_t nq, const char *const *headers, st_pcall_finish_fn finish)
 {
-	if (s3_request(sc->pc, sc->s, method, sc->call->key, sc->call->keylen, q, nq,
-	    headers, "UNSIGNED-PAYLOAD") == -1)
+	if (s3_request(sc->bc.pc, sc->s, method, sc->bc.call->key,
+	    sc->bc.call->keylen, q, nq, headers, "UNSIGNED-PAYLOAD") == -1)
 		return -1;
-	return st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish, sc);
+	return st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish, sc);
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -502,7 +498,7 @@ meta_header(const char *name, const char *value, void *arg)
 static void
 info_from_headers(struct s3_call *sc, struct st_xfer *x)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char *v;
 	struct meta_walk w = { c, 0, 1 };
 
@@ -555,7 +551,7 @@ unsatisfiable(const struct st_call *c, uint64_t total)
 static void
 get_headers(struct s3_call *sc, struct st_xfer *x)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	long status = st_xfer_status(x);
 
 	if (status == 304) {
@@ -618,7 +614,7 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 		}
 		/* The pipe, now that the body's length is known: a small
 		 * object no longer costs a 1 MiB ring. */
-		if (st_stream_open(&sc->stream, st_stream_pipe_size(cl,
+		if (st_stream_open(&sc->bc.stream, st_stream_pipe_size(cl,
 		    PIPE_SIZE)) == -1) {
 			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 			return;
@@ -644,13 +640,8 @@ sc_new(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	sc->call = c;
 	sc->s = s;
-	c->backend_data = sc;
-	/* The engine admits the call through the store's breaker. */
-	sc->pc = st_pcall_new(c, &s3_proto, &t);
-	st_stream_init(&sc->stream, c, sc->pc ? st_pcall_xfer(sc->pc) : NULL);
-	return sc->pc != NULL ? sc : NULL;
+	return st_blobcall_init(&sc->bc, c, &s3_proto, &t) == 0 ? sc : NULL;
 }
 
 /*
@@ -680,13 +671,13 @@ static int
 resume_get(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (c->status != ST_OK || c->op != ST_OP_GET || c->body_length == 0 ||
-	    sc->stream.received >= c->body_length || c->info.etag == NULL)
+	    sc->bc.stream.received >= c->body_length || c->info.etag == NULL)
 		return -1;
 	snprintf(sc->resume_range, sizeof(sc->resume_range), "bytes=%llu-%llu",
-	    (unsigned long long)(c->body_first + sc->stream.received),
+	    (unsigned long long)(c->body_first + sc->bc.stream.received),
 	    (unsigned long long)(c->body_first + c->body_length - 1));
 	if (st_pcall_header(pc, "Range", sc->resume_range) == -1 ||
 	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
@@ -701,9 +692,9 @@ get_answer(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (!st_call_is_done(sc->call))
+	if (!st_call_is_done(sc->bc.call))
 		get_headers(sc, st_pcall_xfer(pc));
-	return st_call_is_done(sc->call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
+	return st_call_is_done(sc->bc.call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
 
 static void
@@ -712,16 +703,16 @@ finish_get(struct st_pcall *pc, void *arg)
 	struct s3_call *sc = arg;
 	const char *code = st_pcall_code(pc);
 
-	if (st_call_is_done(sc->call)) {
+	if (st_call_is_done(sc->bc.call)) {
 		/* The body was streaming: end it, or mark it broken. */
-		st_stream_end(&sc->stream, !st_pcall_ok(pc));
+		st_stream_end(&sc->bc.stream, !st_pcall_ok(pc));
 		return;
 	}
 	if (st_pcall_status(pc) == 416 || (code != NULL &&
 	    strcmp(code, "InvalidRange") == 0)) {
 		/* The API answers 416 with the object's size, which S3's
 		 * answer lacks: ask for it. */
-		sc->call->op = ST_OP_HEAD;
+		sc->bc.call->op = ST_OP_HEAD;
 		head_key(sc, finish_range_size);
 		return;
 	}
@@ -732,7 +723,7 @@ static void
 finish_range_size(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char *cl = st_pcall_header_value(pc, "Content-Length");
 
 	c->op = ST_OP_GET;
@@ -786,11 +777,12 @@ s3_get_common(struct st_call *c, const char *method)
 		h[n++] = c->if_none_match;
 	}
 	h[n] = NULL;
-	if (s3_request(sc->pc, sc->s, method, c->key, c->keylen, NULL, 0, h,
+	if (s3_request(sc->bc.pc, sc->s, method, c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
-	st_pcall_sink_stream(sc->pc, &sc->stream, get_answer, resume_get, sc);
-	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_get, sc);
+	st_pcall_sink_stream(sc->bc.pc, &sc->bc.stream, get_answer, resume_get,
+	    sc);
+	st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_get, sc);
 }
 
 static void
@@ -803,14 +795,6 @@ static void
 s3_get(struct st_call *c)
 {
 	s3_get_common(c, "GET");
-}
-
-static long
-s3_read(struct st_call *c, char *buf, size_t cap)
-{
-	struct s3_call *sc = c->backend_data;
-
-	return st_stream_read(&sc->stream, buf, cap);
 }
 
 /* ---------------------------------------------------------------- PUT helpers */
@@ -855,7 +839,7 @@ object_headers(struct st_call *c, int with_conditions, int with_md5)
 static void
 written(struct s3_call *sc, const char *etag, uint64_t size)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	c->info.etag = st_call_strdup(c, etag ? etag : "\"\"");
 	c->info.size = size;
@@ -882,15 +866,16 @@ finish_own_write(struct st_pcall *pc, void *arg)
 	unsigned char md5[ST_MD5_LEN];
 	char want[2 * ST_MD5_LEN + 3];
 
-	st_md5(sc->put.held.data ? sc->put.held.data : "", sc->put.held.len, md5);
+	st_md5(sc->bc.put.held.data ? sc->bc.put.held.data : "",
+	    sc->bc.put.held.len, md5);
 	want[0] = '"';
 	st_hex(md5, sizeof(md5), want + 1);
 	strcpy(want + 1 + 2 * ST_MD5_LEN, "\"");
 	if (etag != NULL && strcmp(etag, want) == 0) {
-		written(sc, etag, (uint64_t)sc->call->content_length);
+		written(sc, etag, (uint64_t)sc->bc.call->content_length);
 		return;
 	}
-	st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed", "the "
+	st_call_fail(sc->bc.call, ST_PRECONDITION, "PreconditionFailed", "the "
 	    "object's conditions do not hold");
 }
 
@@ -905,32 +890,33 @@ finish_put(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (st_pcall_status(pc) == 412 && sc->put.way == ST_PUT_HELD &&
+	if (st_pcall_status(pc) == 412 && sc->bc.put.way == ST_PUT_HELD &&
 	    st_pcall_attempts(pc) > 1)
 		check_own_write(sc);
 	else if (!st_pcall_ok(pc))
 		st_pcall_fail(pc);
 	else
 		written(sc, st_pcall_header_value(pc, "ETag"),
-		    (uint64_t)sc->call->content_length);
+		    (uint64_t)sc->bc.call->content_length);
 }
 
 static void
 put_single(struct s3_call *sc)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char **h = object_headers(c, 1, 1);
 
-	if (h == NULL || st_stream_open(&sc->stream, PIPE_SIZE) == -1) {
+	if (h == NULL || st_stream_open(&sc->bc.stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	if (s3_request(sc->pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
+	if (s3_request(sc->bc.pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
 	/* Not held: once S3 has taken a byte, it is not sent again. */
-	st_pcall_source_stream(sc->pc, &sc->stream, (uint64_t)c->content_length);
-	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
+	st_pcall_source_stream(sc->bc.pc, &sc->bc.stream,
+	    (uint64_t)c->content_length);
+	st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
 }
 
 /* ---------------------------------------------------------------- multipart */
@@ -954,7 +940,7 @@ static void
 parse_answer(struct s3_call *sc, st_xml_end_fn fn)
 {
 	size_t len;
-	const char *body = st_pcall_answer(sc->pc, &len);
+	const char *body = st_pcall_answer(sc->bc.pc, &len);
 
 	st_xml_parse(fn, sc, body, len);
 }
@@ -970,8 +956,8 @@ part_describe(struct st_part *p, void *arg)
 	};
 
 	snprintf(number, sizeof(number), "%u", p->number);
-	return s3_request(p->pc, sc->s, "PUT", sc->call->key, sc->call->keylen,
-	    q, 2, NULL, "UNSIGNED-PAYLOAD");
+	return s3_request(p->pc, sc->s, "PUT", sc->bc.call->key,
+	    sc->bc.call->keylen, q, 2, NULL, "UNSIGNED-PAYLOAD");
 }
 
 /* S3 has a part when it answers with its ETag, the part's name. */
@@ -1010,17 +996,17 @@ mp_abort_remote(struct s3_call *sc)
 {
 	struct st_sigv4_param q[1] = { { "uploadId", sc->upload_id } };
 
-	if (sc->upload_id == NULL || sc->pc == NULL)
+	if (sc->upload_id == NULL || sc->bc.pc == NULL)
 		return;
-	if (s3_request(sc->pc, sc->s, "DELETE", sc->call->key, sc->call->keylen, q,
-	    1, NULL, "UNSIGNED-PAYLOAD") == 0)
-		st_pcall_detach(sc->pc);
+	if (s3_request(sc->bc.pc, sc->s, "DELETE", sc->bc.call->key,
+	    sc->bc.call->keylen, q, 1, NULL, "UNSIGNED-PAYLOAD") == 0)
+		st_pcall_detach(sc->bc.pc);
 }
 
 static void
 mp_fail(struct s3_call *sc, enum st_status st, const char *code, const char *why)
 {
-	st_upload_fail(&sc->put.up, st, code, why);
+	st_upload_fail(&sc->bc.put.up, st, code, why);
 }
 
 /*
@@ -1041,11 +1027,12 @@ finish_mp_verify(struct st_pcall *pc, void *arg)
 	time_t when = status == 200 ?
 	    st_answer_time(st_pcall_header_value(pc, "Last-Modified")) : 0;
 
-	if (cl != NULL && strtoull(cl, NULL, 10) == sc->put.up.parts.total &&
+	if (cl != NULL && strtoull(cl, NULL, 10) == sc->bc.put.up.parts.total &&
 	    when + 5 >= sc->complete_sent) {
 		free(sc->upload_id);
 		sc->upload_id = NULL;
-		written(sc, st_pcall_header_value(pc, "ETag"), sc->put.up.parts.total);
+		written(sc, st_pcall_header_value(pc, "ETag"),
+		    sc->bc.put.up.parts.total);
 		return;
 	}
 	/* A store may still be finishing the Complete whose answer was
@@ -1069,7 +1056,8 @@ finish_mp_complete(struct st_pcall *pc, void *arg)
 		if (sc->complete_etag != NULL) {
 			free(sc->upload_id);
 			sc->upload_id = NULL;	/* committed: nothing to abort */
-			written(sc, sc->complete_etag, sc->put.up.parts.total);
+			written(sc, sc->complete_etag,
+			    sc->bc.put.up.parts.total);
 			return;
 		}
 	}
@@ -1090,7 +1078,7 @@ static void
 mp_complete(void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char *h[8];
 	struct st_sigv4_param q[1] = { { "uploadId", sc->upload_id } };
 	unsigned n;
@@ -1098,8 +1086,8 @@ mp_complete(void *arg)
 
 	st_buf_reset(&sc->req_body);
 	st_buf_adds(&sc->req_body, "<CompleteMultipartUpload>");
-	for (n = 1; n <= sc->put.up.parts.count; n++) {
-		struct st_part *p = st_parts_find(&sc->put.up.parts, n);
+	for (n = 1; n <= sc->bc.put.up.parts.count; n++) {
+		struct st_part *p = st_parts_find(&sc->bc.put.up.parts, n);
 
 		st_buf_printf(&sc->req_body, "<Part><PartNumber>%u</PartNumber>"
 		    "<ETag>", n);
@@ -1118,15 +1106,15 @@ mp_complete(void *arg)
 		h[k++] = c->if_none_match;
 	}
 	h[k] = NULL;
-	if (sc->req_body.failed || s3_request(sc->pc, sc->s, "POST", c->key,
+	if (sc->req_body.failed || s3_request(sc->bc.pc, sc->s, "POST", c->key,
 	    c->keylen, q, 1, h, "UNSIGNED-PAYLOAD") == -1) {
 		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
 		return;
 	}
-	st_pcall_body_ref(sc->pc, sc->req_body.data, sc->req_body.len);
+	st_pcall_body_ref(sc->bc.pc, sc->req_body.data, sc->req_body.len);
 	sc->complete_sent = time(NULL);
 	/* A failed start has failed the call; the upload is marked too. */
-	if (st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_mp_complete,
+	if (st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_mp_complete,
 	    sc) == -1)
 		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
 }
@@ -1142,17 +1130,17 @@ finish_mp_create(struct st_pcall *pc, void *arg)
 	}
 	parse_answer(sc, upload_xml);
 	if (sc->upload_id == NULL) {
-		st_call_fail(sc->call, ST_PROVIDER_ERROR, NULL, "S3 created an "
-		    "upload without an UploadId for store '%s'", sc->s->name);
+		st_call_fail(sc->bc.call, ST_PROVIDER_ERROR, NULL, "S3 created "
+		    "an upload without an UploadId for store '%s'", sc->s->name);
 		return;
 	}
-	st_upload_go(&sc->put.up);
+	st_upload_go(&sc->bc.put.up);
 }
 
 static void
 put_multipart(struct s3_call *sc)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char **h = object_headers(c, 0, 0);
 	struct st_sigv4_param q[1] = { { "uploads", NULL } };
 	uint64_t part_size = sc->s->part_size;
@@ -1160,15 +1148,16 @@ put_multipart(struct s3_call *sc)
 	if (c->content_length > 0)	/* at most 10,000 parts */
 		part_size = st_parts_size(part_size, (uint64_t)c->content_length,
 		    MAX_PARTS);
-	st_put_begin(&sc->put, ST_PUT_PARTS, NULL, &s3_upload, sc, sc->pc,
+	st_put_begin(&sc->bc.put, ST_PUT_PARTS, NULL, &s3_upload, sc, sc->bc.pc,
 	    &parts_budget, sc->s->name, part_size);
 	if (h == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	if (s3_request(sc->pc, sc->s, "POST", c->key, c->keylen, q, 1, h,
+	if (s3_request(sc->bc.pc, sc->s, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == 0)
-		st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_mp_create, sc);
+		st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_mp_create,
+		    sc);
 }
 
 /*
@@ -1180,9 +1169,9 @@ static void
 held_send(void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char **h = object_headers(c, 1, 1);
-	const char *body = sc->put.held.data ? sc->put.held.data : "";
+	const char *body = sc->bc.put.held.data ? sc->bc.put.held.data : "";
 	unsigned char digest[ST_SHA256_LEN];
 	char hash[2 * ST_SHA256_LEN + 1];
 
@@ -1191,24 +1180,24 @@ held_send(void *arg)
 		 * hashed never leaves the daemon, whatever the provider does. */
 		unsigned char md5[ST_MD5_LEN];
 
-		st_md5(body, sc->put.held.len, md5);
+		st_md5(body, sc->bc.put.held.len, md5);
 		if (memcmp(md5, c->md5, sizeof(md5)) != 0) {
 			st_call_fail(c, ST_BAD_DIGEST, "BadDigest", "the body does "
 			    "not match its Content-MD5");
 			return;
 		}
 	}
-	st_sha256(body, sc->put.held.len, digest);
+	st_sha256(body, sc->bc.put.held.len, digest);
 	st_hex(digest, sizeof(digest), hash);
 	if (h == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	if (s3_request(sc->pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
+	if (s3_request(sc->bc.pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
 	    hash) == -1)
 		return;
-	st_pcall_body_ref(sc->pc, body, sc->put.held.len);
-	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
+	st_pcall_body_ref(sc->bc.pc, body, sc->bc.put.held.len);
+	st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
 }
 
 static void
@@ -1229,26 +1218,10 @@ s3_put_begin(struct st_call *c)
 		put_multipart(sc);
 		return;
 	}
-	st_put_begin(&sc->put, way, &sc->stream, &s3_upload, sc, sc->pc,
-	    &parts_budget, sc->s->name, sc->s->part_size);
+	st_put_begin(&sc->bc.put, way, &sc->bc.stream, &s3_upload, sc,
+	    sc->bc.pc, &parts_budget, sc->s->name, sc->s->part_size);
 	if (way == ST_PUT_STREAM)
 		put_single(sc);
-}
-
-static long
-s3_write(struct st_call *c, const char *buf, size_t len)
-{
-	struct s3_call *sc = c->backend_data;
-
-	return st_put_write(&sc->put, buf, len);
-}
-
-static void
-s3_put_end(struct st_call *c)
-{
-	struct s3_call *sc = c->backend_data;
-
-	st_put_end(&sc->put);
 }
 
 /* ---------------------------------------------------------------- DELETE */
@@ -1259,8 +1232,8 @@ finish_delete(struct st_pcall *pc, void *arg)
 	struct s3_call *sc = arg;
 
 	if (st_pcall_ok(pc) || st_pcall_status(pc) == 404) {
-		sc->call->status = ST_OK;
-		st_call_done(sc->call);
+		sc->bc.call->status = ST_OK;
+		st_call_done(sc->bc.call);
 	} else
 		st_pcall_fail(pc);
 }
@@ -1268,7 +1241,7 @@ finish_delete(struct st_pcall *pc, void *arg)
 static void
 start_delete(struct s3_call *sc)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char *h[4] = { NULL };
 
 	if (c->if_match != NULL) {
@@ -1295,8 +1268,8 @@ finish_delete_check(struct st_pcall *pc, void *arg)
 		st_pcall_fail(pc);
 		return;
 	}
-	if (etag == NULL || !st_etag_match(sc->call->if_match, etag, 0)) {
-		st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed",
+	if (etag == NULL || !st_etag_match(sc->bc.call->if_match, etag, 0)) {
+		st_call_fail(sc->bc.call, ST_PRECONDITION, "PreconditionFailed",
 		    "If-Match names no current version of the object");
 		return;
 	}
@@ -1322,7 +1295,7 @@ static int
 list_xml(const char *path, const char *text, size_t len, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (strncmp(path, "ListBucketResult/", 17) != 0)
 		return 0;
@@ -1355,7 +1328,7 @@ list_reset(void *arg)
 {
 	struct s3_call *sc = arg;
 
-	st_call_list_reset(sc->call);
+	st_call_list_reset(sc->bc.call);
 	memset(&sc->ls, 0, sizeof(sc->ls));
 }
 
@@ -1363,7 +1336,7 @@ static void
 finish_list(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (!st_pcall_ok(pc)) {
 		st_pcall_fail(pc);
@@ -1407,11 +1380,11 @@ s3_list(struct st_call *c)
 	if (token != NULL) {
 		q[n].name = "continuation-token"; q[n++].value = token;
 	}
-	if (s3_request(sc->pc, sc->s, "GET", NULL, 0, q, n, NULL,
+	if (s3_request(sc->bc.pc, sc->s, "GET", NULL, 0, q, n, NULL,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
-	st_pcall_sink_xml(sc->pc, list_reset, list_xml, sc);
-	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_list, sc);
+	st_pcall_sink_xml(sc->bc.pc, list_reset, list_xml, sc);
+	st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_list, sc);
 }
 
 /* ---------------------------------------------------------------- COPY */
@@ -1422,7 +1395,7 @@ copy_xml(const char *path, const char *text, size_t len, void *arg)
 	struct s3_call *sc = arg;
 
 	if (strcmp(path, "CopyObjectResult/ETag") == 0 && sc->ls.etag == NULL)
-		sc->ls.etag = st_call_strndup(sc->call, text, len);
+		sc->ls.etag = st_call_strndup(sc->bc.call, text, len);
 	return 0;
 }
 
@@ -1430,7 +1403,7 @@ static void
 finish_copy(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (!st_pcall_ok(pc)) {
 		st_pcall_fail(pc);
@@ -1456,7 +1429,7 @@ copy_onto_itself(const struct st_call *c)
 static void
 start_copy(struct s3_call *sc)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	struct s3_store *src = c->src_store;
 	struct st_buf source = { 0 };
 	const char *h[8];
@@ -1489,7 +1462,7 @@ static void
 finish_copy_target(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	int exists = st_pcall_ok(pc);
 	const char *etag = exists ? st_pcall_header_value(pc, "ETag") : NULL;
 
@@ -1514,7 +1487,7 @@ static void
 finish_copy_head(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (!st_pcall_ok(pc)) {
 		st_pcall_fail(pc);
@@ -1548,9 +1521,11 @@ s3_copy(struct st_call *c)
 		return;
 	/* HEAD the source in its own bucket: the same endpoint and
 	 * credentials (same_account), so the store's signer signs it. */
-	if (s3_request(sc->pc, src, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
+	if (s3_request(sc->bc.pc, src, "HEAD", c->src_key, strlen(c->src_key),
+	    NULL, 0,
 	    none, "UNSIGNED-PAYLOAD") == 0)
-		st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_copy_head, sc);
+		st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_copy_head,
+		    sc);
 }
 
 /* ---------------------------------------------------------------- presign */
@@ -1617,29 +1592,23 @@ s3_release(struct st_call *c)
 
 	if (sc == NULL)
 		return;
-	st_stream_leave(&sc->stream);
-	st_put_release(&sc->put);
-	if (sc->pc != NULL)
-		st_pcall_cancel(sc->pc);
+	st_blobcall_stop(c);
 	abort_upload = sc->upload_id != NULL;
 	if (abort_upload)
 		mp_abort_remote(sc);	/* parts of a dead upload go away */
-	st_pcall_free(sc->pc);
-	st_stream_destroy(&sc->stream);
 	st_buf_free(&sc->req_body);
 	free(sc->upload_id);
 	free(sc->complete_etag);
-	free(sc);
-	c->backend_data = NULL;
+	st_blobcall_free(c);
 }
 
 static const struct st_blob_ops s3_blob_ops = {
 	.head = s3_head,
 	.get = s3_get,
-	.read = s3_read,
+	.read = st_blobcall_read,
 	.put_begin = s3_put_begin,
-	.write = s3_write,
-	.put_end = s3_put_end,
+	.write = st_blobcall_write,
+	.put_end = st_blobcall_put_end,
 	.del = s3_delete,
 	.list = s3_list,
 	.copy = s3_copy,

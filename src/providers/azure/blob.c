@@ -76,6 +76,7 @@
 #include <stratus/backend.h>
 
 #include "core/answer.h"
+#include "core/blobcall.h"
 #include "core/budget.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -170,17 +171,12 @@ static struct st_budget blocks_budget = ST_BUDGET_INIT(BLOCKS_BUDGET);
 /* ---------------------------------------------------------------- call */
 
 struct az_call {
-	struct st_call		*call;
+	struct st_blobcall	 bc;		/* first: the core's part */
 	struct az_store		*s;
-	struct st_pcall		*pc;		/* its requests, in turn */
 	struct az_store		*as;		/* whose access signs them */
 	struct st_buf		 req_body;	/* held request body (XML) */
 
-	/* streaming */
-	struct st_stream	 stream;	/* GET or streamed Put Blob */
-
-	/* a PUT's body: held whole, streamed, or in blocks */
-	struct st_put		 put;
+	/* a held body's MD5, to know it again */
 	unsigned char		 held_md5[16];
 
 	/* GET */
@@ -536,11 +532,12 @@ az_request_path(struct az_call *ac, struct st_pcall *pc, struct az_store *s,
 	 * it changes, never during an upload. */
 	if (ac->as != s)
 		ac->as = s;
-	if (az_svc_prepare(&s->svc, pc, ac->call, method, path, q, nq) == -1)
+	if (az_svc_prepare(&s->svc, pc, ac->bc.call, method, path, q, nq) == -1)
 		return -1;
 	for (i = 0; headers != NULL && headers[i] != NULL; i += 2)
 		if (st_pcall_header(pc, headers[i], headers[i + 1]) == -1) {
-			st_call_fail(ac->call, ST_INTERNAL, NULL, "the Azure "
+			st_call_fail(ac->bc.call, ST_INTERNAL, NULL,
+			    "the Azure "
 			    "request could not be made");
 			return -1;
 		}
@@ -561,7 +558,8 @@ az_request(struct az_call *ac, struct st_pcall *pc, struct az_store *s,
 		rc = az_request_path(ac, pc, s, method, path.data, q, nq,
 		    headers);
 	else
-		st_call_fail(ac->call, ST_INTERNAL, NULL, "the Azure request "
+		st_call_fail(ac->bc.call, ST_INTERNAL, NULL,
+		    "the Azure request "
 		    "could not be made");
 	st_buf_free(&path);
 	return rc;
@@ -641,7 +639,7 @@ static const struct st_pcall_proto az_blob_proto = {
 static void
 fail_answer(struct az_call *ac, long status, const char *code)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	enum st_status st = map_status(status, code);
 
 	/* A write or delete "only if it is this version" of a blob that is
@@ -842,7 +840,7 @@ meta_header(const char *name, const char *value, void *arg)
 static void
 info_from_headers(struct az_call *ac, struct st_xfer *x)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char *v;
 	struct meta_walk w = { c, 0, 1 };
 
@@ -887,10 +885,11 @@ static void
 answer_conditions(struct az_call *ac, enum st_status st)
 {
 	if (st == ST_NOT_MODIFIED) {
-		ac->call->status = ST_NOT_MODIFIED;
-		st_call_done(ac->call);
+		ac->bc.call->status = ST_NOT_MODIFIED;
+		st_call_done(ac->bc.call);
 	} else {
-		st_call_fail(ac->call, ST_PRECONDITION, NULL, "If-Match does not "
+		st_call_fail(ac->bc.call, ST_PRECONDITION, NULL,
+		    "If-Match does not "
 		    "match the blob's ETag");
 	}
 }
@@ -911,15 +910,15 @@ check_resumed(struct az_call *ac, struct st_xfer *x)
 	if (status == 206 && sp != NULL &&
 	    strtoull(sp + 1, NULL, 10) == ac->resume_first)
 		return;
-	st_stream_discard(&ac->stream);
-	st_stream_end(&ac->stream, 1);
+	st_stream_discard(&ac->bc.stream);
+	st_stream_end(&ac->bc.stream, 1);
 }
 
 /* GET or HEAD headers: answer the core before any byte of the body. */
 static void
 get_headers(struct az_call *ac, struct st_xfer *x)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	long status = st_xfer_status(x);
 	enum st_status st;
 
@@ -927,7 +926,7 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 		return;
 	info_from_headers(ac, x);
 	if (!ac->conds_checked && (st = judge_conditions(c)) != ST_OK) {
-		st_stream_discard(&ac->stream);
+		st_stream_discard(&ac->bc.stream);
 		answer_conditions(ac, st);
 		return;
 	}
@@ -935,7 +934,7 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 	    c->range.first >= c->info.size) {
 		/* A range from the end on: 416 (Azurite answers it with an
 		 * empty 206 "bytes N-(N-1)/N"). */
-		st_stream_discard(&ac->stream);
+		st_stream_discard(&ac->bc.stream);
 		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
 		    "the blob of %llu bytes", (unsigned long long)c->info.size);
 		return;
@@ -954,7 +953,7 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 		if (ac->want_range && (!c->partial || cr == NULL ||
 		    c->body_first != ac->want_first)) {
 			/* Not the bytes asked for: never hand them on. */
-			st_stream_discard(&ac->stream);
+			st_stream_discard(&ac->bc.stream);
 			st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure answered "
 			    "another range than the one asked for (store '%s')",
 			    ac->s->svc.name);
@@ -962,9 +961,9 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 		}
 		/* The pipe, now that the body's length is known: a small
 		 * blob no longer costs a 1 MiB ring. */
-		if (st_stream_open(&ac->stream, st_stream_pipe_size(cl,
+		if (st_stream_open(&ac->bc.stream, st_stream_pipe_size(cl,
 		    PIPE_SIZE)) == -1) {
-			st_stream_discard(&ac->stream);
+			st_stream_discard(&ac->bc.stream);
 			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 			return;
 		}
@@ -982,11 +981,11 @@ get_answer(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
 
-	if (!st_call_is_done(ac->call))
+	if (!st_call_is_done(ac->bc.call))
 		get_headers(ac, st_pcall_xfer(pc));
 	else if (ac->resuming)
 		check_resumed(ac, st_pcall_xfer(pc));
-	return st_call_is_done(ac->call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
+	return st_call_is_done(ac->bc.call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
 
 /* ---------------------------------------------------------------- call life */
@@ -1003,13 +1002,8 @@ ac_new(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	ac->call = c;
 	ac->s = ac->as = s;
-	c->backend_data = ac;
-	/* The engine admits the call through the store's breaker. */
-	ac->pc = st_pcall_new(c, &az_blob_proto, &t);
-	st_stream_init(&ac->stream, c, ac->pc ? st_pcall_xfer(ac->pc) : NULL);
-	return ac->pc != NULL ? ac : NULL;
+	return st_blobcall_init(&ac->bc, c, &az_blob_proto, &t) == 0 ? ac : NULL;
 }
 
 /* The next step of a call is a HEAD of its own blob; its answer goes to
@@ -1017,12 +1011,12 @@ ac_new(struct st_call *c)
 static int
 head_blob(struct az_call *ac, st_pcall_finish_fn finish)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
-	if (az_request(ac, ac->pc, ac->s, "HEAD", c->key, c->keylen, NULL, 0,
+	if (az_request(ac, ac->bc.pc, ac->s, "HEAD", c->key, c->keylen, NULL, 0,
 	    NULL) == -1)
 		return -1;
-	return st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish, ac);
+	return st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish, ac);
 }
 
 /* ---------------------------------------------------------------- HEAD, GET */
@@ -1040,13 +1034,13 @@ static int
 resume_get(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
-	if (c->op != ST_OP_GET || st_stream_dropped(&ac->stream) ||
+	if (c->op != ST_OP_GET || st_stream_dropped(&ac->bc.stream) ||
 	    c->status != ST_OK || c->body_length == 0 ||
-	    ac->stream.received >= c->body_length || c->info.etag == NULL)
+	    ac->bc.stream.received >= c->body_length || c->info.etag == NULL)
 		return -1;
-	ac->resume_first = c->body_first + ac->stream.received;
+	ac->resume_first = c->body_first + ac->bc.stream.received;
 	snprintf(ac->resume_range, sizeof(ac->resume_range), "bytes=%llu-%llu",
 	    (unsigned long long)ac->resume_first,
 	    (unsigned long long)(c->body_first + c->body_length - 1));
@@ -1064,9 +1058,9 @@ finish_get(struct st_pcall *pc, void *arg)
 	long status = st_pcall_status(pc);
 	const char *code = st_pcall_code(pc);
 
-	if (st_call_is_done(ac->call)) {
+	if (st_call_is_done(ac->bc.call)) {
 		/* The body was streaming: end it, or mark it broken. */
-		st_stream_end(&ac->stream, !st_pcall_ok(pc));
+		st_stream_end(&ac->bc.stream, !st_pcall_ok(pc));
 		return;
 	}
 	if (status == 412 && ac->pinned_etag != NULL) {
@@ -1076,13 +1070,13 @@ finish_get(struct st_pcall *pc, void *arg)
 			start_suffix_head(ac);
 			return;
 		}
-		ac->call->retry_after = 1;
-		st_call_fail(ac->call, ST_UNAVAILABLE, NULL, "the blob kept "
+		ac->bc.call->retry_after = 1;
+		st_call_fail(ac->bc.call, ST_UNAVAILABLE, NULL, "the blob kept "
 		    "changing while its end was read (store '%s')",
 		    ac->s->svc.name);
 		return;
 	}
-	if (ac->call->op == ST_OP_GET && (status == 416 || (code != NULL &&
+	if (ac->bc.call->op == ST_OP_GET && (status == 416 || (code != NULL &&
 	    strcmp(code, "InvalidRange") == 0))) {
 		/* The API answers 416 with the blob's size: ask for it. */
 		head_blob(ac, finish_range_size);
@@ -1095,7 +1089,7 @@ static void
 finish_range_size(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char *cl = st_pcall_header_value(pc, "Content-Length");
 
 	if (st_pcall_ok(pc) && cl != NULL) {
@@ -1124,7 +1118,7 @@ range_value(const struct st_range *rg, char *buf, size_t cap)
 static void
 start_get(struct az_call *ac, const char *method, const char *range)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char *h[8];
 	size_t n = 0;
 
@@ -1140,11 +1134,12 @@ start_get(struct az_call *ac, const char *method, const char *range)
 		h[n++] = ac->pinned_etag;
 	}
 	h[n] = NULL;
-	if (az_request(ac, ac->pc, ac->s, method, c->key, c->keylen, NULL, 0,
+	if (az_request(ac, ac->bc.pc, ac->s, method, c->key, c->keylen, NULL, 0,
 	    h) == -1)
 		return;
-	st_pcall_sink_stream(ac->pc, &ac->stream, get_answer, resume_get, ac);
-	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_get, ac);
+	st_pcall_sink_stream(ac->bc.pc, &ac->bc.stream, get_answer, resume_get,
+	    ac);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_get, ac);
 }
 
 /* A suffix range: the size first, then the bytes of that very version. */
@@ -1152,7 +1147,7 @@ static void
 finish_suffix_head(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	uint64_t first, len;
 	enum st_status st;
 	char range[64];
@@ -1218,14 +1213,6 @@ az_get(struct st_call *c)
 	start_get(ac, "GET", range);
 }
 
-static long
-az_read(struct st_call *c, char *buf, size_t cap)
-{
-	struct az_call *ac = c->backend_data;
-
-	return st_stream_read(&ac->stream, buf, cap);
-}
-
 /* ---------------------------------------------------------------- PUT helpers */
 
 /*
@@ -1282,7 +1269,7 @@ static void
 written(struct az_call *ac, struct st_pcall *pc, const char *etag,
         uint64_t size)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char *lm = pc != NULL ?
 	    st_pcall_header_value(pc, "Last-Modified") : NULL;
 
@@ -1302,7 +1289,8 @@ md5_start(struct az_call *ac)
 {
 	if ((ac->md5 = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(ac->md5, EVP_md5(), NULL) != 1) {
-		st_call_fail(ac->call, ST_INTERNAL, NULL, "MD5 is not available");
+		st_call_fail(ac->bc.call, ST_INTERNAL, NULL,
+		    "MD5 is not available");
 		return -1;
 	}
 	return 0;
@@ -1320,7 +1308,7 @@ md5_matches_out(struct az_call *ac, unsigned char *out)
 		return 0;
 	if (out != NULL)
 		memcpy(out, got, 16);
-	return memcmp(got, ac->call->md5, 16) == 0;
+	return memcmp(got, ac->bc.call->md5, 16) == 0;
 }
 
 static int
@@ -1339,7 +1327,8 @@ lost_answer_conflict(struct az_call *ac, struct st_pcall *pc)
 	long status = st_pcall_status(pc);
 
 	return st_pcall_attempts(pc) > 1 && (status == 409 || status == 412) &&
-	    (ac->call->if_match != NULL || ac->call->if_none_match != NULL);
+	    (ac->bc.call->if_match != NULL
+	    || ac->bc.call->if_none_match != NULL);
 }
 
 /* Keeps a write's failed answer while the blob is checked to be ours. */
@@ -1367,7 +1356,7 @@ finish_put_single(struct st_pcall *pc, void *arg)
 	struct az_call *ac = arg;
 	long status = st_pcall_status(pc);
 
-	if (ac->put.way == ST_PUT_HELD && lost_answer_conflict(ac, pc)) {
+	if (ac->bc.put.way == ST_PUT_HELD && lost_answer_conflict(ac, pc)) {
 		/* Is the blob there now the body we sent? Put Blob stores
 		 * the body's MD5, which we know. */
 		keep_verdict(ac, pc);
@@ -1377,14 +1366,14 @@ finish_put_single(struct st_pcall *pc, void *arg)
 	if (status == 400 && ac->md5 != NULL && !md5_matches(ac)) {
 		/* Whatever the service calls it (Azure Md5Mismatch, Azurite
 		 * InvalidOperation), the body was not the one announced. */
-		st_call_fail(ac->call, ST_BAD_DIGEST, st_pcall_code(pc),
+		st_call_fail(ac->bc.call, ST_BAD_DIGEST, st_pcall_code(pc),
 		    "the body does not match its Content-MD5: nothing was stored "
 		    "(store '%s')", ac->s->svc.name);
 	} else if (!st_pcall_ok(pc)) {
 		az_fail(ac, pc);
 	} else {
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
-		    (uint64_t)ac->call->content_length);
+		    (uint64_t)ac->bc.call->content_length);
 	}
 }
 
@@ -1401,9 +1390,10 @@ finish_held_verify(struct st_pcall *pc, void *arg)
 
 	st_base64(ac->held_md5, 16, ours);
 	if (cl != NULL && md5 != NULL &&
-	    strtoull(cl, NULL, 10) == ac->put.held.len &&
+	    strtoull(cl, NULL, 10) == ac->bc.put.held.len &&
 	    strcmp(md5, ours) == 0) {
-		written(ac, pc, st_pcall_header_value(pc, "ETag"), ac->put.held.len);
+		written(ac, pc, st_pcall_header_value(pc, "ETag"),
+		    ac->bc.put.held.len);
 		return;
 	}
 	fail_verdict(ac);
@@ -1412,7 +1402,7 @@ finish_held_verify(struct st_pcall *pc, void *arg)
 static void
 put_single(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	char md5[32];
 	const char **h;
 
@@ -1420,20 +1410,20 @@ put_single(struct az_call *ac)
 		st_base64(c->md5, 16, md5);
 	h = blob_headers(c, "Content-MD5", c->has_md5 ?
 	    st_call_strdup(c, md5) : NULL, 1);
-	if (h == NULL || st_stream_open(&ac->stream, PIPE_SIZE) == -1) {
+	if (h == NULL || st_stream_open(&ac->bc.stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
 	if (c->has_md5 && md5_start(ac) == -1)
 		return;
-	if (az_request(ac, ac->pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
+	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
 	    h) == -1)
 		return;
 	/* Not held: once the service has taken a byte, it is not sent
 	 * again. */
-	st_pcall_source_stream(ac->pc, &ac->stream,
+	st_pcall_source_stream(ac->bc.pc, &ac->bc.stream,
 	    (uint64_t)c->content_length);
-	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_put_single, ac);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_put_single, ac);
 }
 
 /* ---------------------------------------------------------------- held Put Blob */
@@ -1447,12 +1437,12 @@ static void
 held_send(void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
-	const char *body = ac->put.held.data ? ac->put.held.data : "";
+	struct st_call *c = ac->bc.call;
+	const char *body = ac->bc.put.held.data ? ac->bc.put.held.data : "";
 	const char **h;
 	char md5[32];
 
-	st_md5(body, ac->put.held.len, ac->held_md5);
+	st_md5(body, ac->bc.put.held.len, ac->held_md5);
 	if (c->has_md5 && memcmp(ac->held_md5, c->md5, 16) != 0) {
 		/* A body that is not what the client hashed never leaves the
 		 * daemon, whatever the provider would do. */
@@ -1468,11 +1458,11 @@ held_send(void *arg)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	if (az_request(ac, ac->pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
+	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
 	    h) == -1)
 		return;
-	st_pcall_body_ref(ac->pc, body, ac->put.held.len);
-	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_put_single, ac);
+	st_pcall_body_ref(ac->bc.pc, body, ac->bc.put.held.len);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_put_single, ac);
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -1482,7 +1472,7 @@ static void
 bl_fail(struct az_call *ac, enum st_status st, const char *code,
         const char *why)
 {
-	st_upload_fail(&ac->put.up, st, code, why);
+	st_upload_fail(&ac->bc.put.up, st, code, why);
 }
 
 static void block_id(struct az_call *, unsigned, char *);
@@ -1496,8 +1486,8 @@ block_describe(struct st_part *b, void *arg)
 		{ "comp", "block" }, { "blockid", b->name }
 	};
 
-	return az_request(ac, b->pc, ac->s, "PUT", ac->call->key,
-	    ac->call->keylen, q, 2, NULL);
+	return az_request(ac, b->pc, ac->s, "PUT", ac->bc.call->key,
+	    ac->bc.call->keylen, q, 2, NULL);
 }
 
 /* The service has a block when it says 2xx. */
@@ -1558,7 +1548,7 @@ blocklist_xml(const char *path, const char *text, size_t len, void *arg)
 		return 0;
 	ac->check_n++;
 	block_id(ac, ac->check_n, want);
-	if (ac->check_n > ac->put.up.parts.count || strcmp(text, want) != 0)
+	if (ac->check_n > ac->bc.put.up.parts.count || strcmp(text, want) != 0)
 		ac->check_ok = 0;
 	return 0;
 }
@@ -1579,11 +1569,11 @@ finish_commit_check(struct st_pcall *pc, void *arg)
 	struct az_call *ac = arg;
 
 	if (st_pcall_status(pc) == 200 && st_pcall_xml_whole(pc) &&
-	    ac->check_ok && ac->check_n == ac->put.up.parts.count) {
+	    ac->check_ok && ac->check_n == ac->bc.put.up.parts.count) {
 		/* Our blocks, with this upload's tag, are the blob: the
 		 * first commit went through. */
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
-		    ac->put.up.parts.total);
+		    ac->bc.put.up.parts.total);
 		return;
 	}
 	fail_verdict(ac);
@@ -1597,11 +1587,11 @@ commit_check(struct az_call *ac)
 		{ "comp", "blocklist" }, { "blocklisttype", "committed" }
 	};
 
-	if (az_request(ac, ac->pc, ac->s, "GET", ac->call->key,
-	    ac->call->keylen, q, 2, NULL) == -1)
+	if (az_request(ac, ac->bc.pc, ac->s, "GET", ac->bc.call->key,
+	    ac->bc.call->keylen, q, 2, NULL) == -1)
 		return;
-	st_pcall_sink_xml(ac->pc, check_reset, blocklist_xml, ac);
-	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_commit_check, ac);
+	st_pcall_sink_xml(ac->bc.pc, check_reset, blocklist_xml, ac);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_commit_check, ac);
 }
 
 static void
@@ -1611,10 +1601,10 @@ finish_commit(struct st_pcall *pc, void *arg)
 
 	if (st_pcall_ok(pc)) {
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
-		    ac->put.up.parts.total);
+		    ac->bc.put.up.parts.total);
 		return;
 	}
-	if (ac->put.up.parts.count > 0 && lost_answer_conflict(ac, pc)) {
+	if (ac->bc.put.up.parts.count > 0 && lost_answer_conflict(ac, pc)) {
 		keep_verdict(ac, pc);
 		commit_check(ac);
 		return;
@@ -1627,7 +1617,7 @@ static void
 bl_commit(void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char **h;
 	char md5_b64[32];
 	int have_md5 = 0;
@@ -1648,8 +1638,8 @@ bl_commit(void *arg)
 	st_buf_reset(&ac->req_body);
 	st_buf_adds(&ac->req_body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 	    "<BlockList>");
-	for (n = 1; n <= ac->put.up.parts.count; n++) {
-		struct st_part *b = st_parts_find(&ac->put.up.parts, n);
+	for (n = 1; n <= ac->bc.put.up.parts.count; n++) {
+		struct st_part *b = st_parts_find(&ac->bc.put.up.parts, n);
 
 		if (b == NULL) {
 			bl_fail(ac, ST_INTERNAL, NULL, "a block went missing");
@@ -1666,20 +1656,21 @@ bl_commit(void *arg)
 	}
 	/* A request that could not be made or started has failed the call;
 	 * the upload is marked failed too. */
-	if (az_request(ac, ac->pc, ac->s, "PUT", c->key, c->keylen, q, 1,
+	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, q, 1,
 	    h) == -1) {
 		bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be made");
 		return;
 	}
-	st_pcall_body_ref(ac->pc, ac->req_body.data, ac->req_body.len);
-	if (st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_commit, ac) == -1)
+	st_pcall_body_ref(ac->bc.pc, ac->req_body.data, ac->req_body.len);
+	if (st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_commit,
+	    ac) == -1)
 		bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be sent");
 }
 
 static void
 put_blocks(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	unsigned char rnd[8];
 
 	uint64_t block_size = ac->s->block_size;
@@ -1687,7 +1678,7 @@ put_blocks(struct az_call *ac)
 	if (c->content_length > 0)	/* at most 50,000 blocks */
 		block_size = st_parts_size(block_size,
 		    (uint64_t)c->content_length, MAX_BLOCKS);
-	st_put_begin(&ac->put, ST_PUT_PARTS, NULL, &az_upload, ac, ac->pc,
+	st_put_begin(&ac->bc.put, ST_PUT_PARTS, NULL, &az_upload, ac, ac->bc.pc,
 	    &blocks_budget, ac->s->svc.name, block_size);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "no random bytes");
@@ -1697,7 +1688,7 @@ put_blocks(struct az_call *ac)
 	if (c->has_md5 && md5_start(ac) == -1)
 		return;
 	/* Nothing to create first: blocks go as soon as they are full. */
-	st_upload_go(&ac->put.up);
+	st_upload_go(&ac->bc.put.up);
 }
 
 static void
@@ -1718,8 +1709,8 @@ az_put_begin(struct st_call *c)
 		put_blocks(ac);
 		return;
 	}
-	st_put_begin(&ac->put, way, &ac->stream, &az_upload, ac, ac->pc,
-	    &blocks_budget, ac->s->svc.name, ac->s->block_size);
+	st_put_begin(&ac->bc.put, way, &ac->bc.stream, &az_upload, ac,
+	    ac->bc.pc, &blocks_budget, ac->s->svc.name, ac->s->block_size);
 	if (way == ST_PUT_STREAM)
 		put_single(ac);
 }
@@ -1734,23 +1725,6 @@ block_id(struct az_call *ac, unsigned number, char *out)
 	st_base64((const unsigned char *)raw, 24, out);
 }
 
-static long
-az_write(struct st_call *c, const char *buf, size_t len)
-{
-	struct az_call *ac = c->backend_data;
-
-	return st_put_write(&ac->put, buf, len);
-}
-
-/* (In blocks, no block at all: an empty list commits an empty blob.) */
-static void
-az_put_end(struct st_call *c)
-{
-	struct az_call *ac = c->backend_data;
-
-	st_put_end(&ac->put);
-}
-
 /* ---------------------------------------------------------------- DELETE */
 
 static void
@@ -1759,9 +1733,10 @@ finish_delete(struct st_pcall *pc, void *arg)
 	struct az_call *ac = arg;
 	long status = st_pcall_status(pc);
 
-	if (st_pcall_ok(pc) || (status == 404 && ac->call->if_match == NULL)) {
-		ac->call->status = ST_OK;
-		st_call_done(ac->call);
+	if (st_pcall_ok(pc) || (status == 404
+	    && ac->bc.call->if_match == NULL)) {
+		ac->bc.call->status = ST_OK;
+		st_call_done(ac->bc.call);
 	} else
 		az_fail(ac, pc);
 }
@@ -1783,9 +1758,11 @@ az_delete(struct st_call *c)
 		h[n++] = c->if_match;
 	}
 	h[n] = NULL;
-	if (az_request(ac, ac->pc, ac->s, "DELETE", c->key, c->keylen, NULL, 0,
+	if (az_request(ac, ac->bc.pc, ac->s, "DELETE", c->key, c->keylen, NULL,
+	    0,
 	    h) == 0)
-		st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_delete, ac);
+		st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_delete,
+		    ac);
 }
 
 /* ---------------------------------------------------------------- LIST */
@@ -1804,7 +1781,7 @@ static int
 list_xml(const char *path, const char *text, size_t len, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
 	if (strncmp(path, "EnumerationResults/", 19) != 0)
 		return 0;
@@ -1853,7 +1830,7 @@ list_reset(void *arg)
 {
 	struct az_call *ac = arg;
 
-	st_call_list_reset(ac->call);
+	st_call_list_reset(ac->bc.call);
 	ls_reset(ac);
 	free(ac->ls.marker);
 	ac->ls.marker = NULL;
@@ -1863,7 +1840,7 @@ static void
 finish_list(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
 	if (!st_pcall_ok(pc)) {
 		az_fail(ac, pc);
@@ -1932,10 +1909,10 @@ az_list(struct st_call *c)
 	if (marker != NULL) {
 		q[n].name = "marker"; q[n++].value = marker;
 	}
-	if (az_request(ac, ac->pc, ac->s, "GET", NULL, 0, q, n, NULL) == -1)
+	if (az_request(ac, ac->bc.pc, ac->s, "GET", NULL, 0, q, n, NULL) == -1)
 		return;
-	st_pcall_sink_xml(ac->pc, list_reset, list_xml, ac);
-	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_list, ac);
+	st_pcall_sink_xml(ac->bc.pc, list_reset, list_xml, ac);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_list, ac);
 }
 
 /* ---------------------------------------------------------------- COPY */
@@ -1946,12 +1923,13 @@ static void finish_copy_head(struct st_pcall *, void *);
 static void
 start_copy_head(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
 	ac->pin_tries++;
-	if (az_request(ac, ac->pc, c->src_store, "HEAD", c->src_key,
+	if (az_request(ac, ac->bc.pc, c->src_store, "HEAD", c->src_key,
 	    strlen(c->src_key), NULL, 0, NULL) == 0)
-		st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_copy_head, ac);
+		st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_copy_head,
+		    ac);
 }
 
 static void start_copy_poll(struct az_call *, unsigned);
@@ -1959,7 +1937,7 @@ static void start_copy_poll(struct az_call *, unsigned);
 static void
 copy_result(struct az_call *ac, struct st_pcall *pc)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char *st = st_pcall_header_value(pc, "x-ms-copy-status");
 	const char *id = st_pcall_header_value(pc, "x-ms-copy-id");
 
@@ -1999,7 +1977,8 @@ finish_copy_poll(struct st_pcall *pc, void *arg)
 		return;
 	}
 	if (ac->copy_id != NULL && id != NULL && strcmp(id, ac->copy_id) != 0) {
-		st_call_fail(ac->call, ST_CONFLICT, NULL, "another write replaced "
+		st_call_fail(ac->bc.call, ST_CONFLICT, NULL,
+		    "another write replaced "
 		    "the copy's target while it was pending");
 		return;
 	}
@@ -2009,11 +1988,11 @@ finish_copy_poll(struct st_pcall *pc, void *arg)
 static void
 start_copy_poll(struct az_call *ac, unsigned delay_ms)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
-	if (az_request(ac, ac->pc, ac->s, "HEAD", c->key, c->keylen, NULL, 0,
+	if (az_request(ac, ac->bc.pc, ac->s, "HEAD", c->key, c->keylen, NULL, 0,
 	    NULL) == 0)
-		st_pcall_start_after(ac->pc, delay_ms, ST_PCALL_IDEMPOTENT,
+		st_pcall_start_after(ac->bc.pc, delay_ms, ST_PCALL_IDEMPOTENT,
 		    finish_copy_poll, ac);
 }
 
@@ -2041,7 +2020,7 @@ finish_copy(struct st_pcall *pc, void *arg)
 static char *
 copy_source(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	struct az_store *src = c->src_store, *dst = c->store;
 	struct st_buf url = { 0 };
 	char *out;
@@ -2083,7 +2062,7 @@ fail:
 static void
 start_copy(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char *h[10];
 	size_t k = 0;
 
@@ -2108,16 +2087,16 @@ start_copy(struct az_call *ac)
 	}
 	h[k] = NULL;
 	ac->copy_started_ms = st_now_ms();
-	if (az_request(ac, ac->pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
+	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
 	    h) == 0)
-		st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_copy, ac);
+		st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_copy, ac);
 }
 
 static void
 finish_copy_head(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	long status = st_pcall_status(pc);
 	struct az_store *src = c->src_store, *dst = c->store;
 
@@ -2252,7 +2231,7 @@ static void
 finish_udk(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	struct az_store *s = ac->s;
 	struct udk_vals *v = ac->udk;
 	time_t now = time(NULL), expires, se;
@@ -2316,12 +2295,12 @@ presign_fetch_udk(struct st_call *c, time_t now)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	rc = az_request_path(ac, ac->pc, s, "POST", path.data, q, 2, h);
+	rc = az_request_path(ac, ac->bc.pc, s, "POST", path.data, q, 2, h);
 	st_buf_free(&path);
 	if (rc == -1)
 		return;
-	st_pcall_body_ref(ac->pc, ac->req_body.data, ac->req_body.len);
-	st_pcall_start(ac->pc, ST_PCALL_IDEMPOTENT, finish_udk, ac);
+	st_pcall_body_ref(ac->bc.pc, ac->req_body.data, ac->req_body.len);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_udk, ac);
 }
 
 /* A presigned URL of a store with bearer tokens: a user delegation SAS,
@@ -2400,13 +2379,8 @@ az_release(struct st_call *c)
 
 	if (ac == NULL)
 		return;
-	st_stream_leave(&ac->stream);
 	/* Uncommitted blocks are never committed: the service drops them. */
-	st_put_release(&ac->put);
-	if (ac->pc != NULL)
-		st_pcall_cancel(ac->pc);
-	st_pcall_free(ac->pc);
-	st_stream_destroy(&ac->stream);
+	st_blobcall_stop(c);
 	st_buf_free(&ac->req_body);
 	if (ac->md5 != NULL)
 		EVP_MD_CTX_free(ac->md5);
@@ -2418,17 +2392,16 @@ az_release(struct st_call *c)
 		OPENSSL_cleanse(ac->udk, sizeof(*ac->udk));
 		free(ac->udk);
 	}
-	free(ac);
-	c->backend_data = NULL;
+	st_blobcall_free(c);
 }
 
 static const struct st_blob_ops az_blob_ops = {
 	.head = az_head,
 	.get = az_get,
-	.read = az_read,
+	.read = st_blobcall_read,
 	.put_begin = az_put_begin,
-	.write = az_write,
-	.put_end = az_put_end,
+	.write = st_blobcall_write,
+	.put_end = st_blobcall_put_end,
 	.del = az_delete,
 	.list = az_list,
 	.copy = az_copy,

@@ -1,0 +1,55 @@
+/*
+ * blobcall.h - what every blob provider's call is made of.
+ *
+ * A blob call has one pcall for its requests in turn (core/pcall.h), the
+ * pipe its body flows through (a download, or a streamed upload:
+ * core/stream.h) and, for a PUT, the body's way to the provider
+ * (core/upload.h). The application's side of these is the same for every
+ * provider, so it is here once: a provider's call struct begins with a
+ * struct st_blobcall, and st_blobcall_read, _write and _put_end are its
+ * st_blob_ops' read, write and put_end as they are.
+ *
+ *   new      calloc the provider's call, st_blobcall_init (admits it)
+ *   ...      requests on bc.pc; the body through bc.stream and bc.put
+ *   release  st_blobcall_stop (nothing of the call runs after it), the
+ *            provider's own clean-up, st_blobcall_free
+ */
+#ifndef STRATUS_CORE_BLOBCALL_H
+#define STRATUS_CORE_BLOBCALL_H
+
+#include <stddef.h>
+
+#include <stratus/backend.h>
+
+#include "core/pcall.h"
+#include "core/stream.h"
+#include "core/upload.h"
+
+struct st_blobcall {
+	struct st_call		*call;
+	struct st_pcall		*pc;		/* its requests, in turn */
+	struct st_stream	 stream;	/* a GET's or streamed PUT's body */
+	struct st_put		 put;		/* a PUT's body */
+};
+
+/* Makes bc (the first member of the provider's call, zeroed) the call's
+ * backend_data and admits the call through the store's breaker: 0, or
+ * -1 when the call has failed (circuit open, memory). Either way the
+ * call is released as usual. */
+int  st_blobcall_init(struct st_blobcall *, struct st_call *,
+                      const struct st_pcall_proto *,
+                      const struct st_pcall_target *);
+
+/* The blob API's read, write and put_end of any provider's call. */
+long st_blobcall_read(struct st_call *, char *, size_t);
+long st_blobcall_write(struct st_call *, const char *, size_t);
+void st_blobcall_put_end(struct st_call *);
+
+/* As the call is released: the application is gone, and whatever is in
+ * flight is cancelled (a PUT's parts too); nothing of the call runs
+ * after it. Then, once the provider has freed what is its own,
+ * st_blobcall_free frees the rest and the provider's call itself. */
+void st_blobcall_stop(struct st_call *);
+void st_blobcall_free(struct st_call *);
+
+#endif
