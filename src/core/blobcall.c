@@ -6,9 +6,14 @@
  * st_blobcall: the first member of a struct is at its address, so the
  * core reaches it without knowing the rest.
  */
+#include <ctype.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
+#include "core/answer.h"
 #include "core/blobcall.h"
+#include "core/validate.h"
 
 static struct st_blobcall *
 of(struct st_call *c)
@@ -46,6 +51,81 @@ st_blobcall_put_end(struct st_call *c)
 {
 	st_put_end(&of(c)->put);
 }
+
+/* ---------------------------------------------------------------- info */
+
+struct meta_walk {
+	struct st_call			*call;
+	const struct st_object_headers	*oh;
+	size_t				 n;
+	int				 count_only;
+};
+
+static void
+meta_header(const char *name, const char *value, void *arg)
+{
+	struct meta_walk *w = arg;
+	const struct st_object_headers *oh = w->oh;
+	size_t plen = strlen(oh->prefix), i, n;
+	char lower[256], api[ST_META_NAME_MAX + 1];
+	const char *use = lower;
+
+	if (strncasecmp(name, oh->prefix, plen) != 0)
+		return;
+	n = strlen(name + plen);
+	if (n == 0 || n >= sizeof(lower))
+		return;
+	for (i = 0; i <= n; i++)
+		lower[i] = (char)tolower((unsigned char)name[plen + i]);
+	if (oh->name_in != NULL) {
+		if (oh->name_in(lower, api, sizeof(api)) == -1)
+			return;
+		use = api;
+	} else if (n > ST_META_NAME_MAX) {
+		return;
+	}
+	if (!w->count_only) {
+		w->call->info.meta[w->n].name = st_call_strdup(w->call, use);
+		w->call->info.meta[w->n].value = oh->value_in != NULL ?
+		    (char *)oh->value_in(w->call, st_call_strdup(w->call, value)) :
+		    st_call_strdup(w->call, value);
+	}
+	w->n++;
+}
+
+void
+st_blobcall_info(struct st_call *c, struct st_xfer *x,
+                 const struct st_object_headers *oh)
+{
+	struct meta_walk w = { c, oh, 0, 1 };
+	const char *v;
+
+	if ((v = st_xfer_header(x, "ETag")) != NULL)
+		c->info.etag = oh->etag_in != NULL ? oh->etag_in(c, v) :
+		    st_call_strdup(c, v);
+	if ((v = st_xfer_header(x, "Content-Length")) != NULL)
+		c->info.size = strtoull(v, NULL, 10);
+	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
+	    (v = strchr(v, '/')) != NULL)
+		c->info.size = strtoull(v + 1, NULL, 10);
+	c->info.last_modified = st_answer_time(st_xfer_header(x,
+	    "Last-Modified"));
+	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
+		c->info.content_type = st_call_strdup(c, v);
+	/* Counted, then kept: the call's memory is not given back. */
+	c->info.meta = NULL;
+	c->info.nmeta = 0;
+	st_xfer_each_header(x, meta_header, &w);
+	if (w.n > 0 && (c->info.meta = st_call_alloc(c, w.n *
+	    sizeof(*c->info.meta))) != NULL) {
+		w.count_only = 0;
+		w.n = 0;
+		st_xfer_each_header(x, meta_header, &w);
+		c->info.nmeta = w.n;
+	}
+}
+
+/* ---------------------------------------------------------------- the end */
 
 void
 st_blobcall_stop(struct st_call *c)

@@ -45,6 +45,26 @@ long st_blobcall_read(struct st_call *, char *, size_t);
 long st_blobcall_write(struct st_call *, const char *, size_t);
 void st_blobcall_put_end(struct st_call *);
 
+/*
+ * How a provider writes an object in an answer's headers: metadata under
+ * prefix ("x-amz-meta-"); optionally, what its ETag, a metadata name
+ * (lowercased, after the prefix: the API's name into out, or -1 for one
+ * that is not ours) and a value become for the API. Without name_in, a
+ * name is the API's as it is, up to ST_META_NAME_MAX bytes.
+ */
+struct st_object_headers {
+	const char	*prefix;
+	char		*(*etag_in)(struct st_call *, const char *);
+	int		 (*name_in)(const char *, char *out, size_t cap);
+	const char	*(*value_in)(struct st_call *, const char *);
+};
+
+/* The object's information (the call's info) from the headers of a HEAD,
+ * GET or PUT answer: ETag, size (Content-Range's total when there is
+ * one), Last-Modified, Content-Type and metadata. */
+void st_blobcall_info(struct st_call *, struct st_xfer *,
+                      const struct st_object_headers *);
+
 /* As the call is released: the application is gone, and whatever is in
  * flight is cancelled (a PUT's parts too); nothing of the call runs
  * after it. Then, once the provider has freed what is its own,

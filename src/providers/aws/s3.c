@@ -467,60 +467,14 @@ static const struct st_pcall_proto s3_proto = {
 
 /* ---------------------------------------------------------------- object info */
 
-struct meta_walk {
-	struct st_call	*call;
-	size_t		 n;
-	int		 count_only;
-};
-
-static void
-meta_header(const char *name, const char *value, void *arg)
-{
-	struct meta_walk *w = arg;
-	char lower[ST_META_NAME_MAX + 1];
-	size_t i, n;
-
-	if (strncasecmp(name, "x-amz-meta-", 11) != 0)
-		return;
-	n = strlen(name + 11);
-	if (n == 0 || n > ST_META_NAME_MAX)
-		return;
-	for (i = 0; i <= n; i++)
-		lower[i] = (char)tolower((unsigned char)name[11 + i]);
-	if (!w->count_only) {
-		w->call->info.meta[w->n].name = st_call_strdup(w->call, lower);
-		w->call->info.meta[w->n].value = st_call_strdup(w->call, value);
-	}
-	w->n++;
-}
-
 /* Object information from the headers of a HEAD, GET or PUT answer. */
+static const struct st_object_headers s3_object = { "x-amz-meta-", NULL,
+    NULL, NULL };
+
 static void
 info_from_headers(struct s3_call *sc, struct st_xfer *x)
 {
-	struct st_call *c = sc->bc.call;
-	const char *v;
-	struct meta_walk w = { c, 0, 1 };
-
-	if ((v = st_xfer_header(x, "ETag")) != NULL)
-		c->info.etag = st_call_strdup(c, v);
-	if ((v = st_xfer_header(x, "Content-Length")) != NULL)
-		c->info.size = strtoull(v, NULL, 10);
-	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
-	    (v = strchr(v, '/')) != NULL)
-		c->info.size = strtoull(v + 1, NULL, 10);
-	c->info.last_modified = st_answer_time(st_xfer_header(x,
-	    "Last-Modified"));
-	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
-		c->info.content_type = st_call_strdup(c, v);
-	st_xfer_each_header(x, meta_header, &w);
-	if (w.n > 0 && (c->info.meta = st_call_alloc(c, w.n *
-	    sizeof(*c->info.meta))) != NULL) {
-		w.count_only = 0;
-		w.n = 0;
-		st_xfer_each_header(x, meta_header, &w);
-		c->info.nmeta = w.n;
-	}
+	st_blobcall_info(sc->bc.call, x, &s3_object);
 }
 
 /* ---------------------------------------------------------------- hooks */

@@ -806,65 +806,21 @@ quoted_etag(struct st_call *c, const char *e, size_t len)
 	return out;
 }
 
-struct meta_walk {
-	struct st_call	*call;
-	size_t		 n;
-	int		 count_only;
-};
-
-static void
-meta_header(const char *name, const char *value, void *arg)
+static char *
+etag_in(struct st_call *c, const char *e)
 {
-	struct meta_walk *w = arg;
-	char lower[256], api[ST_META_NAME_MAX + 1];
-	size_t i, n;
-
-	if (strncasecmp(name, "x-ms-meta-", 10) != 0)
-		return;
-	n = strlen(name + 10);
-	if (n == 0 || n >= sizeof(lower))
-		return;
-	for (i = 0; i <= n; i++)
-		lower[i] = (char)tolower((unsigned char)name[10 + i]);
-	if (meta_name_in(lower, api, sizeof(api)) == -1)
-		return;
-	if (!w->count_only) {
-		w->call->info.meta[w->n].name = st_call_strdup(w->call, api);
-		w->call->info.meta[w->n].value = (char *)meta_value_in(w->call,
-		    st_call_strdup(w->call, value));
-	}
-	w->n++;
+	return quoted_etag(c, e, strlen(e));
 }
 
-/* Blob information from the headers of a HEAD, GET or PUT answer. */
+/* Blob information from the headers of a HEAD, GET or PUT answer: the
+ * metadata's names and values as they were stored (meta_name_out). */
+static const struct st_object_headers az_object = { "x-ms-meta-", etag_in,
+    meta_name_in, meta_value_in };
+
 static void
 info_from_headers(struct az_call *ac, struct st_xfer *x)
 {
-	struct st_call *c = ac->bc.call;
-	const char *v;
-	struct meta_walk w = { c, 0, 1 };
-
-	if ((v = st_xfer_header(x, "ETag")) != NULL)
-		c->info.etag = quoted_etag(c, v, strlen(v));
-	if ((v = st_xfer_header(x, "Content-Length")) != NULL)
-		c->info.size = strtoull(v, NULL, 10);
-	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
-	    (v = strchr(v, '/')) != NULL)
-		c->info.size = strtoull(v + 1, NULL, 10);
-	c->info.last_modified = st_answer_time(st_xfer_header(x,
-	    "Last-Modified"));
-	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
-		c->info.content_type = st_call_strdup(c, v);
-	c->info.meta = NULL;
-	c->info.nmeta = 0;
-	st_xfer_each_header(x, meta_header, &w);
-	if (w.n > 0 && (c->info.meta = st_call_alloc(c, w.n *
-	    sizeof(*c->info.meta))) != NULL) {
-		w.count_only = 0;
-		w.n = 0;
-		st_xfer_each_header(x, meta_header, &w);
-		c->info.nmeta = w.n;
-	}
+	st_blobcall_info(ac->bc.call, x, &az_object);
 }
 
 /* The application's If-Match / If-None-Match against the current ETag:
