@@ -125,6 +125,38 @@ st_blobcall_info(struct st_call *c, struct st_xfer *x,
 	}
 }
 
+/* ---------------------------------------------------------------- a body */
+
+const char *
+st_blobcall_range(struct st_call *c, struct st_xfer *x)
+{
+	const char *cl = st_xfer_header(x, "Content-Length");
+
+	c->body_length = cl ? strtoull(cl, NULL, 10) : 0;
+	c->partial = st_xfer_status(x) == 206;
+	return c->partial ? st_xfer_header(x, "Content-Range") : NULL;
+}
+
+void
+st_blobcall_answer(struct st_blobcall *bc, struct st_xfer *x,
+                   size_t pipe_max)
+{
+	struct st_call *c = bc->call;
+
+	if (c->op != ST_OP_GET)
+		c->body_length = c->info.size;
+	else if (st_stream_open(&bc->stream, st_stream_pipe_size(
+	    st_xfer_header(x, "Content-Length"), pipe_max)) == -1) {
+		/* (The pipe is sized now that the body's length is known: a
+		 * small object no longer costs a 1 MiB ring.) */
+		st_stream_discard(&bc->stream);
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
 /* ---------------------------------------------------------------- the end */
 
 void

@@ -65,6 +65,16 @@ struct st_object_headers {
 void st_blobcall_info(struct st_call *, struct st_xfer *,
                       const struct st_object_headers *);
 
+/* A GET's answer is in: the body's length and whether it is partial (a
+ * 206); its Content-Range when it is (body_first is the provider's to
+ * read from it), else NULL. */
+const char *st_blobcall_range(struct st_call *, struct st_xfer *);
+/* A HEAD's or GET's answer has been judged good: the application gets
+ * its status line now. A GET's body gets its pipe, no larger than the
+ * body nor than pipe_max. */
+void st_blobcall_answer(struct st_blobcall *, struct st_xfer *,
+                        size_t pipe_max);
+
 /* As the call is released: the application is gone, and whatever is in
  * flight is cancelled (a PUT's parts too); nothing of the call runs
  * after it. Then, once the provider has freed what is its own,

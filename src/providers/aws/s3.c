@@ -507,6 +507,7 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 {
 	struct st_call *c = sc->bc.call;
 	long status = st_xfer_status(x);
+	const char *cr;
 
 	if (status == 304) {
 		info_from_headers(sc, x);
@@ -537,47 +538,30 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 		    "names no current version of the object");
 		return;
 	}
-	if (c->op == ST_OP_GET) {
-		const char *cl = st_xfer_header(x, "Content-Length");
-		const char *cr = st_xfer_header(x, "Content-Range");
+	if (c->op == ST_OP_GET && (cr = st_blobcall_range(c, x)) != NULL) {
+		unsigned long long first, last, total;
 
-		c->body_length = cl ? strtoull(cl, NULL, 10) : 0;
-		c->partial = status == 206;
-		if (cr != NULL && c->partial) {
-			unsigned long long first, last, total;
-
-			if (sscanf(cr, "bytes %llu-%llu/%llu", &first, &last,
-			    &total) != 3 || first > last || last >= total ||
-			    !range_answered(c, first, total)) {
-				/* Not the range asked for, or no range at all
-				 * (an emulator's answer for an empty object):
-				 * the range cannot be served. */
-				if (sscanf(cr, "bytes %*[^/]/%llu", &total) == 1 &&
-				    unsatisfiable(c, total)) {
-					c->info.size = total;
-					st_call_fail(c, ST_RANGE, "InvalidRange",
-					    "the range is outside the object of %llu "
-					    "bytes", total);
-				} else {
-					st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 "
-					    "answered a range it was not asked for");
-				}
-				return;
+		if (sscanf(cr, "bytes %llu-%llu/%llu", &first, &last,
+		    &total) != 3 || first > last || last >= total ||
+		    !range_answered(c, first, total)) {
+			/* Not the range asked for, or no range at all (an
+			 * emulator's answer for an empty object): the range
+			 * cannot be served. */
+			if (sscanf(cr, "bytes %*[^/]/%llu", &total) == 1 &&
+			    unsatisfiable(c, total)) {
+				c->info.size = total;
+				st_call_fail(c, ST_RANGE, "InvalidRange", "the "
+				    "range is outside the object of %llu bytes",
+				    total);
+			} else {
+				st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 "
+				    "answered a range it was not asked for");
 			}
-			c->body_first = first;
-		}
-		/* The pipe, now that the body's length is known: a small
-		 * object no longer costs a 1 MiB ring. */
-		if (st_stream_open(&sc->bc.stream, st_stream_pipe_size(cl,
-		    PIPE_SIZE)) == -1) {
-			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 			return;
 		}
-	} else {
-		c->body_length = c->info.size;
+		c->body_first = first;
 	}
-	c->status = ST_OK;
-	st_call_done(c);
+	st_blobcall_answer(&sc->bc, x, PIPE_SIZE);
 }
 
 

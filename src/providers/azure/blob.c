@@ -896,17 +896,12 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 		return;
 	}
 	if (c->op == ST_OP_GET) {
-		const char *cl = st_xfer_header(x, "Content-Length");
-		const char *cr = st_xfer_header(x, "Content-Range");
+		const char *cr = st_blobcall_range(c, x);
+		const char *sp = cr ? strchr(cr, ' ') : NULL;
 
-		c->body_length = cl ? strtoull(cl, NULL, 10) : 0;
-		c->partial = status == 206;
-		if (cr != NULL && c->partial) {
-			const char *sp = strchr(cr, ' ');
-
+		if (cr != NULL)
 			c->body_first = sp ? strtoull(sp + 1, NULL, 10) : 0;
-		}
-		if (ac->want_range && (!c->partial || cr == NULL ||
+		if (ac->want_range && (cr == NULL ||
 		    c->body_first != ac->want_first)) {
 			/* Not the bytes asked for: never hand them on. */
 			st_stream_discard(&ac->bc.stream);
@@ -915,19 +910,8 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 			    ac->s->svc.name);
 			return;
 		}
-		/* The pipe, now that the body's length is known: a small
-		 * blob no longer costs a 1 MiB ring. */
-		if (st_stream_open(&ac->bc.stream, st_stream_pipe_size(cl,
-		    PIPE_SIZE)) == -1) {
-			st_stream_discard(&ac->bc.stream);
-			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-			return;
-		}
-	} else {
-		c->body_length = c->info.size;
 	}
-	c->status = ST_OK;
-	st_call_done(c);
+	st_blobcall_answer(&ac->bc, x, PIPE_SIZE);
 }
 
 /* The headers hook of HEAD and GET: once they went to the application
