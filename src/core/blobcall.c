@@ -157,6 +157,60 @@ st_blobcall_answer(struct st_blobcall *bc, struct st_xfer *x,
 	st_call_done(c);
 }
 
+/* ---------------------------------------------------------------- requests */
+
+size_t
+st_blobcall_conditions(const struct st_call *c, const char **h, size_t n)
+{
+	if (c->if_match != NULL) {
+		h[n++] = "If-Match";
+		h[n++] = c->if_match;
+	}
+	if (c->if_none_match != NULL) {
+		h[n++] = "If-None-Match";
+		h[n++] = c->if_none_match;
+	}
+	return n;
+}
+
+enum st_put_way
+st_blobcall_put(struct st_blobcall *bc, const struct st_upload_proto *proto,
+                void *arg, struct st_budget *budget, const char *store,
+                uint64_t part_size, uint64_t threshold)
+{
+	struct st_call *c = bc->call;
+	enum st_put_way way = st_put_way(c, part_size, threshold);
+
+	if (way == ST_PUT_PARTS && c->content_length > 0)
+		part_size = st_parts_size(part_size, (uint64_t)c->content_length,
+		    proto->max_parts);
+	st_put_begin(&bc->put, way, &bc->stream, proto, arg, bc->pc, budget,
+	    store, part_size);
+	return way;
+}
+
+int
+st_blobcall_copy_fits(struct st_call *c)
+{
+	if (c->max_size > 0 && c->info.size > c->max_size) {
+		st_call_fail(c, ST_TOO_LARGE, NULL, "the source is larger than the "
+		    "target store's limit");
+		return 0;
+	}
+	return 1;
+}
+
+void
+st_blobcall_listed(struct st_call *c, const char *token)
+{
+	if (token != NULL && st_cursor_wrap(c, token) == -1) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	c->status = ST_OK;
+	st_call_done(c);
+}
+
 /* ---------------------------------------------------------------- the end */
 
 void

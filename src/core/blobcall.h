@@ -75,6 +75,28 @@ const char *st_blobcall_range(struct st_call *, struct st_xfer *);
 void st_blobcall_answer(struct st_blobcall *, struct st_xfer *,
                         size_t pipe_max);
 
+/* Appends the application's If-Match and If-None-Match to h, a list of
+ * header names and values of n entries: the new n. */
+size_t st_blobcall_conditions(const struct st_call *, const char **h,
+                              size_t n);
+
+/* A PUT begins: its way (st_put_way; in parts, parts of part_size or
+ * larger, so that there are at most proto->max_parts), and st_put_begin
+ * on the call's pcall and pipe. The provider then opens a streamed
+ * body's request, or creates the upload in parts. */
+enum st_put_way st_blobcall_put(struct st_blobcall *,
+                                const struct st_upload_proto *, void *arg,
+                                struct st_budget *, const char *store,
+                                uint64_t part_size, uint64_t threshold);
+
+/* A copy's source fits the target store's size limit (c->info.size, from
+ * the source's HEAD): 1, or 0 and the call has failed. */
+int  st_blobcall_copy_fits(struct st_call *);
+
+/* A listing is whole: the call is answered, with the provider's token
+ * for the next page (NULL: the last page) as its cursor. */
+void st_blobcall_listed(struct st_call *, const char *token);
+
 /* As the call is released: the application is gone, and whatever is in
  * flight is cancelled (a PUT's parts too); nothing of the call runs
  * after it. Then, once the provider has freed what is its own,

@@ -706,14 +706,7 @@ s3_get_common(struct st_call *c, const char *method)
 		h[n++] = "Range";
 		h[n++] = range;
 	}
-	if (c->if_match != NULL) {
-		h[n++] = "If-Match";
-		h[n++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[n++] = "If-None-Match";
-		h[n++] = c->if_none_match;
-	}
+	n = st_blobcall_conditions(c, h, n);
 	h[n] = NULL;
 	if (s3_request(sc->bc.pc, sc->s, method, c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1)
@@ -761,14 +754,8 @@ object_headers(struct st_call *c, int with_conditions, int with_md5)
 		h[n++] = "Content-MD5";
 		h[n++] = st_call_strdup(c, md5);
 	}
-	if (with_conditions && c->if_match != NULL) {
-		h[n++] = "If-Match";
-		h[n++] = c->if_match;
-	}
-	if (with_conditions && c->if_none_match != NULL) {
-		h[n++] = "If-None-Match";
-		h[n++] = c->if_none_match;
-	}
+	if (with_conditions)
+		n = st_blobcall_conditions(c, h, n);
 	h[n] = NULL;
 	return h;
 }
@@ -1035,14 +1022,7 @@ mp_complete(void *arg)
 	st_buf_adds(&sc->req_body, "</CompleteMultipartUpload>");
 	h[k++] = "Content-Type";
 	h[k++] = "application/xml";
-	if (c->if_match != NULL) {
-		h[k++] = "If-Match";
-		h[k++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[k++] = "If-None-Match";
-		h[k++] = c->if_none_match;
-	}
+	k = st_blobcall_conditions(c, h, k);
 	h[k] = NULL;
 	if (sc->req_body.failed || s3_request(sc->bc.pc, sc->s, "POST", c->key,
 	    c->keylen, q, 1, h, "UNSIGNED-PAYLOAD") == -1) {
@@ -1081,13 +1061,7 @@ put_multipart(struct s3_call *sc)
 	struct st_call *c = sc->bc.call;
 	const char **h = object_headers(c, 0, 0);
 	struct st_sigv4_param q[1] = { { "uploads", NULL } };
-	uint64_t part_size = sc->s->part_size;
 
-	if (c->content_length > 0)	/* at most 10,000 parts */
-		part_size = st_parts_size(part_size, (uint64_t)c->content_length,
-		    MAX_PARTS);
-	st_put_begin(&sc->bc.put, ST_PUT_PARTS, NULL, &s3_upload, sc, sc->bc.pc,
-	    &parts_budget, sc->s->name, part_size);
 	if (h == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
@@ -1151,15 +1125,12 @@ s3_put_begin(struct st_call *c)
 		    "at most 5 TiB");
 		return;
 	}
-	way = st_put_way(c, sc->s->part_size, sc->s->threshold);
-	if (way == ST_PUT_PARTS) {
-		put_multipart(sc);
-		return;
-	}
-	st_put_begin(&sc->bc.put, way, &sc->bc.stream, &s3_upload, sc,
-	    sc->bc.pc, &parts_budget, sc->s->name, sc->s->part_size);
+	way = st_blobcall_put(&sc->bc, &s3_upload, sc, &parts_budget, sc->s->name,
+	    sc->s->part_size, sc->s->threshold);
 	if (way == ST_PUT_STREAM)
 		put_single(sc);
+	else if (way == ST_PUT_PARTS)
+		put_multipart(sc);
 }
 
 /* ---------------------------------------------------------------- DELETE */
@@ -1235,9 +1206,8 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 	struct s3_call *sc = arg;
 	struct st_call *c = sc->bc.call;
 
-	if (strncmp(path, "ListBucketResult/", 17) != 0)
+	if ((path = st_xml_under(path, "ListBucketResult")) == NULL)
 		return 0;
-	path += 17;
 	if (strcmp(path, "Contents/Key") == 0)
 		sc->ls.key = st_call_strndup(c, text, len);
 	else if (strcmp(path, "Contents/Size") == 0)
@@ -1285,13 +1255,7 @@ finish_list(struct st_pcall *pc, void *arg)
 		    "is not valid XML");
 		return;
 	}
-	if (sc->ls.truncated && sc->ls.next_token != NULL &&
-	    st_cursor_wrap(c, sc->ls.next_token) == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-		return;
-	}
-	c->status = ST_OK;
-	st_call_done(c);
+	st_blobcall_listed(c, sc->ls.truncated ? sc->ls.next_token : NULL);
 }
 
 static void
@@ -1432,11 +1396,8 @@ finish_copy_head(struct st_pcall *pc, void *arg)
 		return;
 	}
 	info_from_headers(sc, st_pcall_xfer(pc));
-	if (c->max_size > 0 && c->info.size > c->max_size) {
-		st_call_fail(c, ST_TOO_LARGE, NULL, "the source is larger than the "
-		    "target store's limit");
+	if (!st_blobcall_copy_fits(c))
 		return;
-	}
 	if (c->info.size > (5ULL << 30)) {
 		st_call_fail(c, ST_NOT_SUPPORTED, NULL, "copies over 5 GiB need a "
 		    "multipart copy, which this version does not do yet");

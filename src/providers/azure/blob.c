@@ -1191,14 +1191,7 @@ blob_headers(struct st_call *c, const char *md5_header, const char *md5_b64,
 		h[n++] = md5_header;
 		h[n++] = md5_b64;
 	}
-	if (c->if_match != NULL) {
-		h[n++] = "If-Match";
-		h[n++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[n++] = "If-None-Match";
-		h[n++] = c->if_none_match;
-	}
+	n = st_blobcall_conditions(c, h, n);
 	h[n] = NULL;
 	return h;
 }
@@ -1267,8 +1260,8 @@ lost_answer_conflict(struct az_call *ac, struct st_pcall *pc)
 	long status = st_pcall_status(pc);
 
 	return st_pcall_attempts(pc) > 1 && (status == 409 || status == 412) &&
-	    (ac->bc.call->if_match != NULL
-	    || ac->bc.call->if_none_match != NULL);
+	    (ac->bc.call->if_match != NULL ||
+	    ac->bc.call->if_none_match != NULL);
 }
 
 /* Keeps a write's failed answer while the blob is checked to be ours. */
@@ -1317,26 +1310,31 @@ finish_put_single(struct st_pcall *pc, void *arg)
 	}
 }
 
+/* Is the blob there now the held body we sent? Put Blob stores the
+ * body's MD5, which we know. */
+static int
+held_is_ours(struct az_call *ac, struct st_pcall *pc)
+{
+	const char *cl = st_pcall_header_value(pc, "Content-Length");
+	const char *md5 = st_pcall_header_value(pc, "Content-MD5");
+	char ours[32];
+
+	st_base64(ac->held_md5, 16, ours);
+	return st_pcall_status(pc) == 200 && cl != NULL && md5 != NULL &&
+	    strtoull(cl, NULL, 10) == ac->bc.put.held.len &&
+	    strcmp(md5, ours) == 0;
+}
+
 static void
 finish_held_verify(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
-	long status = st_pcall_status(pc);
-	const char *cl = status == 200 ?
-	    st_pcall_header_value(pc, "Content-Length") : NULL;
-	const char *md5 = status == 200 ?
-	    st_pcall_header_value(pc, "Content-MD5") : NULL;
-	char ours[32];
 
-	st_base64(ac->held_md5, 16, ours);
-	if (cl != NULL && md5 != NULL &&
-	    strtoull(cl, NULL, 10) == ac->bc.put.held.len &&
-	    strcmp(md5, ours) == 0) {
+	if (held_is_ours(ac, pc))
 		written(ac, pc, st_pcall_header_value(pc, "ETag"),
 		    ac->bc.put.held.len);
-		return;
-	}
-	fail_verdict(ac);
+	else
+		fail_verdict(ac);
 }
 
 static void
@@ -1613,13 +1611,6 @@ put_blocks(struct az_call *ac)
 	struct st_call *c = ac->bc.call;
 	unsigned char rnd[8];
 
-	uint64_t block_size = ac->s->block_size;
-
-	if (c->content_length > 0)	/* at most 50,000 blocks */
-		block_size = st_parts_size(block_size,
-		    (uint64_t)c->content_length, MAX_BLOCKS);
-	st_put_begin(&ac->bc.put, ST_PUT_PARTS, NULL, &az_upload, ac, ac->bc.pc,
-	    &blocks_budget, ac->s->svc.name, block_size);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "no random bytes");
 		return;
@@ -1644,15 +1635,12 @@ az_put_begin(struct st_call *c)
 		    "blobs are at most %llu bytes", (unsigned long long)MAX_BLOB_SIZE);
 		return;
 	}
-	way = st_put_way(c, ac->s->block_size, ac->s->threshold);
-	if (way == ST_PUT_PARTS) {
-		put_blocks(ac);
-		return;
-	}
-	st_put_begin(&ac->bc.put, way, &ac->bc.stream, &az_upload, ac,
-	    ac->bc.pc, &blocks_budget, ac->s->svc.name, ac->s->block_size);
+	way = st_blobcall_put(&ac->bc, &az_upload, ac, &blocks_budget,
+	    ac->s->svc.name, ac->s->block_size, ac->s->threshold);
 	if (way == ST_PUT_STREAM)
 		put_single(ac);
+	else if (way == ST_PUT_PARTS)
+		put_blocks(ac);
 }
 
 static void
@@ -1673,8 +1661,8 @@ finish_delete(struct st_pcall *pc, void *arg)
 	struct az_call *ac = arg;
 	long status = st_pcall_status(pc);
 
-	if (st_pcall_ok(pc) || (status == 404
-	    && ac->bc.call->if_match == NULL)) {
+	if (st_pcall_ok(pc) ||
+	    (status == 404 && ac->bc.call->if_match == NULL)) {
 		ac->bc.call->status = ST_OK;
 		st_call_done(ac->bc.call);
 	} else
@@ -1723,9 +1711,8 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 	struct az_call *ac = arg;
 	struct st_call *c = ac->bc.call;
 
-	if (strncmp(path, "EnumerationResults/", 19) != 0)
+	if ((path = st_xml_under(path, "EnumerationResults")) == NULL)
 		return 0;
-	path += 19;
 	if (strcmp(path, "Blobs/Blob/Name") == 0) {
 		free(ac->ls.name);
 		ac->ls.name = strndup(text, len);
@@ -1791,12 +1778,7 @@ finish_list(struct st_pcall *pc, void *arg)
 		    "that is not valid XML");
 		return;
 	}
-	if (ac->ls.marker != NULL && st_cursor_wrap(c, ac->ls.marker) == -1) {
-		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-		return;
-	}
-	c->status = ST_OK;
-	st_call_done(c);
+	st_blobcall_listed(c, ac->ls.marker);
 }
 
 static void
@@ -2017,14 +1999,7 @@ start_copy(struct az_call *ac)
 		h[k++] = "x-ms-source-if-match";
 		h[k++] = c->info.etag;
 	}
-	if (c->if_match != NULL) {
-		h[k++] = "If-Match";
-		h[k++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[k++] = "If-None-Match";
-		h[k++] = c->if_none_match;
-	}
+	k = st_blobcall_conditions(c, h, k);
 	h[k] = NULL;
 	ac->copy_started_ms = st_now_ms();
 	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
@@ -2055,11 +2030,8 @@ finish_copy_head(struct st_pcall *pc, void *arg)
 		return;
 	}
 	info_from_headers(ac, st_pcall_xfer(pc));
-	if (c->max_size > 0 && c->info.size > c->max_size) {
-		st_call_fail(c, ST_TOO_LARGE, NULL, "the source is larger than the "
-		    "target store's limit");
+	if (!st_blobcall_copy_fits(c))
 		return;
-	}
 	if (src == dst && strcmp(c->src_key, c->key) == 0 &&
 	    c->if_match == NULL && c->if_none_match == NULL) {
 		/* A copy onto itself: the blob already is what it would be. */
