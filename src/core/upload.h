@@ -19,11 +19,12 @@
  *
  * The provider says only its protocol, in a `struct st_upload_proto`: how
  * a part's request is described, what answer means "the provider has
- * it", the commit, and the words of its messages. It starts its upload
- * with st_upload_init (and st_upload_go once parts may be sent: S3 first
- * creates the upload), hands it the body (st_upload_write, st_upload_end)
- * and releases it with the call (st_upload_release). What to abort, if
- * anything, stays the provider's.
+ * it", the commit, how a held body is sent, and the words of its
+ * messages. It begins a PUT with st_put_begin (st_blobcall_put, for a
+ * blob call), says st_upload_go once parts may be sent (S3 first creates
+ * the upload), hands it the body (st_put_write, st_put_end) and releases
+ * it with the call (st_put_release). What to abort, if anything, stays
+ * the provider's.
  *
  * The upload's lock covers its parts and its state; the provider's hooks
  * marked "locked" run under it.
