@@ -14,16 +14,12 @@
  * and timegm, and a fraction of a second after ISO 8601's seconds is
  * ignored.
  *
- * An error answer's body is kept up to 64 KiB and parsed whole at the
- * end: error documents are small, and a code is only known for sure once
- * the document is. A larger one is cut, which leaves the code unknown
- * and the HTTP status to speak.
+ * Reading an answer's body (keeping it, finding its code, retrying) is
+ * the provider-call engine's (pcall.c).
  */
 #include <string.h>
 
 #include "core/answer.h"
-
-#define ERRBODY_MAX (64 * 1024)
 
 enum st_status
 st_answer_map(const struct st_answer_code *t, size_t n, long status,
@@ -126,58 +122,4 @@ st_answer_time(const char *s)
 	    strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) != NULL)
 		return timegm(&tm);
 	return 0;
-}
-
-/* ---------------------------------------------------------------- attempts */
-
-void
-st_answer_reset(struct st_answer *a)
-{
-	st_buf_reset(&a->body);
-	a->code[0] = '\0';
-}
-
-size_t
-st_answer_take(struct st_answer *a, long status, const char *p, size_t n)
-{
-	if (status >= 300) {
-		if (a->body.len + n <= ERRBODY_MAX)
-			st_buf_add(&a->body, p, n);
-		return n;
-	}
-	if (a->xml != NULL && st_xml_feed(a->xml, p, n) == -1)
-		return n == 0 ? 1 : 0;	/* abort: curl sees a short take */
-	return n;
-}
-
-void
-st_answer_error(struct st_answer *a, st_xml_end_fn fn, void *arg)
-{
-	if (a->code[0] == '\0' && a->body.len > 0)
-		st_xml_parse(fn, arg, a->body.data, a->body.len);
-}
-
-const char *
-st_answer_code(const struct st_answer *a)
-{
-	return a->code[0] ? a->code : NULL;
-}
-
-int
-st_answer_restart(struct st_answer *a, st_xml_end_fn fn, void *arg)
-{
-	st_answer_reset(a);
-	if (a->xml == NULL)
-		return 0;
-	st_xml_free(a->xml);
-	a->xml = fn != NULL ? st_xml_new(fn, arg) : NULL;
-	return a->xml != NULL ? 0 : -1;
-}
-
-void
-st_answer_free(struct st_answer *a)
-{
-	st_xml_free(a->xml);
-	a->xml = NULL;
-	st_buf_free(&a->body);
 }

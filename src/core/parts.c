@@ -36,7 +36,6 @@ st_part_new(void *owner, size_t cap)
 	}
 	p->owner = owner;
 	p->cap = cap;
-	p->attempt = 1;
 	return p;
 }
 
@@ -126,12 +125,12 @@ st_parts_all_done(const struct st_parts *ps)
 /* ---------------------------------------------------------------- sending */
 
 int
-st_part_start(struct st_parts *ps, struct st_part *p)
+st_part_send(struct st_parts *ps, struct st_part *p, st_pcall_finish_fn done)
 {
-	st_xfer_body_memory(p->x, p->data ? p->data : "", p->len);
+	st_pcall_body_ref(p->pc, p->data ? p->data : "", p->len);
 	p->state = ST_PART_FLYING;
 	ps->flying++;
-	if (st_xfer_start(p->x) == 0)
+	if (st_pcall_start(p->pc, ST_PCALL_IDEMPOTENT, done, p) == 0)
 		return 0;
 	ps->flying--;
 	p->state = ST_PART_QUEUED;
@@ -139,26 +138,15 @@ st_part_start(struct st_parts *ps, struct st_part *p)
 }
 
 int
-st_part_answered(struct st_parts *ps, struct st_part *p, int ok,
-                 long wait_ms, struct st_call *c, char **data)
+st_part_answered(struct st_parts *ps, struct st_part *p, int ok, char **data)
 {
 	ps->flying--;
-	if (ok) {
-		p->state = ST_PART_DONE;
-		*data = p->data;
-		p->data = NULL;
-		return 0;
-	}
-	if (wait_ms < 0)
+	if (!ok)
 		return -1;
-	/* Still held in memory: send it again. */
-	p->attempt++;
-	c->attempts++;
-	ps->flying++;
-	if (st_xfer_start_after(p->x, (unsigned)wait_ms) == 0)
-		return 0;
-	ps->flying--;
-	return -1;
+	p->state = ST_PART_DONE;
+	*data = p->data;
+	p->data = NULL;
+	return 0;
 }
 
 void
@@ -172,30 +160,14 @@ st_part_give(struct st_part *p, char *data, struct st_budget *b)
 
 /* ---------------------------------------------------------------- the end */
 
-int
-st_part_send(struct st_parts *ps, struct st_part *p, st_pcall_finish_fn done)
-{
-	st_pcall_body_ref(p->pc, p->data ? p->data : "", p->len);
-	p->state = ST_PART_FLYING;
-	ps->flying++;
-	if (st_pcall_start(p->pc, ST_PCALL_IDEMPOTENT, done, p) == 0)
-		return 0;
-	ps->flying--;
-	p->state = ST_PART_QUEUED;
-	return -1;
-}
-
 void
 st_parts_cancel(struct st_parts *ps)
 {
 	struct st_part *p;
 
-	for (p = ps->all; p != NULL; p = p->next) {
-		if (p->x != NULL)
-			st_xfer_cancel(p->x);
+	for (p = ps->all; p != NULL; p = p->next)
 		if (p->pc != NULL)
 			st_pcall_cancel(p->pc);
-	}
 }
 
 void
@@ -205,7 +177,6 @@ st_parts_free(struct st_parts *ps, struct st_budget *b)
 
 	for (p = ps->all; p != NULL; p = next) {
 		next = p->next;
-		st_xfer_free(p->x);
 		st_pcall_free(p->pc);
 		st_part_give(p, p->data, b);
 		free(p);

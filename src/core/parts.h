@@ -4,9 +4,10 @@
  *
  * Large uploads go to providers in pieces (S3 multipart parts, Azure
  * blocks). The application's bytes fill one part at a time; a full part
- * is queued, sent by an exchange of its own, and kept in memory until the
- * provider acknowledges it, so that a failed attempt sends it again
- * without asking the application twice. Part buffers come from a budget
+ * is queued, sent on a provider call of its own (a sibling pcall of the
+ * upload's, core/pcall.h), and kept in memory until the provider
+ * acknowledges it, so that the engine sends it again after a failed
+ * attempt without asking the application twice. Part buffers come from a budget
  * (core/budget.h) and go back to it as soon as the provider has them.
  *
  * A part goes FILLING -> QUEUED -> FLYING -> DONE, and back to QUEUED
@@ -29,7 +30,6 @@
 
 #include "core/budget.h"
 #include "core/pcall.h"
-#include "core/transfer.h"
 
 enum st_part_state {
 	ST_PART_FILLING, ST_PART_QUEUED, ST_PART_FLYING, ST_PART_DONE
@@ -38,10 +38,8 @@ enum st_part_state {
 struct st_part {
 	struct st_part	*next;
 	void		*owner;		/* the backend's upload */
-	struct st_xfer	*x;		/* made by the backend, at first */
-	struct st_pcall	*pc;		/* or the engine's, likewise */
+	struct st_pcall	*pc;		/* made by the backend, at first */
 	unsigned	 number;	/* 1, 2, ... in body order */
-	unsigned	 attempt;
 	enum st_part_state state;
 	char		*data;		/* NULL once the provider has it */
 	size_t		 len;
@@ -61,8 +59,8 @@ struct st_parts {
  * MiB) when the body would need more than most parts of it. */
 uint64_t st_parts_size(uint64_t size, uint64_t length, unsigned most);
 
-/* A new part with a buffer of cap bytes (none when 0), at its first
- * attempt; NULL when memory runs out. The caller has taken cap from the
+/* A new part with a buffer of cap bytes (none when 0); NULL when memory
+ * runs out. The caller has taken cap from the
  * budget before. */
 struct st_part *st_part_new(void *owner, size_t cap);
 
@@ -82,25 +80,21 @@ struct st_part *st_parts_find(const struct st_parts *, unsigned n);
 /* Locked. Every part is DONE (true of none). */
 int    st_parts_all_done(const struct st_parts *);
 
-/* Locked. Sends a queued part's buffer through its exchange (made and
- * armed by the backend): 0, or -1 with the part queued again. */
-int    st_part_start(struct st_parts *, struct st_part *);
-/* Locked. The same for a part on the provider-call engine (p->pc,
- * prepared by the backend): its buffer is the held body, the engine
- * retries it, and done hears the final answer (arg: the part). */
+/* Locked. Sends a queued part (p->pc, prepared by the backend): its
+ * buffer is the held body, the engine retries it, and done hears the
+ * final answer (arg: the part). 0, or -1 with the part queued again. */
 int    st_part_send(struct st_parts *, struct st_part *, st_pcall_finish_fn done);
-/* Locked. A part's attempt is over: ok when the provider has it (DONE;
- * its buffer is handed back in *data); else it is sent again after
- * wait_ms, as one more attempt of the call, unless wait_ms is negative.
- * Returns 0, or -1 when the part failed for good. */
+/* Locked. A part's final answer is in: ok when the provider has it (DONE;
+ * its buffer is handed back in *data). Returns 0, or -1 when the part
+ * failed for good (the engine retried what it could). */
 int    st_part_answered(struct st_parts *, struct st_part *, int ok,
-                        long wait_ms, struct st_call *, char **data);
+                        char **data);
 /* Once the lock is let go: frees a buffer that st_part_answered handed
  * back (NULL: none) and gives its memory to the budget, which may wake a
  * waiting writer. */
 void   st_part_give(struct st_part *, char *data, struct st_budget *);
 
-/* Not locked, as the call is released: cancels every part's exchange
+/* Not locked, as the call is released: cancels every part's pcall
  * (each returns once no hook of it runs any more), then frees them all
  * and gives the memory still held back to the budget. */
 void   st_parts_cancel(struct st_parts *);

@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/pcall.h"
+#include "core/stream.h"
 #include "core/transfer.h"
 #include "core/xml.h"
 
@@ -61,6 +62,12 @@ struct st_pcall {
 	st_pcall_sink_fn		 sink;
 	st_pcall_resume_fn		 resume;
 	void				*sink_arg;
+	struct st_stream		*stream; /* the call's, or NULL */
+	struct st_xml			*xml;	/* a listing's parser */
+	int				 xml_bad; /* the answer is not XML */
+	void				(*xml_reset)(void *);
+	st_xml_end_fn			 xml_end;
+	void				*xml_arg;
 	unsigned			 wait_ms;
 	unsigned			 stall_ms;
 	enum st_pcall_kind		 kind;
@@ -138,6 +145,7 @@ st_pcall_free(struct st_pcall *pc)
 	st_buf_free(&pc->strings);
 	st_buf_free(&pc->body);
 	st_buf_free(&pc->answer);
+	st_xml_free(pc->xml);
 	free(pc);
 }
 
@@ -203,6 +211,10 @@ st_pcall_prepare(struct st_pcall *pc, const char *method, const char *url,
 	pc->on_headers = NULL;
 	pc->sink = NULL;
 	pc->resume = NULL;
+	pc->stream = NULL;
+	st_xml_free(pc->xml);
+	pc->xml = NULL;
+	pc->xml_bad = 0;
 	if ((m = keep(pc, method)) < 0 || (u = keep(pc, url)) < 0 ||
 	    (h = keep_host(pc, url)) < 0 || (p = keep(pc, path)) < 0)
 		return -1;
@@ -280,6 +292,76 @@ st_pcall_sink(struct st_pcall *pc, st_pcall_headers_fn headers,
 	pc->sink_arg = arg;
 }
 
+static size_t
+stream_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
+{
+	(void)arg;
+	return st_stream_recv(pc->stream, p, n);
+}
+
+void
+st_pcall_sink_stream(struct st_pcall *pc, struct st_stream *st,
+                     st_pcall_headers_fn headers, st_pcall_resume_fn resume,
+                     void *arg)
+{
+	st_pcall_sink(pc, headers, stream_sink, resume, arg);
+	pc->stream = st;
+}
+
+static size_t
+stream_source(struct st_pcall *pc, char *buf, size_t cap, void *arg)
+{
+	(void)arg;
+	return st_stream_send(pc->stream, buf, cap);
+}
+
+void
+st_pcall_source_stream(struct st_pcall *pc, struct st_stream *st,
+                       uint64_t length)
+{
+	st_pcall_source(pc, length, stream_source, NULL);
+	pc->stream = st;
+}
+
+/* Each attempt's 2xx answer goes to a new parser; an error is collected. */
+static int
+xml_headers(struct st_pcall *pc, void *arg)
+{
+	(void)arg;
+	if (st_pcall_http_status(pc) >= 300)
+		return ST_PCALL_COLLECT;
+	if (pc->xml_reset != NULL)
+		pc->xml_reset(pc->xml_arg);
+	st_xml_free(pc->xml);
+	pc->xml_bad = (pc->xml = st_xml_new(pc->xml_end, pc->xml_arg)) == NULL;
+	return ST_PCALL_SINK;
+}
+
+static size_t
+xml_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
+{
+	(void)arg;
+	if (!pc->xml_bad && st_xml_feed(pc->xml, p, n) == -1)
+		pc->xml_bad = 1;	/* the rest is swallowed */
+	return n;
+}
+
+void
+st_pcall_sink_xml(struct st_pcall *pc, void (*reset)(void *),
+                  st_xml_end_fn end, void *arg)
+{
+	st_pcall_sink(pc, xml_headers, xml_sink, NULL, NULL);
+	pc->xml_reset = reset;
+	pc->xml_end = end;
+	pc->xml_arg = arg;
+}
+
+int
+st_pcall_xml_whole(struct st_pcall *pc)
+{
+	return !pc->xml_bad && pc->xml != NULL && st_xml_finish(pc->xml) == 0;
+}
+
 void
 st_pcall_wait(struct st_pcall *pc, unsigned wait_ms)
 {
@@ -338,6 +420,7 @@ arm(struct st_pcall *pc)
 	r.nheaders = pc->nheaders;
 	r.body = pc->ref ? pc->ref : pc->body.data ? pc->body.data : "";
 	r.bodylen = pc->ref ? pc->reflen : pc->body.len;
+	r.length = pc->source != NULL ? pc->source_len : r.bodylen;
 	st_xfer_clear_headers(pc->x);
 	if (st_xfer_set(pc->x, r.method, r.url) == -1)
 		return -1;
@@ -354,6 +437,8 @@ arm(struct st_pcall *pc)
 	else if (r.bodylen > 0 || strcmp(r.method, "POST") == 0 ||
 	    strcmp(r.method, "PUT") == 0)
 		st_xfer_body_memory(pc->x, r.body, r.bodylen);
+	else
+		st_xfer_body_none(pc->x);	/* the last request's is gone */
 	stall = (long)(pc->stall_ms ? pc->stall_ms :
 	    pc->target.retry->attempt_timeout_ms) + pc->wait_ms;
 	st_xfer_timeouts(pc->x, CONNECT_MS, stall, 0);

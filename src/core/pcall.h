@@ -63,7 +63,10 @@
 #include "core/guard.h"
 #include "core/retry.h"
 
+#include "core/xml.h"
+
 struct st_conn;
+struct st_stream;
 
 struct st_pcall;
 
@@ -85,6 +88,7 @@ struct st_pcall_req {
 	size_t				 nheaders;
 	const char			*body;
 	size_t				 bodylen;
+	uint64_t			 length; /* held or streamed */
 };
 
 struct st_pcall_proto {
@@ -176,6 +180,21 @@ typedef size_t (*st_pcall_sink_fn)(struct st_pcall *, const char *, size_t,
 typedef int    (*st_pcall_resume_fn)(struct st_pcall *, void *arg);
 void st_pcall_sink(struct st_pcall *, st_pcall_headers_fn, st_pcall_sink_fn,
                    st_pcall_resume_fn, void *arg);
+
+/* Two bodies every blob service has. A download: a 2xx answer's body to
+ * the call's stream (st_stream_recv), headers and resume as above. An
+ * upload: a request body of length bytes from it (st_stream_send). */
+void st_pcall_sink_stream(struct st_pcall *, struct st_stream *,
+                          st_pcall_headers_fn, st_pcall_resume_fn, void *arg);
+void st_pcall_source_stream(struct st_pcall *, struct st_stream *,
+                            uint64_t length);
+/* A 2xx answer parsed as XML as it comes (a listing of any length), with
+ * end as st_xml_new's, afresh on each attempt: reset (may be NULL) runs
+ * first, to forget what a failed attempt gave. In finish,
+ * st_pcall_xml_whole says whether the answer was whole, good XML. */
+void st_pcall_sink_xml(struct st_pcall *, void (*reset)(void *arg),
+                       st_xml_end_fn end, void *arg);
+int  st_pcall_xml_whole(struct st_pcall *);
 
 /* For a long poll: the provider may hold the answer this long before any
  * byte moves; the attempt's timeouts grow by as much. */

@@ -1120,6 +1120,14 @@ st_xfer_body_memory(struct st_xfer *x, const char *p, size_t n)
 }
 
 void
+st_xfer_body_none(struct st_xfer *x)
+{
+	x->has_body = 0;
+	x->mem = NULL;
+	x->memlen = 0;
+}
+
+void
 st_xfer_body_stream(struct st_xfer *x, uint64_t length)
 {
 	x->has_body = 1;

@@ -95,6 +95,8 @@ void st_xfer_clear_headers(struct st_xfer *);
 void st_xfer_body_memory(struct st_xfer *, const char *, size_t);
 /* A streamed body of a known length, pulled through hooks.source. */
 void st_xfer_body_stream(struct st_xfer *, uint64_t length);
+/* No body (the exchange may have carried one before). */
+void st_xfer_body_none(struct st_xfer *);
 /* How to reach the provider (CA, proxy), kept by the caller for the life
  * of the exchange; NULL: curl's defaults and the environment's proxy. */
 struct st_conn;

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stratus/backend.h>
+
 #include "core/validate.h"
+#include "sign/hmac.h"
 
 int
 st_valid_store_name(const char *s, size_t n)
@@ -367,4 +370,38 @@ st_valid_entity_key(const char *s, size_t n)
 		if (strchr("/\\#?", s[i]) != NULL)
 			return 0;
 	return 1;
+}
+
+/* ---------------------------------------------------------------- cursors */
+
+int
+st_cursor_wrap(struct st_call *c, const char *token)
+{
+	size_t n = strlen(token);
+	char *cur = st_call_alloc(c, 2 * n + 8);
+
+	if (cur == NULL)
+		return -1;
+	st_base64url((const unsigned char *)token, n, cur);
+	c->next_cursor = cur;
+	return 0;
+}
+
+char *
+st_cursor_unwrap(struct st_call *c, size_t *len)
+{
+	size_t n = strlen(c->cursor);
+	char *token = st_call_alloc(c, n + 4);
+	long got;
+
+	if (token == NULL || (got = st_base64url_decode(c->cursor, n,
+	    (unsigned char *)token, n + 1)) <= 0) {
+		st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one this "
+		    "store gave");
+		return NULL;
+	}
+	token[got] = '\0';
+	if (len != NULL)
+		*len = (size_t)got;
+	return token;
 }

@@ -62,4 +62,16 @@ int st_etag_match(const char *header, const char *etag, int weak);
 /* Table keys and property names, for the table API. */
 int st_valid_entity_key(const char *, size_t);
 
+/*
+ * A listing's cursor is the provider's own token (a continuation token, a
+ * marker), wrapped in base64url so that it stays URL-safe whatever the
+ * provider puts in it. st_cursor_wrap sets the call's next_cursor (0, or
+ * -1: out of memory); st_cursor_unwrap gives the token of the call's
+ * cursor, allocated with the call and of *len bytes (len may be NULL), or
+ * NULL: the call has failed, 400, as a cursor this store did not give.
+ */
+struct st_call;
+int   st_cursor_wrap(struct st_call *, const char *token);
+char *st_cursor_unwrap(struct st_call *, size_t *len);
+
 #endif

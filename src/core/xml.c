@@ -187,3 +187,13 @@ st_xml_escape(struct st_buf *out, const char *s, size_t len)
 	}
 	return out->failed ? -1 : 0;
 }
+
+const char *
+st_xml_under(const char *path, const char *root)
+{
+	size_t n = strlen(root);
+
+	if (strncmp(path, root, n) != 0 || path[n] != '/')
+		return NULL;
+	return path + n + 1;
+}

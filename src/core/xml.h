@@ -27,6 +27,9 @@ void st_xml_free(struct st_xml *);
 /* A whole document held in memory (an error answer), in one go: 0, or -1
  * when it is malformed, the callback stopped it or memory ran out. */
 int  st_xml_parse(st_xml_end_fn, void *arg, const char *, size_t);
+/* An end's path below the element root ("a/b/c" below "a": "b/c"), or
+ * NULL when it is not below it. */
+const char *st_xml_under(const char *path, const char *root);
 
 /* Escapes text for an XML element body into out (returns -1 on overflow). */
 struct st_buf;

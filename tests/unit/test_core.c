@@ -2,7 +2,7 @@
  * test_core.c - the pieces of the call engine that decide without a
  * network: what is retried and after how long (retry.c), the retry budget
  * and circuit breaker (guard.c), the parts of a multipart upload
- * (parts.c), and the pipe between an exchange and the application with
+ * (parts.c) and the way a PUT's body goes (upload.c), and the pipe between an exchange and the application with
  * its backpressure (stream.c; no exchange here, so "resume" is only seen
  * as the paused flag clearing). The exchanges themselves are tested in test_pcall.c and
  * test_transfer.c against a local server.
@@ -18,6 +18,7 @@
 #include "core/parts.h"
 #include "core/retry.h"
 #include "core/stream.h"
+#include "core/upload.h"
 #include "unit.h"
 
 /* ---------------------------------------------------------------- retry */
@@ -196,6 +197,35 @@ START_TEST(part_size)
 	ck_assert_uint_eq(st_parts_size(part_size_cases[_i].size,
 	    part_size_cases[_i].length, part_size_cases[_i].most),
 	    part_size_cases[_i].want);
+}
+END_TEST
+
+/* Held up to a part (and the threshold), streamed up to the threshold,
+ * in parts beyond it or when the length is not known. */
+static const struct put_way_case {
+	int64_t		 length;
+	uint64_t	 part_size, threshold;
+	enum st_put_way	 want;
+} put_way_cases[] = {
+	{ 0, 8, 16, ST_PUT_HELD },
+	{ 8, 8, 16, ST_PUT_HELD },
+	{ 9, 8, 16, ST_PUT_STREAM },
+	{ 16, 8, 16, ST_PUT_STREAM },
+	{ 17, 8, 16, ST_PUT_PARTS },
+	{ -1, 8, 16, ST_PUT_PARTS },
+	{ 4, 8, 2, ST_PUT_PARTS },	/* a threshold below a part */
+	{ 2, 8, 2, ST_PUT_HELD },
+	{ 0, 8, 0, ST_PUT_HELD },
+};
+
+START_TEST(put_way)
+{
+	const struct put_way_case *t = &put_way_cases[_i];
+	struct st_call c;
+
+	memset(&c, 0, sizeof(c));
+	c.content_length = t->length;
+	ck_assert_int_eq(st_put_way(&c, t->part_size, t->threshold), t->want);
 }
 END_TEST
 
@@ -414,6 +444,8 @@ core_suite(void)
 	tcase_add_loop_test(tc, part_size, 0,
 	    sizeof(part_size_cases) / sizeof(part_size_cases[0]));
 	tcase_add_test(tc, parts_fill_in_order);
+	tcase_add_loop_test(tc, put_way, 0,
+	    sizeof(put_way_cases) / sizeof(put_way_cases[0]));
 	tcase_add_loop_test(tc, stream_pipe_size, 0,
 	    sizeof(pipe_cases) / sizeof(pipe_cases[0]));
 	tcase_add_test(tc, stream_download_backpressure);

@@ -109,6 +109,16 @@ START_TEST(escaping)
 }
 END_TEST
 
+START_TEST(path_under)
+{
+	ck_assert_str_eq(st_xml_under("a/b/c", "a"), "b/c");
+	ck_assert_str_eq(st_xml_under("a/b/c", "a/b"), "c");
+	ck_assert_ptr_null(st_xml_under("ab/c", "a"));
+	ck_assert_ptr_null(st_xml_under("a", "a"));
+	ck_assert_ptr_null(st_xml_under("b/a", "a"));
+}
+END_TEST
+
 static Suite *
 xml_suite(void)
 {
@@ -120,6 +130,7 @@ xml_suite(void)
 	tcase_add_loop_test(tc, walk_bytewise, 0, n);
 	tcase_add_test(tc, huge_text_refused);
 	tcase_add_test(tc, escaping);
+	tcase_add_test(tc, path_under);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -24,13 +24,16 @@
  *
  * Larger or unknown-length PUT: a multipart upload. Bytes are cut into
  * parts of part_size; each part is held in memory until S3 acknowledges
- * it, so a part is retried on its own (src/core/parts.c). Part buffers
- * come from a budget shared by every upload of the process (parts_budget,
- * src/core/budget.c): when it is spent, write() takes nothing and the
- * upload waits, suspended, for a buffer; no upload fails for lack of
- * memory. Up to four parts of one upload are in flight. The upload is completed (with If-Match / If-None-Match when
- * given) only after every part is in; any failure, or the application
- * going away, aborts it, so no partial object ever becomes visible.
+ * it, so a part is retried on its own (src/core/upload.c drives the
+ * parts, src/core/parts.c keeps them; this file says only how a part is
+ * sent and the upload completed). Part buffers come from a budget shared
+ * by every upload of the process (parts_budget, src/core/budget.c): when
+ * it is spent, write() takes nothing and the upload waits, suspended, for
+ * a buffer; no upload fails for lack of memory. Up to four parts of one
+ * upload are in flight. The upload is completed (with If-Match /
+ * If-None-Match when given) only after every part is in; any failure, or
+ * the application going away, aborts it, so no partial object ever
+ * becomes visible.
  *
  * Retries are the engine's: requests whose body is held (none, the held
  * body, or a part) are retried on connection errors, timeouts, 408/429/5xx
@@ -55,6 +58,7 @@
 #include <stratus/backend.h>
 
 #include "core/answer.h"
+#include "core/blobcall.h"
 #include "core/budget.h"
 #include "core/buf.h"
 #include "core/conn.h"
@@ -64,6 +68,7 @@
 #include "core/retry.h"
 #include "core/stream.h"
 #include "core/transfer.h"
+#include "core/upload.h"
 #include "core/validate.h"
 #include "core/xml.h"
 #include "core/confval.h"
@@ -116,32 +121,13 @@ static struct st_budget parts_budget = ST_BUDGET_INIT(PARTS_BUDGET);
 
 /* ---------------------------------------------------------------- call */
 
-enum s3_phase {
-	PH_SIMPLE,		/* one request: HEAD, GET, DELETE, LIST, COPY */
-	PH_PUT_SINGLE,		/* streamed PutObject */
-	PH_PUT_HELD,		/* PutObject of a body held in memory */
-	PH_MP_CREATE,		/* CreateMultipartUpload */
-	PH_MP_PARTS,		/* parts flowing */
-	PH_MP_COMPLETE		/* CompleteMultipartUpload */
-};
-
 struct s3_call {
-	struct st_call		*call;
+	struct st_blobcall	 bc;		/* first: the core's part */
 	struct s3_store		*s;
-	pthread_mutex_t		 lock;
-	enum s3_phase		 phase;
-	struct st_pcall		*pc;		/* the call's requests, in turn */
 	struct st_buf		 req_body;	/* held request body (XML) */
-	struct st_xml		*xml;		/* a listing's parser */
-	int			 xml_bad;	/* the listing is not XML */
 
-	/* streaming */
-	struct st_stream	 stream;	/* GET or streamed PUT body */
-	int			 released;
+	/* a download resumed */
 	char			 resume_range[64];
-
-	/* a small body, held whole so that it can be sent again */
-	struct st_held		 held;
 
 	/* listing */
 	struct {
@@ -153,15 +139,11 @@ struct s3_call {
 		int	 truncated;
 	} ls;
 
-	/* multipart */
+	/* multipart (the parts named by their ETags) */
 	char			*upload_id;
-	struct st_parts		 parts;		/* each named by its ETag */
-	uint64_t		 part_size;	/* this upload's */
 	char			*complete_etag;	/* malloc'ed, from the XML */
 	time_t			 complete_sent;	/* when Complete was first sent */
 	unsigned		 verify_tries;
-	int			 ended;		/* put_end seen */
-	int			 failed;
 };
 
 /* ---------------------------------------------------------------- config */
@@ -419,10 +401,10 @@ static int
 s3_send(struct s3_call *sc, const char *method, const struct st_sigv4_param *q,
         size_t nq, const char *const *headers, st_pcall_finish_fn finish)
 {
-	if (s3_request(sc->pc, sc->s, method, sc->call->key, sc->call->keylen, q, nq,
-	    headers, "UNSIGNED-PAYLOAD") == -1)
+	if (s3_request(sc->bc.pc, sc->s, method, sc->bc.call->key,
+	    sc->bc.call->keylen, q, nq, headers, "UNSIGNED-PAYLOAD") == -1)
 		return -1;
-	return st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish, sc);
+	return st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish, sc);
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -485,60 +467,14 @@ static const struct st_pcall_proto s3_proto = {
 
 /* ---------------------------------------------------------------- object info */
 
-struct meta_walk {
-	struct st_call	*call;
-	size_t		 n;
-	int		 count_only;
-};
-
-static void
-meta_header(const char *name, const char *value, void *arg)
-{
-	struct meta_walk *w = arg;
-	char lower[ST_META_NAME_MAX + 1];
-	size_t i, n;
-
-	if (strncasecmp(name, "x-amz-meta-", 11) != 0)
-		return;
-	n = strlen(name + 11);
-	if (n == 0 || n > ST_META_NAME_MAX)
-		return;
-	for (i = 0; i <= n; i++)
-		lower[i] = (char)tolower((unsigned char)name[11 + i]);
-	if (!w->count_only) {
-		w->call->info.meta[w->n].name = st_call_strdup(w->call, lower);
-		w->call->info.meta[w->n].value = st_call_strdup(w->call, value);
-	}
-	w->n++;
-}
-
 /* Object information from the headers of a HEAD, GET or PUT answer. */
+static const struct st_object_headers s3_object = { "x-amz-meta-", NULL,
+    NULL, NULL };
+
 static void
 info_from_headers(struct s3_call *sc, struct st_xfer *x)
 {
-	struct st_call *c = sc->call;
-	const char *v;
-	struct meta_walk w = { c, 0, 1 };
-
-	if ((v = st_xfer_header(x, "ETag")) != NULL)
-		c->info.etag = st_call_strdup(c, v);
-	if ((v = st_xfer_header(x, "Content-Length")) != NULL)
-		c->info.size = strtoull(v, NULL, 10);
-	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
-	    (v = strchr(v, '/')) != NULL)
-		c->info.size = strtoull(v + 1, NULL, 10);
-	c->info.last_modified = st_answer_time(st_xfer_header(x,
-	    "Last-Modified"));
-	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
-		c->info.content_type = st_call_strdup(c, v);
-	st_xfer_each_header(x, meta_header, &w);
-	if (w.n > 0 && (c->info.meta = st_call_alloc(c, w.n *
-	    sizeof(*c->info.meta))) != NULL) {
-		w.count_only = 0;
-		w.n = 0;
-		st_xfer_each_header(x, meta_header, &w);
-		c->info.nmeta = w.n;
-	}
+	st_blobcall_info(sc->bc.call, x, &s3_object);
 }
 
 /* ---------------------------------------------------------------- hooks */
@@ -569,8 +505,9 @@ unsatisfiable(const struct st_call *c, uint64_t total)
 static void
 get_headers(struct s3_call *sc, struct st_xfer *x)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	long status = st_xfer_status(x);
+	const char *cr;
 
 	if (status == 304) {
 		info_from_headers(sc, x);
@@ -601,47 +538,30 @@ get_headers(struct s3_call *sc, struct st_xfer *x)
 		    "names no current version of the object");
 		return;
 	}
-	if (c->op == ST_OP_GET) {
-		const char *cl = st_xfer_header(x, "Content-Length");
-		const char *cr = st_xfer_header(x, "Content-Range");
+	if (c->op == ST_OP_GET && (cr = st_blobcall_range(c, x)) != NULL) {
+		unsigned long long first, last, total;
 
-		c->body_length = cl ? strtoull(cl, NULL, 10) : 0;
-		c->partial = status == 206;
-		if (cr != NULL && c->partial) {
-			unsigned long long first, last, total;
-
-			if (sscanf(cr, "bytes %llu-%llu/%llu", &first, &last,
-			    &total) != 3 || first > last || last >= total ||
-			    !range_answered(c, first, total)) {
-				/* Not the range asked for, or no range at all
-				 * (an emulator's answer for an empty object):
-				 * the range cannot be served. */
-				if (sscanf(cr, "bytes %*[^/]/%llu", &total) == 1 &&
-				    unsatisfiable(c, total)) {
-					c->info.size = total;
-					st_call_fail(c, ST_RANGE, "InvalidRange",
-					    "the range is outside the object of %llu "
-					    "bytes", total);
-				} else {
-					st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 "
-					    "answered a range it was not asked for");
-				}
-				return;
+		if (sscanf(cr, "bytes %llu-%llu/%llu", &first, &last,
+		    &total) != 3 || first > last || last >= total ||
+		    !range_answered(c, first, total)) {
+			/* Not the range asked for, or no range at all (an
+			 * emulator's answer for an empty object): the range
+			 * cannot be served. */
+			if (sscanf(cr, "bytes %*[^/]/%llu", &total) == 1 &&
+			    unsatisfiable(c, total)) {
+				c->info.size = total;
+				st_call_fail(c, ST_RANGE, "InvalidRange", "the "
+				    "range is outside the object of %llu bytes",
+				    total);
+			} else {
+				st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 "
+				    "answered a range it was not asked for");
 			}
-			c->body_first = first;
-		}
-		/* The pipe, now that the body's length is known: a small
-		 * object no longer costs a 1 MiB ring. */
-		if (st_stream_open(&sc->stream, st_stream_pipe_size(cl,
-		    PIPE_SIZE)) == -1) {
-			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 			return;
 		}
-	} else {
-		c->body_length = c->info.size;
+		c->body_first = first;
 	}
-	c->status = ST_OK;
-	st_call_done(c);
+	st_blobcall_answer(&sc->bc, x, PIPE_SIZE);
 }
 
 
@@ -658,14 +578,8 @@ sc_new(struct st_call *c)
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&sc->lock, NULL);
-	sc->call = c;
 	sc->s = s;
-	c->backend_data = sc;
-	/* The engine admits the call through the store's breaker. */
-	sc->pc = st_pcall_new(c, &s3_proto, &t);
-	st_stream_init(&sc->stream, c, sc->pc ? st_pcall_xfer(sc->pc) : NULL);
-	return sc->pc != NULL ? sc : NULL;
+	return st_blobcall_init(&sc->bc, c, &s3_proto, &t) == 0 ? sc : NULL;
 }
 
 /*
@@ -695,13 +609,13 @@ static int
 resume_get(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (c->status != ST_OK || c->op != ST_OP_GET || c->body_length == 0 ||
-	    sc->stream.received >= c->body_length || c->info.etag == NULL)
+	    sc->bc.stream.received >= c->body_length || c->info.etag == NULL)
 		return -1;
 	snprintf(sc->resume_range, sizeof(sc->resume_range), "bytes=%llu-%llu",
-	    (unsigned long long)(c->body_first + sc->stream.received),
+	    (unsigned long long)(c->body_first + sc->bc.stream.received),
 	    (unsigned long long)(c->body_first + c->body_length - 1));
 	if (st_pcall_header(pc, "Range", sc->resume_range) == -1 ||
 	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
@@ -716,18 +630,9 @@ get_answer(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (!st_call_is_done(sc->call))
+	if (!st_call_is_done(sc->bc.call))
 		get_headers(sc, st_pcall_xfer(pc));
-	return st_call_is_done(sc->call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
-}
-
-static size_t
-get_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
-{
-	struct s3_call *sc = arg;
-
-	(void)pc;
-	return st_stream_recv(&sc->stream, p, n);
+	return st_call_is_done(sc->bc.call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
 
 static void
@@ -736,16 +641,16 @@ finish_get(struct st_pcall *pc, void *arg)
 	struct s3_call *sc = arg;
 	const char *code = st_pcall_code(pc);
 
-	if (st_call_is_done(sc->call)) {
+	if (st_call_is_done(sc->bc.call)) {
 		/* The body was streaming: end it, or mark it broken. */
-		st_stream_end(&sc->stream, !st_pcall_ok(pc));
+		st_stream_end(&sc->bc.stream, !st_pcall_ok(pc));
 		return;
 	}
 	if (st_pcall_status(pc) == 416 || (code != NULL &&
 	    strcmp(code, "InvalidRange") == 0)) {
 		/* The API answers 416 with the object's size, which S3's
 		 * answer lacks: ask for it. */
-		sc->call->op = ST_OP_HEAD;
+		sc->bc.call->op = ST_OP_HEAD;
 		head_key(sc, finish_range_size);
 		return;
 	}
@@ -756,7 +661,7 @@ static void
 finish_range_size(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char *cl = st_pcall_header_value(pc, "Content-Length");
 
 	c->op = ST_OP_GET;
@@ -801,20 +706,14 @@ s3_get_common(struct st_call *c, const char *method)
 		h[n++] = "Range";
 		h[n++] = range;
 	}
-	if (c->if_match != NULL) {
-		h[n++] = "If-Match";
-		h[n++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[n++] = "If-None-Match";
-		h[n++] = c->if_none_match;
-	}
+	n = st_blobcall_conditions(c, h, n);
 	h[n] = NULL;
-	if (s3_request(sc->pc, sc->s, method, c->key, c->keylen, NULL, 0, h,
+	if (s3_request(sc->bc.pc, sc->s, method, c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
-	st_pcall_sink(sc->pc, get_answer, get_sink, resume_get, sc);
-	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_get, sc);
+	st_pcall_sink_stream(sc->bc.pc, &sc->bc.stream, get_answer, resume_get,
+	    sc);
+	st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_get, sc);
 }
 
 static void
@@ -827,14 +726,6 @@ static void
 s3_get(struct st_call *c)
 {
 	s3_get_common(c, "GET");
-}
-
-static long
-s3_read(struct st_call *c, char *buf, size_t cap)
-{
-	struct s3_call *sc = c->backend_data;
-
-	return st_stream_read(&sc->stream, buf, cap);
 }
 
 /* ---------------------------------------------------------------- PUT helpers */
@@ -863,14 +754,8 @@ object_headers(struct st_call *c, int with_conditions, int with_md5)
 		h[n++] = "Content-MD5";
 		h[n++] = st_call_strdup(c, md5);
 	}
-	if (with_conditions && c->if_match != NULL) {
-		h[n++] = "If-Match";
-		h[n++] = c->if_match;
-	}
-	if (with_conditions && c->if_none_match != NULL) {
-		h[n++] = "If-None-Match";
-		h[n++] = c->if_none_match;
-	}
+	if (with_conditions)
+		n = st_blobcall_conditions(c, h, n);
 	h[n] = NULL;
 	return h;
 }
@@ -879,7 +764,7 @@ object_headers(struct st_call *c, int with_conditions, int with_md5)
 static void
 written(struct s3_call *sc, const char *etag, uint64_t size)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	c->info.etag = st_call_strdup(c, etag ? etag : "\"\"");
 	c->info.size = size;
@@ -906,15 +791,16 @@ finish_own_write(struct st_pcall *pc, void *arg)
 	unsigned char md5[ST_MD5_LEN];
 	char want[2 * ST_MD5_LEN + 3];
 
-	st_md5(sc->held.data ? sc->held.data : "", sc->held.len, md5);
+	st_md5(sc->bc.put.held.data ? sc->bc.put.held.data : "",
+	    sc->bc.put.held.len, md5);
 	want[0] = '"';
 	st_hex(md5, sizeof(md5), want + 1);
 	strcpy(want + 1 + 2 * ST_MD5_LEN, "\"");
 	if (etag != NULL && strcmp(etag, want) == 0) {
-		written(sc, etag, (uint64_t)sc->call->content_length);
+		written(sc, etag, (uint64_t)sc->bc.call->content_length);
 		return;
 	}
-	st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed", "the "
+	st_call_fail(sc->bc.call, ST_PRECONDITION, "PreconditionFailed", "the "
 	    "object's conditions do not hold");
 }
 
@@ -929,48 +815,36 @@ finish_put(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (st_pcall_status(pc) == 412 && sc->phase == PH_PUT_HELD &&
+	if (st_pcall_status(pc) == 412 && sc->bc.put.way == ST_PUT_HELD &&
 	    st_pcall_attempts(pc) > 1)
 		check_own_write(sc);
 	else if (!st_pcall_ok(pc))
 		st_pcall_fail(pc);
 	else
 		written(sc, st_pcall_header_value(pc, "ETag"),
-		    (uint64_t)sc->call->content_length);
-}
-
-static size_t
-put_source(struct st_pcall *pc, char *buf, size_t cap, void *arg)
-{
-	struct s3_call *sc = arg;
-
-	(void)pc;
-	return st_stream_send(&sc->stream, buf, cap);
+		    (uint64_t)sc->bc.call->content_length);
 }
 
 static void
 put_single(struct s3_call *sc)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char **h = object_headers(c, 1, 1);
 
-	sc->phase = PH_PUT_SINGLE;
-	if (h == NULL || st_stream_open(&sc->stream, PIPE_SIZE) == -1) {
+	if (h == NULL || st_stream_open(&sc->bc.stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	if (s3_request(sc->pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
+	if (s3_request(sc->bc.pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
 	/* Not held: once S3 has taken a byte, it is not sent again. */
-	st_pcall_source(sc->pc, (uint64_t)c->content_length, put_source, sc);
-	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
+	st_pcall_source_stream(sc->bc.pc, &sc->bc.stream,
+	    (uint64_t)c->content_length);
+	st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
 }
 
 /* ---------------------------------------------------------------- multipart */
-
-static void mp_pump(struct s3_call *);
-static void mp_fail(struct s3_call *, enum st_status, const char *, const char *);
 
 static int
 upload_xml(const char *path, const char *text, size_t len, void *arg)
@@ -991,101 +865,55 @@ static void
 parse_answer(struct s3_call *sc, st_xml_end_fn fn)
 {
 	size_t len;
-	const char *body = st_pcall_answer(sc->pc, &len);
+	const char *body = st_pcall_answer(sc->bc.pc, &len);
 
 	st_xml_parse(fn, sc, body, len);
 }
 
-static void
-part_done(struct st_pcall *pc, void *arg)
+/* A part's request: UploadPart of its number. */
+static int
+part_describe(struct st_part *p, void *arg)
 {
-	struct st_part *p = arg;
-	struct s3_call *sc = p->owner;
-	const char *etag = st_pcall_header_value(pc, "ETag");
-	int ok = st_pcall_ok(pc) && etag != NULL;
-	char *data = NULL;
-	int failed;
-
-	pthread_mutex_lock(&sc->lock);
-	if (ok)
-		snprintf(p->name, sizeof(p->name), "%s", etag);
-	/* S3 has it (its memory goes back to the budget now), or the
-	 * engine has given up on it. */
-	failed = st_part_answered(&sc->parts, p, ok, -1, sc->call, &data) == -1;
-	pthread_mutex_unlock(&sc->lock);
-	if (failed) {
-		mp_fail(sc, st_pcall_outcome(pc), NULL, st_pcall_status(pc) ?
-		    "S3 refused a part of the upload" :
-		    "S3 could not be reached for a part of the upload");
-		return;
-	}
-	st_part_give(p, data, &parts_budget);
-	mp_pump(sc);
-	/* A slot is free: the writer may have stopped for want of one. */
-	st_call_wake(sc->call);
-}
-
-static void
-part_start(struct s3_call *sc, struct st_part *p)
-{
+	struct s3_call *sc = arg;
 	char number[16];
 	struct st_sigv4_param q[2] = {
 		{ "partNumber", number }, { "uploadId", sc->upload_id }
 	};
 
 	snprintf(number, sizeof(number), "%u", p->number);
-	if ((p->pc == NULL && (p->pc = st_pcall_sibling(sc->pc)) == NULL) ||
-	    s3_request(p->pc, sc->s, "PUT", sc->call->key, sc->call->keylen, q, 2,
-	    NULL, "UNSIGNED-PAYLOAD") == -1 ||
-	    st_part_send(&sc->parts, p, part_done) == -1) {
-		p->state = ST_PART_QUEUED;
-		sc->failed = 1;
-	}
+	return s3_request(p->pc, sc->s, "PUT", sc->bc.call->key,
+	    sc->bc.call->keylen, q, 2, NULL, "UNSIGNED-PAYLOAD");
 }
 
-static void mp_complete(struct s3_call *);
-
-/* Starts queued parts while there is room, and completes the upload when
- * every part is in. Called after any change of the upload's state. */
-static void
-mp_pump(struct s3_call *sc)
+/* S3 has a part when it answers with its ETag, the part's name. */
+static int
+part_answered(struct st_part *p, struct st_pcall *pc, void *arg)
 {
-	struct st_part *first;
-	int complete = 0, wake = 0, broke = 0;
+	const char *etag = st_pcall_header_value(pc, "ETag");
 
-	pthread_mutex_lock(&sc->lock);
-	if (sc->released || sc->upload_id == NULL || sc->failed) {
-		pthread_mutex_unlock(&sc->lock);
-		return;
-	}
-	while ((first = st_parts_next(&sc->parts)) != NULL &&
-	    sc->parts.flying < PARTS_IN_FLIGHT) {
-		part_start(sc, first);
-		if (sc->failed) {
-			/* It stays queued: picking it again would spin. */
-			broke = 1;
-			break;
-		}
-		wake = 1;
-	}
-	if (!broke && st_parts_all_done(&sc->parts) && sc->ended &&
-	    sc->phase == PH_MP_PARTS) {
-		sc->phase = PH_MP_COMPLETE;
-		complete = 1;
-	}
-	pthread_mutex_unlock(&sc->lock);
-	if (broke) {
-		if (!st_call_is_done(sc->call))
-			st_call_fail(sc->call, ST_INTERNAL, NULL, "a part could not "
-			    "be sent (store '%s')", sc->s->name);
-		st_call_wake(sc->call);
-		return;
-	}
-	if (wake)
-		st_call_wake(sc->call);	/* room again for the writer */
-	if (complete)
-		mp_complete(sc);
+	(void)arg;
+	if (!st_pcall_ok(pc) || etag == NULL)
+		return 0;
+	snprintf(p->name, sizeof(p->name), "%s", etag);
+	return 1;
 }
+
+static void mp_complete(void *);
+static void held_send(void *);
+
+static const struct st_upload_proto s3_upload = {
+	.service = "S3",
+	.part = "part",
+	.in_flight = PARTS_IN_FLIGHT,
+	.max_parts = MAX_PARTS,
+	.too_many_code = "EntityTooLarge",
+	.too_many = "the upload needs more than 10,000 parts",
+	.empty_part = 1,		/* an empty object is one empty part */
+	.describe = part_describe,
+	.answered = part_answered,
+	.commit = mp_complete,
+	.send_held = held_send,
+};
 
 /* Aborts the upload on S3 in the background: nothing waits for it. */
 static void
@@ -1093,25 +921,17 @@ mp_abort_remote(struct s3_call *sc)
 {
 	struct st_sigv4_param q[1] = { { "uploadId", sc->upload_id } };
 
-	if (sc->upload_id == NULL || sc->pc == NULL)
+	if (sc->upload_id == NULL || sc->bc.pc == NULL)
 		return;
-	if (s3_request(sc->pc, sc->s, "DELETE", sc->call->key, sc->call->keylen, q,
-	    1, NULL, "UNSIGNED-PAYLOAD") == 0)
-		st_pcall_detach(sc->pc);
+	if (s3_request(sc->bc.pc, sc->s, "DELETE", sc->bc.call->key,
+	    sc->bc.call->keylen, q, 1, NULL, "UNSIGNED-PAYLOAD") == 0)
+		st_pcall_detach(sc->bc.pc);
 }
 
 static void
 mp_fail(struct s3_call *sc, enum st_status st, const char *code, const char *why)
 {
-	int first;
-
-	pthread_mutex_lock(&sc->lock);
-	first = !sc->failed;
-	sc->failed = 1;
-	pthread_mutex_unlock(&sc->lock);
-	if (!first || st_call_is_done(sc->call))
-		return;
-	st_call_fail(sc->call, st, code, "%s (store '%s')", why, sc->s->name);
+	st_upload_fail(&sc->bc.put.up, st, code, why);
 }
 
 /*
@@ -1132,11 +952,12 @@ finish_mp_verify(struct st_pcall *pc, void *arg)
 	time_t when = status == 200 ?
 	    st_answer_time(st_pcall_header_value(pc, "Last-Modified")) : 0;
 
-	if (cl != NULL && strtoull(cl, NULL, 10) == sc->parts.total &&
+	if (cl != NULL && strtoull(cl, NULL, 10) == sc->bc.put.up.parts.total &&
 	    when + 5 >= sc->complete_sent) {
 		free(sc->upload_id);
 		sc->upload_id = NULL;
-		written(sc, st_pcall_header_value(pc, "ETag"), sc->parts.total);
+		written(sc, st_pcall_header_value(pc, "ETag"),
+		    sc->bc.put.up.parts.total);
 		return;
 	}
 	/* A store may still be finishing the Complete whose answer was
@@ -1160,7 +981,8 @@ finish_mp_complete(struct st_pcall *pc, void *arg)
 		if (sc->complete_etag != NULL) {
 			free(sc->upload_id);
 			sc->upload_id = NULL;	/* committed: nothing to abort */
-			written(sc, sc->complete_etag, sc->parts.total);
+			written(sc, sc->complete_etag,
+			    sc->bc.put.up.parts.total);
 			return;
 		}
 	}
@@ -1178,9 +1000,10 @@ finish_mp_complete(struct st_pcall *pc, void *arg)
 }
 
 static void
-mp_complete(struct s3_call *sc)
+mp_complete(void *arg)
 {
-	struct st_call *c = sc->call;
+	struct s3_call *sc = arg;
+	struct st_call *c = sc->bc.call;
 	const char *h[8];
 	struct st_sigv4_param q[1] = { { "uploadId", sc->upload_id } };
 	unsigned n;
@@ -1188,8 +1011,8 @@ mp_complete(struct s3_call *sc)
 
 	st_buf_reset(&sc->req_body);
 	st_buf_adds(&sc->req_body, "<CompleteMultipartUpload>");
-	for (n = 1; n <= sc->parts.count; n++) {
-		struct st_part *p = st_parts_find(&sc->parts, n);
+	for (n = 1; n <= sc->bc.put.up.parts.count; n++) {
+		struct st_part *p = st_parts_find(&sc->bc.put.up.parts, n);
 
 		st_buf_printf(&sc->req_body, "<Part><PartNumber>%u</PartNumber>"
 		    "<ETag>", n);
@@ -1199,24 +1022,17 @@ mp_complete(struct s3_call *sc)
 	st_buf_adds(&sc->req_body, "</CompleteMultipartUpload>");
 	h[k++] = "Content-Type";
 	h[k++] = "application/xml";
-	if (c->if_match != NULL) {
-		h[k++] = "If-Match";
-		h[k++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[k++] = "If-None-Match";
-		h[k++] = c->if_none_match;
-	}
+	k = st_blobcall_conditions(c, h, k);
 	h[k] = NULL;
-	if (sc->req_body.failed || s3_request(sc->pc, sc->s, "POST", c->key,
+	if (sc->req_body.failed || s3_request(sc->bc.pc, sc->s, "POST", c->key,
 	    c->keylen, q, 1, h, "UNSIGNED-PAYLOAD") == -1) {
 		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
 		return;
 	}
-	st_pcall_body_ref(sc->pc, sc->req_body.data, sc->req_body.len);
+	st_pcall_body_ref(sc->bc.pc, sc->req_body.data, sc->req_body.len);
 	sc->complete_sent = time(NULL);
 	/* A failed start has failed the call; the upload is marked too. */
-	if (st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_mp_complete,
+	if (st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_mp_complete,
 	    sc) == -1)
 		mp_fail(sc, ST_INTERNAL, NULL, "the upload could not be completed");
 }
@@ -1232,35 +1048,28 @@ finish_mp_create(struct st_pcall *pc, void *arg)
 	}
 	parse_answer(sc, upload_xml);
 	if (sc->upload_id == NULL) {
-		st_call_fail(sc->call, ST_PROVIDER_ERROR, NULL, "S3 created an "
-		    "upload without an UploadId for store '%s'", sc->s->name);
+		st_call_fail(sc->bc.call, ST_PROVIDER_ERROR, NULL, "S3 created "
+		    "an upload without an UploadId for store '%s'", sc->s->name);
 		return;
 	}
-	pthread_mutex_lock(&sc->lock);
-	sc->phase = PH_MP_PARTS;
-	pthread_mutex_unlock(&sc->lock);
-	mp_pump(sc);
+	st_upload_go(&sc->bc.put.up);
 }
 
 static void
 put_multipart(struct s3_call *sc)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char **h = object_headers(c, 0, 0);
 	struct st_sigv4_param q[1] = { { "uploads", NULL } };
 
-	sc->phase = PH_MP_CREATE;
-	sc->part_size = sc->s->part_size;
-	if (c->content_length > 0)	/* at most 10,000 parts */
-		sc->part_size = st_parts_size(sc->part_size,
-		    (uint64_t)c->content_length, MAX_PARTS);
 	if (h == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	if (s3_request(sc->pc, sc->s, "POST", c->key, c->keylen, q, 1, h,
+	if (s3_request(sc->bc.pc, sc->s, "POST", c->key, c->keylen, q, 1, h,
 	    "UNSIGNED-PAYLOAD") == 0)
-		st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_mp_create, sc);
+		st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_mp_create,
+		    sc);
 }
 
 /*
@@ -1269,18 +1078,12 @@ put_multipart(struct s3_call *sc)
  * again from memory, never asked of the application again.
  */
 static void
-put_held(struct s3_call *sc)
+held_send(void *arg)
 {
-	sc->phase = PH_PUT_HELD;
-	sc->held.cap = (size_t)sc->call->content_length;
-}
-
-static void
-held_send(struct s3_call *sc)
-{
-	struct st_call *c = sc->call;
+	struct s3_call *sc = arg;
+	struct st_call *c = sc->bc.call;
 	const char **h = object_headers(c, 1, 1);
-	const char *body = sc->held.data ? sc->held.data : "";
+	const char *body = sc->bc.put.held.data ? sc->bc.put.held.data : "";
 	unsigned char digest[ST_SHA256_LEN];
 	char hash[2 * ST_SHA256_LEN + 1];
 
@@ -1289,30 +1092,31 @@ held_send(struct s3_call *sc)
 		 * hashed never leaves the daemon, whatever the provider does. */
 		unsigned char md5[ST_MD5_LEN];
 
-		st_md5(body, sc->held.len, md5);
+		st_md5(body, sc->bc.put.held.len, md5);
 		if (memcmp(md5, c->md5, sizeof(md5)) != 0) {
 			st_call_fail(c, ST_BAD_DIGEST, "BadDigest", "the body does "
 			    "not match its Content-MD5");
 			return;
 		}
 	}
-	st_sha256(body, sc->held.len, digest);
+	st_sha256(body, sc->bc.put.held.len, digest);
 	st_hex(digest, sizeof(digest), hash);
 	if (h == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	if (s3_request(sc->pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
+	if (s3_request(sc->bc.pc, sc->s, "PUT", c->key, c->keylen, NULL, 0, h,
 	    hash) == -1)
 		return;
-	st_pcall_body_ref(sc->pc, body, sc->held.len);
-	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
+	st_pcall_body_ref(sc->bc.pc, body, sc->bc.put.held.len);
+	st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_put, sc);
 }
 
 static void
 s3_put_begin(struct st_call *c)
 {
 	struct s3_call *sc = sc_new(c);
+	enum st_put_way way;
 
 	if (sc == NULL)
 		return;
@@ -1321,94 +1125,12 @@ s3_put_begin(struct st_call *c)
 		    "at most 5 TiB");
 		return;
 	}
-	if (c->content_length >= 0 && (uint64_t)c->content_length <= sc->s->part_size &&
-	    (uint64_t)c->content_length <= sc->s->threshold)
-		put_held(sc);
-	else if (c->content_length >= 0 && (uint64_t)c->content_length <= sc->s->threshold)
+	way = st_blobcall_put(&sc->bc, &s3_upload, sc, &parts_budget, sc->s->name,
+	    sc->s->part_size, sc->s->threshold);
+	if (way == ST_PUT_STREAM)
 		put_single(sc);
-	else
+	else if (way == ST_PUT_PARTS)
 		put_multipart(sc);
-}
-
-static long
-mp_write(struct s3_call *sc, const char *buf, size_t len)
-{
-	uint64_t size = sc->part_size;
-	size_t taken = 0;
-
-	while (taken < len) {
-		struct st_part *p;
-
-		pthread_mutex_lock(&sc->lock);
-		if (sc->failed) {
-			pthread_mutex_unlock(&sc->lock);
-			return taken > 0 ? (long)taken : ST_ERROR;
-		}
-		if (sc->parts.filling == NULL) {
-			unsigned waiting = st_parts_waiting(&sc->parts);
-
-			pthread_mutex_unlock(&sc->lock);
-			/* Enough parts on their way: wait for one (mp_pump
-			 * wakes us), and for memory from the budget. */
-			if (waiting >= PARTS_IN_FLIGHT ||
-			    !st_budget_take(&parts_budget, sc->call, size))
-				break;
-			if ((p = st_part_new(sc, size)) == NULL) {
-				st_budget_give(&parts_budget, size);
-				mp_fail(sc, ST_INTERNAL, NULL, "out of memory");
-				return ST_ERROR;
-			}
-			pthread_mutex_lock(&sc->lock);
-			st_parts_add(&sc->parts, p);
-			if (sc->parts.count > MAX_PARTS) {
-				pthread_mutex_unlock(&sc->lock);
-				mp_fail(sc, ST_TOO_LARGE, "EntityTooLarge", "the upload "
-				    "needs more than 10,000 parts");
-				return ST_ERROR;
-			}
-		}
-		taken += st_parts_fill(&sc->parts, buf + taken, len - taken);
-		pthread_mutex_unlock(&sc->lock);
-		mp_pump(sc);
-	}
-	return (long)taken;
-}
-
-static long
-s3_write(struct st_call *c, const char *buf, size_t len)
-{
-	struct s3_call *sc = c->backend_data;
-
-	if (sc->phase == PH_PUT_HELD)
-		return st_held_write(&sc->held, &parts_budget, c, buf, len);
-	return sc->phase == PH_PUT_SINGLE ? st_stream_write(&sc->stream, buf,
-	    len) : mp_write(sc, buf, len);
-}
-
-static void
-s3_put_end(struct st_call *c)
-{
-	struct s3_call *sc = c->backend_data;
-	struct st_part *p;
-
-	if (sc->phase == PH_PUT_SINGLE) {
-		st_stream_close(&sc->stream);
-		return;
-	}
-	if (sc->phase == PH_PUT_HELD) {
-		held_send(sc);
-		return;
-	}
-	pthread_mutex_lock(&sc->lock);
-	sc->ended = 1;
-	if (!st_parts_end(&sc->parts) && sc->parts.count == 0 &&
-	    (p = st_part_new(sc, 0)) != NULL) {
-		/* An empty object still needs one (empty) part. */
-		st_parts_add(&sc->parts, p);
-		st_parts_end(&sc->parts);
-	}
-	pthread_mutex_unlock(&sc->lock);
-	mp_pump(sc);
 }
 
 /* ---------------------------------------------------------------- DELETE */
@@ -1419,8 +1141,8 @@ finish_delete(struct st_pcall *pc, void *arg)
 	struct s3_call *sc = arg;
 
 	if (st_pcall_ok(pc) || st_pcall_status(pc) == 404) {
-		sc->call->status = ST_OK;
-		st_call_done(sc->call);
+		sc->bc.call->status = ST_OK;
+		st_call_done(sc->bc.call);
 	} else
 		st_pcall_fail(pc);
 }
@@ -1428,7 +1150,7 @@ finish_delete(struct st_pcall *pc, void *arg)
 static void
 start_delete(struct s3_call *sc)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	const char *h[4] = { NULL };
 
 	if (c->if_match != NULL) {
@@ -1455,8 +1177,8 @@ finish_delete_check(struct st_pcall *pc, void *arg)
 		st_pcall_fail(pc);
 		return;
 	}
-	if (etag == NULL || !st_etag_match(sc->call->if_match, etag, 0)) {
-		st_call_fail(sc->call, ST_PRECONDITION, "PreconditionFailed",
+	if (etag == NULL || !st_etag_match(sc->bc.call->if_match, etag, 0)) {
+		st_call_fail(sc->bc.call, ST_PRECONDITION, "PreconditionFailed",
 		    "If-Match names no current version of the object");
 		return;
 	}
@@ -1482,11 +1204,10 @@ static int
 list_xml(const char *path, const char *text, size_t len, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
-	if (strncmp(path, "ListBucketResult/", 17) != 0)
+	if ((path = st_xml_under(path, "ListBucketResult")) == NULL)
 		return 0;
-	path += 17;
 	if (strcmp(path, "Contents/Key") == 0)
 		sc->ls.key = st_call_strndup(c, text, len);
 	else if (strcmp(path, "Contents/Size") == 0)
@@ -1510,57 +1231,31 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 }
 
 /* Each attempt's listing is read as it comes, afresh. */
-static int
-list_headers(struct st_pcall *pc, void *arg)
+static void
+list_reset(void *arg)
 {
 	struct s3_call *sc = arg;
 
-	if (st_pcall_http_status(pc) >= 300)
-		return ST_PCALL_COLLECT;
-	st_call_list_reset(sc->call);
+	st_call_list_reset(sc->bc.call);
 	memset(&sc->ls, 0, sizeof(sc->ls));
-	st_xml_free(sc->xml);
-	sc->xml_bad = (sc->xml = st_xml_new(list_xml, sc)) == NULL;
-	return ST_PCALL_SINK;
-}
-
-static size_t
-list_sink(struct st_pcall *pc, const char *p, size_t n, void *arg)
-{
-	struct s3_call *sc = arg;
-
-	(void)pc;
-	if (!sc->xml_bad && st_xml_feed(sc->xml, p, n) == -1)
-		sc->xml_bad = 1;	/* the rest is swallowed */
-	return n;
 }
 
 static void
 finish_list(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (!st_pcall_ok(pc)) {
 		st_pcall_fail(pc);
 		return;
 	}
-	if (sc->xml_bad || sc->xml == NULL || st_xml_finish(sc->xml) == -1) {
+	if (!st_pcall_xml_whole(pc)) {
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "S3 sent a listing that "
 		    "is not valid XML");
 		return;
 	}
-	if (sc->ls.truncated && sc->ls.next_token != NULL) {
-		char *cur = st_call_alloc(c, 2 * strlen(sc->ls.next_token) + 8);
-
-		/* The cursor is S3's continuation token, wrapped so that it
-		 * stays URL-safe whatever S3 puts in it. */
-		st_base64url((const unsigned char *)sc->ls.next_token,
-		    strlen(sc->ls.next_token), cur);
-		c->next_cursor = cur;
-	}
-	c->status = ST_OK;
-	st_call_done(c);
+	st_blobcall_listed(c, sc->ls.truncated ? sc->ls.next_token : NULL);
 }
 
 static void
@@ -1573,19 +1268,8 @@ s3_list(struct st_call *c)
 
 	if (sc == NULL)
 		return;
-	if (c->cursor != NULL) {
-		size_t len = strlen(c->cursor);
-		long got;
-
-		token = st_call_alloc(c, len + 4);
-		if (token == NULL || (got = st_base64url_decode(c->cursor, len,
-		    (unsigned char *)token, len + 1)) <= 0) {
-			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
-			    "this store gave");
-			return;
-		}
-		token[got] = '\0';
-	}
+	if (c->cursor != NULL && (token = st_cursor_unwrap(c, NULL)) == NULL)
+		return;
 	snprintf(limit, sizeof(limit), "%u", c->limit);
 	q[n].name = "list-type"; q[n++].value = "2";
 	q[n].name = "max-keys"; q[n++].value = limit;
@@ -1598,11 +1282,11 @@ s3_list(struct st_call *c)
 	if (token != NULL) {
 		q[n].name = "continuation-token"; q[n++].value = token;
 	}
-	if (s3_request(sc->pc, sc->s, "GET", NULL, 0, q, n, NULL,
+	if (s3_request(sc->bc.pc, sc->s, "GET", NULL, 0, q, n, NULL,
 	    "UNSIGNED-PAYLOAD") == -1)
 		return;
-	st_pcall_sink(sc->pc, list_headers, list_sink, NULL, sc);
-	st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_list, sc);
+	st_pcall_sink_xml(sc->bc.pc, list_reset, list_xml, sc);
+	st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_list, sc);
 }
 
 /* ---------------------------------------------------------------- COPY */
@@ -1613,7 +1297,7 @@ copy_xml(const char *path, const char *text, size_t len, void *arg)
 	struct s3_call *sc = arg;
 
 	if (strcmp(path, "CopyObjectResult/ETag") == 0 && sc->ls.etag == NULL)
-		sc->ls.etag = st_call_strndup(sc->call, text, len);
+		sc->ls.etag = st_call_strndup(sc->bc.call, text, len);
 	return 0;
 }
 
@@ -1621,7 +1305,7 @@ static void
 finish_copy(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (!st_pcall_ok(pc)) {
 		st_pcall_fail(pc);
@@ -1647,7 +1331,7 @@ copy_onto_itself(const struct st_call *c)
 static void
 start_copy(struct s3_call *sc)
 {
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	struct s3_store *src = c->src_store;
 	struct st_buf source = { 0 };
 	const char *h[8];
@@ -1680,7 +1364,7 @@ static void
 finish_copy_target(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 	int exists = st_pcall_ok(pc);
 	const char *etag = exists ? st_pcall_header_value(pc, "ETag") : NULL;
 
@@ -1705,18 +1389,15 @@ static void
 finish_copy_head(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->call;
+	struct st_call *c = sc->bc.call;
 
 	if (!st_pcall_ok(pc)) {
 		st_pcall_fail(pc);
 		return;
 	}
 	info_from_headers(sc, st_pcall_xfer(pc));
-	if (c->max_size > 0 && c->info.size > c->max_size) {
-		st_call_fail(c, ST_TOO_LARGE, NULL, "the source is larger than the "
-		    "target store's limit");
+	if (!st_blobcall_copy_fits(c))
 		return;
-	}
 	if (c->info.size > (5ULL << 30)) {
 		st_call_fail(c, ST_NOT_SUPPORTED, NULL, "copies over 5 GiB need a "
 		    "multipart copy, which this version does not do yet");
@@ -1739,9 +1420,11 @@ s3_copy(struct st_call *c)
 		return;
 	/* HEAD the source in its own bucket: the same endpoint and
 	 * credentials (same_account), so the store's signer signs it. */
-	if (s3_request(sc->pc, src, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
+	if (s3_request(sc->bc.pc, src, "HEAD", c->src_key, strlen(c->src_key),
+	    NULL, 0,
 	    none, "UNSIGNED-PAYLOAD") == 0)
-		st_pcall_start(sc->pc, ST_PCALL_IDEMPOTENT, finish_copy_head, sc);
+		st_pcall_start(sc->bc.pc, ST_PCALL_IDEMPOTENT, finish_copy_head,
+		    sc);
 }
 
 /* ---------------------------------------------------------------- presign */
@@ -1808,37 +1491,23 @@ s3_release(struct st_call *c)
 
 	if (sc == NULL)
 		return;
-	pthread_mutex_lock(&sc->lock);
-	sc->released = 1;
-	pthread_mutex_unlock(&sc->lock);
-	st_stream_leave(&sc->stream);
-	st_budget_forget(&parts_budget, c);
-	if (sc->pc != NULL)
-		st_pcall_cancel(sc->pc);
-	st_parts_cancel(&sc->parts);
+	st_blobcall_stop(c);
 	abort_upload = sc->upload_id != NULL;
 	if (abort_upload)
 		mp_abort_remote(sc);	/* parts of a dead upload go away */
-	st_parts_free(&sc->parts, &parts_budget);
-	st_pcall_free(sc->pc);
-	st_xml_free(sc->xml);
-	st_held_free(&sc->held, &parts_budget);
-	st_stream_destroy(&sc->stream);
 	st_buf_free(&sc->req_body);
 	free(sc->upload_id);
 	free(sc->complete_etag);
-	pthread_mutex_destroy(&sc->lock);
-	free(sc);
-	c->backend_data = NULL;
+	st_blobcall_free(c);
 }
 
 static const struct st_blob_ops s3_blob_ops = {
 	.head = s3_head,
 	.get = s3_get,
-	.read = s3_read,
+	.read = st_blobcall_read,
 	.put_begin = s3_put_begin,
-	.write = s3_write,
-	.put_end = s3_put_end,
+	.write = st_blobcall_write,
+	.put_end = st_blobcall_put_end,
 	.del = s3_delete,
 	.list = s3_list,
 	.copy = s3_copy,

@@ -2,15 +2,15 @@
  * blob.c - blob stores on Azure Blob Storage (and Azurite).
  *
  * Every operation of the blob API becomes one or a few Blob service
- * requests, signed with Shared Key (src/sign/azure_sign.c), carrying the
- * configured SAS, or a bearer token of the credentials group (creds.c,
- * identity.c), and run by the shared transfer thread
- * (src/core/transfer.c). This file decides which requests, and how their
- * answers map back; it does no I/O of its own. It follows s3.c closely,
- * and shares its machinery through src/core: the pipe between curl and
- * the application (stream.c), the parts of an upload (parts.c) and their
- * memory budget (budget.c), retries and the breaker (guard.c), and the
- * reading of answers (answer.c).
+ * requests, run by the provider-call engine (src/core/pcall.c) with this
+ * file's protocol (az_blob_proto): signed as the queue and table services
+ * sign (common.c: Shared Key, the configured SAS, or a bearer token of the
+ * credentials group), the service's error codes and their meaning. This
+ * file decides which requests, and how their answers map back; it has no
+ * call loop and does no I/O of its own. It follows s3.c closely, and
+ * shares its machinery through src/core: the pipe between curl and the
+ * application (stream.c), an upload in parts (upload.c, parts.c) and
+ * its memory budget (budget.c).
  *
  * Streaming
  * ---------
@@ -76,6 +76,7 @@
 #include <stratus/backend.h>
 
 #include "core/answer.h"
+#include "core/blobcall.h"
 #include "core/budget.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -85,6 +86,7 @@
 #include "core/retry.h"
 #include "core/stream.h"
 #include "core/transfer.h"
+#include "core/upload.h"
 #include "core/validate.h"
 #include "core/xml.h"
 #include "core/confval.h"
@@ -142,23 +144,14 @@ udk_free(struct az_udk *u)
 }
 
 struct az_store {
-	unsigned		 kind;		/* first: ST_KIND_BLOB (azure.h) */
-	char			 name[ST_STORE_NAME_MAX + 1];
-	char			 account[64];
+	/* First, its kind first of all (azure.h): the service's access,
+	 * signed as the queue and table services are (common.c). */
+	struct az_svc		 svc;
 	char			 container[64];
-	char			 scheme_host[512];	/* "https://host[:port]" */
-	char			 base_path[256];	/* "" or "/devstoreaccount1" */
 	char			 identity[900];		/* same_account */
-	int			 has_key;
-	struct st_az_key	 key;
-	char			*sas;			/* query, no '?'; or NULL */
-	struct st_creds		*token;			/* bearer tokens, or NULL */
 	struct az_udk		*udk;			/* with token: presigning */
 	uint64_t		 threshold;
 	uint64_t		 block_size;
-	struct st_retry_policy	 retry;
-	struct st_guard		*guard;
-	struct st_conn		 conn;		/* CA and proxy */
 };
 
 static const char *const az_keys[] = {
@@ -177,34 +170,13 @@ static struct st_budget blocks_budget = ST_BUDGET_INIT(BLOCKS_BUDGET);
 
 /* ---------------------------------------------------------------- call */
 
-enum az_phase {
-	PH_SIMPLE,		/* HEAD, GET, DELETE, LIST, COPY */
-	PH_PUT_SINGLE,		/* streamed Put Blob */
-	PH_PUT_HELD,		/* Put Blob of a body held in memory */
-	PH_BLOCKS,		/* blocks flowing */
-	PH_COMMIT,		/* Put Block List */
-	PH_FINISHED
-};
-
 struct az_call {
-	struct st_call		*call;
+	struct st_blobcall	 bc;		/* first: the core's part */
 	struct az_store		*s;
-	pthread_mutex_t		 lock;
-	enum az_phase		 phase;
-	struct st_xfer		*x;		/* the call's main exchange */
-	unsigned		 attempt;
-	long long		 started_ms;
-	struct st_answer	 answer;	/* x-ms-error-code or <Code> */
-	char			 no_creds[400];	/* why a request had no token */
-	void			(*finish)(struct az_call *, const struct st_xfer_result *);
+	struct az_store		*as;		/* whose access signs them */
 	struct st_buf		 req_body;	/* held request body (XML) */
 
-	/* streaming */
-	struct st_stream	 stream;	/* GET or streamed Put Blob */
-	int			 released;
-
-	/* a small body, held whole so that it can be sent again */
-	struct st_held		 held;
+	/* a held body's MD5, to know it again */
 	unsigned char		 held_md5[16];
 
 	/* GET */
@@ -213,6 +185,7 @@ struct az_call {
 	uint64_t		 want_first;
 	int			 resuming;	/* fetching the rest of a broken body */
 	uint64_t		 resume_first;
+	char			 resume_range[64];
 	char			*pinned_etag;	/* the version a GET or copy reads */
 	unsigned		 pin_tries;
 
@@ -226,12 +199,9 @@ struct az_call {
 	} ls;
 
 	/* blocks */
-	char			 tag[17];	/* random, per upload */
-	struct st_parts		 blocks;	/* each named by its block id */
-	uint64_t		 block_size;	/* this upload's */
+	char			 tag[17];	/* random, per upload (the blocks
+						 * are named by their ids) */
 	EVP_MD_CTX		*md5;		/* when Content-MD5 was given */
-	int			 ended;
-	int			 failed;
 
 	/* a retried write that met its own success */
 	long			 verify_status;
@@ -306,9 +276,9 @@ static int
 set_endpoint(struct az_store *s, const char *endpoint, char *err,
              size_t errlen)
 {
-	return az_split_endpoint(endpoint, s->scheme_host,
-	    sizeof(s->scheme_host), s->base_path, sizeof(s->base_path), err,
-	    errlen);
+	return az_split_endpoint(endpoint, s->svc.scheme_host,
+	    sizeof(s->svc.scheme_host), s->svc.base_path,
+	    sizeof(s->svc.base_path), err, errlen);
 }
 
 static void az_close(void *);
@@ -337,61 +307,65 @@ az_open(const config_setting_t *conf, const struct st_store_env *env,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	s->kind = ST_KIND_BLOB;
-	snprintf(s->name, sizeof(s->name), "%s", env->name);
+	s->svc.kind = ST_KIND_BLOB;
+	snprintf(s->svc.name, sizeof(s->svc.name), "%s", env->name);
 	snprintf(s->container, sizeof(s->container), "%s", container);
 	s->threshold = DEFAULT_THRESHOLD;
 	s->block_size = DEFAULT_BLOCK_SIZE;
-	st_retry_defaults(&s->retry);
+	st_retry_defaults(&s->svc.retry);
 	if (st_conf_size(conf, "multipart_threshold", 0, MAX_PUT_BLOB, &s->threshold,
 	    err, errlen) == -1 || st_conf_size(conf, "part_size", MIN_BLOCK_SIZE,
 	    MAX_BLOCK_SIZE, &s->block_size, err, errlen) == -1 ||
-	    st_retry_from_config(config_lookup(conf->config, "retry"), &s->retry,
-	    err, errlen) == -1 || st_retry_from_config(config_setting_get_member(
-	    conf, "retry"), &s->retry, err, errlen) == -1 ||
+	    st_retry_from_config(config_lookup(conf->config, "retry"),
+	    &s->svc.retry, err, errlen) == -1 ||
+	    st_retry_from_config(config_setting_get_member(conf, "retry"),
+	    &s->svc.retry, err, errlen) == -1 ||
 	    az_load_creds(env, cr, err, errlen) == -1)
 		goto fail;
-	snprintf(s->account, sizeof(s->account), "%s", cr->account);
+	snprintf(s->svc.account, sizeof(s->svc.account), "%s", cr->account);
 	if (cr->token != NULL) {
-		s->token = cr->token;
+		s->svc.token = cr->token;
 		cr->token = NULL;
 		if ((s->udk = udk_new()) == NULL) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
 	} else if (cr->key_b64[0] != '\0') {
-		if (st_az_key_decode(&s->key, cr->key_b64) == -1) {
+		if (st_az_key_decode(&s->svc.key, cr->key_b64) == -1) {
 			snprintf(err, errlen, "the account key is not valid base64");
 			goto fail;
 		}
-		s->has_key = 1;
-	}
-	if (cr->sas[0] != '\0' && (s->sas = strdup(cr->sas)) == NULL) {
+		s->svc.has_key = 1;
+	} else if (cr->sas[0] != '\0' &&
+	    (s->svc.sas = strdup(cr->sas)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* (A SAS is kept only without a key or tokens: it then goes with
+	 * every request, az_svc_prepare.) */
 	if (endpoint == NULL)
 		endpoint = cr->endpoint[0] != '\0' ? cr->endpoint : NULL;
 	if (endpoint == NULL) {
 		char def[128];
 
 		snprintf(def, sizeof(def), "https://%s.blob.core.windows.net",
-		    s->account);
+		    s->svc.account);
 		if (set_endpoint(s, def, err, errlen) == -1)
 			goto fail;
 	} else if (set_endpoint(s, endpoint, err, errlen) == -1) {
 		goto fail;
 	}
-	if (st_conn_for_store(&s->conn, conf, env, err, errlen) == -1 ||
-	    !st_conn_url_allowed(&s->conn, s->scheme_host, err, errlen))
+	if (st_conn_for_store(&s->svc.conn, conf, env, err, errlen) == -1 ||
+	    !st_conn_url_allowed(&s->svc.conn, s->svc.scheme_host, err, errlen))
 		goto fail;
-	if (st_format(s->identity, sizeof(s->identity), "%s%s|%s", s->scheme_host,
-	    s->base_path, s->account) == -1) {
+	if (st_format(s->identity, sizeof(s->identity), "%s%s|%s",
+	    s->svc.scheme_host, s->svc.base_path, s->svc.account) == -1) {
 		snprintf(err, errlen, "endpoint too long");
 		goto fail;
 	}
 	if (!env->check_only &&
-	    (s->guard = st_guard_open(s->name, s->scheme_host, &s->retry)) == NULL) {
+	    (s->svc.guard = st_guard_open(s->svc.name, s->svc.scheme_host,
+	    &s->svc.retry)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -414,15 +388,8 @@ az_close(void *p)
 
 	if (s == NULL)
 		return;
-	st_guard_close(s->guard);
-	if (s->sas != NULL) {
-		OPENSSL_cleanse(s->sas, strlen(s->sas));
-		free(s->sas);
-	}
-	st_creds_close(s->token);
+	az_svc_close(&s->svc);
 	udk_free(s->udk);
-	st_az_key_clear(&s->key);
-	st_conn_clear(&s->conn);
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 }
@@ -509,7 +476,7 @@ static int
 blob_path(struct st_buf *out, const struct az_store *s, const char *blob,
           size_t bloblen)
 {
-	st_buf_adds(out, s->base_path);
+	st_buf_adds(out, s->svc.base_path);
 	st_buf_adds(out, "/");
 	st_buf_adds(out, s->container);
 	if (blob != NULL) {
@@ -531,7 +498,7 @@ blob_path(struct st_buf *out, const struct az_store *s, const char *blob,
 static int
 blob_url(struct st_buf *out, const struct az_store *s, const char *blob)
 {
-	st_buf_adds(out, s->scheme_host);
+	st_buf_adds(out, s->svc.scheme_host);
 	return blob_path(out, s, blob, strlen(blob));
 }
 
@@ -546,142 +513,66 @@ az_http_date(char *out, size_t cap)
 }
 
 /*
- * Builds, signs and arms an exchange: method, the URL path (encoded),
- * query parameters (decoded), extra headers (name, value pairs,
- * NULL-ended) and the body's length (for the signature; curl sends the
- * same Content-Length). With a SAS the SAS is put after the query; with
- * bearer tokens the group's current one is the Authorization (none
- * valid: -1 with the reason in ac->no_creds).
+ * Describes pc's next request to store s, signed with s's access (a copy's
+ * source is read through its own store): method, the URL path (encoded),
+ * query parameters (decoded) and extra headers (name, value pairs,
+ * NULL-ended). The SAS, x-ms-version and the request id are added by
+ * az_svc_prepare; the date and the signature at every attempt by the
+ * proto's sign. -1 when it could not be made: the call has then failed.
  */
 static int
-az_prepare_path(struct az_call *ac, struct st_xfer *x, const char *method,
-                const struct st_buf *path, const struct st_az_pair *q,
-                size_t nq, const char *const *headers,
-                uint64_t content_length)
+az_request_path(struct az_call *ac, struct st_pcall *pc, struct az_store *s,
+                const char *method, const char *path,
+                const struct st_pcall_pair *q, size_t nq,
+                const char *const *headers)
 {
-	struct az_store *s = ac->s;
-	struct st_buf url = { 0 }, auth = { 0 };
-	struct st_az_pair *hdrs;
-	struct st_az_request r;
-	char date[64], length[32];
-	size_t nh = 0, nsend, i;
-	int rc = -1;
+	size_t i;
 
-	st_xfer_conn(x, &s->conn);
-	ac->no_creds[0] = '\0';
-
-	for (i = 0; headers != NULL && headers[i] != NULL; i += 2)
-		;
-	if (path->failed || (hdrs = calloc(i / 2 + 8, sizeof(*hdrs))) == NULL)
+	/* Block pcalls sign beside the writer's thread: written only when
+	 * it changes, never during an upload. */
+	if (ac->as != s)
+		ac->as = s;
+	if (az_svc_prepare(&s->svc, pc, ac->bc.call, method, path, q, nq) == -1)
 		return -1;
-	az_http_date(date, sizeof(date));
-	hdrs[nh].name = "x-ms-date";
-	hdrs[nh++].value = date;
-	hdrs[nh].name = "x-ms-version";
-	hdrs[nh++].value = AZ_VERSION;
-	if (ac->call->request_id != NULL) {
-		hdrs[nh].name = "x-ms-client-request-id";
-		hdrs[nh++].value = ac->call->request_id;
-	}
-	for (i = 0; headers != NULL && headers[i] != NULL; i += 2) {
-		hdrs[nh].name = headers[i];
-		hdrs[nh++].value = headers[i + 1];
-	}
-	nsend = nh;
-	if (content_length > 0) {
-		/* Signed, but left to curl to send (it knows the length). */
-		snprintf(length, sizeof(length), "%llu",
-		    (unsigned long long)content_length);
-		hdrs[nh].name = "Content-Length";
-		hdrs[nh++].value = length;
-	}
-	st_buf_adds(&url, s->scheme_host);
-	st_buf_add(&url, path->data, path->len);
-	if (nq > 0) {
-		st_buf_adds(&url, "?");
-		st_az_query_string(&url, q, nq);
-	}
-	if (s->token != NULL) {
-		if (az_bearer(s->token, &auth, NULL, ac->no_creds,
-		    sizeof(ac->no_creds)) == -1)
-			goto out;
-	} else if (!s->has_key) {
-		st_buf_adds(&url, nq > 0 ? "&" : "?");
-		st_buf_adds(&url, s->sas);
-	} else {
-		memset(&r, 0, sizeof(r));
-		r.method = method;
-		r.account = s->account;
-		r.path = path->data;
-		r.query = q;
-		r.nquery = nq;
-		r.headers = hdrs;
-		r.nheaders = nh;
-		if (st_az_shared_key(&r, &s->key, &auth, NULL) == -1)
-			goto out;
-	}
-	st_xfer_clear_headers(x);
-	for (i = 0; i < nsend; i++)
-		if (st_xfer_add_header(x, hdrs[i].name, hdrs[i].value) == -1)
-			goto out;
-	if (auth.data != NULL && st_xfer_add_header(x, "Authorization",
-	    auth.data) == -1)
-		goto out;
-	/* libcurl would otherwise wait for "100 Continue" on every PUT, and
-	 * add a Content-Type of its own to a body it sends. */
-	st_xfer_add_header(x, "Expect", NULL);
-	if (url.failed || st_xfer_set(x, method, url.data) == -1)
-		goto out;
-	st_xfer_timeouts(x, 10000, s->retry.attempt_timeout_ms, 0);
-	rc = 0;
-out:
-	if (auth.data != NULL)
-		OPENSSL_cleanse(auth.data, auth.len);
-	st_buf_free(&auth);
-	st_buf_free(&url);
-	free(hdrs);
-	return rc;
+	for (i = 0; headers != NULL && headers[i] != NULL; i += 2)
+		if (st_pcall_header(pc, headers[i], headers[i + 1]) == -1) {
+			st_call_fail(ac->bc.call, ST_INTERNAL, NULL,
+			    "the Azure "
+			    "request could not be made");
+			return -1;
+		}
+	return 0;
 }
 
-/* az_prepare_path for the blob (NULL for the container) of the store. */
+/* az_request_path for the blob (NULL for the container) of store s. */
 static int
-az_prepare(struct az_call *ac, struct st_xfer *x, const char *method,
-           const char *blob, size_t bloblen, const struct st_az_pair *q,
-           size_t nq, const char *const *headers, uint64_t content_length)
+az_request(struct az_call *ac, struct st_pcall *pc, struct az_store *s,
+           const char *method, const char *blob, size_t bloblen,
+           const struct st_pcall_pair *q, size_t nq,
+           const char *const *headers)
 {
 	struct st_buf path = { 0 };
 	int rc = -1;
 
-	if (blob_path(&path, ac->s, blob, bloblen) == 0)
-		rc = az_prepare_path(ac, x, method, &path, q, nq, headers,
-		    content_length);
+	if (blob_path(&path, s, blob, bloblen) == 0)
+		rc = az_request_path(ac, pc, s, method, path.data, q, nq,
+		    headers);
+	else
+		st_call_fail(ac->bc.call, ST_INTERNAL, NULL,
+		    "the Azure request "
+		    "could not be made");
 	st_buf_free(&path);
 	return rc;
 }
 
-/*
- * Before an attempt is sent again after wait_ms: with bearer tokens its
- * Authorization becomes the group's current token, which must still be
- * valid when the attempt leaves (a token is never sent past its expiry).
- * 0, or -1: no token for it (the attempt is not sent again).
- */
+/* The proto's sign: the store the request was described for signs it
+ * (Shared Key, or a bearer token of its group, or nothing: its SAS). */
 static int
-reauth(struct az_store *s, struct st_xfer *x, long wait_ms)
+az_sign(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 {
-	struct st_buf auth = { 0 };
-	char why[400];
-	time_t until;
-	int rc = -1;
+	struct az_call *ac = signer;
 
-	if (s->token == NULL)
-		return 0;
-	if (az_bearer(s->token, &auth, &until, why, sizeof(why)) == 0 &&
-	    (until == 0 || time(NULL) + wait_ms / 1000 + 2 < until))
-		rc = st_xfer_set_header(x, "Authorization", auth.data);
-	if (auth.data != NULL)
-		OPENSSL_cleanse(auth.data, auth.len);
-	st_buf_free(&auth);
-	return rc;
+	return az_svc_sign(pc, r, &ac->as->svc);
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -728,22 +619,27 @@ map_status(long status, const char *code)
 	    status, code);
 }
 
-static int
-error_xml(const char *path, const char *text, size_t len, void *arg)
-{
-	struct az_call *ac = arg;
+/*
+ * The Blob service's protocol for the engine. Every request is sent again
+ * on a failure that allows it: reads, Put Blob and Put Block (a blob is
+ * written whole or not at all), Put Block List (a retried commit that
+ * meets its own first attempt is checked: finish_commit), Copy Blob (the
+ * same copy twice is one), Delete Blob.
+ */
+static const struct st_pcall_proto az_blob_proto = {
+	.service = "Azure",
+	.sign = az_sign,
+	.error_code = st_pcall_code_xml,
+	.code_header = "x-ms-error-code",
+	.codes = code_map,
+	.ncodes = sizeof(code_map) / sizeof(code_map[0]),
+};
 
-	(void)len;
-	if (strcmp(path, "Error/Code") == 0 && ac->answer.code[0] == '\0')
-		snprintf(ac->answer.code, sizeof(ac->answer.code), "%s", text);
-	return 0;
-}
-
+/* Fails the call with an error answer's status and code. */
 static void
-fail_from_answer(struct az_call *ac, long status)
+fail_answer(struct az_call *ac, long status, const char *code)
 {
-	struct st_call *c = ac->call;
-	const char *code = st_answer_code(&ac->answer);
+	struct st_call *c = ac->bc.call;
 	enum st_status st = map_status(status, code);
 
 	/* A write or delete "only if it is this version" of a blob that is
@@ -754,16 +650,17 @@ fail_from_answer(struct az_call *ac, long status)
 	if (st == ST_UNAVAILABLE)
 		c->retry_after = 1;
 	st_call_fail(c, st, code, "Azure answered %ld%s%s for store '%s'",
-	    status, code ? " " : "", code ? code : "", ac->s->name);
+	    status, code ? " " : "", code ? code : "", ac->s->svc.name);
 }
 
+/* Fails the call with pc's final answer, or with its lack of one. */
 static void
-fail_transport(struct az_call *ac, const struct st_xfer_result *r)
+az_fail(struct az_call *ac, struct st_pcall *pc)
 {
-	ac->call->retry_after = 1;
-	st_call_fail(ac->call, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
-	    "Azure could not be reached for store '%s': %s", ac->s->name,
-	    r->error ? r->error : "no answer");
+	if (st_pcall_status(pc) == 0)
+		st_pcall_fail(pc);
+	else
+		fail_answer(ac, st_pcall_status(pc), st_pcall_code(pc));
 }
 
 /* ---------------------------------------------------------------- metadata */
@@ -909,65 +806,21 @@ quoted_etag(struct st_call *c, const char *e, size_t len)
 	return out;
 }
 
-struct meta_walk {
-	struct st_call	*call;
-	size_t		 n;
-	int		 count_only;
-};
-
-static void
-meta_header(const char *name, const char *value, void *arg)
+static char *
+etag_in(struct st_call *c, const char *e)
 {
-	struct meta_walk *w = arg;
-	char lower[256], api[ST_META_NAME_MAX + 1];
-	size_t i, n;
-
-	if (strncasecmp(name, "x-ms-meta-", 10) != 0)
-		return;
-	n = strlen(name + 10);
-	if (n == 0 || n >= sizeof(lower))
-		return;
-	for (i = 0; i <= n; i++)
-		lower[i] = (char)tolower((unsigned char)name[10 + i]);
-	if (meta_name_in(lower, api, sizeof(api)) == -1)
-		return;
-	if (!w->count_only) {
-		w->call->info.meta[w->n].name = st_call_strdup(w->call, api);
-		w->call->info.meta[w->n].value = (char *)meta_value_in(w->call,
-		    st_call_strdup(w->call, value));
-	}
-	w->n++;
+	return quoted_etag(c, e, strlen(e));
 }
 
-/* Blob information from the headers of a HEAD, GET or PUT answer. */
+/* Blob information from the headers of a HEAD, GET or PUT answer: the
+ * metadata's names and values as they were stored (meta_name_out). */
+static const struct st_object_headers az_object = { "x-ms-meta-", etag_in,
+    meta_name_in, meta_value_in };
+
 static void
 info_from_headers(struct az_call *ac, struct st_xfer *x)
 {
-	struct st_call *c = ac->call;
-	const char *v;
-	struct meta_walk w = { c, 0, 1 };
-
-	if ((v = st_xfer_header(x, "ETag")) != NULL)
-		c->info.etag = quoted_etag(c, v, strlen(v));
-	if ((v = st_xfer_header(x, "Content-Length")) != NULL)
-		c->info.size = strtoull(v, NULL, 10);
-	if ((v = st_xfer_header(x, "Content-Range")) != NULL &&
-	    (v = strchr(v, '/')) != NULL)
-		c->info.size = strtoull(v + 1, NULL, 10);
-	c->info.last_modified = st_answer_time(st_xfer_header(x,
-	    "Last-Modified"));
-	if ((v = st_xfer_header(x, "Content-Type")) != NULL)
-		c->info.content_type = st_call_strdup(c, v);
-	c->info.meta = NULL;
-	c->info.nmeta = 0;
-	st_xfer_each_header(x, meta_header, &w);
-	if (w.n > 0 && (c->info.meta = st_call_alloc(c, w.n *
-	    sizeof(*c->info.meta))) != NULL) {
-		w.count_only = 0;
-		w.n = 0;
-		st_xfer_each_header(x, meta_header, &w);
-		c->info.nmeta = w.n;
-	}
+	st_blobcall_info(ac->bc.call, x, &az_object);
 }
 
 /* The application's If-Match / If-None-Match against the current ETag:
@@ -988,17 +841,16 @@ static void
 answer_conditions(struct az_call *ac, enum st_status st)
 {
 	if (st == ST_NOT_MODIFIED) {
-		ac->call->status = ST_NOT_MODIFIED;
-		st_call_done(ac->call);
+		ac->bc.call->status = ST_NOT_MODIFIED;
+		st_call_done(ac->bc.call);
 	} else {
-		st_call_fail(ac->call, ST_PRECONDITION, NULL, "If-Match does not "
+		st_call_fail(ac->bc.call, ST_PRECONDITION, NULL,
+		    "If-Match does not "
 		    "match the blob's ETag");
 	}
 }
 
 /* ---------------------------------------------------------------- hooks */
-
-static void finish_get(struct az_call *, const struct st_xfer_result *);
 
 /* The answer to a resumed download must go on exactly where the stream
  * stopped; anything else ends the stream as broken. */
@@ -1014,15 +866,15 @@ check_resumed(struct az_call *ac, struct st_xfer *x)
 	if (status == 206 && sp != NULL &&
 	    strtoull(sp + 1, NULL, 10) == ac->resume_first)
 		return;
-	st_stream_discard(&ac->stream);
-	st_stream_end(&ac->stream, 1);
+	st_stream_discard(&ac->bc.stream);
+	st_stream_end(&ac->bc.stream, 1);
 }
 
 /* GET or HEAD headers: answer the core before any byte of the body. */
 static void
 get_headers(struct az_call *ac, struct st_xfer *x)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	long status = st_xfer_status(x);
 	enum st_status st;
 
@@ -1030,7 +882,7 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 		return;
 	info_from_headers(ac, x);
 	if (!ac->conds_checked && (st = judge_conditions(c)) != ST_OK) {
-		st_stream_discard(&ac->stream);
+		st_stream_discard(&ac->bc.stream);
 		answer_conditions(ac, st);
 		return;
 	}
@@ -1038,205 +890,78 @@ get_headers(struct az_call *ac, struct st_xfer *x)
 	    c->range.first >= c->info.size) {
 		/* A range from the end on: 416 (Azurite answers it with an
 		 * empty 206 "bytes N-(N-1)/N"). */
-		st_stream_discard(&ac->stream);
+		st_stream_discard(&ac->bc.stream);
 		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
 		    "the blob of %llu bytes", (unsigned long long)c->info.size);
 		return;
 	}
 	if (c->op == ST_OP_GET) {
-		const char *cl = st_xfer_header(x, "Content-Length");
-		const char *cr = st_xfer_header(x, "Content-Range");
+		const char *cr = st_blobcall_range(c, x);
+		const char *sp = cr ? strchr(cr, ' ') : NULL;
 
-		c->body_length = cl ? strtoull(cl, NULL, 10) : 0;
-		c->partial = status == 206;
-		if (cr != NULL && c->partial) {
-			const char *sp = strchr(cr, ' ');
-
+		if (cr != NULL)
 			c->body_first = sp ? strtoull(sp + 1, NULL, 10) : 0;
-		}
-		if (ac->want_range && (!c->partial || cr == NULL ||
+		if (ac->want_range && (cr == NULL ||
 		    c->body_first != ac->want_first)) {
 			/* Not the bytes asked for: never hand them on. */
-			st_stream_discard(&ac->stream);
+			st_stream_discard(&ac->bc.stream);
 			st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure answered "
 			    "another range than the one asked for (store '%s')",
-			    ac->s->name);
+			    ac->s->svc.name);
 			return;
 		}
-		/* The pipe, now that the body's length is known: a small
-		 * blob no longer costs a 1 MiB ring. */
-		if (st_stream_open(&ac->stream, st_stream_pipe_size(cl,
-		    PIPE_SIZE)) == -1) {
-			st_stream_discard(&ac->stream);
-			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-			return;
-		}
-	} else {
-		c->body_length = c->info.size;
 	}
-	c->status = ST_OK;
-	st_call_done(c);
+	st_blobcall_answer(&ac->bc, x, PIPE_SIZE);
 }
 
-static void
-hook_headers(struct st_xfer *x, void *ctx)
-{
-	struct az_call *ac = ctx;
-	const char *code = st_xfer_header(x, "x-ms-error-code");
-
-	st_answer_reset(&ac->answer);
-	if (code != NULL && st_xfer_status(x) >= 300)
-		snprintf(ac->answer.code, sizeof(ac->answer.code), "%s", code);
-	if (ac->finish == finish_get && !st_call_is_done(ac->call))
-		get_headers(ac, x);
-	else if (ac->finish == finish_get && ac->resuming)
-		check_resumed(ac, x);
-}
-
-static size_t
-hook_body(struct st_xfer *x, const char *p, size_t n, void *ctx)
-{
-	struct az_call *ac = ctx;
-	long status = st_xfer_status(x);
-
-	if (status < 300 && ac->finish == finish_get &&
-	    ac->call->op == ST_OP_GET)
-		return st_stream_recv(&ac->stream, p, n);
-	return st_answer_take(&ac->answer, status, p, n);
-}
-
-static size_t
-hook_source(struct st_xfer *x, char *buf, size_t cap, void *ctx)
-{
-	struct az_call *ac = ctx;
-
-	(void)x;
-	return st_stream_send(&ac->stream, buf, cap);
-}
-
-/*
- * Whether a failed attempt is tried again and after how long (see
- * st_guard_retry_wait), with the wait the service asked for. The wait in
- * milliseconds, or -1 for "no".
- */
-static long
-retry_wait(struct az_call *ac, struct st_xfer *x, const struct st_xfer_result *r,
-           long status, const char *code, unsigned attempt)
-{
-	unsigned asked = r->ok ? st_retry_after_ms(st_xfer_header(x,
-	    "Retry-After"), st_xfer_header(x, "x-ms-retry-after-ms"), NULL) : 0;
-
-	if (ac->released)
-		return -1;
-	return st_guard_retry_wait(ac->s->guard, &ac->s->retry, ac->started_ms,
-	    attempt, r, status, code, asked);
-}
-
-static st_xml_end_fn xml_fn_of(struct az_call *);
-
-/* Starts attempt 2, 3, ... of the main exchange after a backoff. */
+/* The headers hook of HEAD and GET: once they went to the application
+ * (or the call was answered without a body), the answer has begun. */
 static int
-retry_main(struct az_call *ac, const struct st_xfer_result *r, long status)
+get_answer(struct st_pcall *pc, void *arg)
 {
-	long wait_ms = retry_wait(ac, ac->x, r, status,
-	    st_answer_code(&ac->answer), ac->attempt);
+	struct az_call *ac = arg;
 
-	if (wait_ms < 0 || reauth(ac->s, ac->x, wait_ms) == -1)
-		return 0;
-	ac->attempt++;
-	ac->call->attempts++;
-	/* The failed attempt's answer is forgotten, and what it listed, so
-	 * that the next one parses from a clean start. */
-	if (st_answer_restart(&ac->answer, ac->answer.xml != NULL ?
-	    xml_fn_of(ac) : NULL, ac) == -1)
-		return 0;
-	if (ac->call->op == ST_OP_LIST)
-		st_call_list_reset(ac->call);
-	return st_xfer_start_after(ac->x, (unsigned)wait_ms) == 0;
+	if (!st_call_is_done(ac->bc.call))
+		get_headers(ac, st_pcall_xfer(pc));
+	else if (ac->resuming)
+		check_resumed(ac, st_pcall_xfer(pc));
+	return st_call_is_done(ac->bc.call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
-
-static void
-hook_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
-{
-	struct az_call *ac = ctx;
-	long status = r->ok ? st_xfer_status(x) : 0;
-	int replied = st_call_is_done(ac->call);
-
-	st_guard_attempt(ac->s->guard);
-	if (status >= 300)
-		st_answer_error(&ac->answer, error_xml, ac);
-	/* A call whose answer has begun (GET headers sent on) cannot be
-	 * retried, nor can a streamed Put Blob once its bytes are gone. */
-	if (!replied && (status == 0 || status >= 300) &&
-	    (ac->phase != PH_PUT_SINGLE || ac->stream.sent == 0) &&
-	    retry_main(ac, r, status))
-		return;
-	st_guard_report(ac->s->guard, r, status, st_answer_code(&ac->answer),
-	    ac->attempt);
-	ac->finish(ac, r);
-}
-
-static const struct st_xfer_hooks hooks = {
-	hook_headers, hook_body, hook_source, hook_done
-};
 
 /* ---------------------------------------------------------------- call life */
 
 static struct az_call *
-ac_new(struct st_call *c, void (*finish)(struct az_call *,
-       const struct st_xfer_result *))
+ac_new(struct st_call *c)
 {
+	struct az_store *s = c->store;
 	struct az_call *ac = calloc(1, sizeof(*ac));
+	struct st_pcall_target t = { s->svc.name, s->svc.guard, &s->svc.retry,
+	    ac, &s->svc.conn };
 
-	if (ac == NULL || (ac->x = st_xfer_new(&hooks, ac)) == NULL) {
-		free(ac);
+	if (ac == NULL) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&ac->lock, NULL);
-	st_stream_init(&ac->stream, c, ac->x);
-	ac->call = c;
-	ac->s = c->store;
-	c->backend_data = ac;
-	if (st_guard_admit(ac->s->guard, &c->retry_after) == -1) {
-		st_call_fail(c, ST_UNAVAILABLE, NULL, "store '%s' is failing: its "
-		    "circuit is open, try again later", ac->s->name);
-		return NULL;
-	}
-	ac->finish = finish;
-	ac->attempt = 1;
-	ac->started_ms = st_now_ms();
-	c->attempts = 1;
-	return ac;
+	ac->s = ac->as = s;
+	return st_blobcall_init(&ac->bc, c, &az_blob_proto, &t) == 0 ? ac : NULL;
 }
 
-static void
-start_or_fail(struct az_call *ac)
+/* The next step of a call is a HEAD of its own blob; its answer goes to
+ * finish. -1 when it could not be sent: the call has then failed. */
+static int
+head_blob(struct az_call *ac, st_pcall_finish_fn finish)
 {
-	ac->attempt = 1;
-	if (st_xfer_start(ac->x) == -1)
-		st_call_fail(ac->call, ST_INTERNAL, NULL, "the transfer engine "
-		    "could not start");
-}
+	struct st_call *c = ac->bc.call;
 
-/* Fails a call whose request could not be made: no valid token (503
- * credentials_unavailable), else a bug or no memory. */
-static void
-prepare_failed(struct az_call *ac)
-{
-	if (ac->no_creds[0] != '\0') {
-		ac->call->retry_after = 5;
-		st_call_fail(ac->call, ST_CREDENTIALS_UNAVAILABLE, NULL, "%s",
-		    ac->no_creds);
-	} else {
-		st_call_fail(ac->call, ST_INTERNAL, NULL, "the request could not "
-		    "be made");
-	}
+	if (az_request(ac, ac->bc.pc, ac->s, "HEAD", c->key, c->keylen, NULL, 0,
+	    NULL) == -1)
+		return -1;
+	return st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish, ac);
 }
 
 /* ---------------------------------------------------------------- HEAD, GET */
 
-static void finish_range_size(struct az_call *, const struct st_xfer_result *);
+static void finish_range_size(struct st_pcall *, void *);
 static void start_suffix_head(struct az_call *);
 
 /*
@@ -1246,53 +971,36 @@ static void start_suffix_head(struct az_call *);
  * application sees one unbroken body, or a cut one if this fails too.
  */
 static int
-resume_get(struct az_call *ac, const struct st_xfer_result *r, long status)
+resume_get(struct st_pcall *pc, void *arg)
 {
-	struct st_call *c = ac->call;
-	char range[64];
-	const char *h[6];
-	long wait_ms;
+	struct az_call *ac = arg;
+	struct st_call *c = ac->bc.call;
 
-	if (c->op != ST_OP_GET || st_stream_dropped(&ac->stream) ||
+	if (c->op != ST_OP_GET || st_stream_dropped(&ac->bc.stream) ||
 	    c->status != ST_OK || c->body_length == 0 ||
-	    ac->stream.received >= c->body_length || c->info.etag == NULL)
-		return 0;
-	wait_ms = retry_wait(ac, ac->x, r, status, st_answer_code(&ac->answer),
-	    ac->attempt);
-	if (wait_ms < 0)
-		return 0;
-	ac->resume_first = c->body_first + ac->stream.received;
-	snprintf(range, sizeof(range), "bytes=%llu-%llu",
+	    ac->bc.stream.received >= c->body_length || c->info.etag == NULL)
+		return -1;
+	ac->resume_first = c->body_first + ac->bc.stream.received;
+	snprintf(ac->resume_range, sizeof(ac->resume_range), "bytes=%llu-%llu",
 	    (unsigned long long)ac->resume_first,
 	    (unsigned long long)(c->body_first + c->body_length - 1));
-	h[0] = "x-ms-range";
-	h[1] = range;
-	h[2] = "If-Match";
-	h[3] = c->info.etag;
-	h[4] = NULL;
-	if (az_prepare(ac, ac->x, "GET", c->key, c->keylen, NULL, 0, h, 0) == -1)
-		return 0;
+	if (st_pcall_header(pc, "x-ms-range", ac->resume_range) == -1 ||
+	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
+		return -1;
 	ac->resuming = 1;
-	ac->attempt++;
-	c->attempts++;
-	return st_xfer_start_after(ac->x, (unsigned)wait_ms) == 0;
+	return 0;
 }
 
 static void
-finish_get(struct az_call *ac, const struct st_xfer_result *r)
+finish_get(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
+	long status = st_pcall_status(pc);
+	const char *code = st_pcall_code(pc);
 
-	if (st_call_is_done(ac->call) && (!r->ok || status >= 300) &&
-	    resume_get(ac, r, status))
-		return;
-	if (st_call_is_done(ac->call)) {
+	if (st_call_is_done(ac->bc.call)) {
 		/* The body was streaming: end it, or mark it broken. */
-		st_stream_end(&ac->stream, !r->ok || status >= 300);
-		return;
-	}
-	if (!r->ok) {
-		fail_transport(ac, r);
+		st_stream_end(&ac->bc.stream, !st_pcall_ok(pc));
 		return;
 	}
 	if (status == 412 && ac->pinned_etag != NULL) {
@@ -1302,40 +1010,35 @@ finish_get(struct az_call *ac, const struct st_xfer_result *r)
 			start_suffix_head(ac);
 			return;
 		}
-		ac->call->retry_after = 1;
-		st_call_fail(ac->call, ST_UNAVAILABLE, NULL, "the blob kept "
-		    "changing while its end was read (store '%s')", ac->s->name);
+		ac->bc.call->retry_after = 1;
+		st_call_fail(ac->bc.call, ST_UNAVAILABLE, NULL, "the blob kept "
+		    "changing while its end was read (store '%s')",
+		    ac->s->svc.name);
 		return;
 	}
-	if (ac->call->op == ST_OP_GET && (status == 416 ||
-	    strcmp(ac->answer.code, "InvalidRange") == 0)) {
+	if (ac->bc.call->op == ST_OP_GET && (status == 416 || (code != NULL &&
+	    strcmp(code, "InvalidRange") == 0))) {
 		/* The API answers 416 with the blob's size: ask for it. */
-		ac->finish = finish_range_size;
-		ac->answer.code[0] = '\0';
-		if (az_prepare(ac, ac->x, "HEAD", ac->call->key, ac->call->keylen,
-		    NULL, 0, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
-			return;
+		head_blob(ac, finish_range_size);
+		return;
 	}
-	fail_from_answer(ac, status);
+	az_fail(ac, pc);
 }
 
 static void
-finish_range_size(struct az_call *ac, const struct st_xfer_result *r)
+finish_range_size(struct st_pcall *pc, void *arg)
 {
-	struct st_call *c = ac->call;
-	const char *cl;
+	struct az_call *ac = arg;
+	struct st_call *c = ac->bc.call;
+	const char *cl = st_pcall_header_value(pc, "Content-Length");
 
-	if (r->ok && st_xfer_status(ac->x) < 300 &&
-	    (cl = st_xfer_header(ac->x, "Content-Length")) != NULL) {
+	if (st_pcall_ok(pc) && cl != NULL) {
 		c->info.size = strtoull(cl, NULL, 10);
 		st_call_fail(c, ST_RANGE, "InvalidRange", "the range is outside "
 		    "the blob of %llu bytes", (unsigned long long)c->info.size);
 		return;
 	}
-	if (!r->ok)
-		fail_transport(ac, r);
-	else
-		fail_from_answer(ac, st_xfer_status(ac->x));
+	az_fail(ac, pc);
 }
 
 static void
@@ -1355,7 +1058,7 @@ range_value(const struct st_range *rg, char *buf, size_t cap)
 static void
 start_get(struct az_call *ac, const char *method, const char *range)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char *h[8];
 	size_t n = 0;
 
@@ -1371,34 +1074,29 @@ start_get(struct az_call *ac, const char *method, const char *range)
 		h[n++] = ac->pinned_etag;
 	}
 	h[n] = NULL;
-	ac->finish = finish_get;
-	ac->answer.code[0] = '\0';
-	if (az_prepare(ac, ac->x, method, c->key, c->keylen, NULL, 0, h, 0) == -1) {
-		prepare_failed(ac);
+	if (az_request(ac, ac->bc.pc, ac->s, method, c->key, c->keylen, NULL, 0,
+	    h) == -1)
 		return;
-	}
-	start_or_fail(ac);
+	st_pcall_sink_stream(ac->bc.pc, &ac->bc.stream, get_answer, resume_get,
+	    ac);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_get, ac);
 }
 
 /* A suffix range: the size first, then the bytes of that very version. */
 static void
-finish_suffix_head(struct az_call *ac, const struct st_xfer_result *r)
+finish_suffix_head(struct st_pcall *pc, void *arg)
 {
-	struct st_call *c = ac->call;
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
+	struct st_call *c = ac->bc.call;
 	uint64_t first, len;
 	enum st_status st;
 	char range[64];
 
-	if (!r->ok) {
-		fail_transport(ac, r);
+	if (!st_pcall_ok(pc)) {
+		az_fail(ac, pc);
 		return;
 	}
-	if (status >= 300) {
-		fail_from_answer(ac, status);
-		return;
-	}
-	info_from_headers(ac, ac->x);
+	info_from_headers(ac, st_pcall_xfer(pc));
 	if ((st = judge_conditions(c)) != ST_OK) {
 		answer_conditions(ac, st);
 		return;
@@ -1422,25 +1120,17 @@ finish_suffix_head(struct az_call *ac, const struct st_xfer_result *r)
 static void
 start_suffix_head(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
-
 	ac->pin_tries++;
 	free(ac->pinned_etag);
 	ac->pinned_etag = NULL;
 	ac->conds_checked = 0;
-	ac->finish = finish_suffix_head;
-	ac->answer.code[0] = '\0';
-	if (az_prepare(ac, ac->x, "HEAD", c->key, c->keylen, NULL, 0, NULL, 0) == -1) {
-		prepare_failed(ac);
-		return;
-	}
-	start_or_fail(ac);
+	head_blob(ac, finish_suffix_head);
 }
 
 static void
 az_head(struct st_call *c)
 {
-	struct az_call *ac = ac_new(c, finish_get);
+	struct az_call *ac = ac_new(c);
 
 	if (ac != NULL)
 		start_get(ac, "HEAD", NULL);
@@ -1449,7 +1139,7 @@ az_head(struct st_call *c)
 static void
 az_get(struct st_call *c)
 {
-	struct az_call *ac = ac_new(c, finish_get);
+	struct az_call *ac = ac_new(c);
 	char range[64];
 
 	if (ac == NULL)
@@ -1461,14 +1151,6 @@ az_get(struct st_call *c)
 	}
 	range_value(&c->range, range, sizeof(range));
 	start_get(ac, "GET", range);
-}
-
-static long
-az_read(struct st_call *c, char *buf, size_t cap)
-{
-	struct az_call *ac = c->backend_data;
-
-	return st_stream_read(&ac->stream, buf, cap);
 }
 
 /* ---------------------------------------------------------------- PUT helpers */
@@ -1509,24 +1191,20 @@ blob_headers(struct st_call *c, const char *md5_header, const char *md5_b64,
 		h[n++] = md5_header;
 		h[n++] = md5_b64;
 	}
-	if (c->if_match != NULL) {
-		h[n++] = "If-Match";
-		h[n++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[n++] = "If-None-Match";
-		h[n++] = c->if_none_match;
-	}
+	n = st_blobcall_conditions(c, h, n);
 	h[n] = NULL;
 	return h;
 }
 
-/* The answer to a successful write. */
+/* The answer to a successful write (pc: the answer that says so, NULL
+ * for none). */
 static void
-written(struct az_call *ac, struct st_xfer *x, const char *etag, uint64_t size)
+written(struct az_call *ac, struct st_pcall *pc, const char *etag,
+        uint64_t size)
 {
-	struct st_call *c = ac->call;
-	const char *lm = x != NULL ? st_xfer_header(x, "Last-Modified") : NULL;
+	struct st_call *c = ac->bc.call;
+	const char *lm = pc != NULL ?
+	    st_pcall_header_value(pc, "Last-Modified") : NULL;
 
 	c->info.etag = etag ? quoted_etag(c, etag, strlen(etag)) :
 	    st_call_strdup(c, "\"\"");
@@ -1534,7 +1212,6 @@ written(struct az_call *ac, struct st_xfer *x, const char *etag, uint64_t size)
 	c->info.last_modified = lm ? st_answer_time(lm) : time(NULL);
 	c->info.content_type = (char *)c->content_type;
 	c->status = ST_OK;
-	ac->phase = PH_FINISHED;
 	st_call_done(c);
 }
 
@@ -1545,7 +1222,8 @@ md5_start(struct az_call *ac)
 {
 	if ((ac->md5 = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(ac->md5, EVP_md5(), NULL) != 1) {
-		st_call_fail(ac->call, ST_INTERNAL, NULL, "MD5 is not available");
+		st_call_fail(ac->bc.call, ST_INTERNAL, NULL,
+		    "MD5 is not available");
 		return -1;
 	}
 	return 0;
@@ -1563,7 +1241,7 @@ md5_matches_out(struct az_call *ac, unsigned char *out)
 		return 0;
 	if (out != NULL)
 		memcpy(out, got, 16);
-	return memcmp(got, ac->call->md5, 16) == 0;
+	return memcmp(got, ac->bc.call->md5, 16) == 0;
 }
 
 static int
@@ -1572,75 +1250,97 @@ md5_matches(struct az_call *ac)
 	return md5_matches_out(ac, NULL);
 }
 
-static void finish_held_verify(struct az_call *, const struct st_xfer_result *);
+static void finish_held_verify(struct st_pcall *, void *);
 
 /* A conditional write that failed on a later attempt: maybe the first
  * attempt did it and only its answer was lost. */
 static int
-lost_answer_conflict(struct az_call *ac, long status)
+lost_answer_conflict(struct az_call *ac, struct st_pcall *pc)
 {
-	return ac->attempt > 1 && (status == 409 || status == 412) &&
-	    (ac->call->if_match != NULL || ac->call->if_none_match != NULL);
+	long status = st_pcall_status(pc);
+
+	return st_pcall_attempts(pc) > 1 && (status == 409 || status == 412) &&
+	    (ac->bc.call->if_match != NULL ||
+	    ac->bc.call->if_none_match != NULL);
+}
+
+/* Keeps a write's failed answer while the blob is checked to be ours. */
+static void
+keep_verdict(struct az_call *ac, struct st_pcall *pc)
+{
+	const char *code = st_pcall_code(pc);
+
+	ac->verify_status = st_pcall_status(pc);
+	snprintf(ac->verify_code, sizeof(ac->verify_code), "%s",
+	    code ? code : "");
+}
+
+/* The blob is not ours after all: the kept answer stands. */
+static void
+fail_verdict(struct az_call *ac)
+{
+	fail_answer(ac, ac->verify_status, ac->verify_code[0] ?
+	    ac->verify_code : NULL);
 }
 
 static void
-finish_put_single(struct az_call *ac, const struct st_xfer_result *r)
+finish_put_single(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
+	long status = st_pcall_status(pc);
 
-	if (r->ok && ac->phase == PH_PUT_HELD && lost_answer_conflict(ac, status)) {
+	if (ac->bc.put.way == ST_PUT_HELD && lost_answer_conflict(ac, pc)) {
 		/* Is the blob there now the body we sent? Put Blob stores
 		 * the body's MD5, which we know. */
-		ac->verify_status = status;
-		snprintf(ac->verify_code, sizeof(ac->verify_code), "%s",
-		    ac->answer.code);
-		ac->finish = finish_held_verify;
-		if (az_prepare(ac, ac->x, "HEAD", ac->call->key, ac->call->keylen,
-		    NULL, 0, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
-			return;
-		ac->finish = finish_put_single;
+		keep_verdict(ac, pc);
+		head_blob(ac, finish_held_verify);
+		return;
 	}
-	if (!r->ok) {
-		fail_transport(ac, r);
-	} else if (status == 400 && ac->md5 != NULL && !md5_matches(ac)) {
+	if (status == 400 && ac->md5 != NULL && !md5_matches(ac)) {
 		/* Whatever the service calls it (Azure Md5Mismatch, Azurite
 		 * InvalidOperation), the body was not the one announced. */
-		st_call_fail(ac->call, ST_BAD_DIGEST,
-		    st_answer_code(&ac->answer),
+		st_call_fail(ac->bc.call, ST_BAD_DIGEST, st_pcall_code(pc),
 		    "the body does not match its Content-MD5: nothing was stored "
-		    "(store '%s')", ac->s->name);
-	} else if (status >= 300) {
-		fail_from_answer(ac, status);
+		    "(store '%s')", ac->s->svc.name);
+	} else if (!st_pcall_ok(pc)) {
+		az_fail(ac, pc);
 	} else {
-		written(ac, ac->x, st_xfer_header(ac->x, "ETag"),
-		    (uint64_t)ac->call->content_length);
+		written(ac, pc, st_pcall_header_value(pc, "ETag"),
+		    (uint64_t)ac->bc.call->content_length);
 	}
 }
 
-static void
-finish_held_verify(struct az_call *ac, const struct st_xfer_result *r)
+/* Is the blob there now the held body we sent? Put Blob stores the
+ * body's MD5, which we know. */
+static int
+held_is_ours(struct az_call *ac, struct st_pcall *pc)
 {
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
-	const char *cl = status == 200 ? st_xfer_header(ac->x, "Content-Length") : NULL;
-	const char *md5 = status == 200 ? st_xfer_header(ac->x, "Content-MD5") : NULL;
+	const char *cl = st_pcall_header_value(pc, "Content-Length");
+	const char *md5 = st_pcall_header_value(pc, "Content-MD5");
 	char ours[32];
 
 	st_base64(ac->held_md5, 16, ours);
-	if (cl != NULL && md5 != NULL &&
-	    strtoull(cl, NULL, 10) == ac->held.len &&
-	    strcmp(md5, ours) == 0) {
-		written(ac, ac->x, st_xfer_header(ac->x, "ETag"), ac->held.len);
-		return;
-	}
-	snprintf(ac->answer.code, sizeof(ac->answer.code), "%s",
-	    ac->verify_code);
-	fail_from_answer(ac, ac->verify_status);
+	return st_pcall_status(pc) == 200 && cl != NULL && md5 != NULL &&
+	    strtoull(cl, NULL, 10) == ac->bc.put.held.len &&
+	    strcmp(md5, ours) == 0;
+}
+
+static void
+finish_held_verify(struct st_pcall *pc, void *arg)
+{
+	struct az_call *ac = arg;
+
+	if (held_is_ours(ac, pc))
+		written(ac, pc, st_pcall_header_value(pc, "ETag"),
+		    ac->bc.put.held.len);
+	else
+		fail_verdict(ac);
 }
 
 static void
 put_single(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	char md5[32];
 	const char **h;
 
@@ -1648,21 +1348,20 @@ put_single(struct az_call *ac)
 		st_base64(c->md5, 16, md5);
 	h = blob_headers(c, "Content-MD5", c->has_md5 ?
 	    st_call_strdup(c, md5) : NULL, 1);
-	ac->phase = PH_PUT_SINGLE;
-	ac->finish = finish_put_single;
-	if (h == NULL || st_stream_open(&ac->stream, PIPE_SIZE) == -1) {
+	if (h == NULL || st_stream_open(&ac->bc.stream, PIPE_SIZE) == -1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
 	if (c->has_md5 && md5_start(ac) == -1)
 		return;
-	if (az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0, h,
-	    (uint64_t)c->content_length) == -1) {
-		prepare_failed(ac);
+	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
+	    h) == -1)
 		return;
-	}
-	st_xfer_body_stream(ac->x, (uint64_t)c->content_length);
-	start_or_fail(ac);
+	/* Not held: once the service has taken a byte, it is not sent
+	 * again. */
+	st_pcall_source_stream(ac->bc.pc, &ac->bc.stream,
+	    (uint64_t)c->content_length);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_put_single, ac);
 }
 
 /* ---------------------------------------------------------------- held Put Blob */
@@ -1673,178 +1372,107 @@ put_single(struct az_call *ac)
  * again from memory, never asked of the application again.
  */
 static void
-put_held(struct az_call *ac)
+held_send(void *arg)
 {
-	ac->phase = PH_PUT_HELD;
-	ac->finish = finish_put_single;
-	ac->held.cap = (size_t)ac->call->content_length;
-}
-
-static void
-held_send(struct az_call *ac)
-{
-	struct st_call *c = ac->call;
-	const char *body = ac->held.data ? ac->held.data : "";
+	struct az_call *ac = arg;
+	struct st_call *c = ac->bc.call;
+	const char *body = ac->bc.put.held.data ? ac->bc.put.held.data : "";
 	const char **h;
 	char md5[32];
 
-	st_md5(body, ac->held.len, ac->held_md5);
+	st_md5(body, ac->bc.put.held.len, ac->held_md5);
 	if (c->has_md5 && memcmp(ac->held_md5, c->md5, 16) != 0) {
 		/* A body that is not what the client hashed never leaves the
 		 * daemon, whatever the provider would do. */
 		st_call_fail(c, ST_BAD_DIGEST, NULL, "the body does not match its "
-		    "Content-MD5: nothing was stored (store '%s')", ac->s->name);
+		    "Content-MD5: nothing was stored (store '%s')",
+		    ac->s->svc.name);
 		return;
 	}
 	/* Sent always: the service checks the bytes it gets against it. */
 	st_base64(ac->held_md5, 16, md5);
 	h = blob_headers(c, "Content-MD5", st_call_strdup(c, md5), 1);
-	if (h == NULL || az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0,
-	    h, ac->held.len) == -1) {
-		prepare_failed(ac);
+	if (h == NULL) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	st_xfer_body_memory(ac->x, body, ac->held.len);
-	start_or_fail(ac);
+	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
+	    h) == -1)
+		return;
+	st_pcall_body_ref(ac->bc.pc, body, ac->bc.put.held.len);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_put_single, ac);
 }
 
 /* ---------------------------------------------------------------- blocks */
-
-static void bl_pump(struct az_call *);
 
 /* Fails the upload once; later failures say nothing more. */
 static void
 bl_fail(struct az_call *ac, enum st_status st, const char *code,
         const char *why)
 {
-	int first;
-
-	pthread_mutex_lock(&ac->lock);
-	first = !ac->failed;
-	ac->failed = 1;
-	pthread_mutex_unlock(&ac->lock);
-	if (!first || st_call_is_done(ac->call))
-		return;
-	if (st == ST_UNAVAILABLE)
-		ac->call->retry_after = 1;
-	st_call_fail(ac->call, st, code, "%s (store '%s')", why, ac->s->name);
-	/* The writer may be parked waiting for room: let it see the end. */
-	st_call_wake(ac->call);
-}
-
-/* A block's answer: 201 frees its memory; a retryable failure sends it
- * again (it is still held); anything else fails the upload. */
-static void
-block_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
-{
-	struct st_part *b = ctx;
-	struct az_call *ac = b->owner;
-	long status = r->ok ? st_xfer_status(x) : 0;
-	const char *code = r->ok ? st_xfer_header(x, "x-ms-error-code") : NULL;
-	char codebuf[64] = "";
-	int ok = status >= 200 && status < 300;
-	long wait_ms = -1;
-	char *data = NULL;
-	int failed;
-
-	if (code != NULL)
-		snprintf(codebuf, sizeof(codebuf), "%s", code);
-	st_guard_attempt(ac->s->guard);
-	if (!ok)
-		wait_ms = retry_wait(ac, x, r, status, codebuf[0] ? codebuf : NULL,
-		    b->attempt);
-	if (wait_ms >= 0 && reauth(ac->s, x, wait_ms) == -1)
-		wait_ms = -1;
-	pthread_mutex_lock(&ac->lock);
-	/* The service has it (its memory goes back now), or it is still
-	 * held and sent again. */
-	failed = st_part_answered(&ac->blocks, b, ok, ac->released ||
-	    ac->failed ? -1 : wait_ms, ac->call, &data) == -1;
-	pthread_mutex_unlock(&ac->lock);
-	if (ok || failed)
-		st_guard_report(ac->s->guard, r, status, codebuf[0] ? codebuf :
-		    NULL, b->attempt);
-	if (failed) {
-		if (!r->ok)
-			bl_fail(ac, r->timed_out ? ST_TIMEOUT : ST_UNAVAILABLE, NULL,
-			    "Azure could not be reached for a block of the upload");
-		else
-			bl_fail(ac, map_status(status, codebuf[0] ? codebuf : NULL),
-			    codebuf[0] ? codebuf : NULL,
-			    "Azure refused a block of the upload");
-		return;
-	}
-	st_part_give(b, data, &blocks_budget);
-	bl_pump(ac);
-	/* A slot is free: the writer may have stopped for want of one. */
-	st_call_wake(ac->call);
-}
-
-static void
-block_start(struct az_call *ac, struct st_part *b)
-{
-	static const struct st_xfer_hooks block_hooks = {
-		NULL, NULL, NULL, block_done
-	};
-	struct st_az_pair q[2] = {
-		{ "comp", "block" }, { "blockid", b->name }
-	};
-
-	if ((b->x == NULL && (b->x = st_xfer_new(&block_hooks, b)) == NULL) ||
-	    az_prepare(ac, b->x, "PUT", ac->call->key, ac->call->keylen, q, 2,
-	    NULL, b->len) == -1 || st_part_start(&ac->blocks, b) == -1) {
-		b->state = ST_PART_QUEUED;
-		ac->failed = 1;
-	}
-}
-
-static void bl_commit(struct az_call *);
-
-/* Starts queued blocks while there is room, and commits the list when
- * every block is in. Called after any change of the upload's state. */
-static void
-bl_pump(struct az_call *ac)
-{
-	struct st_part *first;
-	int commit = 0, wake = 0, broke = 0;
-
-	pthread_mutex_lock(&ac->lock);
-	if (ac->released || ac->failed) {
-		pthread_mutex_unlock(&ac->lock);
-		return;
-	}
-	while ((first = st_parts_next(&ac->blocks)) != NULL &&
-	    ac->blocks.flying < BLOCKS_IN_FLIGHT) {
-		block_start(ac, first);
-		if (ac->failed) {
-			broke = 1;
-			break;
-		}
-		wake = 1;
-	}
-	if (!broke && st_parts_all_done(&ac->blocks) && ac->ended &&
-	    ac->phase == PH_BLOCKS) {
-		ac->phase = PH_COMMIT;
-		commit = 1;
-	}
-	pthread_mutex_unlock(&ac->lock);
-	if (broke) {
-		/* ac->failed is set: report it by hand. */
-		if (!st_call_is_done(ac->call) && ac->no_creds[0] != '\0')
-			prepare_failed(ac);
-		else if (!st_call_is_done(ac->call))
-			st_call_fail(ac->call, ST_INTERNAL, NULL, "a block could not "
-			    "be sent (store '%s')", ac->s->name);
-		st_call_wake(ac->call);
-		return;
-	}
-	if (wake)
-		st_call_wake(ac->call);	/* room again for the writer */
-	if (commit)
-		bl_commit(ac);
+	st_upload_fail(&ac->bc.put.up, st, code, why);
 }
 
 static void block_id(struct az_call *, unsigned, char *);
+
+/* A block's request: Put Block of its id. */
+static int
+block_describe(struct st_part *b, void *arg)
+{
+	struct az_call *ac = arg;
+	struct st_pcall_pair q[2] = {
+		{ "comp", "block" }, { "blockid", b->name }
+	};
+
+	return az_request(ac, b->pc, ac->s, "PUT", ac->bc.call->key,
+	    ac->bc.call->keylen, q, 2, NULL);
+}
+
+/* The service has a block when it says 2xx. */
+static int
+block_answered(struct st_part *b, struct st_pcall *pc, void *arg)
+{
+	(void)b;
+	(void)arg;
+	return st_pcall_ok(pc);
+}
+
+/* A block is named as it begins: the id goes with its request. */
+static void
+block_added(struct st_part *b, void *arg)
+{
+	block_id(arg, b->number, b->name);
+}
+
+/* The body is hashed as it is taken, for the Content-MD5 check. */
+static void
+block_taken(const char *buf, size_t n, void *arg)
+{
+	struct az_call *ac = arg;
+
+	if (ac->md5 != NULL)
+		EVP_DigestUpdate(ac->md5, buf, n);
+}
+
+static void bl_commit(void *);
+static void held_send(void *);
+
+static const struct st_upload_proto az_upload = {
+	.service = "Azure",
+	.part = "block",
+	.in_flight = BLOCKS_IN_FLIGHT,
+	.max_parts = MAX_BLOCKS,
+	.too_many_code = "BlockCountExceedsLimit",
+	.too_many = "the upload needs more than 50,000 blocks",
+	.part_codes = 1,
+	.describe = block_describe,
+	.answered = block_answered,
+	.added = block_added,
+	.taken = block_taken,
+	.commit = bl_commit,
+	.send_held = held_send,
+};
+
 
 /* The committed list of the blob, block by block, against ours. */
 static int
@@ -1858,79 +1486,81 @@ blocklist_xml(const char *path, const char *text, size_t len, void *arg)
 		return 0;
 	ac->check_n++;
 	block_id(ac, ac->check_n, want);
-	if (ac->check_n > ac->blocks.count || strcmp(text, want) != 0)
+	if (ac->check_n > ac->bc.put.up.parts.count || strcmp(text, want) != 0)
 		ac->check_ok = 0;
 	return 0;
 }
 
+/* Each attempt of the check reads the list afresh. */
 static void
-finish_commit_check(struct az_call *ac, const struct st_xfer_result *r)
+check_reset(void *arg)
 {
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
 
-	if (status == 200 && st_xml_finish(ac->answer.xml) == 0 &&
-	    ac->check_ok && ac->check_n == ac->blocks.count) {
-		/* Our blocks, with this upload's tag, are the blob: the
-		 * first commit went through. */
-		written(ac, ac->x, st_xfer_header(ac->x, "ETag"),
-		    ac->blocks.total);
-		return;
-	}
-	snprintf(ac->answer.code, sizeof(ac->answer.code), "%s",
-	    ac->verify_code);
-	fail_from_answer(ac, ac->verify_status);
+	ac->check_ok = 1;
+	ac->check_n = 0;
 }
 
 static void
-finish_commit(struct az_call *ac, const struct st_xfer_result *r)
+finish_commit_check(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
 
-	if (r->ok && status >= 200 && status < 300) {
-		written(ac, ac->x, st_xfer_header(ac->x, "ETag"),
-		    ac->blocks.total);
+	if (st_pcall_status(pc) == 200 && st_pcall_xml_whole(pc) &&
+	    ac->check_ok && ac->check_n == ac->bc.put.up.parts.count) {
+		/* Our blocks, with this upload's tag, are the blob: the
+		 * first commit went through. */
+		written(ac, pc, st_pcall_header_value(pc, "ETag"),
+		    ac->bc.put.up.parts.total);
 		return;
 	}
-	if (r->ok && ac->blocks.count > 0 && lost_answer_conflict(ac, status)) {
-		struct st_az_pair q[2] = {
-			{ "comp", "blocklist" }, { "blocklisttype", "committed" }
-		};
+	fail_verdict(ac);
+}
 
-		ac->verify_status = status;
-		snprintf(ac->verify_code, sizeof(ac->verify_code), "%s",
-		    ac->answer.code);
-		ac->check_ok = 1;
-		ac->check_n = 0;
-		ac->finish = finish_commit_check;
-		st_xml_free(ac->answer.xml);
-		/* The exchange still has the list as its body: an empty one
-		 * instead (a GET with Content-Length: 0, signed as none). */
-		st_xfer_body_memory(ac->x, "", 0);
-		if ((ac->answer.xml = st_xml_new(blocklist_xml, ac)) != NULL &&
-		    az_prepare(ac, ac->x, "GET", ac->call->key, ac->call->keylen,
-		    q, 2, NULL, 0) == 0 && st_xfer_start(ac->x) == 0)
-			return;
-		ac->finish = finish_commit;
+/* Get Block List of the committed blob, for finish_commit_check. */
+static void
+commit_check(struct az_call *ac)
+{
+	struct st_pcall_pair q[2] = {
+		{ "comp", "blocklist" }, { "blocklisttype", "committed" }
+	};
+
+	if (az_request(ac, ac->bc.pc, ac->s, "GET", ac->bc.call->key,
+	    ac->bc.call->keylen, q, 2, NULL) == -1)
+		return;
+	st_pcall_sink_xml(ac->bc.pc, check_reset, blocklist_xml, ac);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_commit_check, ac);
+}
+
+static void
+finish_commit(struct st_pcall *pc, void *arg)
+{
+	struct az_call *ac = arg;
+
+	if (st_pcall_ok(pc)) {
+		written(ac, pc, st_pcall_header_value(pc, "ETag"),
+		    ac->bc.put.up.parts.total);
+		return;
 	}
-	pthread_mutex_lock(&ac->lock);
-	ac->failed = 1;
-	pthread_mutex_unlock(&ac->lock);
-	if (!r->ok)
-		fail_transport(ac, r);
-	else
-		fail_from_answer(ac, status);
+	if (ac->bc.put.up.parts.count > 0 && lost_answer_conflict(ac, pc)) {
+		keep_verdict(ac, pc);
+		commit_check(ac);
+		return;
+	}
+	az_fail(ac, pc);
 }
 
 /* Put Block List: the blocks in order, with the blob's properties. */
 static void
-bl_commit(struct az_call *ac)
+bl_commit(void *arg)
 {
-	struct st_call *c = ac->call;
+	struct az_call *ac = arg;
+	struct st_call *c = ac->bc.call;
 	const char **h;
 	char md5_b64[32];
 	int have_md5 = 0;
 	unsigned n;
-	struct st_az_pair q[1] = { { "comp", "blocklist" } };
+	struct st_pcall_pair q[1] = { { "comp", "blocklist" } };
 
 	if (ac->md5 != NULL) {
 		unsigned char got[16];
@@ -1946,8 +1576,8 @@ bl_commit(struct az_call *ac)
 	st_buf_reset(&ac->req_body);
 	st_buf_adds(&ac->req_body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 	    "<BlockList>");
-	for (n = 1; n <= ac->blocks.count; n++) {
-		struct st_part *b = st_parts_find(&ac->blocks, n);
+	for (n = 1; n <= ac->bc.put.up.parts.count; n++) {
+		struct st_part *b = st_parts_find(&ac->bc.put.up.parts, n);
 
 		if (b == NULL) {
 			bl_fail(ac, ST_INTERNAL, NULL, "a block went missing");
@@ -1958,49 +1588,45 @@ bl_commit(struct az_call *ac)
 	st_buf_adds(&ac->req_body, "</BlockList>");
 	h = blob_headers(c, "x-ms-blob-content-md5", have_md5 ?
 	    st_call_strdup(c, md5_b64) : NULL, 0);
-	ac->finish = finish_commit;
-	ac->answer.code[0] = '\0';
-	if (h == NULL || ac->req_body.failed ||
-	    az_prepare(ac, ac->x, "PUT", c->key, c->keylen, q, 1, h,
-	    ac->req_body.len) == -1) {
-		if (ac->no_creds[0] != '\0')
-			bl_fail(ac, ST_CREDENTIALS_UNAVAILABLE, NULL, ac->no_creds);
-		else
-			bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be "
-			    "made");
+	if (h == NULL || ac->req_body.failed) {
+		bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be made");
 		return;
 	}
-	st_xfer_body_memory(ac->x, ac->req_body.data, ac->req_body.len);
-	ac->attempt = 1;
-	if (st_xfer_start(ac->x) == -1)
-		bl_fail(ac, ST_INTERNAL, NULL, "the transfer engine could not start");
+	/* A request that could not be made or started has failed the call;
+	 * the upload is marked failed too. */
+	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, q, 1,
+	    h) == -1) {
+		bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be made");
+		return;
+	}
+	st_pcall_body_ref(ac->bc.pc, ac->req_body.data, ac->req_body.len);
+	if (st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_commit,
+	    ac) == -1)
+		bl_fail(ac, ST_INTERNAL, NULL, "the block list could not be sent");
 }
 
 static void
 put_blocks(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	unsigned char rnd[8];
 
-	ac->phase = PH_BLOCKS;
-	ac->finish = finish_commit;
-	ac->block_size = ac->s->block_size;
-	if (c->content_length > 0)	/* at most 50,000 blocks */
-		ac->block_size = st_parts_size(ac->block_size,
-		    (uint64_t)c->content_length, MAX_BLOCKS);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		st_call_fail(c, ST_INTERNAL, NULL, "no random bytes");
 		return;
 	}
 	st_hex(rnd, sizeof(rnd), ac->tag);
-	if (c->has_md5)
-		md5_start(ac);
+	if (c->has_md5 && md5_start(ac) == -1)
+		return;
+	/* Nothing to create first: blocks go as soon as they are full. */
+	st_upload_go(&ac->bc.put.up);
 }
 
 static void
 az_put_begin(struct st_call *c)
 {
-	struct az_call *ac = ac_new(c, finish_put_single);
+	struct az_call *ac = ac_new(c);
+	enum st_put_way way;
 
 	if (ac == NULL)
 		return;
@@ -2009,27 +1635,12 @@ az_put_begin(struct st_call *c)
 		    "blobs are at most %llu bytes", (unsigned long long)MAX_BLOB_SIZE);
 		return;
 	}
-	if (c->content_length >= 0 &&
-	    (uint64_t)c->content_length <= ac->s->block_size &&
-	    (uint64_t)c->content_length <= ac->s->threshold)
-		put_held(ac);
-	else if (c->content_length >= 0 &&
-	    (uint64_t)c->content_length <= ac->s->threshold)
+	way = st_blobcall_put(&ac->bc, &az_upload, ac, &blocks_budget,
+	    ac->s->svc.name, ac->s->block_size, ac->s->threshold);
+	if (way == ST_PUT_STREAM)
 		put_single(ac);
-	else
+	else if (way == ST_PUT_PARTS)
 		put_blocks(ac);
-}
-
-static long
-single_write(struct az_call *ac, const char *buf, size_t len)
-{
-	size_t n = st_stream_fill(&ac->stream, buf, len);
-
-	/* Hashed before the exchange may send it (and be answered). */
-	if (ac->md5 != NULL && n > 0)
-		EVP_DigestUpdate(ac->md5, buf, n);
-	st_stream_filled(&ac->stream, n);
-	return (long)n;
 }
 
 static void
@@ -2042,107 +1653,26 @@ block_id(struct az_call *ac, unsigned number, char *out)
 	st_base64((const unsigned char *)raw, 24, out);
 }
 
-static long
-bl_write(struct az_call *ac, const char *buf, size_t len)
-{
-	uint64_t size = ac->block_size;
-	size_t taken = 0;
-
-	while (taken < len) {
-		struct st_part *b;
-		size_t n;
-
-		pthread_mutex_lock(&ac->lock);
-		if (ac->failed) {
-			pthread_mutex_unlock(&ac->lock);
-			return taken > 0 ? (long)taken : ST_ERROR;
-		}
-		if (ac->blocks.filling == NULL) {
-			unsigned waiting = st_parts_waiting(&ac->blocks);
-
-			pthread_mutex_unlock(&ac->lock);
-			/* Enough blocks on their way: wait for one (bl_pump
-			 * wakes us), and for memory from the budget. */
-			if (waiting >= BLOCKS_IN_FLIGHT ||
-			    !st_budget_take(&blocks_budget, ac->call, size))
-				break;
-			if ((b = st_part_new(ac, size)) == NULL) {
-				st_budget_give(&blocks_budget, size);
-				bl_fail(ac, ST_INTERNAL, NULL, "out of memory");
-				return ST_ERROR;
-			}
-			pthread_mutex_lock(&ac->lock);
-			st_parts_add(&ac->blocks, b);
-			block_id(ac, b->number, b->name);
-			if (ac->blocks.count > MAX_BLOCKS) {
-				pthread_mutex_unlock(&ac->lock);
-				bl_fail(ac, ST_TOO_LARGE, "BlockCountExceedsLimit",
-				    "the upload needs more than 50,000 blocks");
-				return ST_ERROR;
-			}
-		}
-		n = st_parts_fill(&ac->blocks, buf + taken, len - taken);
-		if (ac->md5 != NULL)
-			EVP_DigestUpdate(ac->md5, buf + taken, n);
-		taken += n;
-		pthread_mutex_unlock(&ac->lock);
-		bl_pump(ac);
-	}
-	return (long)taken;
-}
-
-static long
-az_write(struct st_call *c, const char *buf, size_t len)
-{
-	struct az_call *ac = c->backend_data;
-
-	if (ac->phase == PH_PUT_HELD)
-		return st_held_write(&ac->held, &blocks_budget, c, buf, len);
-	return ac->phase == PH_PUT_SINGLE ? single_write(ac, buf, len) :
-	    bl_write(ac, buf, len);
-}
-
-static void
-az_put_end(struct st_call *c)
-{
-	struct az_call *ac = c->backend_data;
-
-	if (ac->phase == PH_PUT_SINGLE) {
-		st_stream_close(&ac->stream);
-		return;
-	}
-	if (ac->phase == PH_PUT_HELD) {
-		held_send(ac);
-		return;
-	}
-	pthread_mutex_lock(&ac->lock);
-	ac->ended = 1;
-	/* No block at all: an empty list commits an empty blob. */
-	st_parts_end(&ac->blocks);
-	pthread_mutex_unlock(&ac->lock);
-	bl_pump(ac);
-}
-
 /* ---------------------------------------------------------------- DELETE */
 
 static void
-finish_delete(struct az_call *ac, const struct st_xfer_result *r)
+finish_delete(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
+	long status = st_pcall_status(pc);
 
-	if (!r->ok)
-		fail_transport(ac, r);
-	else if (status < 300 || (status == 404 && ac->call->if_match == NULL)) {
-		ac->call->status = ST_OK;
-		st_call_done(ac->call);
+	if (st_pcall_ok(pc) ||
+	    (status == 404 && ac->bc.call->if_match == NULL)) {
+		ac->bc.call->status = ST_OK;
+		st_call_done(ac->bc.call);
 	} else
-		fail_from_answer(ac, status);
+		az_fail(ac, pc);
 }
 
 static void
 az_delete(struct st_call *c)
 {
-	struct az_call *ac = ac_new(c, finish_delete);
+	struct az_call *ac = ac_new(c);
 	const char *h[6];
 	size_t n = 0;
 
@@ -2156,11 +1686,11 @@ az_delete(struct st_call *c)
 		h[n++] = c->if_match;
 	}
 	h[n] = NULL;
-	if (az_prepare(ac, ac->x, "DELETE", c->key, c->keylen, NULL, 0, h, 0) == -1) {
-		prepare_failed(ac);
-		return;
-	}
-	start_or_fail(ac);
+	if (az_request(ac, ac->bc.pc, ac->s, "DELETE", c->key, c->keylen, NULL,
+	    0,
+	    h) == 0)
+		st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_delete,
+		    ac);
 }
 
 /* ---------------------------------------------------------------- LIST */
@@ -2179,11 +1709,10 @@ static int
 list_xml(const char *path, const char *text, size_t len, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
-	if (strncmp(path, "EnumerationResults/", 19) != 0)
-		return error_xml(path, text, len, arg);
-	path += 19;
+	if ((path = st_xml_under(path, "EnumerationResults")) == NULL)
+		return 0;
 	if (strcmp(path, "Blobs/Blob/Name") == 0) {
 		free(ac->ls.name);
 		ac->ls.name = strndup(text, len);
@@ -2222,70 +1751,57 @@ list_xml(const char *path, const char *text, size_t len, void *arg)
 	return 0;
 }
 
+/* Each attempt's listing is read as it comes, afresh. */
 static void
-finish_list(struct az_call *ac, const struct st_xfer_result *r)
+list_reset(void *arg)
 {
-	struct st_call *c = ac->call;
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
 
-	if (!r->ok) {
-		fail_transport(ac, r);
+	st_call_list_reset(ac->bc.call);
+	ls_reset(ac);
+	free(ac->ls.marker);
+	ac->ls.marker = NULL;
+}
+
+static void
+finish_list(struct st_pcall *pc, void *arg)
+{
+	struct az_call *ac = arg;
+	struct st_call *c = ac->bc.call;
+
+	if (!st_pcall_ok(pc)) {
+		az_fail(ac, pc);
 		return;
 	}
-	if (status >= 300) {
-		fail_from_answer(ac, status);
-		return;
-	}
-	if (st_xml_finish(ac->answer.xml) == -1) {
+	if (!st_pcall_xml_whole(pc)) {
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure sent a listing "
 		    "that is not valid XML");
 		return;
 	}
-	if (ac->ls.marker != NULL) {
-		char *cur = st_call_alloc(c, 2 * strlen(ac->ls.marker) + 8);
-
-		/* The cursor is Azure's marker, wrapped so that it stays
-		 * URL-safe whatever the service puts in it. */
-		if (cur == NULL) {
-			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
-			return;
-		}
-		st_base64url((const unsigned char *)ac->ls.marker,
-		    strlen(ac->ls.marker), cur);
-		c->next_cursor = cur;
-	}
-	c->status = ST_OK;
-	st_call_done(c);
+	st_blobcall_listed(c, ac->ls.marker);
 }
 
 static void
 az_list(struct st_call *c)
 {
-	struct az_call *ac = ac_new(c, finish_list);
-	struct st_az_pair q[6];
+	struct az_call *ac = ac_new(c);
+	struct st_pcall_pair q[6];
 	char limit[16], *marker = NULL;
 	size_t n = 0;
 
 	if (ac == NULL)
 		return;
 	if (c->cursor != NULL) {
-		size_t len = strlen(c->cursor), i;
-		long got;
+		size_t got, i;
 
-		marker = st_call_alloc(c, len + 4);
-		if (marker == NULL || (got = st_base64url_decode(c->cursor, len,
-		    (unsigned char *)marker, len + 1)) <= 0) {
-			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
-			    "this store gave");
+		if ((marker = st_cursor_unwrap(c, &got)) == NULL)
 			return;
-		}
-		marker[got] = '\0';
 		/* Azure's markers are opaque ASCII, Azurite's are blob names:
 		 * either way, UTF-8 without control characters. */
-		for (i = 0; i < (size_t)got; i++)
+		for (i = 0; i < got; i++)
 			if ((unsigned char)marker[i] < 0x20 || marker[i] == 0x7f)
 				break;
-		if (i < (size_t)got || !st_valid_utf8(marker, (size_t)got)) {
+		if (i < got || !st_valid_utf8(marker, got)) {
 			st_call_fail(c, ST_BAD_REQUEST, NULL, "the cursor is not one "
 			    "this store gave");
 			return;
@@ -2304,7 +1820,7 @@ az_list(struct st_call *c)
 		char *prefix = call_name(c, c->prefix, strlen(c->prefix));
 
 		if (prefix == NULL) {
-			prepare_failed(ac);
+			st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 			return;
 		}
 		q[n].name = "prefix"; q[n++].value = prefix;
@@ -2315,86 +1831,53 @@ az_list(struct st_call *c)
 	if (marker != NULL) {
 		q[n].name = "marker"; q[n++].value = marker;
 	}
-	if ((ac->answer.xml = st_xml_new(list_xml, ac)) == NULL ||
-	    az_prepare(ac, ac->x, "GET", NULL, 0, q, n, NULL, 0) == -1) {
-		prepare_failed(ac);
+	if (az_request(ac, ac->bc.pc, ac->s, "GET", NULL, 0, q, n, NULL) == -1)
 		return;
-	}
-	start_or_fail(ac);
-}
-
-static void finish_udk(struct az_call *, const struct st_xfer_result *);
-static int udk_xml(const char *, const char *, size_t, void *);
-
-static st_xml_end_fn
-xml_fn_of(struct az_call *ac)
-{
-	if (ac->finish == finish_list) {
-		/* A retried listing starts its items afresh. */
-		ls_reset(ac);
-		free(ac->ls.marker);
-		ac->ls.marker = NULL;
-		return list_xml;
-	}
-	if (ac->finish == finish_commit_check) {
-		ac->check_ok = 1;
-		ac->check_n = 0;
-		return blocklist_xml;
-	}
-	if (ac->finish == finish_udk) {
-		memset(ac->udk, 0, sizeof(*ac->udk));
-		return udk_xml;
-	}
-	return NULL;
+	st_pcall_sink_xml(ac->bc.pc, list_reset, list_xml, ac);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_list, ac);
 }
 
 /* ---------------------------------------------------------------- COPY */
 
-static void finish_copy_head(struct az_call *, const struct st_xfer_result *);
+static void finish_copy_head(struct st_pcall *, void *);
 
 /* First a HEAD of the source, through its own store. */
 static void
 start_copy_head(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
 	ac->pin_tries++;
-	ac->s = c->src_store;
-	ac->finish = finish_copy_head;
-	ac->answer.code[0] = '\0';
-	if (az_prepare(ac, ac->x, "HEAD", c->src_key, strlen(c->src_key), NULL, 0,
-	    NULL, 0) == -1) {
-		ac->s = c->store;
-		prepare_failed(ac);
-		return;
-	}
-	ac->s = c->store;
-	start_or_fail(ac);
+	if (az_request(ac, ac->bc.pc, c->src_store, "HEAD", c->src_key,
+	    strlen(c->src_key), NULL, 0, NULL) == 0)
+		st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_copy_head,
+		    ac);
 }
 
 static void start_copy_poll(struct az_call *, unsigned);
 
 static void
-copy_result(struct az_call *ac, struct st_xfer *x)
+copy_result(struct az_call *ac, struct st_pcall *pc)
 {
-	struct st_call *c = ac->call;
-	const char *st = st_xfer_header(x, "x-ms-copy-status");
-	const char *id = st_xfer_header(x, "x-ms-copy-id");
+	struct st_call *c = ac->bc.call;
+	const char *st = st_pcall_header_value(pc, "x-ms-copy-status");
+	const char *id = st_pcall_header_value(pc, "x-ms-copy-id");
 
 	if (ac->copy_id == NULL && id != NULL)
 		ac->copy_id = strdup(id);
 	if (st == NULL || strcmp(st, "success") == 0) {
 		c->content_type = c->info.content_type;
-		written(ac, x, st_xfer_header(x, "ETag"), c->info.size);
+		written(ac, pc, st_pcall_header_value(pc, "ETag"), c->info.size);
 		return;
 	}
 	if (strcmp(st, "pending") == 0) {
-		long long limit = ac->s->retry.deadline_ms > 0 ?
-		    ac->s->retry.deadline_ms : COPY_WAIT_MS;
+		long long limit = ac->s->svc.retry.deadline_ms > 0 ?
+		    ac->s->svc.retry.deadline_ms : COPY_WAIT_MS;
 
 		if (st_now_ms() - ac->copy_started_ms > limit) {
 			st_call_fail(c, ST_TIMEOUT, "PendingCopyOperation", "the copy "
-			    "is still pending on Azure (store '%s')", ac->s->name);
+			    "is still pending on Azure (store '%s')",
+			    ac->s->svc.name);
 			return;
 		}
 		ac->polls++;
@@ -2402,68 +1885,56 @@ copy_result(struct az_call *ac, struct st_xfer *x)
 		return;
 	}
 	st_call_fail(c, ST_PROVIDER_ERROR, NULL, "the copy ended with status "
-	    "'%.32s' (store '%s')", st, ac->s->name);
+	    "'%.32s' (store '%s')", st, ac->s->svc.name);
 }
 
 static void
-finish_copy_poll(struct az_call *ac, const struct st_xfer_result *r)
+finish_copy_poll(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
-	const char *id = r->ok ? st_xfer_header(ac->x, "x-ms-copy-id") : NULL;
+	struct az_call *ac = arg;
+	const char *id = st_pcall_header_value(pc, "x-ms-copy-id");
 
-	if (!r->ok) {
-		fail_transport(ac, r);
-		return;
-	}
-	if (status >= 300) {
-		fail_from_answer(ac, status);
+	if (!st_pcall_ok(pc)) {
+		az_fail(ac, pc);
 		return;
 	}
 	if (ac->copy_id != NULL && id != NULL && strcmp(id, ac->copy_id) != 0) {
-		st_call_fail(ac->call, ST_CONFLICT, NULL, "another write replaced "
+		st_call_fail(ac->bc.call, ST_CONFLICT, NULL,
+		    "another write replaced "
 		    "the copy's target while it was pending");
 		return;
 	}
-	copy_result(ac, ac->x);
+	copy_result(ac, pc);
 }
 
 static void
 start_copy_poll(struct az_call *ac, unsigned delay_ms)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 
-	ac->finish = finish_copy_poll;
-	ac->answer.code[0] = '\0';
-	if (az_prepare(ac, ac->x, "HEAD", c->key, c->keylen, NULL, 0, NULL, 0) == -1) {
-		prepare_failed(ac);
-		return;
-	}
-	ac->attempt = 1;
-	if (st_xfer_start_after(ac->x, delay_ms) == -1)
-		st_call_fail(c, ST_INTERNAL, NULL, "the transfer engine could not "
-		    "start");
+	if (az_request(ac, ac->bc.pc, ac->s, "HEAD", c->key, c->keylen, NULL, 0,
+	    NULL) == 0)
+		st_pcall_start_after(ac->bc.pc, delay_ms, ST_PCALL_IDEMPOTENT,
+		    finish_copy_poll, ac);
 }
 
 static void
-finish_copy(struct az_call *ac, const struct st_xfer_result *r)
+finish_copy(struct st_pcall *pc, void *arg)
 {
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
+	const char *code = st_pcall_code(pc);
 
-	if (!r->ok) {
-		fail_transport(ac, r);
+	if (st_pcall_ok(pc)) {
+		copy_result(ac, pc);
 		return;
 	}
-	if (status >= 300) {
-		if (strcmp(ac->answer.code, "SourceConditionNotMet") == 0 &&
-		    ac->pin_tries < PIN_TRIES) {
-			/* The source changed after its HEAD: again. */
-			start_copy_head(ac);
-			return;
-		}
-		fail_from_answer(ac, status);
+	if (code != NULL && strcmp(code, "SourceConditionNotMet") == 0 &&
+	    ac->pin_tries < PIN_TRIES) {
+		/* The source changed after its HEAD: again. */
+		start_copy_head(ac);
 		return;
 	}
-	copy_result(ac, ac->x);
+	az_fail(ac, pc);
 }
 
 /* The copy source: the source blob's URL, authorised for the service to
@@ -2471,20 +1942,20 @@ finish_copy(struct az_call *ac, const struct st_xfer_result *r)
 static char *
 copy_source(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	struct az_store *src = c->src_store, *dst = c->store;
 	struct st_buf url = { 0 };
 	char *out;
 
 	if (blob_url(&url, src, c->src_key) == -1)
 		goto fail;
-	if (src->token != NULL) {
+	if (src->svc.token != NULL) {
 		/* Within one account the service authorises the source by
 		 * the request's own token. */
-	} else if (!src->has_key) {
+	} else if (!src->svc.has_key) {
 		st_buf_adds(&url, "?");
-		st_buf_adds(&url, src->sas);
-	} else if (!dst->has_key) {
+		st_buf_adds(&url, src->svc.sas);
+	} else if (!dst->svc.has_key) {
 		struct st_az_sas sas;
 
 		memset(&sas, 0, sizeof(sas));
@@ -2494,8 +1965,9 @@ copy_source(struct az_call *ac)
 		st_buf_adds(&url, "?");
 		const char *name = call_name(c, c->src_key, strlen(c->src_key));
 
-		if (name == NULL || st_az_blob_sas(&src->key, src->account,
-		    src->container, name, &sas, &url, NULL) == -1)
+		if (name == NULL || st_az_blob_sas(&src->svc.key,
+		    src->svc.account, src->container, name, &sas, &url,
+		    NULL) == -1)
 			goto fail;
 	}
 	if (url.failed)
@@ -2512,12 +1984,13 @@ fail:
 static void
 start_copy(struct az_call *ac)
 {
-	struct st_call *c = ac->call;
+	struct st_call *c = ac->bc.call;
 	const char *h[10];
 	size_t k = 0;
 
 	if ((h[k + 1] = copy_source(ac)) == NULL) {
-		prepare_failed(ac);
+		st_call_fail(c, ST_INTERNAL, NULL, "the copy source could not be "
+		    "named");
 		return;
 	}
 	h[k++] = "x-ms-copy-source";
@@ -2526,58 +1999,44 @@ start_copy(struct az_call *ac)
 		h[k++] = "x-ms-source-if-match";
 		h[k++] = c->info.etag;
 	}
-	if (c->if_match != NULL) {
-		h[k++] = "If-Match";
-		h[k++] = c->if_match;
-	}
-	if (c->if_none_match != NULL) {
-		h[k++] = "If-None-Match";
-		h[k++] = c->if_none_match;
-	}
+	k = st_blobcall_conditions(c, h, k);
 	h[k] = NULL;
-	ac->finish = finish_copy;
-	ac->answer.code[0] = '\0';
 	ac->copy_started_ms = st_now_ms();
-	if (az_prepare(ac, ac->x, "PUT", c->key, c->keylen, NULL, 0, h, 0) == -1) {
-		prepare_failed(ac);
-		return;
-	}
-	st_xfer_body_memory(ac->x, "", 0);
-	start_or_fail(ac);
+	if (az_request(ac, ac->bc.pc, ac->s, "PUT", c->key, c->keylen, NULL, 0,
+	    h) == 0)
+		st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_copy, ac);
 }
 
 static void
-finish_copy_head(struct az_call *ac, const struct st_xfer_result *r)
+finish_copy_head(struct st_pcall *pc, void *arg)
 {
-	struct st_call *c = ac->call;
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
+	struct az_call *ac = arg;
+	struct st_call *c = ac->bc.call;
+	long status = st_pcall_status(pc);
 	struct az_store *src = c->src_store, *dst = c->store;
 
-	if (!r->ok) {
-		fail_transport(ac, r);
+	if (status == 0) {
+		st_pcall_fail(pc);
 		return;
 	}
-	if (status >= 300) {
+	if (!st_pcall_ok(pc)) {
 		/* The source's 404 is the copy's 404, whatever the target's
 		 * conditions. */
-		const char *code = st_answer_code(&ac->answer);
+		const char *code = st_pcall_code(pc);
 
 		st_call_fail(c, map_status(status, code), code, "Azure answered "
 		    "%ld for the copy's source in store '%s'", status,
-		    c->src_store_name ? c->src_store_name : src->name);
+		    c->src_store_name ? c->src_store_name : src->svc.name);
 		return;
 	}
-	info_from_headers(ac, ac->x);
-	if (c->max_size > 0 && c->info.size > c->max_size) {
-		st_call_fail(c, ST_TOO_LARGE, NULL, "the source is larger than the "
-		    "target store's limit");
+	info_from_headers(ac, st_pcall_xfer(pc));
+	if (!st_blobcall_copy_fits(c))
 		return;
-	}
 	if (src == dst && strcmp(c->src_key, c->key) == 0 &&
 	    c->if_match == NULL && c->if_none_match == NULL) {
 		/* A copy onto itself: the blob already is what it would be. */
 		c->content_type = c->info.content_type;
-		written(ac, ac->x, c->info.etag, c->info.size);
+		written(ac, pc, c->info.etag, c->info.size);
 		return;
 	}
 	start_copy(ac);
@@ -2586,7 +2045,7 @@ finish_copy_head(struct az_call *ac, const struct st_xfer_result *r)
 static void
 az_copy(struct st_call *c)
 {
-	struct az_call *ac = ac_new(c, finish_copy_head);
+	struct az_call *ac = ac_new(c);
 
 	if (ac != NULL)
 		start_copy_head(ac);
@@ -2636,12 +2095,12 @@ presign_udk_sign(struct st_call *c, const struct udk_vals *v, time_t se)
 	sas.permissions = strcmp(c->method, "PUT") == 0 ? "cw" : "r";
 	sas.expiry = se;
 	sas.version = AZ_VERSION;
-	st_buf_adds(&url, s->scheme_host);
+	st_buf_adds(&url, s->svc.scheme_host);
 	blob_path(&url, s, c->key, c->keylen);
 	st_buf_adds(&url, "?");
 	if (name != NULL && st_az_key_decode(&key, v->value) == 0) {
-		rc = st_az_blob_sas_udk(&key, &u, s->account, s->container, name,
-		    &sas, &url, NULL);
+		rc = st_az_blob_sas_udk(&key, &u, s->svc.account, s->container,
+		    name, &sas, &url, NULL);
 		st_az_key_clear(&key);
 	}
 	if (rc == -1 || url.failed || (c->url = st_call_strdup(c,
@@ -2681,29 +2140,30 @@ udk_xml(const char *path, const char *text, size_t len, void *arg)
 }
 
 static void
-finish_udk(struct az_call *ac, const struct st_xfer_result *r)
+finish_udk(struct st_pcall *pc, void *arg)
 {
-	struct st_call *c = ac->call;
+	struct az_call *ac = arg;
+	struct st_call *c = ac->bc.call;
 	struct az_store *s = ac->s;
 	struct udk_vals *v = ac->udk;
-	long status = r->ok ? st_xfer_status(ac->x) : 0;
 	time_t now = time(NULL), expires, se;
+	const char *body;
+	size_t len;
+	int bad;
 
-	if (!r->ok) {
-		fail_transport(ac, r);
+	if (!st_pcall_ok(pc)) {
+		az_fail(ac, pc);
 		return;
 	}
-	if (status >= 300) {
-		fail_from_answer(ac, status);
-		return;
-	}
+	body = st_pcall_answer(pc, &len);
+	bad = st_xml_parse(udk_xml, ac, body, len) == -1;
 	expires = st_answer_time(v->expiry);
-	if (st_xml_finish(ac->answer.xml) == -1 || v->oid[0] == '\0' ||
+	if (bad || v->oid[0] == '\0' ||
 	    v->tid[0] == '\0' || v->start[0] == '\0' || v->service[0] == '\0' ||
 	    v->version[0] == '\0' || v->value[0] == '\0' ||
 	    expires <= now + UDK_MARGIN) {
 		st_call_fail(c, ST_PROVIDER_ERROR, NULL, "Azure's user delegation "
-		    "key is not usable (store '%s')", s->name);
+		    "key is not usable (store '%s')", s->svc.name);
 		return;
 	}
 	pthread_mutex_lock(&s->udk->lock);
@@ -2719,12 +2179,12 @@ static void
 presign_fetch_udk(struct st_call *c, time_t now)
 {
 	struct az_store *s = c->store;
-	struct st_az_pair q[2] = {
+	struct st_pcall_pair q[2] = {
 		{ "restype", "service" }, { "comp", "userdelegationkey" }
 	};
 	const char *h[] = { "Content-Type", "application/xml", NULL };
 	struct st_buf path = { 0 };
-	struct az_call *ac = ac_new(c, finish_udk);
+	struct az_call *ac = ac_new(c);
 	char st[32], se[32];
 	time_t start = now - UDK_SLACK, end = now + UDK_LIFE - UDK_SLACK;
 	struct tm tm;
@@ -2732,26 +2192,27 @@ presign_fetch_udk(struct st_call *c, time_t now)
 
 	if (ac == NULL)
 		return;
-	if ((ac->udk = calloc(1, sizeof(*ac->udk))) == NULL ||
-	    (ac->answer.xml = st_xml_new(udk_xml, ac)) == NULL) {
-		prepare_failed(ac);
+	if ((ac->udk = calloc(1, sizeof(*ac->udk))) == NULL) {
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
 	strftime(st, sizeof(st), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&start, &tm));
 	strftime(se, sizeof(se), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&end, &tm));
 	st_buf_printf(&ac->req_body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 	    "<KeyInfo><Start>%s</Start><Expiry>%s</Expiry></KeyInfo>", st, se);
-	st_buf_adds(&path, s->base_path);
+	st_buf_adds(&path, s->svc.base_path);
 	st_buf_adds(&path, "/");
-	rc = ac->req_body.failed ? -1 : az_prepare_path(ac, ac->x, "POST",
-	    &path, q, 2, h, ac->req_body.len);
-	st_buf_free(&path);
-	if (rc == -1) {
-		prepare_failed(ac);
+	if (ac->req_body.failed || path.failed) {
+		st_buf_free(&path);
+		st_call_fail(c, ST_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	st_xfer_body_memory(ac->x, ac->req_body.data, ac->req_body.len);
-	start_or_fail(ac);
+	rc = az_request_path(ac, ac->bc.pc, s, "POST", path.data, q, 2, h);
+	st_buf_free(&path);
+	if (rc == -1)
+		return;
+	st_pcall_body_ref(ac->bc.pc, ac->req_body.data, ac->req_body.len);
+	st_pcall_start(ac->bc.pc, ST_PCALL_IDEMPOTENT, finish_udk, ac);
 }
 
 /* A presigned URL of a store with bearer tokens: a user delegation SAS,
@@ -2786,25 +2247,26 @@ az_presign(struct st_call *c)
 	time_t now = time(NULL);
 	const char *name;
 
-	if (s->token != NULL) {
+	if (s->svc.token != NULL) {
 		presign_bearer(c);
 		return;
 	}
-	if (!s->has_key) {
+	if (!s->svc.has_key) {
 		st_call_fail(c, ST_NOT_SUPPORTED, NULL, "store '%s' has a SAS, not "
-		    "an account key: it cannot make SAS URLs of its own", s->name);
+		    "an account key: it cannot make SAS URLs of its own",
+		    s->svc.name);
 		return;
 	}
 	memset(&sas, 0, sizeof(sas));
 	sas.permissions = strcmp(c->method, "PUT") == 0 ? "cw" : "r";
 	sas.expiry = now + c->expires_in;
 	sas.version = AZ_VERSION;
-	st_buf_adds(&url, s->scheme_host);
+	st_buf_adds(&url, s->svc.scheme_host);
 	blob_path(&url, s, c->key, c->keylen);
 	st_buf_adds(&url, "?");
 	name = call_name(c, c->key, c->keylen);
-	if (name == NULL || st_az_blob_sas(&s->key, s->account, s->container,
-	    name, &sas, &url, NULL) == -1 || url.failed) {
+	if (name == NULL || st_az_blob_sas(&s->svc.key, s->svc.account,
+	    s->container, name, &sas, &url, NULL) == -1 || url.failed) {
 		st_buf_free(&url);
 		st_call_fail(c, ST_INTERNAL, NULL, "the URL could not be signed");
 		return;
@@ -2829,22 +2291,11 @@ az_release(struct st_call *c)
 
 	if (ac == NULL)
 		return;
-	pthread_mutex_lock(&ac->lock);
-	ac->released = 1;
-	pthread_mutex_unlock(&ac->lock);
-	st_stream_leave(&ac->stream);
-	st_budget_forget(&blocks_budget, c);
-	st_xfer_cancel(ac->x);
-	st_parts_cancel(&ac->blocks);
 	/* Uncommitted blocks are never committed: the service drops them. */
-	st_parts_free(&ac->blocks, &blocks_budget);
-	st_xfer_free(ac->x);
-	st_answer_free(&ac->answer);
-	st_stream_destroy(&ac->stream);
+	st_blobcall_stop(c);
 	st_buf_free(&ac->req_body);
 	if (ac->md5 != NULL)
 		EVP_MD_CTX_free(ac->md5);
-	st_held_free(&ac->held, &blocks_budget);
 	ls_reset(ac);
 	free(ac->ls.marker);
 	free(ac->pinned_etag);
@@ -2853,18 +2304,16 @@ az_release(struct st_call *c)
 		OPENSSL_cleanse(ac->udk, sizeof(*ac->udk));
 		free(ac->udk);
 	}
-	pthread_mutex_destroy(&ac->lock);
-	free(ac);
-	c->backend_data = NULL;
+	st_blobcall_free(c);
 }
 
 static const struct st_blob_ops az_blob_ops = {
 	.head = az_head,
 	.get = az_get,
-	.read = az_read,
+	.read = st_blobcall_read,
 	.put_begin = az_put_begin,
-	.write = az_write,
-	.put_end = az_put_end,
+	.write = st_blobcall_write,
+	.put_end = st_blobcall_put_end,
 	.del = az_delete,
 	.list = az_list,
 	.copy = az_copy,

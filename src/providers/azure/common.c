@@ -170,8 +170,9 @@ az_svc_sign(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 	}
 	h[n].name = "x-ms-date";
 	h[n++].value = date;
-	if (r->bodylen > 0) {		/* signed; curl sends it */
-		snprintf(length, sizeof(length), "%zu", r->bodylen);
+	if (r->length > 0) {		/* signed; curl sends it */
+		snprintf(length, sizeof(length), "%llu",
+		    (unsigned long long)r->length);
 		h[n].name = "Content-Length";
 		h[n++].value = length;
 	}
