@@ -2,10 +2,11 @@
  * test_core.c - the pieces of the call engine that decide without a
  * network: what is retried and after how long (retry.c), the retry budget
  * and circuit breaker (guard.c), the parts of a multipart upload
- * (parts.c) and the way a PUT's body goes (upload.c), and the pipe between an exchange and the application with
- * its backpressure (stream.c; no exchange here, so "resume" is only seen
- * as the paused flag clearing). The exchanges themselves are tested in test_pcall.c and
- * test_transfer.c against a local server.
+ * (parts.c) and the way a PUT's body goes (upload.c), and the pipe between
+ * an exchange and the application with its backpressure (stream.c; no
+ * exchange here, so "resume" is only seen as the paused flag clearing).
+ * The exchanges themselves are tested in test_pcall.c and test_transfer.c
+ * against a local server.
  */
 #include <string.h>
 #include <unistd.h>
