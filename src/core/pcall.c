@@ -92,6 +92,8 @@ static const struct st_xfer_hooks hooks;
 
 /* ---------------------------------------------------------------- life */
 
+static int due(struct st_xfer *, void *);
+
 struct st_pcall *
 st_pcall_new(struct st_call *c, const struct st_pcall_proto *proto,
              const struct st_pcall_target *target)
@@ -116,6 +118,7 @@ st_pcall_new(struct st_call *c, const struct st_pcall_proto *proto,
 	pc->proto = proto;
 	pc->target = *target;
 	st_xfer_conn(pc->x, target->conn);
+	st_xfer_on_due(pc->x, due);
 	return pc;
 }
 
@@ -133,6 +136,7 @@ st_pcall_sibling(const struct st_pcall *of)
 	pc->proto = of->proto;
 	pc->target = of->target;
 	st_xfer_conn(pc->x, pc->target.conn);
+	st_xfer_on_due(pc->x, due);
 	return pc;
 }
 
@@ -445,6 +449,21 @@ arm(struct st_pcall *pc)
 	return 0;
 }
 
+/*
+ * A delayed attempt (a retry's backoff) is armed and signed when its wait
+ * is over, not before: signed before, it could go out with a token that
+ * ran out, or was replaced, while it waited. No valid credentials by then:
+ * the exchange ends unsent, and the call with credentials_unavailable.
+ */
+static int
+due(struct st_xfer *x, void *ctx)
+{
+	struct st_pcall *pc = ctx;
+
+	(void)x;
+	return arm(pc);
+}
+
 static int
 start_attempt(struct st_pcall *pc, unsigned delay_ms)
 {
@@ -452,10 +471,11 @@ start_attempt(struct st_pcall *pc, unsigned delay_ms)
 	pc->too_big = pc->sinking = 0;
 	pc->code[0] = '\0';
 	pc->status = 0;
+	if (delay_ms > 0)		/* armed by due() */
+		return st_xfer_start_after(pc->x, delay_ms);
 	if (arm(pc) == -1)
 		return -1;
-	return delay_ms > 0 ? st_xfer_start_after(pc->x, delay_ms) :
-	    st_xfer_start(pc->x);
+	return st_xfer_start(pc->x);
 }
 
 int
@@ -738,6 +758,8 @@ st_pcall_answer_json(const struct st_pcall *pc)
 enum st_status
 st_pcall_outcome(const struct st_pcall *pc)
 {
+	if (pc->status == 0 && pc->no_creds[0] != '\0')
+		return ST_CREDENTIALS_UNAVAILABLE;
 	if (pc->status == 0)
 		return pc->too_big ? ST_PROVIDER_ERROR : pc->timed_out ?
 		    ST_TIMEOUT : ST_UNAVAILABLE;
@@ -756,7 +778,11 @@ st_pcall_fail(struct st_pcall *pc)
 	if (st == ST_UNAVAILABLE || st == ST_TIMEOUT)
 		pc->call->retry_after = pc->call->retry_after ?
 		    pc->call->retry_after : 1;
-	if (pc->too_big)
+	if (st == ST_CREDENTIALS_UNAVAILABLE) {
+		/* A retry found no valid credentials once its wait was over. */
+		pc->call->retry_after = 5;
+		st_call_fail(pc->call, st, NULL, "%s", pc->no_creds);
+	} else if (pc->too_big)
 		st_call_fail(pc->call, ST_PROVIDER_ERROR, NULL, "%s answered "
 		    "more than the daemon keeps for store '%s'",
 		    pc->proto->service, pc->target.store);

@@ -123,7 +123,9 @@ struct st_xfer {
 	long long		 not_before;	/* delayed start, monotonic ms */
 	int			 detached;	/* the engine frees it when done */
 	int			 delayed;	/* on engine->delayed */
+	int			 waited;	/* this start was delayed */
 	struct st_xfer		*next_delayed;
+	st_xfer_due_fn		 on_due;
 	struct st_xfer		*live_prev, *live_next;	/* on engine->live */
 };
 
@@ -505,6 +507,35 @@ run_cancel(struct st_engine *e, struct st_xfer *x)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/* A start that fell due but whose owner could not set the request again:
+ * ends as a failure nobody sent, the way finish() ends a sent one. */
+static void
+end_unsent(struct st_engine *e, struct st_xfer *x)
+{
+	struct st_xfer_result r = { 0 };
+	int destroy = 0;
+
+	pthread_mutex_lock(&e->lock);
+	x->state = X_FINISHING;
+	pthread_mutex_unlock(&e->lock);
+	r.curl_code = (int)CURLE_ABORTED_BY_CALLBACK;
+	r.error = "the request could not be made again after its wait";
+	if (x->hooks.done != NULL)
+		x->hooks.done(x, &r, x->ctx);
+	pthread_mutex_lock(&e->lock);
+	if (x->state == X_FINISHING) {	/* not started again by the hook */
+		x->state = X_DONE;
+		if (x->easy != NULL)
+			easy_put(e, x->easy);
+		x->easy = NULL;
+		destroy = x->detached;
+	}
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	if (destroy)
+		xfer_destroy(x);
+}
+
 static void
 run_start(struct st_engine *e, struct st_xfer *x)
 {
@@ -515,8 +546,16 @@ run_start(struct st_engine *e, struct st_xfer *x)
 			x->next_delayed = e->delayed;
 			e->delayed = x;
 		}
+		x->waited = 1;
 		pthread_mutex_unlock(&e->lock);
 		return;
+	}
+	if (x->waited) {
+		x->waited = 0;
+		if (x->on_due != NULL && x->on_due(x, x->ctx) == -1) {
+			end_unsent(e, x);
+			return;
+		}
 	}
 	if (x->easy == NULL)
 		x->easy = easy_get(e);
@@ -1149,6 +1188,12 @@ st_xfer_timeouts(struct st_xfer *x, long connect_ms, long stall_ms, long total_m
 	x->total_ms = total_ms;
 }
 
+void
+st_xfer_on_due(struct st_xfer *x, st_xfer_due_fn fn)
+{
+	x->on_due = fn;
+}
+
 int
 st_xfer_start(struct st_xfer *x)
 {
@@ -1169,6 +1214,7 @@ st_xfer_start_after(struct st_xfer *x, unsigned delay_ms)
 	}
 	x->not_before = delay_ms ? st_now_ms() + delay_ms : 0;
 	pthread_mutex_lock(&e->lock);
+	x->waited = 0;
 	x->state = X_QUEUED;
 	x->want_start = 1;
 	post(e, x);

@@ -108,6 +108,12 @@ void st_xfer_timeouts(struct st_xfer *, long connect_ms, long stall_ms,
 int  st_xfer_start(struct st_xfer *);
 /* Starts after a wait (a retry's backoff), without blocking any thread. */
 int  st_xfer_start_after(struct st_xfer *, unsigned delay_ms);
+/* Called on the engine's thread when a start made with a wait falls due,
+ * just before the request goes: it may set the request again (a
+ * signature, or a token, of now rather than of before the wait). -1 ends
+ * the exchange unsent: the done hook hears a failure. */
+typedef int (*st_xfer_due_fn)(struct st_xfer *, void *ctx);
+void st_xfer_on_due(struct st_xfer *, st_xfer_due_fn);
 /* Starts an exchange nobody waits for (a clean-up); the engine frees it
  * when it is over. The caller must not touch it afterwards. */
 int  st_xfer_start_detached(struct st_xfer *);

@@ -27,6 +27,7 @@
 static struct MHD_Daemon *server;
 static unsigned port;
 static atomic_int hits_flaky, hits_500, hits_throttle, hits_sign, hits_okerr;
+static atomic_int hits_late;
 
 static enum MHD_Result
 answer(struct MHD_Connection *c, unsigned status, const char *body,
@@ -103,6 +104,14 @@ provider(void *cls, struct MHD_Connection *c, const char *url,
 		return ++hits_sign <= 1 ? answer(c, 503, buf, NULL, NULL) :
 		    answer(c, 200, buf, NULL, NULL);
 	}
+	if (strcmp(url, "/sign-late") == 0) {
+		/* Refuses the first attempt with a wait of a second; the
+		 * second answers with the credentials it was signed with. */
+		h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Gen");
+		snprintf(buf, sizeof(buf), "%s", h ? h : "");
+		return ++hits_late <= 1 ? answer(c, 503, "", "Retry-After",
+		    "1") : answer(c, 200, buf, NULL, NULL);
+	}
 	return answer(c, 404, "", NULL, NULL);
 }
 
@@ -126,6 +135,8 @@ server_stop(void)
 /* ---------------------------------------------------------------- service */
 
 static atomic_int signatures;
+/* The test's credentials: their generation, and whether any are valid. */
+static atomic_int creds_gen = 1, creds_gone;
 static int use_source, use_sink;	/* the body modes of run() */
 static char sunk[128];			/* what the sink took */
 
@@ -138,6 +149,13 @@ test_sign(struct st_pcall *pc, const struct st_pcall_req *r, void *signer)
 	ck_assert(strncmp(r->host, "127.0.0.1:", 10) == 0);
 	ck_assert(use_source || (r->bodylen == 5 &&
 	    memcmp(r->body, "hello", 5) == 0));
+	if (creds_gone) {
+		st_pcall_sign_unavailable(pc, "the test's token ran out");
+		return -1;
+	}
+	snprintf(v, sizeof(v), "gen-%d", creds_gen);
+	if (st_pcall_sign_add(pc, "X-Gen", v) == -1)
+		return -1;
 	snprintf(v, sizeof(v), "sig-%d", ++signatures);
 	return st_pcall_sign_add(pc, "X-Sig", v);
 }
@@ -461,6 +479,65 @@ START_TEST(each_attempt_signed_afresh)
 }
 END_TEST
 
+/* Changes the credentials while a retry waits: the first attempt was
+ * answered (hits_late), the retry's second of waiting is not over. */
+static void *
+change_creds(void *arg)
+{
+	int gone = *(int *)arg;
+
+	while (hits_late < 1)
+		usleep(10 * 1000);
+	usleep(200 * 1000);
+	if (gone)
+		creds_gone = 1;
+	else
+		creds_gen++;
+	return NULL;
+}
+
+/* A retry that waits is signed when its wait is over, with the
+ * credentials of then; none valid by then: credentials_unavailable. */
+static void
+run_late(int gone, struct waiter *w, unsigned *attempts)
+{
+	pthread_t t;
+
+	hits_late = 0;
+	creds_gen = 1;
+	creds_gone = 0;
+	policy.max_delay_ms = 2000;	/* the Retry-After's second */
+	ck_assert_int_eq(pthread_create(&t, NULL, change_creds, &gone), 0);
+	run("/sign-late", ST_PCALL_IDEMPOTENT, 0, w, attempts);
+	pthread_join(t, NULL);
+	policy.max_delay_ms = 5;
+	creds_gone = 0;
+}
+
+START_TEST(retry_signed_after_its_wait)
+{
+	struct waiter w;
+	unsigned a;
+
+	run_late(0, &w, &a);
+	ck_assert_int_eq(w.status, 200);
+	ck_assert_str_eq(w.body, "gen-2");
+	ck_assert_uint_eq(a, 2);
+}
+END_TEST
+
+START_TEST(no_credentials_after_the_wait)
+{
+	struct waiter w;
+	unsigned a;
+
+	run_late(1, &w, &a);
+	ck_assert_int_eq(hits_late, 1);		/* the retry was not sent */
+	ck_assert_int_eq(w.status, 0);
+	ck_assert_int_eq(w.outcome, ST_CREDENTIALS_UNAVAILABLE);
+}
+END_TEST
+
 START_TEST(open_circuit_fails_at_once)
 {
 	struct st_retry_policy p = policy;
@@ -511,6 +588,8 @@ pcall_suite(void)
 	tcase_add_test(tc, streamed_body_not_sent_twice);
 	tcase_add_test(tc, sink_retried_whole);
 	tcase_add_test(tc, each_attempt_signed_afresh);
+	tcase_add_test(tc, retry_signed_after_its_wait);
+	tcase_add_test(tc, no_credentials_after_the_wait);
 	tcase_add_test(tc, open_circuit_fails_at_once);
 	suite_add_tcase(s, tc);
 	return s;
