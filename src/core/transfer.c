@@ -507,26 +507,23 @@ run_cancel(struct st_engine *e, struct st_xfer *x)
 	pthread_mutex_unlock(&e->lock);
 }
 
-/* A start that fell due but whose owner could not set the request again:
- * ends as a failure nobody sent, the way finish() ends a sent one. */
+/*
+ * Tells the owner how the exchange ended (x is FINISHING), then lets it
+ * go unless the done hook started it again. Once DONE is published, the
+ * owner may free x at any moment: everything about x is decided before
+ * the lock is let go.
+ */
 static void
-end_unsent(struct st_engine *e, struct st_xfer *x)
+deliver(struct st_engine *e, struct st_xfer *x, const struct st_xfer_result *r)
 {
-	struct st_xfer_result r = { 0 };
 	int destroy = 0;
 
-	pthread_mutex_lock(&e->lock);
-	x->state = X_FINISHING;
-	pthread_mutex_unlock(&e->lock);
-	r.curl_code = (int)CURLE_ABORTED_BY_CALLBACK;
-	r.error = "the request could not be made again after its wait";
 	if (x->hooks.done != NULL)
-		x->hooks.done(x, &r, x->ctx);
+		x->hooks.done(x, r, x->ctx);
 	pthread_mutex_lock(&e->lock);
-	if (x->state == X_FINISHING) {	/* not started again by the hook */
+	if (x->state == X_FINISHING) {
 		x->state = X_DONE;
-		if (x->easy != NULL)
-			easy_put(e, x->easy);
+		easy_put(e, x->easy);
 		x->easy = NULL;
 		destroy = x->detached;
 	}
@@ -534,6 +531,21 @@ end_unsent(struct st_engine *e, struct st_xfer *x)
 	pthread_mutex_unlock(&e->lock);
 	if (destroy)
 		xfer_destroy(x);
+}
+
+/* A start that fell due but whose owner could not set the request again:
+ * ends as a failure nobody sent. */
+static void
+end_unsent(struct st_engine *e, struct st_xfer *x)
+{
+	struct st_xfer_result r = { 0 };
+
+	pthread_mutex_lock(&e->lock);
+	x->state = X_FINISHING;
+	pthread_mutex_unlock(&e->lock);
+	r.curl_code = (int)CURLE_ABORTED_BY_CALLBACK;
+	r.error = "the request could not be made again after its wait";
+	deliver(e, x, &r);
 }
 
 static void
@@ -624,7 +636,6 @@ finish(struct st_engine *e, CURL *h, CURLcode code)
 {
 	struct st_xfer_result r = { 0 };
 	struct st_xfer *x = NULL;
-	int destroy = 0;
 
 	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&x);
 	curl_multi_remove_handle(e->multi, h);
@@ -642,22 +653,7 @@ finish(struct st_engine *e, CURL *h, CURLcode code)
 	r.status = x->status;
 	r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
 	r.error = x->error[0] ? x->error : curl_easy_strerror(code);
-	if (x->hooks.done != NULL)
-		x->hooks.done(x, &r, x->ctx);
-
-	/* Once DONE is published, the owner may free x at any moment: decide
-	 * everything about x before letting go of the lock. */
-	pthread_mutex_lock(&e->lock);
-	if (x->state == X_FINISHING) {
-		x->state = X_DONE;
-		easy_put(e, x->easy);
-		x->easy = NULL;
-		destroy = x->detached;
-	}
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
-	if (destroy)
-		xfer_destroy(x);
+	deliver(e, x, &r);
 }
 
 static void
