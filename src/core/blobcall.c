@@ -157,6 +157,23 @@ st_blobcall_answer(struct st_blobcall *bc, struct st_xfer *x,
 	st_call_done(c);
 }
 
+void
+st_blobcall_check_resumed(struct st_blobcall *bc, struct st_xfer *x,
+                          uint64_t first)
+{
+	long status = st_xfer_status(x);
+	const char *cr = st_xfer_header(x, "Content-Range");
+	const char *sp = cr ? strchr(cr, ' ') : NULL;
+
+	if (status >= 300)
+		return;
+	if (status == 206 && sp != NULL &&
+	    strtoull(sp + 1, NULL, 10) == first)
+		return;
+	st_stream_discard(&bc->stream);
+	st_stream_end(&bc->stream, 1);
+}
+
 /* ---------------------------------------------------------------- requests */
 
 size_t

@@ -75,6 +75,13 @@ const char *st_blobcall_range(struct st_call *, struct st_xfer *);
 void st_blobcall_answer(struct st_blobcall *, struct st_xfer *,
                         size_t pipe_max);
 
+/* The answer to a download resumed from byte `first` must go on exactly
+ * there (a 206 from first); anything else ends the stream as broken, so
+ * that no other bytes are ever spliced into the body. Error answers
+ * (300 and up) are left to the call's finish. */
+void st_blobcall_check_resumed(struct st_blobcall *, struct st_xfer *,
+                               uint64_t first);
+
 /* Appends the application's If-Match and If-None-Match to h, a list of
  * header names and values of n entries: the new n. */
 size_t st_blobcall_conditions(const struct st_call *, const char **h,

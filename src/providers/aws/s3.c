@@ -128,6 +128,8 @@ struct s3_call {
 
 	/* a download resumed */
 	char			 resume_range[64];
+	int			 resuming;
+	uint64_t		 resume_first;
 
 	/* listing */
 	struct {
@@ -614,8 +616,10 @@ resume_get(struct st_pcall *pc, void *arg)
 	if (c->status != ST_OK || c->op != ST_OP_GET || c->body_length == 0 ||
 	    sc->bc.stream.received >= c->body_length || c->info.etag == NULL)
 		return -1;
+	sc->resume_first = c->body_first + sc->bc.stream.received;
+	sc->resuming = 1;
 	snprintf(sc->resume_range, sizeof(sc->resume_range), "bytes=%llu-%llu",
-	    (unsigned long long)(c->body_first + sc->bc.stream.received),
+	    (unsigned long long)sc->resume_first,
 	    (unsigned long long)(c->body_first + c->body_length - 1));
 	if (st_pcall_header(pc, "Range", sc->resume_range) == -1 ||
 	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
@@ -632,6 +636,9 @@ get_answer(struct st_pcall *pc, void *arg)
 
 	if (!st_call_is_done(sc->bc.call))
 		get_headers(sc, st_pcall_xfer(pc));
+	else if (sc->resuming)
+		st_blobcall_check_resumed(&sc->bc, st_pcall_xfer(pc),
+		    sc->resume_first);
 	return st_call_is_done(sc->bc.call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
 

@@ -852,24 +852,6 @@ answer_conditions(struct az_call *ac, enum st_status st)
 
 /* ---------------------------------------------------------------- hooks */
 
-/* The answer to a resumed download must go on exactly where the stream
- * stopped; anything else ends the stream as broken. */
-static void
-check_resumed(struct az_call *ac, struct st_xfer *x)
-{
-	long status = st_xfer_status(x);
-	const char *cr = st_xfer_header(x, "Content-Range");
-	const char *sp = cr ? strchr(cr, ' ') : NULL;
-
-	if (status >= 300)
-		return;		/* an error answer: finish_get decides */
-	if (status == 206 && sp != NULL &&
-	    strtoull(sp + 1, NULL, 10) == ac->resume_first)
-		return;
-	st_stream_discard(&ac->bc.stream);
-	st_stream_end(&ac->bc.stream, 1);
-}
-
 /* GET or HEAD headers: answer the core before any byte of the body. */
 static void
 get_headers(struct az_call *ac, struct st_xfer *x)
@@ -924,7 +906,8 @@ get_answer(struct st_pcall *pc, void *arg)
 	if (!st_call_is_done(ac->bc.call))
 		get_headers(ac, st_pcall_xfer(pc));
 	else if (ac->resuming)
-		check_resumed(ac, st_pcall_xfer(pc));
+		st_blobcall_check_resumed(&ac->bc, st_pcall_xfer(pc),
+		    ac->resume_first);
 	return st_call_is_done(ac->bc.call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
 
