@@ -123,7 +123,7 @@ struct st_xfer {
 	long long		 not_before;	/* delayed start, monotonic ms */
 	int			 detached;	/* the engine frees it when done */
 	int			 delayed;	/* on engine->delayed */
-	int			 waited;	/* this start was delayed */
+	int			 waits;		/* this start asked for a wait */
 	struct st_xfer		*next_delayed;
 	st_xfer_due_fn		 on_due;
 	struct st_xfer		*live_prev, *live_next;	/* on engine->live */
@@ -558,12 +558,15 @@ run_start(struct st_engine *e, struct st_xfer *x)
 			x->next_delayed = e->delayed;
 			e->delayed = x;
 		}
-		x->waited = 1;
 		pthread_mutex_unlock(&e->lock);
 		return;
 	}
-	if (x->waited) {
-		x->waited = 0;
+	/* Whether or not the engine came to this start before its wait was
+	 * over, a start that asked for a wait is due now: the owner sets the
+	 * request again (a retry is armed only when due, so skipping this
+	 * would send the last attempt's request). */
+	if (x->waits) {
+		x->waits = 0;
 		if (x->on_due != NULL && x->on_due(x, x->ctx) == -1) {
 			end_unsent(e, x);
 			return;
@@ -1210,7 +1213,7 @@ st_xfer_start_after(struct st_xfer *x, unsigned delay_ms)
 	}
 	x->not_before = delay_ms ? st_now_ms() + delay_ms : 0;
 	pthread_mutex_lock(&e->lock);
-	x->waited = 0;
+	x->waits = delay_ms > 0;
 	x->state = X_QUEUED;
 	x->want_start = 1;
 	post(e, x);

@@ -155,6 +155,7 @@ struct probe {
 	long		 status;
 	int		 ok;
 	int		 restarts;
+	int		 dues;
 	struct st_xfer	*x;
 	char		 answer[64];
 };
@@ -372,6 +373,63 @@ START_TEST(restart_from_done_hook)
 	ck_assert_int_eq(p.restarts, 2);
 	ck_assert_int_eq(p.status, 503);
 	ck_assert_str_eq(p.answer, "busy");
+	probe_destroy(&p);
+}
+END_TEST
+
+/*
+ * A retry whose wait is over before the engine even looks at it (here the
+ * done hook holds the engine's thread past the wait) is still due: the
+ * owner must be called to set the request again, or the last attempt's
+ * request would go out as it was.
+ */
+static void
+late_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
+{
+	struct probe *pr = ctx;
+
+	pthread_mutex_lock(&pr->lock);
+	if (r->ok && r->status == 503 && pr->restarts < 2) {
+		pr->restarts++;
+		pthread_mutex_unlock(&pr->lock);
+		st_xfer_start_after(x, 1);
+		usleep(30000);
+		return;
+	}
+	pr->done = 1;
+	pr->status = r->status;
+	pthread_cond_broadcast(&pr->cond);
+	pthread_mutex_unlock(&pr->lock);
+}
+
+static int
+count_due(struct st_xfer *x, void *ctx)
+{
+	struct probe *pr = ctx;
+
+	(void)x;
+	pthread_mutex_lock(&pr->lock);
+	pr->dues++;
+	pthread_mutex_unlock(&pr->lock);
+	return 0;
+}
+
+START_TEST(due_when_the_wait_is_already_over)
+{
+	static const struct st_xfer_hooks h = { NULL, to_pipe, NULL, late_done };
+	struct probe p;
+	char u[128];
+
+	probe_init(&p);
+	url(u, sizeof(u), "/busy");
+	p.x = st_xfer_new(&h, &p);
+	st_xfer_on_due(p.x, count_due);
+	st_xfer_set(p.x, "GET", u);
+	ck_assert_int_eq(st_xfer_start(p.x), 0);
+	wait_done(&p);
+	ck_assert_int_eq(p.restarts, 2);
+	ck_assert_int_eq(p.dues, 2);
+	ck_assert_int_eq(p.status, 503);
 	probe_destroy(&p);
 }
 END_TEST
@@ -687,6 +745,7 @@ transfer_suite(void)
 	tcase_add_test(tc, put_streamed);
 	tcase_add_test(tc, cancel_in_flight);
 	tcase_add_test(tc, restart_from_done_hook);
+	tcase_add_test(tc, due_when_the_wait_is_already_over);
 	tcase_add_test(tc, detached_cleans_itself);
 	tcase_add_test(tc, owned_get_with_backpressure);
 	tcase_add_test(tc, owned_restart_cancel_free);
