@@ -127,6 +127,14 @@ class Upstream:
                 if body is None:
                     self._send(404, b"no such object", "text/plain", head=head)
                     return
+                rng = self.headers.get("Range", "")
+                if rng.startswith("bytes=") and not head:
+                    first, _, last = rng[6:].partition("-")
+                    first, last = int(first), int(last)
+                    self._send(206, body[first:last + 1], extra=[(
+                        "Content-Range", "bytes %d-%d/%d" % (first, last,
+                                                             len(body)))])
+                    return
                 self._send(200, body, chunked="chunked=1" in query, head=head)
 
             def do_GET(self):
@@ -366,7 +374,9 @@ for _flavor, _kind, _code in (("s3", "503", "SlowDown"),
                               ("s3", "429", "SlowDown"),
                               ("azure", "503", "ServerBusy"),
                               ("azure", "500", "InternalError"),
-                              ("azure", "429", "ServerBusy")):
+                              ("azure", "429", "ServerBusy"),
+                              ("s3", "412", "PreconditionFailed"),
+                              ("azure", "412", "ConditionNotMet")):
     test(error_fault(_flavor, _kind, _code))
 
 
@@ -411,6 +421,48 @@ def fault_reset_before():
               "chunked: %r %r" % (data, err))
         check(UP.nhits() == before, "upstream was reached")
         check(p.counters()["reset_before"] == 2, "counters %r" % p.counters())
+
+
+@test
+def script_gives_kinds_in_order():
+    with Proxy(rate=0.0, faults=["500"]) as (p, port):
+        p.set_script(["-", "503", "-"])
+        c = conn(port)
+        got = [request(c, "GET", "/obj/small")[0].status for _ in range(4)]
+        check(got == [200, 503, 200, 200], "statuses %r" % got)
+        check(p.script_left() == 0, "script not used up")
+        check([k for _, _, k in p.history()] == [None, "503", None, None],
+              "history %r" % p.history())
+        c.close()
+    try:
+        FaultProxy("127.0.0.1:1").set_script(["nope"])
+        check(False, "an unknown kind was taken")
+    except ValueError:
+        pass
+
+
+def range_fault(kind, want_status, want_range):
+    def t():
+        with Proxy(rate=0.0) as (p, port):
+            p.set_script([kind, kind])
+            c = conn(port)
+            r, data = request(c, "GET", "/obj/small",
+                              headers={"Range": "bytes=10-19"})
+            check(r.status == want_status, "status %d" % r.status)
+            check(r.getheader("Content-Range") == want_range,
+                  "Content-Range %r" % r.getheader("Content-Range"))
+            check(data == SMALL[10:20], "body %r" % data)
+            # An answer that is not a 206 is left alone.
+            r, data = request(c, "GET", "/obj/small")
+            check(r.status == 200 and data == SMALL, "whole GET %d" % r.status)
+            check(p.counters()[kind] == 2, "counters %r" % p.counters())
+            c.close()
+    t.__name__ = "fault_" + kind
+    return t
+
+
+test(range_fault("range_as_200", 200, None))
+test(range_fault("range_misplaced", 206, "bytes 0-9/%d" % len(SMALL)))
 
 
 def reset_mid_get(path, expect_len):

@@ -12,6 +12,10 @@ resets connections before or in the middle of a body, or stalls. Checked:
     listing at the end holds exactly the keys that should exist;
   - with the provider down, the store's circuit opens: 503 with
     Retry-After at once, and it closes again when the provider is back;
+  - a download cut in the middle of its body is resumed from the first
+    byte the application has not had, and a resumption the provider
+    answers wrongly (a 200, a 206 from another byte, a 412) ends the body
+    cut, never with other bytes spliced in;
   - a provider that stalls is cut off by the attempt timeout;
   - /metrics counts attempts, retries by reason and the breaker state.
 
@@ -20,6 +24,7 @@ suite.
 """
 
 import hashlib
+import http.client
 import os
 import random
 import sys
@@ -167,6 +172,65 @@ def final_state(tap, d, proxy, model, name):
            "differs: %r" % bad)
 
 
+# A GET's faults in order (the first request, then its resumption), and
+# whether the application must get the whole object or a cut prefix of it.
+RESUME_CASES = [
+    ("a download cut mid-body is resumed", ["reset_mid"], True),
+    ("a resumption cut again is resumed again", ["reset_mid", "reset_mid"],
+     True),
+    ("a resumption answered 503 is retried", ["reset_mid", "503"], True),
+    ("a resumption answered 200 (the Range ignored) ends the body cut",
+     ["reset_mid", "range_as_200"], False),
+    ("a resumption answered from another byte ends the body cut",
+     ["reset_mid", "range_misplaced"], False),
+    ("a resumption answered 412 (the object replaced) ends the body cut",
+     ["reset_mid", "412"], False),
+]
+
+
+def get_what_comes(d, key):
+    """GET as an application would: (status, request id, body bytes that
+    arrived, whether the body was cut short)."""
+    c = http.client.HTTPConnection(d.host, d.port, timeout=60)
+    try:
+        c.request("GET", path(key), headers={"Authorization":
+                                             "Bearer " + TOKEN})
+        r = c.getresponse()
+        try:
+            body, cut = r.read(), False
+        except http.client.IncompleteRead as e:
+            body, cut = e.partial, True
+        return r.status, r.getheader("X-Request-Id"), body, cut
+    finally:
+        c.close()
+
+
+def resumed_downloads(tap, d, proxy, name):
+    proxy.set_rate(0)
+    obj = random.Random(SEED).randbytes(1 << 20)
+    r = d.request("PUT", path("resume"), token=TOKEN, body=obj)
+    tap.ok(r.status == 201, "%s: an object to resume" % name, repr(r))
+    for what, script, whole in RESUME_CASES:
+        proxy.set_script(script)
+        status, rid, body, cut = get_what_comes(d, "resume")
+        rec = d.wait_log(lambda x: x.get("msg") == "request" and
+                         x.get("request_id") == rid, 10)
+        ended = (rec or {}).get("terminated")
+        if whole:
+            ok = status == 200 and not cut and body == obj and ended is None
+        else:
+            ok = (status == 200 and cut and len(body) < len(obj) and
+                  body == obj[:len(body)] and ended == "error")
+        ok = ok and proxy.script_left() == 0
+        tap.ok(ok, "%s: %s" % (name, what), "status %d, %d of %d bytes, cut "
+               "%s, %s, log %r" % (status, len(body), len(obj), cut,
+                                   "a prefix" if body == obj[:len(body)]
+                                   else "NOT A PREFIX", rec))
+    proxy.set_script([])
+    r = d.request("DELETE", path("resume"), token=TOKEN)
+    tap.ok(r.status == 204, "%s: the object is deleted" % name, repr(r))
+
+
 def metric(d, name, labels):
     r = d.request("GET", "/metrics", token=TOKEN)
     total = 0.0
@@ -246,6 +310,7 @@ def run(tap, setup_cls):
                 model = mixed_operations(tap, d, setup.name)
                 faults_were_injected(tap, d, proxy, setup.name)
                 final_state(tap, d, proxy, model, setup.name)
+                resumed_downloads(tap, d, proxy, setup.name)
                 breaker(tap, d, proxy, setup.name)
                 stall(tap, d, proxy, setup.name)
                 d.stop_check(tap, "%s: the daemon exits 0, no sanitizer "

@@ -13,7 +13,8 @@ As a program:
         --faults 503,500,429,reset_before,reset_mid,stall,slow \
         --flavor s3|azure [--methods GET,PUT] [--path-regex RE] \
         [--stall-seconds 30] [--slow-chunk 512] [--slow-delay 0.02] \
-        [--retry-after SECONDS] [--down-mode refuse|503] [--log]
+        [--retry-after SECONDS] [--down-mode refuse|503] [--script KINDS]
+        [--log]
 
   prints "listening PORT" on stdout once bound on 127.0.0.1 (--port 0 takes an
   ephemeral port) and serves until SIGTERM or SIGINT.  SIGUSR1 takes the
@@ -29,6 +30,7 @@ As a module:
                    faults=["503", "reset_mid"], flavor="s3")
     port = p.start()          # bound port on 127.0.0.1
     p.set_rate(0.0)           # no more faults
+    p.set_script(["reset_mid", "range_as_200"])   # the next two, in order
     p.set_down(True)          # refuse connections (mode="503": answer 503)
     p.set_down(False)
     p.counters()              # {"503": n, ..., "down": n, "requests": n}
@@ -56,6 +58,25 @@ the sequence is repeatable given the same order of requests):
   slow           the request is forwarded and the whole response is written
                  back in --slow-chunk byte pieces with --slow-delay seconds
                  between them.
+
+Three more kinds are what a provider may answer to a resumed download (a
+GET with Range and If-Match after a cut); they are never drawn unless named
+in --faults or in a script:
+
+  412            an error answer in the provider's form: PreconditionFailed
+                 (S3) or ConditionNotMet (Azure), as when the object was
+                 replaced since the first answer.
+  range_as_200   the request is forwarded; a 206 answer comes back as
+                 "200 OK" without its Content-Range (a server that ignored
+                 the Range): its body is not the bytes that were asked for.
+  range_misplaced
+                 the request is forwarded; a 206 answer's Content-Range is
+                 moved to start at another byte (0, or 1 when it was 0), the
+                 body unchanged.
+
+A script (set_script, or --script) gives the next eligible requests their
+kinds in order, "-" meaning none, before the random draws take over again:
+a test can say "cut this GET, then answer its resumption 200".
 
 Faults that happen before forwarding (503, 500, 429, reset_before, stall, and
 the answers of a down provider) first read and discard the request body,
@@ -88,14 +109,17 @@ from email.utils import formatdate
 from xml.sax.saxutils import escape as _xml_escape
 
 ALL_FAULTS = ("503", "500", "429", "reset_before", "reset_mid", "stall", "slow")
-ERROR_FAULTS = ("503", "500", "429")
+RANGE_FAULTS = ("range_as_200", "range_misplaced")
+KNOWN_FAULTS = ALL_FAULTS + ("412",) + RANGE_FAULTS
+ERROR_FAULTS = ("503", "500", "429", "412")
 
 IO_CHUNK = 256 * 1024
 MAX_HEAD = 256 * 1024
 IO_TIMEOUT = 600.0
 
 _REASONS = {
-    100: "Continue", 200: "OK", 400: "Bad Request", 429: "Too Many Requests",
+    100: "Continue", 200: "OK", 400: "Bad Request", 412: "Precondition Failed",
+    429: "Too Many Requests",
     500: "Internal Server Error", 502: "Bad Gateway",
     503: "Service Unavailable",
 }
@@ -105,6 +129,8 @@ _S3_ERRORS = {
     503: ("SlowDown", "Please reduce your request rate."),
     500: ("InternalError", "We encountered an internal error. Please try again."),
     429: ("SlowDown", "Please reduce your request rate."),
+    412: ("PreconditionFailed", "At least one of the pre-conditions you "
+          "specified did not hold"),
     "down": ("ServiceUnavailable", "Service is unable to handle request."),
 }
 _AZURE_ERRORS = {
@@ -113,6 +139,8 @@ _AZURE_ERRORS = {
     500: ("InternalError", "The server encountered an internal error. "
           "Please retry the request."),
     429: ("ServerBusy", "Operations per second is over the account limit."),
+    412: ("ConditionNotMet", "The condition specified using HTTP conditional "
+          "header(s) is not met."),
     "down": ("ServerBusy", "The server is currently unable to receive requests. "
              "Please retry your request."),
 }
@@ -323,6 +351,31 @@ def _copy_body(rd, framing, write, on_first=None):
         _copy_until_close(rd, write, on_first)
 
 
+_CONTENT_RANGE = re.compile(rb"^content-range:\s*bytes (\d+)-(\d+)/(\S+)\s*$",
+                            re.I)
+
+
+def _misrange(raw, kind):
+    """A 206 head answered wrongly: as "200 OK" without Content-Range
+    (range_as_200), or with its range moved to another first byte
+    (range_misplaced).  The body that follows is left as it is."""
+    lines = raw.split(b"\r\n")
+    out = []
+    for i, line in enumerate(lines):
+        m = _CONTENT_RANGE.match(line) if i > 0 else None
+        if i == 0 and kind == "range_as_200":
+            line = line.split(b" ", 1)[0] + b" 200 OK"
+        elif m and kind == "range_as_200":
+            continue
+        elif m:
+            first, last = int(m.group(1)), int(m.group(2))
+            to = 1 if first == 0 else 0
+            line = b"Content-Range: bytes %d-%d/%s" % (
+                to, to + last - first, m.group(3))
+        out.append(line)
+    return b"\r\n".join(out)
+
+
 def _discard(_data):
     pass
 
@@ -447,6 +500,7 @@ class FaultProxy:
         self._rng = random.Random(seed)
         self._rate = 0.0
         self._faults = ()
+        self._script = collections.deque()
         self.set_rate(rate)
         self.set_faults(faults)
         self._methods = None
@@ -455,7 +509,7 @@ class FaultProxy:
                 methods = methods.split(",")
             self._methods = {m.strip().upper() for m in methods if m.strip()}
         self._path_re = re.compile(path_regex) if path_regex else None
-        self._counts = dict.fromkeys(ALL_FAULTS + ("down", "requests"), 0)
+        self._counts = dict.fromkeys(KNOWN_FAULTS + ("down", "requests"), 0)
         self._history = collections.deque(maxlen=100000)
         self._seq = 0
         self._down = None            # None, "refuse" or "503"
@@ -475,16 +529,32 @@ class FaultProxy:
         with self._lock:
             self._rate = rate
 
-    def set_faults(self, faults):
+    @staticmethod
+    def _kinds(faults, allow_none=False):
         if isinstance(faults, str):
             faults = faults.split(",")
         faults = tuple(f.strip() for f in faults if f.strip())
         for f in faults:
-            if f not in ALL_FAULTS:
+            if f not in KNOWN_FAULTS and not (allow_none and f == "-"):
                 raise ValueError("unknown fault %r (known: %s)"
-                                 % (f, ",".join(ALL_FAULTS)))
+                                 % (f, ",".join(KNOWN_FAULTS)))
+        return faults
+
+    def set_faults(self, faults):
+        faults = self._kinds(faults)
         with self._lock:
             self._faults = faults
+
+    def set_script(self, kinds):
+        """The next len(kinds) eligible requests get these kinds, in order
+        ("-" for none), whatever the rate; then the draws go on."""
+        kinds = self._kinds(kinds, allow_none=True)
+        with self._lock:
+            self._script = collections.deque(kinds)
+
+    def script_left(self):
+        with self._lock:
+            return len(self._script)
 
     def set_down(self, down, mode="refuse"):
         """Take the provider down or bring it back.  mode "refuse": the
@@ -696,12 +766,18 @@ class FaultProxy:
             seq = self._seq
             self._seq += 1
             kind = None
-            eligible = (self._faults
+            eligible = ((self._faults or self._script)
                         and (self._methods is None
                              or req.method.upper() in self._methods)
                         and (self._path_re is None
                              or self._path_re.search(req.target)))
-            if eligible:
+            if eligible and self._script:
+                kind = self._script.popleft()
+                if kind == "-":
+                    kind = None
+                else:
+                    self._counts[kind] += 1
+            elif eligible and self._faults:
                 # Always draw both numbers, so that the kinds do not depend
                 # on the rate and a run is repeatable from the seed.
                 r = self._rng.random()
@@ -922,13 +998,16 @@ class FaultProxy:
             fr = _framing(resp) or ("close", None)
         out = _Out(self, c.csock, slow=(kind == "slow"))
         on_first = None
+        head = resp.raw
+        if kind in RANGE_FAULTS and resp.status == 206:
+            head = _misrange(head, kind)
         if kind == "reset_mid":
             if fr == ("length", 0):
-                out.limit = len(resp.raw) // 2
+                out.limit = len(head) // 2
             else:
                 def on_first(size, prefix):
                     out.limit = out.written + prefix + size // 2
-        out.write(resp.raw)
+        out.write(head)
         _copy_body(c.urd, fr, out.write, on_first)
         resp_close = ("close" in resp.tokens("connection")
                       or (resp.version == "HTTP/1.0"
@@ -951,7 +1030,11 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, default=0.0,
                     help="share of the eligible requests that get a fault")
     ap.add_argument("--faults", default=",".join(ALL_FAULTS),
-                    help="comma-separated kinds among " + ",".join(ALL_FAULTS))
+                    help="comma-separated kinds among " + ",".join(KNOWN_FAULTS)
+                    + " (default: the first seven)")
+    ap.add_argument("--script", default=None,
+                    help="comma-separated kinds ('-' for none) for the first "
+                         "eligible requests, in order")
     ap.add_argument("--flavor", choices=("s3", "azure"), default="s3")
     ap.add_argument("--methods", default=None,
                     help="only requests with these methods (comma-separated) "
@@ -974,6 +1057,8 @@ def main(argv=None):
                        stall_seconds=a.stall_seconds, slow_chunk=a.slow_chunk,
                        slow_delay=a.slow_delay, retry_after=a.retry_after,
                        log=a.log, port=a.port)
+        if a.script:
+            p.set_script(a.script)
     except (ValueError, re.error) as e:
         ap.error(str(e))
     done = threading.Event()
