@@ -7,6 +7,7 @@
  * core reaches it without knowing the rest.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -157,21 +158,49 @@ st_blobcall_answer(struct st_blobcall *bc, struct st_xfer *x,
 	st_call_done(c);
 }
 
-void
-st_blobcall_check_resumed(struct st_blobcall *bc, struct st_xfer *x,
-                          uint64_t first)
+int
+st_blobcall_resume(struct st_blobcall *bc, struct st_pcall *pc,
+                   const char *range_header)
+{
+	struct st_call *c = bc->call;
+
+	if (c->op != ST_OP_GET || st_stream_dropped(&bc->stream) ||
+	    c->status != ST_OK || c->body_length == 0 ||
+	    bc->stream.received >= c->body_length || c->info.etag == NULL)
+		return -1;
+	bc->resume_first = c->body_first + bc->stream.received;
+	snprintf(bc->resume_range, sizeof(bc->resume_range), "bytes=%llu-%llu",
+	    (unsigned long long)bc->resume_first,
+	    (unsigned long long)(c->body_first + c->body_length - 1));
+	if (st_pcall_header(pc, range_header, bc->resume_range) == -1 ||
+	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
+		return -1;
+	bc->resuming = 1;
+	return 0;
+}
+
+/* Does a resumption's answer go on at the byte where the body stopped? */
+static int
+resumes_right(struct st_blobcall *bc, struct st_xfer *x)
 {
 	long status = st_xfer_status(x);
 	const char *cr = st_xfer_header(x, "Content-Range");
 	const char *sp = cr ? strchr(cr, ' ') : NULL;
 
 	if (status >= 300)
-		return;
-	if (status == 206 && sp != NULL &&
-	    strtoull(sp + 1, NULL, 10) == first)
-		return;
-	st_stream_discard(&bc->stream);
-	st_stream_end(&bc->stream, 1);
+		return 1;
+	return status == 206 && sp != NULL &&
+	    strtoull(sp + 1, NULL, 10) == bc->resume_first;
+}
+
+int
+st_blobcall_begun(struct st_blobcall *bc, struct st_pcall *pc)
+{
+	if (bc->resuming && !resumes_right(bc, st_pcall_xfer(pc))) {
+		st_stream_discard(&bc->stream);
+		st_stream_end(&bc->stream, 1);
+	}
+	return st_call_is_done(bc->call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
 }
 
 /* ---------------------------------------------------------------- requests */

@@ -18,6 +18,7 @@
 #define STRATUS_CORE_BLOBCALL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <stratus/backend.h>
 
@@ -30,6 +31,10 @@ struct st_blobcall {
 	struct st_pcall		*pc;		/* its requests, in turn */
 	struct st_stream	 stream;	/* a GET's or streamed PUT's body */
 	struct st_put		 put;		/* a PUT's body */
+	/* a download resumed after a cut: from which byte, with what range */
+	int			 resuming;
+	uint64_t		 resume_first;
+	char			 resume_range[64];
 };
 
 /* Makes bc (the first member of the provider's call, zeroed) the call's
@@ -75,12 +80,24 @@ const char *st_blobcall_range(struct st_call *, struct st_xfer *);
 void st_blobcall_answer(struct st_blobcall *, struct st_xfer *,
                         size_t pipe_max);
 
-/* The answer to a download resumed from byte `first` must go on exactly
- * there (a 206 from first); anything else ends the stream as broken, so
- * that no other bytes are ever spliced into the body. Error answers
- * (300 and up) are left to the call's finish. */
-void st_blobcall_check_resumed(struct st_blobcall *, struct st_xfer *,
-                               uint64_t first);
+/*
+ * A download that broke after its headers went to the application goes
+ * on where it stopped: st_blobcall_resume is the pcall's resume hook's
+ * work. It asks for the rest from the first byte not yet passed on (in
+ * range_header: "Range", "x-ms-range"), pinned to the same version with
+ * If-Match; -1 when there is nothing to resume (not a GET, the
+ * application went away, the body is whole, no ETag to pin it to).
+ *
+ * st_blobcall_begun ends a HEAD's or GET's headers hook, once the
+ * provider has read a first answer: ST_PCALL_BEGUN when the application
+ * has its answer, else ST_PCALL_COLLECT (an error to read). The answer to
+ * a resumption must go on exactly where the body stopped (a 206 from that
+ * byte); anything else ends the body as broken, so that no other bytes
+ * are ever spliced in. Error answers are left to the call's finish.
+ */
+int st_blobcall_resume(struct st_blobcall *, struct st_pcall *,
+                       const char *range_header);
+int st_blobcall_begun(struct st_blobcall *, struct st_pcall *);
 
 /* Appends the application's If-Match and If-None-Match to h, a list of
  * header names and values of n entries: the new n. */

@@ -126,10 +126,6 @@ struct s3_call {
 	struct s3_store		*s;
 	struct st_buf		 req_body;	/* held request body (XML) */
 
-	/* a download resumed */
-	char			 resume_range[64];
-	int			 resuming;
-	uint64_t		 resume_first;
 
 	/* listing */
 	struct {
@@ -601,30 +597,14 @@ head_key(struct s3_call *sc, st_pcall_finish_fn finish)
 
 static void finish_range_size(struct st_pcall *, void *);
 
-/*
- * A download broke after its headers went to the application: fetch the
- * rest with a Range from the first byte not yet passed on, pinned to the
- * same version with If-Match, and go on feeding the same stream. The
- * application sees one unbroken body, or a cut one if this fails too.
- */
+/* A download broke after its headers went to the application: the rest
+ * is asked for with Range (see st_blobcall_resume). */
 static int
 resume_get(struct st_pcall *pc, void *arg)
 {
 	struct s3_call *sc = arg;
-	struct st_call *c = sc->bc.call;
 
-	if (c->status != ST_OK || c->op != ST_OP_GET || c->body_length == 0 ||
-	    sc->bc.stream.received >= c->body_length || c->info.etag == NULL)
-		return -1;
-	sc->resume_first = c->body_first + sc->bc.stream.received;
-	sc->resuming = 1;
-	snprintf(sc->resume_range, sizeof(sc->resume_range), "bytes=%llu-%llu",
-	    (unsigned long long)sc->resume_first,
-	    (unsigned long long)(c->body_first + c->body_length - 1));
-	if (st_pcall_header(pc, "Range", sc->resume_range) == -1 ||
-	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
-		return -1;
-	return 0;
+	return st_blobcall_resume(&sc->bc, pc, "Range");
 }
 
 /* The headers hook of HEAD and GET: once they went to the application
@@ -636,10 +616,7 @@ get_answer(struct st_pcall *pc, void *arg)
 
 	if (!st_call_is_done(sc->bc.call))
 		get_headers(sc, st_pcall_xfer(pc));
-	else if (sc->resuming)
-		st_blobcall_check_resumed(&sc->bc, st_pcall_xfer(pc),
-		    sc->resume_first);
-	return st_call_is_done(sc->bc.call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
+	return st_blobcall_begun(&sc->bc, pc);
 }
 
 static void

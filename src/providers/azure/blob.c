@@ -183,9 +183,6 @@ struct az_call {
 	int			 conds_checked;	/* judged on a HEAD already */
 	int			 want_range;	/* a range was asked of Azure */
 	uint64_t		 want_first;
-	int			 resuming;	/* fetching the rest of a broken body */
-	uint64_t		 resume_first;
-	char			 resume_range[64];
 	char			*pinned_etag;	/* the version a GET or copy reads */
 	unsigned		 pin_tries;
 
@@ -905,10 +902,7 @@ get_answer(struct st_pcall *pc, void *arg)
 
 	if (!st_call_is_done(ac->bc.call))
 		get_headers(ac, st_pcall_xfer(pc));
-	else if (ac->resuming)
-		st_blobcall_check_resumed(&ac->bc, st_pcall_xfer(pc),
-		    ac->resume_first);
-	return st_call_is_done(ac->bc.call) ? ST_PCALL_BEGUN : ST_PCALL_COLLECT;
+	return st_blobcall_begun(&ac->bc, pc);
 }
 
 /* ---------------------------------------------------------------- call life */
@@ -947,31 +941,14 @@ head_blob(struct az_call *ac, st_pcall_finish_fn finish)
 static void finish_range_size(struct st_pcall *, void *);
 static void start_suffix_head(struct az_call *);
 
-/*
- * A download broke after its headers went to the application: fetch the
- * rest with a range from the first byte not yet passed on, pinned to the
- * same version with If-Match, and go on feeding the same stream. The
- * application sees one unbroken body, or a cut one if this fails too.
- */
+/* A download broke after its headers went to the application: the rest
+ * is asked for with x-ms-range (see st_blobcall_resume). */
 static int
 resume_get(struct st_pcall *pc, void *arg)
 {
 	struct az_call *ac = arg;
-	struct st_call *c = ac->bc.call;
 
-	if (c->op != ST_OP_GET || st_stream_dropped(&ac->bc.stream) ||
-	    c->status != ST_OK || c->body_length == 0 ||
-	    ac->bc.stream.received >= c->body_length || c->info.etag == NULL)
-		return -1;
-	ac->resume_first = c->body_first + ac->bc.stream.received;
-	snprintf(ac->resume_range, sizeof(ac->resume_range), "bytes=%llu-%llu",
-	    (unsigned long long)ac->resume_first,
-	    (unsigned long long)(c->body_first + c->body_length - 1));
-	if (st_pcall_header(pc, "x-ms-range", ac->resume_range) == -1 ||
-	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
-		return -1;
-	ac->resuming = 1;
-	return 0;
+	return st_blobcall_resume(&ac->bc, pc, "x-ms-range");
 }
 
 static void
