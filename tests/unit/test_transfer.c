@@ -156,6 +156,7 @@ struct probe {
 	int		 ok;
 	int		 restarts;
 	int		 dues;
+	int		 late;		/* restarts with 1 ms, then holds 30 */
 	struct st_xfer	*x;
 	char		 answer[64];
 };
@@ -233,7 +234,9 @@ on_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
 	if (r->ok && r->status == 503 && pr->restarts < 2) {
 		pr->restarts++;
 		pthread_mutex_unlock(&pr->lock);
-		st_xfer_start_after(x, 50);
+		st_xfer_start_after(x, pr->late ? 1 : 50);
+		if (pr->late)
+			usleep(30000);
 		return;
 	}
 	pr->done = 1;
@@ -378,30 +381,11 @@ START_TEST(restart_from_done_hook)
 END_TEST
 
 /*
- * A retry whose wait is over before the engine even looks at it (here the
- * done hook holds the engine's thread past the wait) is still due: the
- * owner must be called to set the request again, or the last attempt's
- * request would go out as it was.
+ * A retry whose wait is over before the engine even looks at it (a "late"
+ * probe's done hook holds the engine's thread past the wait) is still due:
+ * the owner must be called to set the request again, or the last
+ * attempt's request would go out as it was.
  */
-static void
-late_done(struct st_xfer *x, const struct st_xfer_result *r, void *ctx)
-{
-	struct probe *pr = ctx;
-
-	pthread_mutex_lock(&pr->lock);
-	if (r->ok && r->status == 503 && pr->restarts < 2) {
-		pr->restarts++;
-		pthread_mutex_unlock(&pr->lock);
-		st_xfer_start_after(x, 1);
-		usleep(30000);
-		return;
-	}
-	pr->done = 1;
-	pr->status = r->status;
-	pthread_cond_broadcast(&pr->cond);
-	pthread_mutex_unlock(&pr->lock);
-}
-
 static int
 count_due(struct st_xfer *x, void *ctx)
 {
@@ -416,13 +400,13 @@ count_due(struct st_xfer *x, void *ctx)
 
 START_TEST(due_when_the_wait_is_already_over)
 {
-	static const struct st_xfer_hooks h = { NULL, to_pipe, NULL, late_done };
 	struct probe p;
 	char u[128];
 
 	probe_init(&p);
+	p.late = 1;
 	url(u, sizeof(u), "/busy");
-	p.x = st_xfer_new(&h, &p);
+	p.x = st_xfer_new(&probe_hooks, &p);
 	st_xfer_on_due(p.x, count_due);
 	st_xfer_set(p.x, "GET", u);
 	ck_assert_int_eq(st_xfer_start(p.x), 0);
