@@ -163,16 +163,18 @@ st_blobcall_resume(struct st_blobcall *bc, struct st_pcall *pc,
                    const char *range_header)
 {
 	struct st_call *c = bc->call;
+	char range[64];
 
 	if (c->op != ST_OP_GET || st_stream_dropped(&bc->stream) ||
 	    c->status != ST_OK || c->body_length == 0 ||
 	    bc->stream.received >= c->body_length || c->info.etag == NULL)
 		return -1;
 	bc->resume_first = c->body_first + bc->stream.received;
-	snprintf(bc->resume_range, sizeof(bc->resume_range), "bytes=%llu-%llu",
+	snprintf(range, sizeof(range), "bytes=%llu-%llu",
 	    (unsigned long long)bc->resume_first,
 	    (unsigned long long)(c->body_first + c->body_length - 1));
-	if (st_pcall_header(pc, range_header, bc->resume_range) == -1 ||
+	/* (st_pcall_header keeps a copy of the value.) */
+	if (st_pcall_header(pc, range_header, range) == -1 ||
 	    st_pcall_header(pc, "If-Match", c->info.etag) == -1)
 		return -1;
 	bc->resuming = 1;

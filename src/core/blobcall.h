@@ -31,10 +31,9 @@ struct st_blobcall {
 	struct st_pcall		*pc;		/* its requests, in turn */
 	struct st_stream	 stream;	/* a GET's or streamed PUT's body */
 	struct st_put		 put;		/* a PUT's body */
-	/* a download resumed after a cut: from which byte, with what range */
+	/* a download resumed after a cut, from this byte */
 	int			 resuming;
 	uint64_t		 resume_first;
-	char			 resume_range[64];
 };
 
 /* Makes bc (the first member of the provider's call, zeroed) the call's

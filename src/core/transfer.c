@@ -120,10 +120,10 @@ struct st_xfer {
 	int			 pending;	/* on engine->pending */
 	int			 busy;		/* the engine holds it in hand */
 	struct st_xfer		*next_pending;
-	long long		 not_before;	/* delayed start, monotonic ms */
+	long long		 not_before;	/* delayed start, monotonic ms;
+						   0: no wait asked, or due */
 	int			 detached;	/* the engine frees it when done */
 	int			 delayed;	/* on engine->delayed */
-	int			 waits;		/* this start asked for a wait */
 	struct st_xfer		*next_delayed;
 	st_xfer_due_fn		 on_due;
 	struct st_xfer		*live_prev, *live_next;	/* on engine->live */
@@ -565,8 +565,8 @@ run_start(struct st_engine *e, struct st_xfer *x)
 	 * over, a start that asked for a wait is due now: the owner sets the
 	 * request again (a retry is armed only when due, so skipping this
 	 * would send the last attempt's request). */
-	if (x->waits) {
-		x->waits = 0;
+	if (x->not_before != 0) {
+		x->not_before = 0;
 		if (x->on_due != NULL && x->on_due(x, x->ctx) == -1) {
 			end_unsent(e, x);
 			return;
@@ -1213,7 +1213,6 @@ st_xfer_start_after(struct st_xfer *x, unsigned delay_ms)
 	}
 	x->not_before = delay_ms ? st_now_ms() + delay_ms : 0;
 	pthread_mutex_lock(&e->lock);
-	x->waits = delay_ms > 0;
 	x->state = X_QUEUED;
 	x->want_start = 1;
 	post(e, x);

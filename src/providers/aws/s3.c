@@ -126,7 +126,6 @@ struct s3_call {
 	struct s3_store		*s;
 	struct st_buf		 req_body;	/* held request body (XML) */
 
-
 	/* listing */
 	struct {
 		char	*key;
