@@ -775,8 +775,6 @@ class FaultProxy:
                 kind = self._script.popleft()
                 if kind == "-":
                     kind = None
-                else:
-                    self._counts[kind] += 1
             elif eligible and self._faults:
                 # Always draw both numbers, so that the kinds do not depend
                 # on the rate and a run is repeatable from the seed.
@@ -784,7 +782,8 @@ class FaultProxy:
                 k = self._faults[self._rng.randrange(len(self._faults))]
                 if r < self._rate:
                     kind = k
-                    self._counts[kind] += 1
+            if kind is not None:
+                self._counts[kind] += 1
             self._history.append((req.method, req.target, kind))
         if kind is not None:
             self._log_line("fault=%s seq=%d method=%s target=%s"
